@@ -1,0 +1,52 @@
+# sovscan: every entry point. `make demo` and `make test` install what they need into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PY_SRCS := sovscan tests bench tools
+
+.PHONY: help dev demo test lint typecheck unit reformat bench bench-quick data-update clean
+
+help:
+	@echo "make demo    - run sovscan on the embedded demo institution (no cloud account, no network)"
+	@echo "make test    - lint, type check and run the whole test suite"
+	@echo "make bench   - performance benchmarks (not part of make test)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+dev: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sovscan demo
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check $(wildcard $(PY_SRCS))
+	$(BIN)/ruff check $(wildcard $(PY_SRCS))
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+reformat: $(STAMP)
+	$(BIN)/ruff format $(wildcard $(PY_SRCS))
+	$(BIN)/ruff check --fix $(wildcard $(PY_SRCS))
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --size quick $(BENCH_ARGS)
+
+data-update: $(STAMP)
+	$(BIN)/sovscan data update
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

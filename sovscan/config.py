@@ -1,0 +1,273 @@
+"""The inventory file (sovscan.toml): parsed and checked into a frozen ScanConfig, errors on one line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sovscan.errors import ConfigError
+from sovscan.model import Policy
+from sovscan.places import home_jurisdictions, is_place
+
+ALL_REGIONS = "all"
+_CLASSIFICATION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_DOMAIN_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_HOST_LABEL_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSource:
+    """One AWS entry point: credentials come from a profile, a role to assume, or the default chain."""
+
+    profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    regions: tuple[str, ...] | None = None  # None means every enabled region ("all")
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SaasEndpoint:
+    """A SaaS service the institution uses, with what kind of data it holds."""
+
+    name: str
+    url: str
+    classification: str
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    """Everything a scan needs to know about the institution and what to look at."""
+
+    policy: Policy
+    aws: tuple[AwsSource, ...] = ()
+    domains: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()  # extra host labels to look up under each domain
+    saas: tuple[SaasEndpoint, ...] = ()
+    source: str = "<defaults>"
+
+
+def load_config(path: Path) -> ScanConfig:
+    """Read and validate an inventory file. Raises ConfigError with one line naming file and key."""
+    label = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read the inventory file ({exc.strerror or exc})") from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}: expected UTF-8 TOML; the file is not valid UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label}: invalid TOML: {exc}") from None
+    return parse_config(document, label)
+
+
+def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
+    """Validate a parsed TOML document; `label` names the file in error messages."""
+    reader = _Reader(label)
+    reader.known_keys(document, "", {"institution", "aws", "dns", "saas"})
+    policy = _policy(reader, reader.table(document, "institution", required=True))
+    aws = tuple(
+        _aws_source(reader, entry, f"aws[{index}]")
+        for index, entry in enumerate(reader.table_array(document, "aws"))
+    )
+    dns_table = reader.table(document, "dns", required=False)
+    reader.known_keys(dns_table, "dns", {"domains", "names"})
+    domains = tuple(
+        _dedupe(
+            normalize_domain(reader, value, f"dns.domains[{i}]")
+            for i, value in enumerate(reader.str_list(dns_table, "dns.domains"))
+        )
+    )
+    names = tuple(
+        _dedupe(
+            _label(reader, value, f"dns.names[{i}]")
+            for i, value in enumerate(reader.str_list(dns_table, "dns.names"))
+        )
+    )
+    saas = tuple(
+        _saas(reader, entry, f"saas[{index}]", policy.default_classification)
+        for index, entry in enumerate(reader.table_array(document, "saas"))
+    )
+    return ScanConfig(policy, aws, domains, names, saas, label)
+
+
+def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:
+    keys = {
+        "name",
+        "home",
+        "allowed_locations",
+        "home_jurisdictions",
+        "default_classification",
+        "sensitive_classifications",
+    }
+    reader.known_keys(table, "institution", keys)
+    name = reader.text(table, "institution.name", required=True)
+    home = reader.place(table, "institution.home")
+    allowed = tuple(
+        reader.place_value(value, f"institution.allowed_locations[{i}]")
+        for i, value in enumerate(reader.str_list(table, "institution.allowed_locations"))
+    ) or (home,)
+    jurisdictions = tuple(
+        reader.place_value(value, f"institution.home_jurisdictions[{i}]")
+        for i, value in enumerate(reader.str_list(table, "institution.home_jurisdictions"))
+    ) or home_jurisdictions(home)
+    default = reader.classification(table, "institution.default_classification") or "personal"
+    sensitive = tuple(
+        reader.classification_value(value, f"institution.sensitive_classifications[{i}]")
+        for i, value in enumerate(reader.str_list(table, "institution.sensitive_classifications"))
+    ) or ("personal", "confidential", "protected-b")
+    return Policy(name, home, allowed, jurisdictions, default, sensitive)
+
+
+def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSource:
+    reader.known_keys(table, where, {"profile", "role_arn", "external_id", "regions", "name"})
+    profile = reader.text(table, f"{where}.profile")
+    role_arn = reader.text(table, f"{where}.role_arn")
+    if role_arn is not None and not _ROLE_ARN_RE.match(role_arn):
+        reader.fail(f"{where}.role_arn", "an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)",
+                    role_arn)
+    external_id = reader.text(table, f"{where}.external_id")
+    regions_value = table.get("regions", ALL_REGIONS)
+    regions: tuple[str, ...] | None
+    if regions_value == ALL_REGIONS:
+        regions = None
+    elif isinstance(regions_value, list):
+        regions = tuple(
+            _dedupe(_region(reader, value, f"{where}.regions[{i}]")
+                    for i, value in enumerate(regions_value))
+        )
+        if not regions:
+            reader.fail(f"{where}.regions", 'a non-empty list of region names, or "all"', "[]")
+    else:
+        reader.fail(f"{where}.regions", 'a list of region names, or "all"', regions_value)
+    return AwsSource(profile, role_arn, external_id, regions, reader.text(table, f"{where}.name"))
+
+
+def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -> SaasEndpoint:
+    reader.known_keys(table, where, {"name", "url", "classification"})
+    name = reader.text(table, f"{where}.name", required=True)
+    url = reader.text(table, f"{where}.url", required=True)
+    parts = urlsplit(url)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        reader.fail(f"{where}.url", "an http(s) URL with a host name", url)
+    normalize_domain(reader, parts.hostname, f"{where}.url")
+    classification = reader.classification(table, f"{where}.classification") or default
+    return SaasEndpoint(name, url, classification)
+
+
+def normalize_domain(reader: _Reader, value: object, where: str) -> str:
+    """A domain name in lowercase ASCII (IDNs to punycode), without a trailing dot."""
+    if not isinstance(value, str) or not value.strip():
+        reader.fail(where, "a domain name such as universite.example", value)
+    text = value.strip().rstrip(".").lower()
+    try:
+        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
+    except UnicodeError:
+        reader.fail(where, "a valid domain name (IDNA)", value)
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or len(labels) < 2 or not all(_DOMAIN_LABEL_RE.match(x) for x in labels):
+        reader.fail(where, "a valid domain name such as universite.example", value)
+    return ascii_name
+
+
+def _label(reader: _Reader, value: object, where: str) -> str:
+    if not isinstance(value, str) or not all(
+        _HOST_LABEL_RE.match(part) for part in value.lower().split(".")
+    ):
+        reader.fail(where, "a host label such as 'www' or '_sip._tls'", value)
+    return value.lower()
+
+
+def _region(reader: _Reader, value: object, where: str) -> str:
+    if not isinstance(value, str) or not _REGION_RE.match(value):
+        reader.fail(where, "an AWS region name such as ca-central-1", value)
+    return value
+
+
+def _dedupe(values: Any) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+class _Reader:
+    """Typed access to a TOML document that fails with 'file: key: expected ...; got ...'."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def fail(self, key: str, expected: str, got: object) -> Any:
+        shown = repr(got)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        raise ConfigError(f"{self.label}: {key}: expected {expected}; got {shown}")
+
+    def known_keys(self, table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                path = f"{where}.{key}" if where else key
+                self.fail(path, "one of " + ", ".join(sorted(allowed)), "an unknown key")
+
+    def table(self, document: Mapping[str, Any], key: str, *, required: bool) -> Mapping[str, Any]:
+        value = document.get(key)
+        if value is None:
+            if required:
+                self.fail(key, f"a [{key}] table", "nothing")
+            return {}
+        if not isinstance(value, dict):
+            self.fail(key, f"a [{key}] table", value)
+        return value
+
+    def table_array(self, document: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+        value = document.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            self.fail(key, f"an array of tables written [[{key}]]", value)
+        return value
+
+    def text(self, table: Mapping[str, Any], key: str, *, required: bool = False) -> Any:
+        value = table.get(key.rsplit(".", 1)[-1])
+        if value is None:
+            if required:
+                self.fail(key, "a non-empty string", "nothing")
+            return None
+        if not isinstance(value, str) or not value.strip() or len(value) > 512:
+            self.fail(key, "a non-empty string of at most 512 characters", value)
+        return value.strip()
+
+    def str_list(self, table: Mapping[str, Any], key: str) -> list[Any]:
+        value = table.get(key.rsplit(".", 1)[-1], [])
+        if not isinstance(value, list):
+            self.fail(key, "a list of strings", value)
+        return value
+
+    def place(self, table: Mapping[str, Any], key: str) -> str:
+        value = table.get(key.rsplit(".", 1)[-1])
+        if value is None:
+            self.fail(key, "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'", "nothing")
+        return self.place_value(value, key)
+
+    def place_value(self, value: object, key: str) -> str:
+        if not isinstance(value, str) or not is_place(value.strip().upper()):
+            self.fail(key, "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC' (or EU, EEA)",
+                      value)
+        return value.strip().upper()
+
+    def classification(self, table: Mapping[str, Any], key: str) -> Any:
+        value = table.get(key.rsplit(".", 1)[-1])
+        return None if value is None else self.classification_value(value, key)
+
+    def classification_value(self, value: object, key: str) -> str:
+        if not isinstance(value, str) or not _CLASSIFICATION_RE.match(value.strip().lower()):
+            self.fail(key, "a classification label such as 'personal' or 'public'", value)
+        return value.strip().lower()

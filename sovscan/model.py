@@ -1,0 +1,246 @@
+"""The values passed between sovscan's stages: frozen dataclasses with no I/O and no library imports."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+AttrValue = str | int | bool | tuple[str, ...]
+"""What an asset attribute may hold: small, flat, hashable. Lists are tuples of strings."""
+
+
+class Severity(StrEnum):
+    """How bad a risk finding is; the same five levels as Prowler and SARIF's security-severity."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    @property
+    def weight(self) -> int:
+        """Score weight; mirrors Prowler's SARIF security-severity (critical 9 ... info 0)."""
+        return _SEVERITY_WEIGHT[self]
+
+
+_SEVERITY_RANK: Mapping[Severity, int] = MappingProxyType(
+    {Severity.INFO: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+)
+_SEVERITY_WEIGHT: Mapping[Severity, int] = MappingProxyType(
+    {Severity.INFO: 0, Severity.LOW: 2, Severity.MEDIUM: 4, Severity.HIGH: 7, Severity.CRITICAL: 9}
+)
+
+
+class Status(StrEnum):
+    """A finding's outcome. UNKNOWN means a fact the rule needs was missing: never read it as OK."""
+
+    RISK = "risk"
+    OK = "ok"
+    UNKNOWN = "unknown"
+
+
+class Confidence(StrEnum):
+    """How much an answer can be trusted."""
+
+    HIGH = "high"  # a provider API answer or provider-published data
+    MEDIUM = "medium"  # curated catalogue or registry data
+    LOW = "low"  # inference (naming, ASN of a network, RDAP organisation)
+    NONE = "none"  # nothing was known
+
+
+class Method(StrEnum):
+    """How a location or a control answer was found, strongest first."""
+
+    CLOUD_API = "cloud-api"
+    PUBLISHED_RANGES = "published-ranges"
+    HOSTNAME_REGION = "hostname-region"
+    CATALOGUE = "catalogue"
+    ASN_TABLE = "asn-table"
+    RDAP = "rdap"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One observation or inference behind an answer."""
+
+    source: str  # "aws:s3:GetBucketLocation", "dns:MX", "catalogue:providers", "rule:<id>"
+    detail: str  # what was observed or inferred; bounded by whoever creates it
+    observed_at: datetime  # timezone-aware UTC
+    confidence: Confidence
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """Something that holds or carries the institution's data, as a probe saw it.
+
+    `id` is stable across scans (e.g. ``aws:123456789012:s3:research-data``,
+    ``dns:universite.example:mx:mail.example.net``) so diffs, fingerprints and waivers key on it.
+    `kind` is dotted lowercase (``aws.s3.bucket``, ``dns.mx``, ``saas.endpoint``).
+    `attributes` follows the conventions in docs/ARCHITECTURE.md ("Asset attributes").
+    """
+
+    id: str
+    kind: str
+    name: str
+    attributes: Mapping[str, AttrValue]
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A scope the scan could not see. Any gap makes the scan partial (exit code 3)."""
+
+    scope: str  # "aws:123456789012:eu-west-3:rds", "dns:universite.example:TXT"
+    reason: str  # "AccessDenied: rds:DescribeDBInstances"; no secrets, bounded
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where an asset's data physically is. `None` fields are unknown, never assumed."""
+
+    provider: str | None  # catalogue provider id: "aws", "microsoft"
+    region: str | None  # provider region: "ca-central-1"
+    country: str | None  # ISO 3166-1 alpha-2: "CA"
+    subdivision: str | None  # ISO 3166-2: "CA-QC"
+    edge: bool  # a global edge/anycast network: no single country holds the data
+    method: Method
+    confidence: Confidence
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def place(self) -> str | None:
+        """The most precise ISO code known: the subdivision, else the country."""
+        return self.subdivision or self.country
+
+
+UNKNOWN_LOCATION = Location(None, None, None, None, False, Method.UNKNOWN, Confidence.NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """Who operates an asset and which jurisdictions (and laws) can compel them.
+
+    `jurisdictions` and `laws` are `None` when unknown; an empty tuple means "known: none".
+    """
+
+    operator: str | None  # legal entity running the service: "Amazon Web Services, Inc."
+    parent: str | None  # ultimate parent: "Amazon.com, Inc."
+    jurisdictions: tuple[str, ...] | None  # ISO codes of the operator's and parent's homes
+    laws: tuple[str, ...] | None  # law ids from the catalogue: "us-cloud-act"
+    method: Method
+    confidence: Confidence
+    evidence: tuple[Evidence, ...] = ()
+
+
+UNKNOWN_CONTROL = Control(None, None, None, None, Method.UNKNOWN, Confidence.NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedAsset:
+    """An asset with both resolution answers."""
+
+    asset: Asset
+    location: Location
+    control: Control
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A framework control a rule maps to; ids are checked against rules/frameworks.yaml."""
+
+    framework: str  # "qc-law25", "gdpr"
+    control: str  # "p39.1-s17", "art-48"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule evaluated on one asset."""
+
+    rule_id: str
+    asset_id: str
+    status: Status
+    severity: Severity
+    message: str
+    missing: tuple[str, ...] = ()  # fact fields that were unknown (non-empty iff UNKNOWN)
+    evidence: tuple[Evidence, ...] = ()
+    references: tuple[Reference, ...] = ()
+    rule_source: str = ""  # repository-relative rule file, for SARIF and explanations
+
+    @property
+    def key(self) -> str:
+        """Stable identity across scans, for diffs, SARIF fingerprints and waivers."""
+        return finding_key(self.rule_id, self.asset_id)
+
+
+def finding_key(rule_id: str, asset_id: str) -> str:
+    """The stable key of the finding of `rule_id` on `asset_id`."""
+    digest = hashlib.sha256(f"{rule_id}\0{asset_id}".encode()).hexdigest()
+    return digest[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The institution's stance, which rules read through ``{config: <name>}`` values."""
+
+    institution: str
+    home: str  # ISO 3166-2 or 3166-1: "CA-QC"
+    allowed_locations: tuple[str, ...]  # ISO codes where data may rest
+    home_jurisdictions: tuple[str, ...]  # jurisdictions that are not foreign: ("CA-QC", "CA")
+    default_classification: str  # classification of assets nobody labelled
+    sensitive_classifications: tuple[str, ...] = ("personal", "confidential", "protected-b")
+
+    def config_values(self) -> Mapping[str, AttrValue]:
+        """The values rules may read as ``{config: name}``."""
+        return {
+            "institution": self.institution,
+            "home": self.home,
+            "allowed_locations": self.allowed_locations,
+            "home_jurisdictions": self.home_jurisdictions,
+            "default_classification": self.default_classification,
+            "sensitive_classifications": self.sensitive_classifications,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """How exposed the institution is: 0 (no risk seen) to 100 (everything at critical risk)."""
+
+    value: int
+    assets_total: int
+    assets_at_risk: int
+    assets_unknown: int  # assets with at least one UNKNOWN finding
+    by_severity: Mapping[str, int]  # RISK findings per severity
+    by_status: Mapping[str, int]
+    complete: bool  # False when any Gap was recorded: the score cannot claim the whole estate
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """One complete run of the pipeline."""
+
+    id: str
+    started_at: datetime
+    finished_at: datetime
+    tool_version: str
+    rules_digest: str
+    data_digest: str
+    policy: Policy
+    assets: tuple[ResolvedAsset, ...]
+    gaps: tuple[Gap, ...]
+    findings: tuple[Finding, ...]
+    score: Score
+    laws: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # law id -> name, citation
+
+    @property
+    def complete(self) -> bool:
+        return not self.gaps
