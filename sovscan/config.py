@@ -1,4 +1,4 @@
-"""The inventory file (sovscan.toml): parsed and checked into a frozen ScanConfig, errors on one line."""
+"""The inventory file (sovscan.toml), checked into a frozen ScanConfig; errors are one line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from sovscan.errors import ConfigError
@@ -24,7 +24,7 @@ _HOST_LABEL_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 
 @dataclass(frozen=True, slots=True)
 class AwsSource:
-    """One AWS entry point: credentials come from a profile, a role to assume, or the default chain."""
+    """One AWS entry point: credentials from a profile, a role to assume, or the default chain."""
 
     profile: str | None = None
     role_arn: str | None = None
@@ -64,7 +64,9 @@ def load_config(path: Path) -> ScanConfig:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{label}: cannot read the inventory file ({exc.strerror or exc})") from None
+        raise ConfigError(
+            f"{label}: cannot read the inventory file ({exc.strerror or exc})"
+        ) from None
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -137,8 +139,9 @@ def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSou
     profile = reader.text(table, f"{where}.profile")
     role_arn = reader.text(table, f"{where}.role_arn")
     if role_arn is not None and not _ROLE_ARN_RE.match(role_arn):
-        reader.fail(f"{where}.role_arn", "an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)",
-                    role_arn)
+        reader.fail(
+            f"{where}.role_arn", "an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)", role_arn
+        )
     external_id = reader.text(table, f"{where}.external_id")
     regions_value = table.get("regions", ALL_REGIONS)
     regions: tuple[str, ...] | None
@@ -146,8 +149,10 @@ def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSou
         regions = None
     elif isinstance(regions_value, list):
         regions = tuple(
-            _dedupe(_region(reader, value, f"{where}.regions[{i}]")
-                    for i, value in enumerate(regions_value))
+            _dedupe(
+                _region(reader, value, f"{where}.regions[{i}]")
+                for i, value in enumerate(regions_value)
+            )
         )
         if not regions:
             reader.fail(f"{where}.regions", 'a non-empty list of region names, or "all"', "[]")
@@ -178,7 +183,11 @@ def normalize_domain(reader: _Reader, value: object, where: str) -> str:
     except UnicodeError:
         reader.fail(where, "a valid domain name (IDNA)", value)
     labels = ascii_name.split(".")
-    if len(ascii_name) > 253 or len(labels) < 2 or not all(_DOMAIN_LABEL_RE.match(x) for x in labels):
+    if (
+        len(ascii_name) > 253
+        or len(labels) < 2
+        or not all(_DOMAIN_LABEL_RE.match(x) for x in labels)
+    ):
         reader.fail(where, "a valid domain name such as universite.example", value)
     return ascii_name
 
@@ -207,7 +216,7 @@ class _Reader:
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def fail(self, key: str, expected: str, got: object) -> Any:
+    def fail(self, key: str, expected: str, got: object) -> NoReturn:
         shown = repr(got)
         if len(shown) > 80:
             shown = shown[:77] + "..."
@@ -259,8 +268,9 @@ class _Reader:
 
     def place_value(self, value: object, key: str) -> str:
         if not isinstance(value, str) or not is_place(value.strip().upper()):
-            self.fail(key, "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC' (or EU, EEA)",
-                      value)
+            self.fail(
+                key, "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC' (or EU, EEA)", value
+            )
         return value.strip().upper()
 
     def classification(self, table: Mapping[str, Any], key: str) -> Any:

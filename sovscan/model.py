@@ -1,4 +1,4 @@
-"""The values passed between sovscan's stages: frozen dataclasses with no I/O and no library imports."""
+"""The values passed between sovscan's stages: frozen dataclasses, no I/O, no library imports."""
 
 from __future__ import annotations
 

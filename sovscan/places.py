@@ -55,7 +55,7 @@ def within(place: str, allowed: Iterable[str]) -> bool | None:
             return True
         members = GROUPS.get(area)
         if members is not None:
-            if place in members or country_of(place) in members and "-" in place:
+            if place in members or (country_of(place) in members and "-" in place):
                 return True
             if place in GROUPS and GROUPS[place] <= members:
                 return True

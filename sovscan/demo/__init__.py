@@ -1,0 +1,46 @@
+"""The embedded demo: a fictional university, its AWS account in moto and its DNS on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+
+from sovscan.config import ScanConfig, load_config
+from sovscan.demo.aws_account import populate
+from sovscan.dnsserver import ZoneServer, make_resolver
+from sovscan.engine import RuleSet
+from sovscan.model import Scan
+from sovscan.probes import Clock, utc_now
+from sovscan.resolve import KnowledgeBase
+from sovscan.scan import build_probes, run_scan
+
+DEMO_DIR = Path(__file__).parent
+
+
+def demo_config() -> ScanConfig:
+    """The demo institution's inventory (sovscan/demo/sovscan.toml)."""
+    return load_config(DEMO_DIR / "sovscan.toml")
+
+
+def run_demo(knowledge: KnowledgeBase, ruleset: RuleSet, *, clock: Clock = utc_now) -> Scan:
+    """Build the demo estate, scan it through the real probes, and return the scan.
+
+    Nothing leaves the process except DNS queries to a server on 127.0.0.1: AWS is moto's
+    in-memory account, with credentials that exist only inside the mock.
+    """
+    config = demo_config()
+    with mock_aws():
+        session = boto3.Session(
+            aws_access_key_id="demo-not-a-secret",
+            aws_secret_access_key="demo-not-a-secret",  # noqa: S106 - moto's in-memory account
+            region_name="us-east-1",
+        )
+        populate(session)
+        with ZoneServer.from_directory(DEMO_DIR / "zones") as server:
+            resolver = make_resolver(server.host, server.port)
+            probes, gaps = build_probes(
+                config, resolver=resolver, session_factory=lambda _source: session, clock=clock
+            )
+            return run_scan(config, probes, knowledge, ruleset, clock=clock, extra_gaps=gaps)

@@ -1,4 +1,4 @@
-"""Probes turn the outside world into Asset and Gap values; a per-scope failure is a Gap, never raised."""
+"""Probes turn the outside world into Asset and Gap values; a failed scope is a Gap."""
 
 from __future__ import annotations
 

@@ -1,0 +1,251 @@
+"""The command line: parse flags, call the pipeline, write the report, choose the exit code."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from sovscan import __version__
+from sovscan.config import load_config
+from sovscan.errors import ConfigError, SovscanError
+from sovscan.model import Scan, Severity, Status
+from sovscan.report import REPORTERS
+
+logger = logging.getLogger("sovscan")
+
+EXIT_OK = 0
+EXIT_RISK = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+
+FAIL_ON_CHOICES = [s.value for s in Severity] + ["never"]
+
+
+class SovscanGroup(click.Group):
+    """A click group whose errors are one line on stderr and a documented exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+            sys.exit(EXIT_USAGE)
+        except click.UsageError as exc:
+            _fail(exc.format_message(), EXIT_USAGE)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except SovscanError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            _fail("interrupted; no report was written", EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    first_line = " ".join(message.split("\n")[0].split())
+    click.echo(f"sovscan: error: {first_line}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=SovscanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="sovscan")
+@click.option("-v", "--verbose", count=True, help="More log detail on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+def cli(verbose: int, quiet: bool) -> None:
+    """sovscan: where your institution's data lives, and which laws can reach it."""
+    _configure_logging(verbose, quiet)
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    # Only the package logger is configured, so third-party libraries stay quiet by default.
+    default = os.environ.get("SOVSCAN_LOGLEVEL", "WARNING").upper()
+    level = logging.ERROR if quiet else {0: default, 1: "INFO"}.get(verbose, "DEBUG")
+    package_logger = logging.getLogger("sovscan")
+    package_logger.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("sovscan: %(levelname)s: %(message)s"))
+    package_logger.addHandler(handler)
+    package_logger.propagate = False
+    try:
+        package_logger.setLevel(level)
+    except ValueError:
+        raise ConfigError(
+            f"SOVSCAN_LOGLEVEL: expected one of DEBUG, INFO, WARNING, ERROR; got {default!r}"
+        ) from None
+
+
+_format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(sorted(REPORTERS)),
+    default="table",
+    show_default=True,
+    help="Report format.",
+)
+_output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the report to this file (atomically) instead of stdout.",
+)
+
+
+def _fail_on_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--fail-on",
+        type=click.Choice(FAIL_ON_CHOICES),
+        default=default,
+        show_default=True,
+        help="Exit 1 when a risk finding at or above this severity is found.",
+    )
+
+
+_rules_option = click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="An extra folder of rules (the institution's own), on top of the shipped ones.",
+)
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The inventory file (sovscan.toml).",
+)
+@_format_option
+@_output_option
+@click.option(
+    "--nameserver",
+    metavar="HOST[:PORT]",
+    envvar="SOVSCAN_NAMESERVER",
+    help="Ask this DNS server instead of the system's resolver (or SOVSCAN_NAMESERVER).",
+)
+@_fail_on_option("high")
+@_rules_option
+def scan(
+    config_path: Path,
+    output_format: str,
+    output: Path | None,
+    nameserver: str | None,
+    fail_on: str,
+    rule_dirs: Sequence[Path],
+) -> int:
+    """Scan the institution described by an inventory file."""
+    from sovscan.dnsserver import make_resolver
+    from sovscan.scan import build_probes, run_scan
+
+    _check_output(output)
+    config = load_config(config_path)
+    resolver = make_resolver(*parse_nameserver(nameserver)) if nameserver else None
+    knowledge, ruleset = _knowledge_and_rules(rule_dirs)
+    probes, gaps = build_probes(config, resolver=resolver)
+    result = run_scan(config, probes, knowledge, ruleset, extra_gaps=gaps)
+    return _emit(result, output_format, output, fail_on)
+
+
+@cli.command()
+@_format_option
+@_output_option
+@_fail_on_option("never")
+@_rules_option
+def demo(output_format: str, output: Path | None, fail_on: str, rule_dirs: Sequence[Path]) -> int:
+    """Scan the embedded demo university: no cloud account, no network, a few seconds."""
+    from sovscan.demo import run_demo
+
+    _check_output(output)
+    knowledge, ruleset = _knowledge_and_rules(rule_dirs)
+    result = run_demo(knowledge, ruleset)
+    return _emit(result, output_format, output, fail_on)
+
+
+def _check_output(output: Path | None) -> None:
+    # Fail before a long scan, not after it, when the report could never be written.
+    if output is None:
+        return
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ConfigError(f"--output: {output}: the folder does not exist or is not writable")
+
+
+def _knowledge_and_rules(rule_dirs: Sequence[Path]) -> tuple[Any, Any]:
+    from sovscan.engine import default_rules_dir, load_rules
+    from sovscan.resolve import load_knowledge
+
+    return load_knowledge(), load_rules(default_rules_dir(), *rule_dirs)
+
+
+def _emit(result: Scan, output_format: str, output: Path | None, fail_on: str) -> int:
+    from sovscan.files import write_atomic
+
+    text = REPORTERS[output_format](result)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text)
+    code = exit_code(result, fail_on)
+    risks = sum(1 for f in result.findings if f.status is Status.RISK)
+    logger.info(
+        "%d assets, %d risk findings, %d gaps; exit %d",
+        len(result.assets),
+        risks,
+        len(result.gaps),
+        code,
+    )
+    for gap in result.gaps:
+        logger.warning("could not see %s: %s", gap.scope, gap.reason)
+    return code
+
+
+def exit_code(result: Scan, fail_on: str) -> int:
+    """3 when the scan is partial (it wins: a partial scan cannot claim clean or not), else 1 when
+    a risk finding reaches `fail_on`, else 0."""
+    if result.gaps:
+        return EXIT_PARTIAL
+    if fail_on == "never":
+        return EXIT_OK
+    threshold = Severity(fail_on).rank
+    if any(f.status is Status.RISK and f.severity.rank >= threshold for f in result.findings):
+        return EXIT_RISK
+    return EXIT_OK
+
+
+def parse_nameserver(value: str) -> tuple[str, int]:
+    """'HOST', 'HOST:PORT', '[IPv6]:PORT' or a bare IPv6 address -> (host, port)."""
+    host, port_text = value, "53"
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest.startswith(":"):
+            port_text = rest[1:]
+        elif rest:
+            raise ConfigError(f"--nameserver: expected HOST[:PORT] or [IPv6]:PORT; got {value!r}")
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"--nameserver: expected HOST[:PORT] with a port 1-65535; got {value!r}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            f"--nameserver: expected an IP address (optionally :PORT); got {value!r}"
+        ) from None
+    return host, int(port_text)
+
+
+def main() -> NoReturn:
+    """Console-script entry point."""
+    cli.main(prog_name="sovscan")

@@ -1,0 +1,139 @@
+"""The JSON report: the versioned `sovscan.scan/1` document that scripts build on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sovscan.model import (
+    AttrValue,
+    Control,
+    Evidence,
+    Finding,
+    Gap,
+    Location,
+    ResolvedAsset,
+    Scan,
+    Score,
+)
+
+SCHEMA = "sovscan.scan/1"
+
+
+def render(scan: Scan) -> str:
+    """The scan as a JSON document (see docs/json-report.md and sovscan/schemas/scan-1.json)."""
+    return json.dumps(scan_document(scan), indent=2, ensure_ascii=False) + "\n"
+
+
+def scan_document(scan: Scan) -> dict[str, Any]:
+    """The scan as plain JSON-ready data, keys in a stable order."""
+    policy = scan.policy
+    return {
+        "schema": SCHEMA,
+        "scan_id": scan.id,
+        "tool_version": scan.tool_version,
+        "started_at": scan.started_at.isoformat(),
+        "finished_at": scan.finished_at.isoformat(),
+        "complete": scan.complete,
+        "institution": {
+            "name": policy.institution,
+            "home": policy.home,
+            "allowed_locations": list(policy.allowed_locations),
+            "home_jurisdictions": list(policy.home_jurisdictions),
+            "default_classification": policy.default_classification,
+        },
+        "digests": {"rules": scan.rules_digest, "data": scan.data_digest},
+        "score": _score(scan.score),
+        "assets": [_asset(item) for item in scan.assets],
+        "findings": [_finding(item) for item in scan.findings],
+        "gaps": [_gap(item) for item in scan.gaps],
+        "laws": {law_id: dict(entry) for law_id, entry in sorted(scan.laws.items())},
+    }
+
+
+def _score(score: Score) -> dict[str, Any]:
+    return {
+        "value": score.value,
+        "complete": score.complete,
+        "assets_total": score.assets_total,
+        "assets_at_risk": score.assets_at_risk,
+        "assets_unknown": score.assets_unknown,
+        "by_severity": dict(score.by_severity),
+        "by_status": dict(score.by_status),
+    }
+
+
+def _asset(item: ResolvedAsset) -> dict[str, Any]:
+    asset = item.asset
+    return {
+        "id": asset.id,
+        "kind": asset.kind,
+        "name": asset.name,
+        "attributes": _attributes(asset.attributes),
+        "location": _location(item.location),
+        "control": _control(item.control),
+        "evidence": [_evidence(e) for e in asset.evidence],
+    }
+
+
+def _attributes(attributes: Mapping[str, AttrValue]) -> dict[str, Any]:
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in sorted(attributes.items())
+    }
+
+
+def _location(location: Location) -> dict[str, Any]:
+    return {
+        "provider": location.provider,
+        "region": location.region,
+        "country": location.country,
+        "subdivision": location.subdivision,
+        "edge": location.edge,
+        "method": location.method.value,
+        "confidence": location.confidence.value,
+        "evidence": [_evidence(e) for e in location.evidence],
+    }
+
+
+def _control(control: Control) -> dict[str, Any]:
+    return {
+        "operator": control.operator,
+        "parent": control.parent,
+        "jurisdictions": None if control.jurisdictions is None else list(control.jurisdictions),
+        "laws": None if control.laws is None else list(control.laws),
+        "method": control.method.value,
+        "confidence": control.confidence.value,
+        "evidence": [_evidence(e) for e in control.evidence],
+    }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {
+        "key": finding.key,
+        "rule_id": finding.rule_id,
+        "asset_id": finding.asset_id,
+        "status": finding.status.value,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "missing": list(finding.missing),
+        "references": [
+            {"framework": r.framework, "control": r.control} for r in finding.references
+        ],
+        "rule_source": finding.rule_source,
+        "evidence": [_evidence(e) for e in finding.evidence],
+    }
+
+
+def _gap(gap: Gap) -> dict[str, str]:
+    return {"scope": gap.scope, "reason": gap.reason}
+
+
+def _evidence(evidence: Evidence) -> dict[str, str]:
+    return {
+        "source": evidence.source,
+        "detail": evidence.detail,
+        "observed_at": evidence.observed_at.isoformat(),
+        "confidence": evidence.confidence.value,
+    }

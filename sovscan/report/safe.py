@@ -1,0 +1,22 @@
+"""The one place where hostile text is made safe for an output medium."""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls, DEL, and the Unicode bidirectional overrides that can disguise text.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_ANY_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str, limit: int | None = None) -> str:
+    """`text` with every control character (ANSI escapes included) shown as a visible escape."""
+    shown = _ANY_CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    if limit is not None and len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return shown
+
+
+def strip_controls(text: str) -> str:
+    """`text` with control characters other than tab and newline replaced by U+FFFD."""
+    return _CONTROL_RE.sub("\ufffd", text)

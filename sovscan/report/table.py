@@ -1,0 +1,121 @@
+"""The terminal report: where each asset's data is, who controls it, and what the rules found."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tabulate import tabulate
+
+from sovscan.model import Finding, Location, ResolvedAsset, Scan, Status
+from sovscan.report.safe import terminal_safe
+
+_CELL = 60  # characters before a cell is cut; wrapped columns stay readable on 100-column terminals
+
+
+def render(scan: Scan) -> str:
+    """The scan as plain-text tables for a terminal, every control character escaped."""
+    sections = [
+        _header(scan),
+        _assets(scan.assets),
+        _findings(scan.findings),
+    ]
+    if scan.gaps:
+        sections.append(_gaps(scan))
+    return "\n\n".join(sections) + "\n"
+
+
+def _header(scan: Scan) -> str:
+    policy, score = scan.policy, scan.score
+    status = (
+        "complete" if scan.complete else f"PARTIAL: {len(scan.gaps)} scope(s) could not be seen"
+    )
+    by_severity = ", ".join(f"{sev} {count}" for sev, count in score.by_severity.items() if count)
+    lines = [
+        f"sovscan {scan.tool_version}: {_safe(policy.institution)}",
+        (
+            f"home {policy.home}; data may rest in {', '.join(policy.allowed_locations)}; "
+            f"not foreign: {', '.join(policy.home_jurisdictions)}"
+        ),
+        f"scan {scan.id} at {scan.started_at.isoformat(timespec='seconds')} ({status})",
+        f"exposure score {score.value}/100; {score.assets_total} assets, "
+        f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
+        + (f"; risk findings: {by_severity}" if by_severity else ""),
+    ]
+    return "\n".join(lines)
+
+
+def _assets(assets: Sequence[ResolvedAsset]) -> str:
+    rows = [
+        [
+            _safe(item.asset.name),
+            item.asset.kind,
+            _where(item.location),
+            _who(item),
+            _laws(item),
+        ]
+        for item in assets
+    ]
+    headers = ["asset", "kind", "where the data is", "operator (parent)", "jurisdictions: laws"]
+    table = tabulate(rows, headers, tablefmt="simple", maxcolwidths=[32, 16, 36, 34, 34])
+    return "Where the data is and who can compel it\n" + (table if rows else "(no assets)")
+
+
+def _where(location: Location) -> str:
+    if location.edge:
+        return f"{location.provider or '?'} global edge (no single country)"
+    if location.place is None and location.provider is None:
+        return "unknown"
+    parts = [location.provider or "?", location.region or "", location.place or "place unknown"]
+    return " ".join(p for p in parts if p) + f" [{location.method.value}]"
+
+
+def _who(item: ResolvedAsset) -> str:
+    control = item.control
+    if control.operator is None:
+        return "unknown"
+    if control.parent and control.parent != control.operator:
+        return f"{_safe(control.operator)}\nparent: {_safe(control.parent)}"
+    return _safe(control.operator)
+
+
+def _laws(item: ResolvedAsset) -> str:
+    control = item.control
+    if control.jurisdictions is None:
+        return "unknown"
+    laws = ", ".join(control.laws or ()) or "none known"
+    return f"{'+'.join(control.jurisdictions)}: {laws}"
+
+
+def _findings(findings: Sequence[Finding]) -> str:
+    shown = [f for f in findings if f.status is not Status.OK]
+    shown.sort(key=lambda f: (f.status is not Status.RISK, -f.severity.rank, f.rule_id, f.asset_id))
+    ok_count = len(findings) - len(shown)
+    rows = [
+        [f.severity.value, f.status.value, f.rule_id, _safe(f.asset_id), _message(f)] for f in shown
+    ]
+    headers = ["severity", "status", "rule", "asset", "finding"]
+    title = f"Findings ({len(shown)} risk or unknown; {ok_count} ok not shown)"
+    if not rows:
+        return title + "\n(none)"
+    return (
+        title + "\n" + tabulate(rows, headers, tablefmt="simple", maxcolwidths=[8, 7, 30, 40, 60])
+    )
+
+
+def _message(finding: Finding) -> str:
+    text = _safe(finding.message)
+    if finding.missing:
+        text += f" (unknown: {', '.join(finding.missing)})"
+    return text
+
+
+def _gaps(scan: Scan) -> str:
+    rows = [[_safe(gap.scope), _safe(gap.reason)] for gap in scan.gaps]
+    table = tabulate(
+        rows, ["scope", "why it could not be seen"], tablefmt="simple", maxcolwidths=[40, 60]
+    )
+    return "Gaps: the scan is partial, and nothing below was judged safe\n" + table
+
+
+def _safe(text: str) -> str:
+    return terminal_safe(text, limit=_CELL * 4)

@@ -1,0 +1,36 @@
+"""The terminal report shows location and control, lists gaps, and escapes control characters."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sovscan.model import Gap
+from sovscan.report.table import render
+from tests.factories import make_scan, resolved_bucket
+
+
+def test_table_shows_where_and_who() -> None:
+    text = render(make_scan())
+    assert "Université Exemple" in text
+    assert "aws ca-central-1 CA-QC [cloud-api]" in text
+    assert "Amazon Web Services, Inc." in text and "parent: Amazon.com, Inc." in text
+    assert "US: us-cloud-act, us-fisa-702" in text
+    assert "foreign-law-reach" in text
+    assert "1 ok not shown" not in text  # no ok findings in this scan
+    assert "(unknown:" in text and "location.place)" in text
+    assert "complete" in text and "PARTIAL" not in text
+
+
+def test_gaps_are_listed_and_mark_the_scan_partial() -> None:
+    text = render(make_scan(gaps=(Gap("dns:universite.example:TXT", "SERVFAIL"),)))
+    assert "PARTIAL: 1 scope(s) could not be seen" in text
+    assert "dns:universite.example:TXT" in text and "SERVFAIL" in text
+
+
+def test_terminal_escapes_are_neutralised() -> None:
+    hostile = resolved_bucket(name="evil\x1b[2J\x1b]0;pwned\x07\u202e")
+    scan = make_scan(assets=(hostile,))
+    scan = replace(scan, findings=())
+    text = render(scan)
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "evil\\x1b[2J" in text

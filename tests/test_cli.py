@@ -1,0 +1,108 @@
+"""The command line: one-line errors with exit 2, documented exit codes, reports out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sovscan import __version__
+from sovscan.cli import cli, exit_code, parse_nameserver
+from sovscan.errors import ConfigError
+from sovscan.model import Finding, Gap, Severity, Status
+from tests.factories import make_scan
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["scan", "--config", "/nonexistent/sovscan.toml"], "cannot read the inventory file"),
+        (["demo", "--format", "xml"], "'xml' is not one of"),
+        (["scan"], "Missing option '--config'"),
+        (["scan", "--config", "x.toml", "--nameserver", "dns.example:53"], "expected an IP"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(runner: CliRunner, args: list[str], expected: str) -> None:
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("sovscan: error: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+
+
+def test_bad_config_names_file_and_key(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "sovscan.toml"
+    config.write_text('[institution]\nname = "X"\nhome = "Quebec"\n', encoding="utf-8")
+    output = tmp_path / "report.json"
+    result = runner.invoke(cli, ["scan", "--config", str(config), "--output", str(output)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"sovscan: error: {config}: institution.home: expected an ISO 3166-1 or 3166-2 code "
+        "such as 'CA' or 'CA-QC' (or EU, EEA); got 'Quebec'"
+    )
+    assert not output.exists()
+
+
+def test_unwritable_output_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "sovscan.toml"
+    config.write_text('[institution]\nname = "X"\nhome = "CA"\n', encoding="utf-8")
+    target = tmp_path / "no-such-dir" / "report.json"
+    result = runner.invoke(cli, ["scan", "-c", str(config), "--output", str(target)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("sovscan: error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("127.0.0.1", ("127.0.0.1", 53)),
+        ("127.0.0.1:5353", ("127.0.0.1", 5353)),
+        ("[::1]:5353", ("::1", 5353)),
+        ("::1", ("::1", 53)),
+    ],
+)
+def test_parse_nameserver(value: str, expected: tuple[str, int]) -> None:
+    assert parse_nameserver(value) == expected
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:0", "127.0.0.1:99999", "[::1]x", "host:53", ""])
+def test_parse_nameserver_rejects(value: str) -> None:
+    with pytest.raises(ConfigError, match="--nameserver"):
+        parse_nameserver(value)
+
+
+def _risk(severity: Severity) -> Finding:
+    return Finding("r", "a", Status.RISK, severity, "m")
+
+
+def test_exit_codes() -> None:
+    high = make_scan(findings=(_risk(Severity.HIGH),))
+    assert exit_code(high, "high") == 1
+    assert exit_code(high, "critical") == 0
+    assert exit_code(high, "never") == 0
+    unknown_only = make_scan(
+        findings=(
+            Finding("r", "a", Status.UNKNOWN, Severity.CRITICAL, "m", missing=("location.place",)),
+        )
+    )
+    assert exit_code(unknown_only, "info") == 0
+    partial = make_scan(findings=(_risk(Severity.CRITICAL),), gaps=(Gap("s", "r"),))
+    assert exit_code(partial, "info") == 3  # partial wins over risk
+    assert exit_code(partial, "never") == 3

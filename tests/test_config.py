@@ -1,0 +1,132 @@
+"""The inventory file: the documented shape parses, and every bad value is one precise line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sovscan.config import load_config
+from sovscan.errors import ConfigError
+from tests.conftest import REPO
+
+GOOD = """
+[institution]
+name = "Université Exemple"
+home = "CA-QC"
+allowed_locations = ["CA-QC", "CA"]
+default_classification = "personal"
+
+[[aws]]
+profile = "audit"
+regions = ["ca-central-1", "us-east-1"]
+
+[[aws]]
+role_arn = "arn:aws:iam::123456789012:role/sovscan-audit"
+regions = "all"
+
+[dns]
+domains = ["universite.example", "Université.example.", "universite.example"]
+
+[[saas]]
+name = "LMS"
+url = "https://lms.universite.example"
+classification = "personal"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sovscan.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_documented_shape_parses(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.policy.institution == "Université Exemple"
+    assert config.policy.home == "CA-QC"
+    assert config.policy.allowed_locations == ("CA-QC", "CA")
+    assert config.policy.home_jurisdictions == ("CA-QC", "CA")
+    assert config.aws[0].profile == "audit"
+    assert config.aws[0].regions == ("ca-central-1", "us-east-1")
+    assert config.aws[1].regions is None  # "all"
+    # IDN to punycode, trailing dot dropped, duplicates removed, order kept
+    assert config.domains == ("universite.example", "xn--universit-j4a.example")
+    assert config.saas[0].host == "lms.universite.example"
+    assert config.saas[0].classification == "personal"
+
+
+def test_example_file_in_repo_is_valid() -> None:
+    config = load_config(REPO / "sovscan.example.toml")
+    assert config.policy.home == "CA-QC"
+    assert config.domains
+
+
+def test_defaults_when_optional_keys_are_missing(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[institution]\nname = "X"\nhome = "FR"\n'))
+    assert config.policy.allowed_locations == ("FR",)
+    assert config.policy.home_jurisdictions == ("FR", "EU")
+    assert config.policy.default_classification == "personal"
+    assert config.aws == () and config.domains == () and config.saas == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[institution]\nname = "X"\nhome = "Quebec"\n', "institution.home: expected an ISO 3166"),
+        ('[institution]\nname = "X"\nhome = "ZZ"\n', "institution.home: expected an ISO 3166"),
+        ('[institution]\nhome = "CA"\n', "institution.name: expected a non-empty string"),
+        ("[dns]\ndomains = []\n", "institution: expected a [institution] table"),
+        (
+            '[institution]\nname = "X"\nhome = "CA"\nallowed_locations = "CA"\n',
+            "institution.allowed_locations: expected a list of strings",
+        ),
+        (
+            '[institution]\nname = "X"\nhome = "CA"\ncolour = "red"\n',
+            "institution.colour: expected one of",
+        ),
+        (
+            '[institution]\nname = "X"\nhome = "CA"\n[[aws]]\nregions = ["Montreal"]\n',
+            "aws[0].regions[0]: expected an AWS region name",
+        ),
+        (
+            '[institution]\nname = "X"\nhome = "CA"\n[[aws]]\nrole_arn = "admin"\n',
+            "aws[0].role_arn: expected an IAM role ARN",
+        ),
+        (
+            '[institution]\nname = "X"\nhome = "CA"\n[dns]\ndomains = ["not a domain"]\n',
+            "dns.domains[0]: expected a valid domain name",
+        ),
+        (
+            '[institution]\nname = "X"\nhome = "CA"\n[[saas]]\nname = "A"\nurl = "ftp://x.example"\n',
+            "saas[0].url: expected an http(s) URL",
+        ),
+        (
+            (
+                '[institution]\nname = "X"\nhome = "CA"\n[[saas]]\nname = "A"\n'
+                'url = "https://a.example"\nclassification = "Top Secret!"\n'
+            ),
+            "saas[0].classification: expected a classification label",
+        ),
+        ('[institution\nname = "X"\n', "invalid TOML"),
+    ],
+)
+def test_bad_values_fail_with_one_line_naming_file_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the inventory file"):
+        load_config(tmp_path / "missing.toml")
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[institution]\nname = "Universit\xe9"\n')
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        load_config(path)
