@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from sovscan.model import Scan
-from sovscan.report import json, table
+from sovscan.report import csv, json, markdown, table
 
 Reporter = Callable[[Scan], str]
 
@@ -14,6 +14,8 @@ REPORTERS: Mapping[str, Reporter] = MappingProxyType(
     {
         "table": table.render,
         "json": json.render,
+        "csv": csv.render,
+        "markdown": markdown.render,
     }
 )
 """Every output format by its --format name."""

@@ -20,3 +20,18 @@ def terminal_safe(text: str, limit: int | None = None) -> str:
 def strip_controls(text: str) -> str:
     """`text` with control characters other than tab and newline replaced by U+FFFD."""
     return _CONTROL_RE.sub("\ufffd", text)
+
+
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell that no spreadsheet runs as a formula (OWASP CSV injection guidance).
+
+    A cell that starts with a trigger character gets a leading apostrophe; control characters
+    other than tab and newline are replaced.
+    """
+    clean = strip_controls(text)
+    if clean.startswith(_FORMULA_TRIGGERS):
+        return "'" + clean
+    return clean

@@ -1,0 +1,76 @@
+"""The CSV report: one row per finding, with the asset's location and control beside it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from sovscan.model import ResolvedAsset, Scan
+from sovscan.report.safe import spreadsheet_safe
+
+COLUMNS = (
+    "finding_key",
+    "rule_id",
+    "status",
+    "severity",
+    "asset_id",
+    "asset_kind",
+    "asset_name",
+    "provider",
+    "region",
+    "country",
+    "subdivision",
+    "edge",
+    "location_method",
+    "operator",
+    "parent",
+    "jurisdictions",
+    "laws",
+    "control_method",
+    "message",
+    "missing",
+    "references",
+)
+
+
+def render(scan: Scan) -> str:
+    """Findings as CSV (RFC 4180). Cells a spreadsheet would run as a formula are neutralised."""
+    by_id = {item.asset.id: item for item in scan.assets}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for finding in scan.findings:
+        item = by_id.get(finding.asset_id)
+        row = [
+            finding.key,
+            finding.rule_id,
+            finding.status.value,
+            finding.severity.value,
+            finding.asset_id,
+            *(_asset_columns(item) if item else [""] * 13),
+            finding.message,
+            ";".join(finding.missing),
+            ";".join(f"{r.framework}:{r.control}" for r in finding.references),
+        ]
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    return buffer.getvalue()
+
+
+def _asset_columns(item: ResolvedAsset) -> Sequence[str]:
+    location, control = item.location, item.control
+    return [
+        item.asset.kind,
+        item.asset.name,
+        location.provider or "",
+        location.region or "",
+        location.country or "",
+        location.subdivision or "",
+        "yes" if location.edge else "no",
+        location.method.value,
+        control.operator or "",
+        control.parent or "",
+        ";".join(control.jurisdictions) if control.jurisdictions is not None else "",
+        ";".join(control.laws) if control.laws is not None else "",
+        control.method.value,
+    ]

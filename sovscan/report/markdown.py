@@ -1,0 +1,71 @@
+"""The Markdown report, for tickets and wikis: summary, assets, findings and gaps."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+
+from sovscan.model import Scan, Status
+from sovscan.report.safe import strip_controls
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def render(scan: Scan) -> str:
+    """The scan as GitHub-flavoured Markdown; every value is escaped for Markdown and HTML."""
+    policy, score = scan.policy, scan.score
+    state = "complete" if scan.complete else f"**partial**: {len(scan.gaps)} scope(s) not seen"
+    lines = [
+        f"# Sovereignty scan: {md(policy.institution)}",
+        "",
+        f"- Scan `{scan.id}` at {scan.started_at.isoformat(timespec='seconds')} ({state})",
+        f"- Home {md(policy.home)}; allowed locations {md(', '.join(policy.allowed_locations))}",
+        f"- Exposure score **{score.value}/100**: {score.assets_total} assets, "
+        f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns",
+        f"- sovscan {md(scan.tool_version)}; rules `{scan.rules_digest[:12]}`, "
+        f"data `{scan.data_digest[:12]}`",
+        "",
+        "## Where the data is and who can compel it",
+        "",
+    ]
+    lines += _table(
+        ["Asset", "Kind", "Location", "Operator", "Jurisdictions", "Laws"],
+        [
+            [
+                item.asset.name,
+                item.asset.kind,
+                "global edge" if item.location.edge else (item.location.place or "unknown"),
+                item.control.operator or "unknown",
+                ", ".join(item.control.jurisdictions)
+                if item.control.jurisdictions is not None
+                else "unknown",
+                ", ".join(item.control.laws) if item.control.laws is not None else "unknown",
+            ]
+            for item in scan.assets
+        ],
+    )
+    shown = [f for f in scan.findings if f.status is not Status.OK]
+    lines += ["", f"## Findings ({len(shown)} risk or unknown)", ""]
+    lines += _table(
+        ["Severity", "Status", "Rule", "Asset", "Finding"],
+        [[f.severity.value, f.status.value, f.rule_id, f.asset_id, f.message] for f in shown],
+    )
+    if scan.gaps:
+        lines += ["", "## Gaps: what could not be seen", ""]
+        lines += _table(["Scope", "Reason"], [[g.scope, g.reason] for g in scan.gaps])
+    return "\n".join(lines) + "\n"
+
+
+def md(text: str) -> str:
+    """`text` safe inside a Markdown table cell: no markup, no HTML, no line breaks."""
+    flat = " ".join(strip_controls(text).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(flat, quote=True))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    if not rows:
+        return ["(none)"]
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(md(cell) for cell in row) + " |" for row in rows]
+    return out

@@ -1,0 +1,65 @@
+"""Hostile text (markup, formulas, terminal escapes, huge strings) renders inert in every format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+
+import pytest
+
+from sovscan.model import Asset, Finding, Severity, Status
+from sovscan.report import REPORTERS
+from tests.factories import make_scan, resolved_bucket
+
+HOSTILE = '=HYPERLINK("http://evil.example","x")<script>alert(1)</script>\x1b[31m|`*_[x](y)\u202e'
+
+
+def hostile_scan() -> object:
+    bucket = resolved_bucket()
+    asset = Asset(bucket.asset.id, bucket.asset.kind, HOSTILE, {"tag:Owner": HOSTILE})
+    item = replace(bucket, asset=asset)
+    finding = Finding("foreign-law-reach", asset.id, Status.RISK, Severity.HIGH, HOSTILE + "x" * 5000)
+    return make_scan(assets=(item,), findings=(finding,))
+
+
+@pytest.mark.parametrize("name", ["table", "markdown", "csv"])
+def test_no_raw_escape_or_bidi_characters(name: str) -> None:
+    text = REPORTERS[name](hostile_scan())  # type: ignore[arg-type]
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+
+
+def test_json_round_trips_hostile_text_exactly() -> None:
+    document = json.loads(REPORTERS["json"](hostile_scan()))  # type: ignore[arg-type]
+    assert document["assets"][0]["name"] == HOSTILE
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    text = REPORTERS["csv"](hostile_scan())  # type: ignore[arg-type]
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][0] == "finding_key"
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    name_column = rows[0].index("asset_name")
+    assert rows[1][name_column].startswith("'=HYPERLINK")
+
+
+def test_markdown_has_no_live_html_or_table_breaks() -> None:
+    text = REPORTERS["markdown"](hostile_scan())  # type: ignore[arg-type]
+    assert "<script>" not in text
+    assert "&lt;script&gt;" in text
+    columns = 0
+    checked = 0
+    for line in text.splitlines():
+        if line.startswith("|---"):
+            continue
+        if line.startswith("| ") and "HYPERLINK" not in line:
+            columns = line.count("|")  # a header row
+        elif line.startswith("| "):
+            # the only unescaped pipes are the column separators
+            assert line.replace("\\|", "").count("|") == columns
+            checked += 1
+    assert checked == 2
