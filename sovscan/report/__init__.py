@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from sovscan.model import Scan
-from sovscan.report import csv, json, markdown, table
+from sovscan.report import csv, html, json, markdown, table
 
 Reporter = Callable[[Scan], str]
 
@@ -16,6 +16,7 @@ REPORTERS: Mapping[str, Reporter] = MappingProxyType(
         "json": json.render,
         "csv": csv.render,
         "markdown": markdown.render,
+        "html": html.render,
     }
 )
 """Every output format by its --format name."""

@@ -21,10 +21,14 @@ def render(scan: Scan) -> str:
         "",
         f"- Scan `{scan.id}` at {scan.started_at.isoformat(timespec='seconds')} ({state})",
         f"- Home {md(policy.home)}; allowed locations {md(', '.join(policy.allowed_locations))}",
-        f"- Exposure score **{score.value}/100**: {score.assets_total} assets, "
-        f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns",
-        f"- sovscan {md(scan.tool_version)}; rules `{scan.rules_digest[:12]}`, "
-        f"data `{scan.data_digest[:12]}`",
+        (
+            f"- Exposure score **{score.value}/100**: {score.assets_total} assets, "
+            f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
+        ),
+        (
+            f"- sovscan {md(scan.tool_version)}; rules `{scan.rules_digest[:12]}`, "
+            f"data `{scan.data_digest[:12]}`"
+        ),
         "",
         "## Where the data is and who can compel it",
         "",

@@ -20,7 +20,9 @@ def hostile_scan() -> object:
     bucket = resolved_bucket()
     asset = Asset(bucket.asset.id, bucket.asset.kind, HOSTILE, {"tag:Owner": HOSTILE})
     item = replace(bucket, asset=asset)
-    finding = Finding("foreign-law-reach", asset.id, Status.RISK, Severity.HIGH, HOSTILE + "x" * 5000)
+    finding = Finding(
+        "foreign-law-reach", asset.id, Status.RISK, Severity.HIGH, HOSTILE + "x" * 5000
+    )
     return make_scan(assets=(item,), findings=(finding,))
 
 

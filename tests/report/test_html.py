@@ -1,0 +1,66 @@
+"""The HTML report is self-contained, escapes every value and shows the scan's counts."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from sovscan.model import Gap
+from sovscan.report.html import render
+from tests.factories import make_scan
+from tests.report.test_hostile import hostile_scan
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+        self.ids: dict[str, str] = {}
+        self._current: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += attrs
+        self._current = dict(attrs).get("id")
+
+    def handle_data(self, data: str) -> None:
+        if self._current and self._current not in self.ids:
+            self.ids[self._current] = data
+
+
+def parse(text: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(text)
+    return collector
+
+
+def test_counts_and_state_are_shown() -> None:
+    page = parse(render(make_scan()))
+    assert page.ids["score"] == "50"
+    assert page.ids["count-risk"] == "1"
+    assert page.ids["count-unknown"] == "1"
+    assert page.ids["count-gaps"] == "0"
+    assert page.ids["scan-state"].startswith("Complete scan")
+
+
+def test_partial_scan_says_so() -> None:
+    page = parse(render(make_scan(gaps=(Gap("aws:1:ca-central-1:s3", "AccessDenied"),))))
+    assert page.ids["scan-state"].startswith("Partial scan: 1 scope")
+
+
+def test_self_contained_no_network_references() -> None:
+    text = render(make_scan())
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+    assert "@import" not in text and "url(" not in text
+    assert "Content-Security-Policy" in text and "default-src 'none'" in text
+
+
+def test_hostile_values_are_inert() -> None:
+    text = render(hostile_scan())  # type: ignore[arg-type]
+    page = parse(text)
+    assert page.tags.count("script") == 1  # only the report's own script
+    assert "<script>alert" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "\x1b" not in text
+    assert not any(name.startswith("on") for name, _ in page.attrs)
