@@ -225,6 +225,18 @@ class Score:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What reports need to know of a rule that was evaluated."""
+
+    id: str
+    title: str
+    severity: Severity
+    source: str  # repository-relative rule file
+    rationale: str
+    remediation: str
+
+
+@dataclass(frozen=True, slots=True)
 class Scan:
     """One complete run of the pipeline."""
 
@@ -240,6 +252,7 @@ class Scan:
     findings: tuple[Finding, ...]
     score: Score
     laws: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # law id -> name, citation
+    rules: Mapping[str, RuleInfo] = field(default_factory=dict)  # rule id -> what it checks
 
     @property
     def complete(self) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from sovscan.model import Scan
-from sovscan.report import csv, html, json, markdown, table
+from sovscan.report import csv, html, json, markdown, sarif, table
 
 Reporter = Callable[[Scan], str]
 
@@ -17,6 +17,7 @@ REPORTERS: Mapping[str, Reporter] = MappingProxyType(
         "csv": csv.render,
         "markdown": markdown.render,
         "html": html.render,
+        "sarif": sarif.render,
     }
 )
 """Every output format by its --format name."""
