@@ -15,6 +15,7 @@ import click
 from sovscan import __version__
 from sovscan.config import load_config
 from sovscan.errors import ConfigError, SovscanError
+from sovscan.history import default_store_path
 from sovscan.model import Scan, Severity, Status
 from sovscan.report import REPORTERS
 
@@ -109,6 +110,13 @@ def _fail_on_option(default: str) -> Callable[[Callable[..., Any]], Callable[...
     )
 
 
+_store_option = click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The history store (SQLite). Default: $SOVSCAN_STORE or "
+    "~/.local/share/sovscan/history.sqlite.",
+)
+
 _rules_option = click.option(
     "--rules",
     "rule_dirs",
@@ -136,14 +144,24 @@ _rules_option = click.option(
     help="Ask this DNS server instead of the system's resolver (or SOVSCAN_NAMESERVER).",
 )
 @_fail_on_option("high")
+@click.option(
+    "--fail-on-new",
+    is_flag=True,
+    help="Count only risks that the previous stored scan of the institution did not have.",
+)
 @_rules_option
+@_store_option
+@click.option("--no-store", is_flag=True, help="Do not record this scan in the history store.")
 def scan(
     config_path: Path,
     output_format: str,
     output: Path | None,
     nameserver: str | None,
     fail_on: str,
+    fail_on_new: bool,
     rule_dirs: Sequence[Path],
+    store: Path | None,
+    no_store: bool,
 ) -> int:
     """Scan the institution described by an inventory file."""
     from sovscan.dnsserver import make_resolver
@@ -155,7 +173,8 @@ def scan(
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
     probes, gaps = build_probes(config, resolver=resolver)
     result = run_scan(config, probes, knowledge, ruleset, extra_gaps=gaps)
-    return _emit(result, output_format, output, fail_on)
+    store_path = None if no_store else (store or default_store_path())
+    return _emit(result, output_format, output, fail_on, store_path, fail_on_new)
 
 
 @cli.command()
@@ -163,14 +182,25 @@ def scan(
 @_output_option
 @_fail_on_option("never")
 @_rules_option
-def demo(output_format: str, output: Path | None, fail_on: str, rule_dirs: Sequence[Path]) -> int:
+@click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Record the demo scan in this history store (the demo records nothing by default).",
+)
+def demo(
+    output_format: str,
+    output: Path | None,
+    fail_on: str,
+    rule_dirs: Sequence[Path],
+    store: Path | None,
+) -> int:
     """Scan the embedded demo university: no cloud account, no network, a few seconds."""
     from sovscan.demo import run_demo
 
     _check_output(output)
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
     result = run_demo(knowledge, ruleset)
-    return _emit(result, output_format, output, fail_on)
+    return _emit(result, output_format, output, fail_on, store, False)
 
 
 def _check_output(output: Path | None) -> None:
@@ -189,15 +219,29 @@ def _knowledge_and_rules(rule_dirs: Sequence[Path]) -> tuple[Any, Any]:
     return load_knowledge(), load_rules(default_rules_dir(), *rule_dirs)
 
 
-def _emit(result: Scan, output_format: str, output: Path | None, fail_on: str) -> int:
+def _emit(
+    result: Scan,
+    output_format: str,
+    output: Path | None,
+    fail_on: str,
+    store: Path | None,
+    fail_on_new: bool,
+) -> int:
     from sovscan.files import write_atomic
+    from sovscan.history import diff_scans, list_scans, save_scan
 
     text = REPORTERS[output_format](result)
     if output is None:
         click.echo(text, nl=False)
     else:
         write_atomic(output, text)
-    code = exit_code(result, fail_on)
+    new_keys: set[str] | None = None
+    if store is not None:
+        save_scan(store, result)
+        if fail_on_new and len(list_scans(store, result.policy.institution)) > 1:
+            diff = diff_scans(store, new_id=result.id)
+            new_keys = {change.key for change in diff.new_risks}
+    code = exit_code(result, fail_on, new_keys)
     risks = sum(1 for f in result.findings if f.status is Status.RISK)
     logger.info(
         "%d assets, %d risk findings, %d gaps; exit %d",
@@ -211,16 +255,84 @@ def _emit(result: Scan, output_format: str, output: Path | None, fail_on: str) -
     return code
 
 
-def exit_code(result: Scan, fail_on: str) -> int:
+def exit_code(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> int:
     """3 when the scan is partial (it wins: a partial scan cannot claim clean or not), else 1 when
-    a risk finding reaches `fail_on`, else 0."""
+    a risk finding reaches `fail_on` (among `only_keys` when given), else 0."""
     if result.gaps:
         return EXIT_PARTIAL
     if fail_on == "never":
         return EXIT_OK
     threshold = Severity(fail_on).rank
-    if any(f.status is Status.RISK and f.severity.rank >= threshold for f in result.findings):
-        return EXIT_RISK
+    for finding in result.findings:
+        if finding.status is not Status.RISK or finding.severity.rank < threshold:
+            continue
+        if only_keys is None or finding.key in only_keys:
+            return EXIT_RISK
+    return EXIT_OK
+
+
+@cli.command()
+@_store_option
+@click.option("--institution", help="Only the scans of this institution.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
+def history(store: Path | None, institution: str | None, output_format: str) -> int:
+    """List the stored scans with their scores."""
+    import json as json_module
+    from dataclasses import asdict
+
+    from tabulate import tabulate
+
+    from sovscan.history import list_scans
+    from sovscan.report.safe import terminal_safe
+
+    scans = list_scans(store or default_store_path(), institution)
+    if output_format == "json":
+        click.echo(json_module.dumps([asdict(s) for s in scans], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    rows = [
+        [
+            s.id,
+            terminal_safe(s.institution),
+            s.started_at,
+            s.score,
+            s.risks,
+            "complete" if s.complete else "PARTIAL",
+        ]
+        for s in scans
+    ]
+    click.echo(tabulate(rows, ["scan", "institution", "started", "score", "risks", "state"]))
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@_store_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv", "markdown"]),
+    default="table",
+    show_default=True,
+)
+@_output_option
+def diff(
+    old: str | None, new: str | None, store: Path | None, output_format: str, output: Path | None
+) -> int:
+    """What changed between two stored scans (default: the last two of the newest institution)."""
+    from sovscan.files import write_atomic
+    from sovscan.history import diff_scans
+    from sovscan.report.diff import DIFF_REPORTERS
+
+    _check_output(output)
+    if old is not None and new is None:
+        raise ConfigError("diff: give both OLD and NEW scan ids, or neither")
+    changes = diff_scans(store or default_store_path(), old, new)
+    text = DIFF_REPORTERS[output_format](changes)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text)
     return EXIT_OK
 
 

@@ -55,6 +55,8 @@ def _isolated_aws_environment(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Scans recorded by tests land in a throw-away store, never in the user's history.
+    monkeypatch.setenv("SOVSCAN_STORE", str(empty / "history.sqlite"))
     yield
 
 

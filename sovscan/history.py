@@ -1,0 +1,388 @@
+"""The scan history: an SQLite file of past scans, and the differences between two of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sovscan.errors import SovscanError
+from sovscan.model import Scan, Status
+from sovscan.report.json import scan_document
+
+
+class HistoryError(SovscanError):
+    """The history store cannot be opened, read or written."""
+
+
+# Each entry moves the store from version i to i + 1; never edit a shipped entry, append one.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE scans (
+        id TEXT PRIMARY KEY,
+        institution TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        complete INTEGER NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE INDEX scans_by_institution ON scans (institution, started_at);
+    CREATE TABLE findings (
+        scan_id TEXT NOT NULL REFERENCES scans (id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        asset_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (scan_id, key)
+    );
+    CREATE INDEX findings_by_key ON findings (key);
+    CREATE TABLE assets (
+        scan_id TEXT NOT NULL REFERENCES scans (id) ON DELETE CASCADE,
+        asset_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        place TEXT,
+        jurisdictions TEXT,
+        PRIMARY KEY (scan_id, asset_id)
+    );
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def default_store_path() -> Path:
+    """$SOVSCAN_STORE, else $XDG_DATA_HOME/sovscan/history.sqlite (~/.local/share by default)."""
+    explicit = os.environ.get("SOVSCAN_STORE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sovscan" / "history.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredScan:
+    """One scan as the history lists it."""
+
+    id: str
+    institution: str
+    started_at: str
+    score: int
+    complete: bool
+    risks: int
+
+
+@dataclass(frozen=True, slots=True)
+class FindingChange:
+    """A finding that differs between two scans."""
+
+    change: str  # "new" (now a risk), "resolved" (no longer a risk), "changed"
+    key: str
+    rule_id: str
+    asset_id: str
+    old_status: str | None
+    new_status: str | None
+    severity: str
+    message: str
+    first_seen: str | None  # when this finding was first a risk, in the whole history
+
+
+@dataclass(frozen=True, slots=True)
+class AssetChange:
+    """An asset that appeared, disappeared or moved between two scans."""
+
+    change: str  # "new", "removed", "changed"
+    asset_id: str
+    kind: str
+    old_place: str | None
+    new_place: str | None
+    old_jurisdictions: str | None
+    new_jurisdictions: str | None
+    first_seen: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanDiff:
+    """What changed from `old` to `new`."""
+
+    old: StoredScan
+    new: StoredScan
+    findings: tuple[FindingChange, ...]
+    assets: tuple[AssetChange, ...]
+
+    @property
+    def new_risks(self) -> tuple[FindingChange, ...]:
+        return tuple(f for f in self.findings if f.change == "new")
+
+
+@contextmanager
+def open_store(path: Path) -> Iterator[sqlite3.Connection]:
+    """An open, migrated store. Safe with concurrent scans: WAL mode and a busy timeout."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise HistoryError(f"{path}: cannot open the history store ({exc})") from None
+    with closing(connection):
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            _migrate(connection, path)
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(f"{path}: not a sovscan history store ({exc})") from None
+        yield connection
+
+
+def _migrate(connection: sqlite3.Connection, path: Path) -> None:
+    connection.execute("BEGIN IMMEDIATE")  # one migrator at a time
+    try:
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"{path}: history store version {version} is newer than this sovscan "
+                f"({SCHEMA_VERSION}); upgrade sovscan"
+            )
+        for index in range(version, SCHEMA_VERSION):
+            for statement in _MIGRATIONS[index].split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {index + 1}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def save_scan(path: Path, scan: Scan) -> None:
+    """Record `scan` in one transaction: a crash leaves the store as it was before."""
+    document = json.dumps(scan_document(scan), ensure_ascii=False, sort_keys=True)
+    with open_store(path) as connection:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(
+                "INSERT OR REPLACE INTO scans VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    scan.id,
+                    scan.policy.institution,
+                    scan.started_at.isoformat(),
+                    scan.finished_at.isoformat(),
+                    scan.score.value,
+                    int(scan.complete),
+                    document,
+                ),
+            )
+            connection.executemany(
+                "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        scan.id,
+                        f.key,
+                        f.rule_id,
+                        f.asset_id,
+                        f.status.value,
+                        f.severity.value,
+                        f.message,
+                    )
+                    for f in scan.findings
+                ],
+            )
+            connection.executemany(
+                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        scan.id,
+                        a.asset.id,
+                        a.asset.kind,
+                        "edge" if a.location.edge else a.location.place,
+                        None
+                        if a.control.jurisdictions is None
+                        else ",".join(a.control.jurisdictions),
+                    )
+                    for a in scan.assets
+                ],
+            )
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            connection.execute("ROLLBACK")
+            raise HistoryError(f"{path}: cannot record the scan ({exc})") from None
+
+
+def list_scans(path: Path, institution: str | None = None) -> list[StoredScan]:
+    """Scans in the store, oldest first, optionally for one institution."""
+    with open_store(path) as connection:
+        rows = connection.execute(
+            "SELECT s.id, s.institution, s.started_at, s.score, s.complete,"
+            " (SELECT COUNT(*) FROM findings f WHERE f.scan_id = s.id AND f.status = 'risk')"
+            " FROM scans s WHERE (? IS NULL OR s.institution = ?) ORDER BY s.started_at, s.id",
+            (institution, institution),
+        ).fetchall()
+    return [StoredScan(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+
+
+def load_document(path: Path, scan_id: str) -> dict[str, Any]:
+    """The JSON document of a stored scan (a unique id prefix is enough)."""
+    with open_store(path) as connection:
+        row = _find(connection, path, scan_id)
+        document: dict[str, Any] = json.loads(
+            connection.execute("SELECT document FROM scans WHERE id = ?", (row,)).fetchone()[0]
+        )
+    return document
+
+
+def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None) -> ScanDiff:
+    """What changed between two stored scans; by default the last two of the newest scan's
+    institution. Raises HistoryError when there are not two scans to compare."""
+    with open_store(path) as connection:
+        new_full = _find(connection, path, new_id) if new_id else _latest(connection, path, None)
+        institution = connection.execute(
+            "SELECT institution FROM scans WHERE id = ?", (new_full,)
+        ).fetchone()[0]
+        old_full = (
+            _find(connection, path, old_id)
+            if old_id
+            else _latest(connection, path, institution, before=new_full)
+        )
+        old, new = _stored(connection, old_full), _stored(connection, new_full)
+        findings = _finding_changes(connection, old_full, new_full, institution)
+        assets = _asset_changes(connection, old_full, new_full, institution)
+    return ScanDiff(old, new, findings, assets)
+
+
+def _find(connection: sqlite3.Connection, path: Path, scan_id: str) -> str:
+    rows = connection.execute(
+        "SELECT id FROM scans WHERE id LIKE ? ESCAPE '\\'",
+        (scan_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+    ).fetchall()
+    if len(rows) != 1:
+        found = "no scan" if not rows else f"{len(rows)} scans"
+        raise HistoryError(f"{path}: scan id {scan_id!r}: expected one scan; found {found}")
+    return str(rows[0][0])
+
+
+def _latest(
+    connection: sqlite3.Connection, path: Path, institution: str | None, before: str | None = None
+) -> str:
+    query = "SELECT id FROM scans WHERE (? IS NULL OR institution = ?)"
+    args: list[Any] = [institution, institution]
+    if before is not None:
+        query += " AND (started_at, id) < (SELECT started_at, id FROM scans WHERE id = ?)"
+        args.append(before)
+    row = connection.execute(query + " ORDER BY started_at DESC, id DESC LIMIT 1", args).fetchone()
+    if row is None:
+        what = "no earlier scan of this institution to compare with" if before else "no scan"
+        raise HistoryError(f"{path}: the history store holds {what}")
+    return str(row[0])
+
+
+def _stored(connection: sqlite3.Connection, scan_id: str) -> StoredScan:
+    row = connection.execute(
+        "SELECT id, institution, started_at, score, complete,"
+        " (SELECT COUNT(*) FROM findings WHERE scan_id = ? AND status = 'risk')"
+        " FROM scans WHERE id = ?",
+        (scan_id, scan_id),
+    ).fetchone()
+    return StoredScan(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+
+def _finding_changes(
+    connection: sqlite3.Connection, old_id: str, new_id: str, institution: str
+) -> tuple[FindingChange, ...]:
+    def rows(scan_id: str) -> dict[str, Sequence[Any]]:
+        return {
+            r[0]: r
+            for r in connection.execute(
+                "SELECT key, rule_id, asset_id, status, severity, message FROM findings"
+                " WHERE scan_id = ?",
+                (scan_id,),
+            )
+        }
+
+    old, new = rows(old_id), rows(new_id)
+    changes = []
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        old_status = before[3] if before else None
+        new_status = after[3] if after else None
+        risk_before, risk_after = old_status == Status.RISK, new_status == Status.RISK
+        if risk_after and not risk_before:
+            change = "new"
+        elif risk_before and not risk_after:
+            change = "resolved"
+        elif before and after and tuple(before[3:]) != tuple(after[3:]):
+            change = "changed"
+        else:
+            continue
+        row = after if after is not None else before
+        if row is None:  # unreachable: the key came from one of the two scans
+            continue
+        changes.append(
+            FindingChange(
+                change,
+                key,
+                row[1],
+                row[2],
+                old_status,
+                new_status,
+                row[4],
+                row[5],
+                _first_seen_risk(connection, key, institution),
+            )
+        )
+    return tuple(changes)
+
+
+def _first_seen_risk(connection: sqlite3.Connection, key: str, institution: str) -> str | None:
+    row = connection.execute(
+        "SELECT MIN(s.started_at) FROM findings f JOIN scans s ON s.id = f.scan_id"
+        " WHERE f.key = ? AND f.status = 'risk' AND s.institution = ?",
+        (key, institution),
+    ).fetchone()
+    return None if row[0] is None else str(row[0])
+
+
+def _asset_changes(
+    connection: sqlite3.Connection, old_id: str, new_id: str, institution: str
+) -> tuple[AssetChange, ...]:
+    def rows(scan_id: str) -> dict[str, Sequence[Any]]:
+        return {
+            r[0]: r
+            for r in connection.execute(
+                "SELECT asset_id, kind, place, jurisdictions FROM assets WHERE scan_id = ?",
+                (scan_id,),
+            )
+        }
+
+    old, new = rows(old_id), rows(new_id)
+    changes = []
+    for asset_id in sorted(old.keys() | new.keys()):
+        before, after = old.get(asset_id), new.get(asset_id)
+        if before and after and tuple(before[2:]) == tuple(after[2:]):
+            continue
+        change = "new" if before is None else "removed" if after is None else "changed"
+        row = after if after is not None else before
+        if row is None:  # unreachable: the id came from one of the two scans
+            continue
+        first = connection.execute(
+            "SELECT MIN(s.started_at) FROM assets a JOIN scans s ON s.id = a.scan_id"
+            " WHERE a.asset_id = ? AND s.institution = ?",
+            (asset_id, institution),
+        ).fetchone()[0]
+        changes.append(
+            AssetChange(
+                change,
+                asset_id,
+                row[1],
+                before[2] if before else None,
+                after[2] if after else None,
+                before[3] if before else None,
+                after[3] if after else None,
+                first,
+            )
+        )
+    return tuple(changes)

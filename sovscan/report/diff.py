@@ -1,0 +1,152 @@
+"""Renderers for the difference between two scans: table, JSON, CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from types import MappingProxyType
+
+from tabulate import tabulate
+
+from sovscan.history import ScanDiff
+from sovscan.report.markdown import md
+from sovscan.report.safe import spreadsheet_safe, terminal_safe
+
+DIFF_SCHEMA = "sovscan.diff/1"
+
+
+def render_json(diff: ScanDiff) -> str:
+    """The diff as a `sovscan.diff/1` JSON document."""
+    document = {
+        "schema": DIFF_SCHEMA,
+        "old": asdict(diff.old),
+        "new": asdict(diff.new),
+        "findings": [asdict(change) for change in diff.findings],
+        "assets": [asdict(change) for change in diff.assets],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_table(diff: ScanDiff) -> str:
+    """The diff as terminal tables; control characters escaped."""
+    head = (
+        f"{terminal_safe(diff.new.institution)}: scan {diff.old.id} ({diff.old.started_at}, "
+        f"score {diff.old.score}) -> {diff.new.id} ({diff.new.started_at}, "
+        f"score {diff.new.score})"
+    )
+    findings = tabulate(
+        [
+            [
+                c.change,
+                c.severity,
+                c.rule_id,
+                terminal_safe(c.asset_id),
+                c.old_status or "-",
+                c.new_status or "-",
+                c.first_seen or "-",
+            ]
+            for c in diff.findings
+        ],
+        ["change", "severity", "rule", "asset", "was", "now", "first seen as risk"],
+        tablefmt="simple",
+        maxcolwidths=[None, None, 30, 40, None, None, None],
+    )
+    assets = tabulate(
+        [
+            [
+                c.change,
+                terminal_safe(c.asset_id),
+                c.kind,
+                c.old_place or "-",
+                c.new_place or "-",
+                c.first_seen or "-",
+            ]
+            for c in diff.assets
+        ],
+        ["change", "asset", "kind", "was in", "now in", "first seen"],
+        tablefmt="simple",
+        maxcolwidths=[None, 44, None, None, None, None],
+    )
+    return (
+        f"{head}\n\nFindings ({len(diff.findings)} changed, {len(diff.new_risks)} new risks)\n"
+        f"{findings if diff.findings else '(none)'}\n\nAssets ({len(diff.assets)} changed)\n"
+        f"{assets if diff.assets else '(none)'}\n"
+    )
+
+
+def render_csv(diff: ScanDiff) -> str:
+    """One row per changed finding or asset."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(
+        ["what", "change", "id", "rule_or_kind", "was", "now", "severity", "first_seen", "message"]
+    )
+    for c in diff.findings:
+        writer.writerow(
+            [
+                spreadsheet_safe(str(v))
+                for v in (
+                    "finding",
+                    c.change,
+                    c.asset_id,
+                    c.rule_id,
+                    c.old_status or "",
+                    c.new_status or "",
+                    c.severity,
+                    c.first_seen or "",
+                    c.message,
+                )
+            ]
+        )
+    for a in diff.assets:
+        writer.writerow(
+            [
+                spreadsheet_safe(str(v))
+                for v in (
+                    "asset",
+                    a.change,
+                    a.asset_id,
+                    a.kind,
+                    a.old_place or "",
+                    a.new_place or "",
+                    "",
+                    a.first_seen or "",
+                    "",
+                )
+            ]
+        )
+    return buffer.getvalue()
+
+
+def render_markdown(diff: ScanDiff) -> str:
+    """The diff for a ticket or a wiki page."""
+    lines = [
+        f"# Changes for {md(diff.new.institution)}",
+        "",
+        (
+            f"From scan `{diff.old.id}` ({diff.old.started_at}, score {diff.old.score}) to "
+            f"`{diff.new.id}` ({diff.new.started_at}, score {diff.new.score})."
+        ),
+        "",
+        "| change | severity | rule | asset | was | now | first seen as risk |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c.change} | {c.severity} | {md(c.rule_id)} | {md(c.asset_id)} | "
+        f"{c.old_status or '-'} | {c.new_status or '-'} | {c.first_seen or '-'} |"
+        for c in diff.findings
+    ]
+    lines += ["", "| change | asset | was in | now in |", "|---|---|---|---|"]
+    lines += [
+        f"| {a.change} | {md(a.asset_id)} | {md(a.old_place or '-')} | {md(a.new_place or '-')} |"
+        for a in diff.assets
+    ]
+    return "\n".join(lines) + "\n"
+
+
+DIFF_REPORTERS: Mapping[str, Callable[[ScanDiff], str]] = MappingProxyType(
+    {"table": render_table, "json": render_json, "csv": render_csv, "markdown": render_markdown}
+)

@@ -1,0 +1,125 @@
+"""The history store keeps scans across runs; diff finds new, resolved and changed findings."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sovscan.cli import cli, exit_code
+from sovscan.history import (
+    SCHEMA_VERSION,
+    HistoryError,
+    diff_scans,
+    list_scans,
+    load_document,
+    save_scan,
+)
+from sovscan.model import Finding, Scan, Severity, Status
+from tests.factories import make_scan, resolved_bucket
+
+ASSET = "aws:123456789012:s3:research-data"
+
+
+def scan_at(minutes: int, findings: tuple[Finding, ...], scan_id: str) -> Scan:
+    base = make_scan(findings=findings)
+    start = base.started_at + timedelta(minutes=minutes)
+    return replace(base, id=scan_id, started_at=start, finished_at=start)
+
+
+def risk(rule: str, severity: Severity = Severity.HIGH, asset: str = ASSET) -> Finding:
+    return Finding(rule, asset, Status.RISK, severity, f"{rule} on {asset}")
+
+
+def ok(rule: str, asset: str = ASSET) -> Finding:
+    return Finding(rule, asset, Status.OK, Severity.HIGH, f"{rule} ok")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "history.sqlite"
+
+
+def test_new_resolved_and_changed_with_first_seen(store: Path) -> None:
+    first = scan_at(0, (risk("a"), risk("b"), ok("c")), "scan-1")
+    second = scan_at(10, (risk("a"), ok("b"), risk("c"), risk("d", Severity.LOW)), "scan-2")
+    save_scan(store, first)
+    save_scan(store, second)
+    diff = diff_scans(store)
+    assert (diff.old.id, diff.new.id) == ("scan-1", "scan-2")
+    changes = {(c.rule_id, c.change) for c in diff.findings}
+    assert changes == {("b", "resolved"), ("c", "new"), ("d", "new")}
+    first_seen = {c.rule_id: c.first_seen for c in diff.findings}
+    assert first_seen["c"] == second.started_at.isoformat()
+    assert first_seen["b"] == first.started_at.isoformat()  # was a risk since the first scan
+    assert {c.rule_id for c in diff.new_risks} == {"c", "d"}
+
+
+def test_asset_moves_are_reported(store: Path) -> None:
+    save_scan(store, scan_at(0, (), "scan-1"))
+    moved = replace(
+        scan_at(10, (), "scan-2"),
+        assets=(resolved_bucket(), replace(resolved_bucket("archive"))),
+    )
+    save_scan(store, moved)
+    diff = diff_scans(store)
+    assert [(a.asset_id, a.change) for a in diff.assets] == [
+        ("aws:123456789012:s3:archive", "new"),
+        ("dns:universite.example:txt:acme", "removed"),
+    ]
+
+
+def test_list_and_load(store: Path) -> None:
+    save_scan(store, scan_at(0, (risk("a"),), "scan-1"))
+    save_scan(store, scan_at(5, (), "scan-2"))
+    listed = list_scans(store)
+    assert [(s.id, s.risks) for s in listed] == [("scan-1", 1), ("scan-2", 0)]
+    assert load_document(store, "scan-1")["schema"] == "sovscan.scan/1"
+
+
+def test_errors_are_one_line(store: Path, tmp_path: Path) -> None:
+    with pytest.raises(HistoryError, match="holds no scan"):
+        diff_scans(store)
+    save_scan(store, scan_at(0, (), "scan-1"))
+    with pytest.raises(HistoryError, match="holds no earlier scan"):
+        diff_scans(store)
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(HistoryError, match="not a sovscan history store"):
+        list_scans(garbage)
+
+
+def test_store_from_a_newer_sovscan_is_refused(store: Path) -> None:
+    save_scan(store, scan_at(0, (), "scan-1"))
+    with sqlite3.connect(store) as connection:
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(HistoryError, match="newer than this sovscan"):
+        list_scans(store)
+
+
+def test_fail_on_new_counts_only_new_risks() -> None:
+    scan = make_scan(findings=(risk("a"), risk("b")))
+    keys = {risk("b").key}
+    assert exit_code(scan, "high", keys) == 1
+    assert exit_code(scan, "high", set()) == 0
+
+
+def test_history_and_diff_commands(store: Path, tmp_path: Path) -> None:
+    save_scan(store, scan_at(0, (risk("a"),), "scan-1"))
+    save_scan(store, scan_at(10, (risk("a"), risk("new-rule")), "scan-2"))
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["history", "--store", str(store)])
+    assert listed.exit_code == 0 and "scan-1" in listed.stdout and "scan-2" in listed.stdout
+    for fmt in ("table", "json", "csv", "markdown"):
+        result = runner.invoke(cli, ["diff", "--store", str(store), "--format", fmt])
+        assert result.exit_code == 0, result.stderr
+        assert "new-rule" in result.stdout
+    explicit = runner.invoke(cli, ["diff", "scan-2", "scan-1", "--store", str(store)])
+    assert explicit.exit_code == 0 and "resolved" in explicit.stdout
+    empty = runner.invoke(cli, ["diff", "--store", str(tmp_path / "empty.sqlite")])
+    assert empty.exit_code == 2
+    assert empty.stderr.startswith("sovscan: error: ") and "holds no scan" in empty.stderr
