@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PY_SRCS := sovscan tests bench tools
 
-.PHONY: help dev demo test lint typecheck unit reformat bench bench-quick data-update clean
+.PHONY: help dev demo test lint typecheck unit browser reformat bench bench-quick data-update clean
 
 help:
 	@echo "make demo    - run sovscan on the embedded demo institution (no cloud account, no network)"
@@ -30,8 +30,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The HTML report is tested in Debian's chromium, never in a browser downloaded by a tool.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the HTML report test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "make test needs chromium: apt-get install chromium (Debian) or your system's package"; \
+	    exit 1; \
+	  fi; }
 
 test: lint typecheck unit
 
