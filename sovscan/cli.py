@@ -152,6 +152,12 @@ _rules_option = click.option(
 @_rules_option
 @_store_option
 @click.option("--no-store", is_flag=True, help="Do not record this scan in the history store.")
+@click.option(
+    "--evidence",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write an evidence bundle (observations, inputs, report, SHA-256 manifest) "
+    "to this new folder.",
+)
 def scan(
     config_path: Path,
     output_format: str,
@@ -162,18 +168,27 @@ def scan(
     rule_dirs: Sequence[Path],
     store: Path | None,
     no_store: bool,
+    evidence: Path | None,
 ) -> int:
     """Scan the institution described by an inventory file."""
     from sovscan.dnsserver import make_resolver
     from sovscan.scan import build_probes, run_scan
 
     _check_output(output)
+    _check_new_folder(evidence)
     config = load_config(config_path)
     resolver = make_resolver(*parse_nameserver(nameserver)) if nameserver else None
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
     probes, gaps = build_probes(config, resolver=resolver)
     result = run_scan(config, probes, knowledge, ruleset, extra_gaps=gaps)
     store_path = None if no_store else (store or default_store_path())
+    if evidence is not None:
+        from sovscan.engine import default_rules_dir
+        from sovscan.evidence import write_bundle
+
+        write_bundle(
+            evidence, result, config_file=config_path, rule_dirs=[default_rules_dir(), *rule_dirs]
+        )
     return _emit(result, output_format, output, fail_on, store_path, fail_on_new)
 
 
@@ -210,6 +225,16 @@ def _check_output(output: Path | None) -> None:
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise ConfigError(f"--output: {output}: the folder does not exist or is not writable")
+
+
+def _check_new_folder(folder: Path | None) -> None:
+    if folder is None:
+        return
+    if folder.exists():
+        raise ConfigError(f"--evidence: {folder}: already exists; give a new folder")
+    parent = folder.parent if str(folder.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(f"--evidence: {folder}: the parent folder is missing or not writable")
 
 
 def _knowledge_and_rules(rule_dirs: Sequence[Path]) -> tuple[Any, Any]:
@@ -269,6 +294,64 @@ def exit_code(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> 
         if only_keys is None or finding.key in only_keys:
             return EXIT_RISK
     return EXIT_OK
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def verify(bundle: Path) -> int:
+    """Check an evidence bundle against its SHA-256 manifest (exit 1 if anything differs)."""
+    from sovscan.evidence import verify_bundle
+
+    problems = verify_bundle(bundle)
+    for problem in problems:
+        click.echo(f"{bundle}: {problem}")
+    if problems:
+        return EXIT_RISK
+    click.echo(f"{bundle}: intact; every file matches the manifest")
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Evaluate with these rule folders instead of the ones stored in the bundle "
+    "(the first must hold frameworks.yaml).",
+)
+@_format_option
+@_output_option
+@_fail_on_option("never")
+def replay(
+    bundle: Path,
+    rule_dirs: Sequence[Path],
+    output_format: str,
+    output: Path | None,
+    fail_on: str,
+) -> int:
+    """Re-resolve and re-evaluate a bundle's stored observations offline, with today's data."""
+    from sovscan.engine import load_rules
+    from sovscan.evidence import bundled_rule_dirs, load_observations
+    from sovscan.resolve import load_knowledge
+    from sovscan.scan import assess
+
+    _check_output(output)
+    observations = load_observations(bundle)
+    folders = list(rule_dirs) or bundled_rule_dirs(bundle)
+    if not folders:
+        raise ConfigError(f"{bundle}: the bundle holds no rules; give --rules DIR")
+    result = assess(
+        observations.policy,
+        observations.assets,
+        observations.gaps,
+        load_knowledge(),
+        load_rules(*folders),
+        started=observations.started_at,
+        finished=observations.finished_at,
+    )
+    return _emit(result, output_format, output, fail_on, None, False)
 
 
 @cli.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
 import boto3
 import dns.resolver
@@ -12,9 +13,9 @@ import dns.resolver
 from sovscan import __version__
 from sovscan.bounds import bounded
 from sovscan.config import AwsSource, ScanConfig
-from sovscan.engine import RuleSet, evaluate, score
+from sovscan.engine import Rule, RuleSet, evaluate, score
 from sovscan.errors import ProbeError
-from sovscan.model import Asset, Gap, Scan
+from sovscan.model import Asset, Gap, Policy, RuleInfo, Scan
 from sovscan.probes import Clock, Probe, utc_now
 from sovscan.probes.aws import AwsProbe, session_for
 from sovscan.probes.dns import DnsProbe
@@ -87,27 +88,56 @@ def run_scan(
     """Probe, resolve, evaluate and score; never raises for what a probe could not see."""
     started = clock()
     assets, probe_gaps = collect(probes)
-    gaps = (*extra_gaps, *probe_gaps)
+    return assess(
+        config.policy,
+        assets,
+        (*extra_gaps, *probe_gaps),
+        knowledge,
+        ruleset,
+        started=started,
+        finished=clock(),
+        rdap=rdap,
+    )
+
+
+def assess(
+    policy: Policy,
+    assets: Sequence[Asset],
+    gaps: Sequence[Gap],
+    knowledge: KnowledgeBase,
+    ruleset: RuleSet,
+    *,
+    started: datetime,
+    finished: datetime,
+    rdap: RdapClient | None = None,
+) -> Scan:
+    """Resolve and evaluate observations already made: a live scan, or a replayed bundle."""
     resolved = resolve_all(assets, knowledge, rdap)
-    findings = evaluate(ruleset, resolved, config.policy)
-    finished = clock()
+    findings = evaluate(ruleset, resolved, policy)
     return Scan(
-        id=_scan_id(config, started.isoformat(), ruleset.digest, knowledge.digest),
+        id=_scan_id(policy, started.isoformat(), ruleset.digest, knowledge.digest),
         started_at=started,
         finished_at=finished,
         tool_version=__version__,
         rules_digest=ruleset.digest,
         data_digest=knowledge.digest,
-        policy=config.policy,
+        policy=policy,
         assets=resolved,
-        gaps=gaps,
+        gaps=tuple(gaps),
         findings=findings,
-        score=score(resolved, findings, len(gaps), config.policy),
+        score=score(resolved, findings, len(gaps), policy),
         laws=law_summaries(knowledge),
+        rules={rule.id: _rule_info(rule) for rule in ruleset.rules},
     )
 
 
-def _scan_id(config: ScanConfig, started: str, rules_digest: str, data_digest: str) -> str:
+def _rule_info(rule: Rule) -> RuleInfo:
+    return RuleInfo(
+        rule.id, rule.title, rule.severity, rule.source, rule.rationale, rule.remediation
+    )
+
+
+def _scan_id(policy: Policy, started: str, rules_digest: str, data_digest: str) -> str:
     # Derived, not random, so a replay with a fixed clock reproduces the same report byte for byte.
-    seed = f"{config.policy.institution}\0{started}\0{rules_digest}\0{data_digest}"
+    seed = f"{policy.institution}\0{started}\0{rules_digest}\0{data_digest}"
     return hashlib.sha256(seed.encode()).hexdigest()[:16]

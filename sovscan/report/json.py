@@ -49,6 +49,16 @@ def scan_document(scan: Scan) -> dict[str, Any]:
         "findings": [_finding(item) for item in scan.findings],
         "gaps": [_gap(item) for item in scan.gaps],
         "laws": {law_id: dict(entry) for law_id, entry in sorted(scan.laws.items())},
+        "rules": {
+            rule_id: {
+                "title": info.title,
+                "severity": info.severity.value,
+                "source": info.source,
+                "rationale": info.rationale,
+                "remediation": info.remediation,
+            }
+            for rule_id, info in sorted(scan.rules.items())
+        },
     }
 
 

@@ -1,0 +1,238 @@
+"""Evidence bundles: a scan's observations, inputs and report, hashed, to verify and replay."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sovscan.errors import SovscanError
+from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap, Policy, Scan
+from sovscan.report.json import render as render_json
+
+BUNDLE_SCHEMA = "sovscan.evidence/1"
+MANIFEST = "manifest.json"
+OBSERVATIONS = "observations.json"
+POLICY = "policy.json"
+REPORT = "report.json"
+RULES_DIR = "rules"
+MAX_BUNDLE_FILE = 512 * 1024 * 1024  # refuse to hash absurd files planted in a bundle
+
+
+class EvidenceError(SovscanError):
+    """An evidence bundle cannot be written, read or trusted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """What the probes saw, as stored in a bundle: enough to replay the scan offline."""
+
+    policy: Policy
+    assets: tuple[Asset, ...]
+    gaps: tuple[Gap, ...]
+    started_at: datetime
+    finished_at: datetime
+
+
+def write_bundle(
+    target: Path, scan: Scan, *, config_file: Path | None, rule_dirs: Sequence[Path]
+) -> None:
+    """Write the bundle for `scan` to the new folder `target`, all or nothing.
+
+    The rule folders used are copied, so a replay evaluates exactly the same rules unless told
+    otherwise. Raises EvidenceError if `target` exists or cannot be written.
+    """
+    if target.exists():
+        raise EvidenceError(f"--evidence: {target}: already exists; give a new folder")
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    except OSError as exc:
+        raise EvidenceError(f"--evidence: {target}: cannot create ({exc.strerror})") from None
+    try:
+        _write_json(staging / OBSERVATIONS, _observations_document(scan))
+        _write_json(staging / POLICY, _policy_document(scan.policy))
+        (staging / REPORT).write_text(render_json(scan), encoding="utf-8")
+        if config_file is not None:
+            shutil.copyfile(config_file, staging / "config.toml")
+        for index, folder in enumerate(rule_dirs):
+            shutil.copytree(
+                folder,
+                staging / RULES_DIR / f"{index}-{folder.name}",
+                ignore=shutil.ignore_patterns("__pycache__", ".*"),
+            )
+        files = {
+            path.relative_to(staging).as_posix(): _sha256(path)
+            for path in sorted(staging.rglob("*"))
+            if path.is_file()
+        }
+        manifest = {
+            "schema": BUNDLE_SCHEMA,
+            "scan_id": scan.id,
+            "tool_version": scan.tool_version,
+            "created_at": datetime.now(UTC).isoformat(),
+            "rules_digest": scan.rules_digest,
+            "data_digest": scan.data_digest,
+            "files": files,
+        }
+        _write_json(staging / MANIFEST, manifest)
+        os.replace(staging, target)
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise EvidenceError(f"--evidence: {target}: cannot write ({exc.strerror})") from None
+        raise
+
+
+def verify_bundle(folder: Path) -> list[str]:
+    """Every problem found in the bundle, one line each; an empty list means it is intact."""
+    manifest = _read_json(folder / MANIFEST)
+    if manifest.get("schema") != BUNDLE_SCHEMA or not isinstance(manifest.get("files"), dict):
+        raise EvidenceError(f"{folder / MANIFEST}: expected a {BUNDLE_SCHEMA} manifest")
+    expected: dict[str, str] = manifest["files"]
+    problems = []
+    present = {
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()
+    } - {MANIFEST}
+    for name, digest in sorted(expected.items()):
+        path = folder / name
+        if name not in present:
+            problems.append(f"{name}: missing")
+        elif path.is_symlink() or not path.is_file():
+            problems.append(f"{name}: not a regular file")
+        elif _sha256(path) != digest:
+            problems.append(f"{name}: modified (SHA-256 differs from the manifest)")
+    problems += [f"{name}: not in the manifest" for name in sorted(present - expected.keys())]
+    return problems
+
+
+def load_observations(folder: Path) -> Observations:
+    """The stored observations of a verified bundle. Raises EvidenceError if it was tampered."""
+    problems = verify_bundle(folder)
+    if problems:
+        raise EvidenceError(f"{folder}: the bundle does not verify: {problems[0]}")
+    document = _read_json(folder / OBSERVATIONS)
+    policy = _read_json(folder / POLICY)
+    try:
+        return Observations(
+            policy=Policy(
+                policy["institution"],
+                policy["home"],
+                tuple(policy["allowed_locations"]),
+                tuple(policy["home_jurisdictions"]),
+                policy["default_classification"],
+                tuple(policy["sensitive_classifications"]),
+            ),
+            assets=tuple(_asset(item) for item in document["assets"]),
+            gaps=tuple(Gap(g["scope"], g["reason"]) for g in document["gaps"]),
+            started_at=datetime.fromisoformat(document["started_at"]),
+            finished_at=datetime.fromisoformat(document["finished_at"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EvidenceError(f"{folder / OBSERVATIONS}: malformed observations ({exc!r})") from None
+
+
+def bundled_rule_dirs(folder: Path) -> list[Path]:
+    """The rule folders stored in the bundle, in the order the scan loaded them."""
+    root = folder / RULES_DIR
+    if not root.is_dir():
+        return []
+    return sorted(
+        (p for p in root.iterdir() if p.is_dir()), key=lambda p: int(p.name.split("-", 1)[0])
+    )
+
+
+def _observations_document(scan: Scan) -> dict[str, Any]:
+    return {
+        "schema": "sovscan.observations/1",
+        "started_at": scan.started_at.isoformat(),
+        "finished_at": scan.finished_at.isoformat(),
+        "assets": [_asset_document(item.asset) for item in scan.assets],
+        "gaps": [{"scope": g.scope, "reason": g.reason} for g in scan.gaps],
+    }
+
+
+def _asset_document(asset: Asset) -> dict[str, Any]:
+    return {
+        "id": asset.id,
+        "kind": asset.kind,
+        "name": asset.name,
+        "attributes": {
+            key: {"list": list(value)} if isinstance(value, tuple) else value
+            for key, value in sorted(asset.attributes.items())
+        },
+        "evidence": [
+            {
+                "source": e.source,
+                "detail": e.detail,
+                "observed_at": e.observed_at.isoformat(),
+                "confidence": e.confidence.value,
+            }
+            for e in asset.evidence
+        ],
+    }
+
+
+def _asset(document: Mapping[str, Any]) -> Asset:
+    attributes: dict[str, AttrValue] = {}
+    for key, value in document["attributes"].items():
+        if isinstance(value, dict):
+            attributes[str(key)] = tuple(str(v) for v in value["list"])
+        elif isinstance(value, str | int | bool):
+            attributes[str(key)] = value
+        else:
+            raise TypeError(f"attribute {key!r} has an unsupported value")
+    evidence = tuple(
+        Evidence(
+            e["source"],
+            e["detail"],
+            datetime.fromisoformat(e["observed_at"]),
+            Confidence(e["confidence"]),
+        )
+        for e in document["evidence"]
+    )
+    return Asset(document["id"], document["kind"], document["name"], attributes, evidence)
+
+
+def _policy_document(policy: Policy) -> dict[str, Any]:
+    return {
+        "institution": policy.institution,
+        "home": policy.home,
+        "allowed_locations": list(policy.allowed_locations),
+        "home_jurisdictions": list(policy.home_jurisdictions),
+        "default_classification": policy.default_classification,
+        "sensitive_classifications": list(policy.sensitive_classifications),
+    }
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        if path.stat().st_size > MAX_BUNDLE_FILE:
+            raise EvidenceError(f"{path}: too large to be a sovscan bundle file")
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EvidenceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvidenceError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise EvidenceError(f"{path}: expected a JSON object")
+    return document
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
