@@ -1,0 +1,38 @@
+"""The rule engine: load rules, evaluate them three-valued on resolved assets, score the result."""
+
+from __future__ import annotations
+
+from sovscan.engine.evaluate import evaluate
+from sovscan.engine.facts import FACT_FIELDS
+from sovscan.engine.loader import (
+    Framework,
+    FrameworkControl,
+    RuleSet,
+    default_rules_dir,
+    load_rules,
+)
+from sovscan.engine.profiles import Profile, apply_profile, load_profiles
+from sovscan.engine.rule import Rule
+from sovscan.engine.scoring import ScoreDetail, score, score_detail
+from sovscan.engine.waivers import Waived, Waiver, apply_waivers, parse_waivers
+
+__all__ = [
+    "FACT_FIELDS",
+    "Framework",
+    "FrameworkControl",
+    "Profile",
+    "Rule",
+    "RuleSet",
+    "ScoreDetail",
+    "Waived",
+    "Waiver",
+    "apply_profile",
+    "apply_waivers",
+    "default_rules_dir",
+    "evaluate",
+    "load_profiles",
+    "load_rules",
+    "parse_waivers",
+    "score",
+    "score_detail",
+]

@@ -1,0 +1,1 @@
+"""Click commands kept in their own modules and registered by sovscan.cli."""

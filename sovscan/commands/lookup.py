@@ -1,0 +1,286 @@
+"""The `lookup`, `explain` and `data` commands: the knowledge base answering people directly."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from sovscan.model import Asset, Control, Location, ResolvedAsset
+from sovscan.report.safe import terminal_safe
+from sovscan.resolve import KnowledgeBase, load_knowledge, resolve_all
+from sovscan.resolve.catalog import Law, Provider
+
+MAX_TARGETS = 1000
+_HOST_RE = re.compile(
+    r"^(?=.{1,253}\.?$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_-]+\.?$"
+)
+_ASN_ATTRIBUTION = (
+    "IP to ASN data: RouteViews (routeviews.org), NRO (nro.net) and IP to ASN Lite by DB-IP "
+    "(https://db-ip.com), CC BY 4.0."
+)
+_PROVIDER_ALIASES = {"azure": "microsoft", "gcp": "google", "oci": "oracle"}
+
+
+def target_asset(target: str, kb: KnowledgeBase) -> Asset:
+    """The asset a look-up target stands for: an IP, a region (`ca-central-1`, `azure:canadaeast`)
+    or a host name (matched offline against host patterns only; no DNS query is made)."""
+    text = target.strip()
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return Asset(f"lookup:ip:{address}", "lookup.ip", text, {"addresses": (str(address),)})
+    provider, sep, region = text.partition(":")
+    if sep:
+        provider = _PROVIDER_ALIASES.get(provider.lower(), provider.lower())
+        if (provider, region) in kb.regions:
+            attrs = {"provider": provider, "region": region}
+            return Asset(f"lookup:region:{provider}:{region}", "lookup.region", text, attrs)
+        raise click.BadParameter(f"{target!r}: no region {region!r} for provider {provider!r}")
+    if ("aws", text) in kb.regions:
+        place = kb.regions[("aws", text)]
+        attrs = {"provider": "aws", "region": text, "partition": place.partition}
+        return Asset(f"lookup:region:aws:{text}", "lookup.region", text, attrs)
+    host = text.lower()
+    if not _HOST_RE.match(host):
+        raise click.BadParameter(f"{target[:80]!r} is not an IP address, region or host name")
+    return Asset(f"lookup:host:{host}", "lookup.host", host, {"hostname": host.rstrip(".")})
+
+
+def _location_dict(loc: Location) -> dict[str, Any]:
+    return {
+        "provider": loc.provider,
+        "region": loc.region,
+        "country": loc.country,
+        "subdivision": loc.subdivision,
+        "edge": loc.edge,
+        "method": loc.method.value,
+        "confidence": loc.confidence.value,
+        "evidence": [_evidence_dict(e) for e in loc.evidence],
+    }
+
+
+def _control_dict(ctl: Control) -> dict[str, Any]:
+    return {
+        "operator": ctl.operator,
+        "parent": ctl.parent,
+        "jurisdictions": list(ctl.jurisdictions) if ctl.jurisdictions is not None else None,
+        "laws": list(ctl.laws) if ctl.laws is not None else None,
+        "method": ctl.method.value,
+        "confidence": ctl.confidence.value,
+        "evidence": [_evidence_dict(e) for e in ctl.evidence],
+    }
+
+
+def _evidence_dict(e: Any) -> dict[str, str]:
+    return {
+        "source": e.source,
+        "detail": e.detail,
+        "observed_at": e.observed_at.isoformat(),
+        "confidence": e.confidence.value,
+    }
+
+
+def render_json(results: Sequence[ResolvedAsset], kb: KnowledgeBase) -> str:
+    """The look-up results as a JSON document (schema `sovscan.lookup/1`)."""
+    doc = {
+        "schema": "sovscan.lookup/1",
+        "data_digest": kb.digest,
+        "results": [
+            {
+                "target": r.asset.name,
+                "location": _location_dict(r.location),
+                "control": _control_dict(r.control),
+            }
+            for r in results
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_table(results: Sequence[ResolvedAsset]) -> str:
+    """The look-up results as a terminal table, then each target's evidence chain."""
+
+    def cell(value: object) -> str:
+        if value is None:
+            return "?"
+        if isinstance(value, tuple):
+            return ", ".join(value) if value else "(none)"
+        return terminal_safe(str(value), 60)
+
+    rows = []
+    for r in results:
+        loc, ctl = r.location, r.control
+        rows.append(
+            [
+                cell(r.asset.name),
+                cell(loc.provider),
+                cell(loc.region),
+                "global edge" if loc.edge else cell(loc.place),
+                cell(ctl.operator),
+                cell(ctl.parent),
+                cell(ctl.jurisdictions),
+                cell(ctl.laws),
+                f"{loc.method.value}/{loc.confidence.value}",
+                f"{ctl.method.value}/{ctl.confidence.value}",
+            ]
+        )
+    headers = [
+        "target", "provider", "region", "place", "operator", "parent",
+        "jurisdictions", "laws", "location by", "control by",
+    ]  # fmt: skip
+    lines = [tabulate(rows, headers=headers, tablefmt="simple")]
+    for r in results:
+        lines.append("")
+        lines.append(f"{terminal_safe(r.asset.name, 200)}:")
+        for label, evidence in (("where", r.location.evidence), ("who", r.control.evidence)):
+            lines.extend(
+                f"  {label:5} [{e.confidence.value}] {terminal_safe(e.source)}: "
+                f"{terminal_safe(e.detail)}"
+                for e in evidence
+            )
+    if any("AS" in e.detail for r in results for e in r.control.evidence):
+        lines += ["", _ASN_ATTRIBUTION]
+    return "\n".join(lines) + "\n"
+
+
+@click.command("lookup")
+@click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def lookup(targets: tuple[str, ...], fmt: str) -> None:
+    """Where is TARGET and who controls it: an IP, a host name (offline patterns only) or a region.
+
+    Regions are AWS names (ca-central-1) or PROVIDER:REGION (azure:canadaeast,
+    gcp:northamerica-northeast1).
+    """
+    if len(targets) > MAX_TARGETS:
+        raise click.BadParameter(f"at most {MAX_TARGETS} targets per call")
+    kb = load_knowledge()
+    assets = [target_asset(t, kb) for t in targets]
+    results = resolve_all(assets, kb)
+    click.echo(render_json(results, kb) if fmt == "json" else render_table(results), nl=False)
+
+
+def explain_law(law: Law, kb: KnowledgeBase) -> str:
+    """A law explained for students, with the catalogue providers it reaches."""
+    reaches = sorted(p.name for p in kb.providers.values() if law.id in p.laws)
+    lines = [
+        f"{law.name} ({law.id})",
+        f"Jurisdiction: {law.jurisdiction}",
+        f"Citation: {law.citation}",
+        "",
+        f"What it reaches: {law.reach}",
+        "",
+        f"Why it matters: {law.summary}",
+        "",
+        f"Text: {law.source}",
+    ]
+    if reaches:
+        lines += ["", "Catalogue providers it reaches: " + ", ".join(reaches)]
+    return "\n".join(lines) + "\n"
+
+
+def explain_provider(provider: Provider, kb: KnowledgeBase) -> str:
+    """A provider explained for students: who runs it, who controls it, which laws reach it."""
+    kind = provider.kind + (", global edge" if provider.edge else "")
+    lines = [
+        f"{provider.name} ({provider.id}, {kind})",
+        f"Operator: {provider.operator}",
+        f"Ultimate parent: {provider.parent}",
+        f"Jurisdictions: {', '.join(provider.jurisdictions)}",
+    ]
+    if provider.licensor:
+        lines.append(f"Technology licensed from: {kb.providers[provider.licensor].name}")
+    lines.extend(
+        f"Runs on: {kb.providers[host].name} ({', '.join(kb.providers[host].jurisdictions)})"
+        for host in provider.hosted_on
+    )
+    if provider.laws:
+        lines.append("Laws that can compel it:")
+        lines += [f"  - {kb.laws[law].name} ({kb.laws[law].citation})" for law in provider.laws]
+    else:
+        lines.append("Laws that can compel it: none with extraterritorial reach in the catalogue")
+    operated = sorted(
+        {kb.providers[v].name for v in (*provider.partitions.values(), *provider.regions.values())}
+    )
+    if operated:
+        lines.append("Partner-operated variants: " + "; ".join(operated))
+    if provider.asns:
+        lines.append("Networks: " + ", ".join(f"AS{a}" for a in provider.asns))
+    if provider.note:
+        lines += ["", provider.note]
+    lines += ["", "Sources:"] + [f"  - {s}" for s in provider.sources]
+    return "\n".join(lines) + "\n"
+
+
+@click.command("explain")
+@click.argument("subject")
+def explain(subject: str) -> None:
+    """Explain a law (us-cloud-act, cn-nil...) or a provider (aws, d2l, videotron...)."""
+    kb = load_knowledge()
+    key = subject.strip().lower()
+    key = _PROVIDER_ALIASES.get(key, key)
+    if key in kb.laws:
+        click.echo(explain_law(kb.laws[key], kb), nl=False)
+    elif key in kb.providers:
+        click.echo(explain_provider(kb.providers[key], kb), nl=False)
+    else:
+        known = ", ".join(sorted(kb.laws)[:6])
+        raise click.BadParameter(
+            f"{subject[:80]!r} is neither a law nor a provider id (laws: {known}, ...; "
+            "providers: aws, microsoft, google, d2l, videotron, ...; "
+            "for a rule: sovscan rules show RULE)"
+        )
+
+
+@click.group("data")
+def data() -> None:
+    """The offline knowledge base: where each dataset comes from."""
+
+
+@data.command("info")
+def data_info() -> None:
+    """Each dataset's source, date and licence, and the digest reports record."""
+    kb = load_knowledge()
+    rows = [[d.id, d.date, d.source, d.licence] for d in kb.datasets.values()]
+    click.echo(f"data directory: {kb.data_dir}")
+    click.echo(f"data digest: {kb.digest}")
+    click.echo(f"IP index: {kb.index.size} intervals")
+    click.echo(
+        tabulate(
+            rows, headers=["dataset", "date", "source", "licence"], maxcolwidths=[None, 24, 50, 40]
+        )
+    )
+
+
+@data.command("update")
+@click.option(
+    "--dir",
+    "target",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Install here instead of $SOVSCAN_DATA_DIR or ~/.local/share/sovscan/data.",
+)
+def data_update(target: Path | None) -> None:
+    """Download the official feeds, validate them, and atomically install a new IP index."""
+    from sovscan.resolve import update
+
+    result = update.update_data(target, sources=update.OFFICIAL_SOURCES)
+    counts = ", ".join(f"{feed} {n}" for feed, n in result.prefixes.items())
+    click.echo(f"installed {result.data_dir}: {counts} prefixes, {result.asn_ranges} ASN ranges")
+    click.echo(f"data digest: {result.digest}")

@@ -1,0 +1,187 @@
+"""The institution's exposure score from findings; the formula is documented in docs/scoring.md."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from sovscan.engine.loader import RuleSet
+from sovscan.model import Finding, Policy, ResolvedAsset, Score, Severity, Status
+
+MAX_WEIGHT = max(severity.weight for severity in Severity)
+SENSITIVE_WEIGHT = 2  # a sensitive asset counts twice in the mean: its exposure matters more
+OTHER_WEIGHT = 1
+DIMENSIONS: tuple[str, ...] = (
+    "location",
+    "legal-control",
+    "keys",
+    "replication",
+    "edge",
+    "control-plane",
+)
+"""Score dimensions; a rule belongs to the dimensions named among its tags."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRisk:
+    """One asset's exposure: the weight of its worst RISK finding, and of its worst UNKNOWN one."""
+
+    asset_id: str
+    weight: int  # classification weight in the mean (2 sensitive, 1 otherwise)
+    risk: int  # highest severity weight among RISK findings; 0 when none
+    unknown: int  # highest severity weight among UNKNOWN findings; 0 when none
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreDetail:
+    """The score with what Score cannot carry yet: the bound if unknowns were risks, dimensions."""
+
+    score: Score
+    upper_bound: int  # the value if every UNKNOWN finding turned out to be a RISK
+    known_share: int  # percentage of findings that are RISK or OK (not UNKNOWN)
+    by_dimension: Mapping[str, int]  # the same formula restricted to each dimension's rules
+    assets: tuple[AssetRisk, ...]
+    eu_csf: Mapping[str, str]  # objective ("SOV-2") -> "SEAL-1", "SEAL-0 to SEAL-2", ...
+
+
+def classification_weight(resolved: ResolvedAsset, policy: Policy) -> int:
+    """2 for an asset whose classification is sensitive under `policy`, else 1."""
+    raw = resolved.asset.attributes.get("classification")
+    classification = raw if isinstance(raw, str) else policy.default_classification
+    return SENSITIVE_WEIGHT if classification in policy.sensitive_classifications else OTHER_WEIGHT
+
+
+def asset_risks(
+    assets: Sequence[ResolvedAsset], findings: Sequence[Finding], policy: Policy
+) -> tuple[AssetRisk, ...]:
+    """Per-asset risk: the highest severity weight of its RISK findings (never a sum)."""
+    risk: dict[str, int] = {}
+    unknown: dict[str, int] = {}
+    for finding in findings:
+        if finding.status is Status.RISK:
+            risk[finding.asset_id] = max(risk.get(finding.asset_id, 0), finding.severity.weight)
+        elif finding.status is Status.UNKNOWN:
+            unknown[finding.asset_id] = max(
+                unknown.get(finding.asset_id, 0), finding.severity.weight
+            )
+    return tuple(
+        AssetRisk(
+            r.asset.id,
+            classification_weight(r, policy),
+            risk.get(r.asset.id, 0),
+            unknown.get(r.asset.id, 0),
+        )
+        for r in assets
+    )
+
+
+def institution_value(risks: Sequence[tuple[int, int]]) -> int:
+    """0-100 from (classification weight, asset risk) pairs: the mean of worst and weighted mean.
+
+    The worst asset alone would hide how widespread a problem is; the mean alone would let one
+    critical bucket vanish among a thousand clean ones. Rounded half up.
+    """
+    total_weight = sum(weight for weight, _ in risks)
+    if not total_weight:
+        return 0
+    worst = max(risk for _, risk in risks)
+    mean = sum(weight * risk for weight, risk in risks) / total_weight
+    return int(100 * (worst + mean) / (2 * MAX_WEIGHT) + 0.5)
+
+
+def score(
+    assets: Sequence[ResolvedAsset],
+    findings: Sequence[Finding],
+    gaps_count: int,
+    policy: Policy,
+) -> Score:
+    """The institution's Score: unknowns are counted apart and never as compliant."""
+    risks = asset_risks(assets, findings, policy)
+    by_severity = dict.fromkeys((severity.value for severity in Severity), 0)
+    by_status = dict.fromkeys((status.value for status in Status), 0)
+    unknown_assets: set[str] = set()
+    for finding in findings:
+        by_status[finding.status.value] += 1
+        if finding.status is Status.RISK:
+            by_severity[finding.severity.value] += 1
+        elif finding.status is Status.UNKNOWN:
+            unknown_assets.add(finding.asset_id)
+    return Score(
+        value=institution_value([(r.weight, r.risk) for r in risks]),
+        assets_total=len(assets),
+        assets_at_risk=sum(1 for r in risks if r.risk > 0),
+        assets_unknown=len(unknown_assets),
+        by_severity=MappingProxyType(by_severity),
+        by_status=MappingProxyType(by_status),
+        complete=gaps_count == 0,
+    )
+
+
+def score_detail(
+    ruleset: RuleSet,
+    assets: Sequence[ResolvedAsset],
+    findings: Sequence[Finding],
+    gaps_count: int,
+    policy: Policy,
+) -> ScoreDetail:
+    """The Score plus its pessimistic bound, the share of known answers and each dimension."""
+    risks = asset_risks(assets, findings, policy)
+    known = sum(1 for finding in findings if finding.status is not Status.UNKNOWN)
+    dimensions: dict[str, int] = {}
+    for dimension in DIMENSIONS:
+        rule_ids = {rule.id for rule in ruleset.rules if dimension in rule.tags}
+        subset = [finding for finding in findings if finding.rule_id in rule_ids]
+        part = asset_risks(assets, subset, policy)
+        dimensions[dimension] = institution_value([(r.weight, r.risk) for r in part])
+    return ScoreDetail(
+        score=score(assets, findings, gaps_count, policy),
+        upper_bound=institution_value([(r.weight, max(r.risk, r.unknown)) for r in risks]),
+        known_share=int(100 * known / len(findings) + 0.5) if findings else 100,
+        by_dimension=MappingProxyType(dimensions),
+        assets=risks,
+        eu_csf=eu_csf_levels(ruleset, findings),
+    )
+
+
+CSF_OBJECTIVES = ("SOV-2", "SOV-3")
+CSF_BEST = 2  # a scan can support at most SEAL-2: higher levels need evidence it cannot see
+# The level a RISK finding caps its asset at, by the rule's dimension: data outside the allowed
+# places is no sovereignty (SEAL-0); foreign control or provider-held keys leave the formal,
+# jurisdictional level (SEAL-1: local law applies, control is elsewhere).
+_CSF_CAPS: Mapping[str, int] = MappingProxyType(
+    {"location": 0, "replication": 0, "edge": 0, "keys": 1, "legal-control": 1, "control-plane": 1}
+)
+
+
+def eu_csf_levels(ruleset: RuleSet, findings: Sequence[Finding]) -> Mapping[str, str]:
+    """An EU-CSF-style SEAL level per objective, weakest link over the assets, from the findings
+    of rules citing that objective; an UNKNOWN finding widens the answer to a range."""
+    caps: dict[str, int] = {}
+    for rule in ruleset.rules:
+        caps[rule.id] = min((_CSF_CAPS[t] for t in rule.tags if t in _CSF_CAPS), default=1)
+    levels: dict[str, str] = {}
+    for objective in CSF_OBJECTIVES:
+        cited = {
+            rule.id
+            for rule in ruleset.rules
+            if any(r.framework == "eu-csf" and r.control == objective for r in rule.references)
+        }
+        low: dict[str, int] = {}
+        high: dict[str, int] = {}
+        for finding in findings:
+            if finding.rule_id not in cited:
+                continue
+            cap = caps[finding.rule_id]
+            worst = CSF_BEST if finding.status is Status.OK else cap
+            best = cap if finding.status is Status.RISK else CSF_BEST
+            low[finding.asset_id] = min(low.get(finding.asset_id, CSF_BEST), worst)
+            high[finding.asset_id] = min(high.get(finding.asset_id, CSF_BEST), best)
+        if not low:
+            levels[objective] = "not assessed"
+            continue
+        floor, ceiling = min(low.values()), min(high.values())
+        levels[objective] = (
+            f"SEAL-{floor}" if floor == ceiling else f"SEAL-{floor} to SEAL-{ceiling}"
+        )
+    return MappingProxyType(levels)

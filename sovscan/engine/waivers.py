@@ -1,0 +1,135 @@
+"""Waivers (accepted risks): exact keys only, with a reason, an owner and an expiry date."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+from sovscan.errors import ConfigError
+from sovscan.model import Finding, Status
+
+WAIVER_KEYS = ("finding", "asset", "reason", "owner", "expires")
+_KEY_RE = re.compile(r"^[0-9a-f]{32}$")
+MAX_TEXT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """An accepted risk: one finding (by key) or every finding of one asset (by exact id)."""
+
+    reason: str
+    owner: str
+    expires: date  # the last day the waiver applies
+    finding: str | None = None  # Finding.key
+    asset: str | None = None  # exact Asset.id; never a pattern (the mutelist trap)
+
+    def covers(self, finding: Finding) -> bool:
+        """Whether this waiver names `finding` (by key, or by its asset's exact id)."""
+        if self.finding is not None:
+            return finding.key == self.finding
+        return finding.asset_id == self.asset
+
+    def active(self, today: date) -> bool:
+        """A waiver applies up to and including its expiry day."""
+        return today <= self.expires
+
+
+@dataclass(frozen=True, slots=True)
+class Waived:
+    """Findings with the waivers that apply to them; waived findings stay in `findings`."""
+
+    findings: tuple[Finding, ...]
+    waived: Mapping[str, Waiver]  # Finding.key -> the waiver that accepts it
+    expired: tuple[Waiver, ...]  # past their date: they no longer apply, and say so
+    unused: tuple[Waiver, ...]  # active but matching no RISK or UNKNOWN finding
+
+    def is_waived(self, finding: Finding) -> bool:
+        """Whether `finding` is accepted by an active waiver."""
+        return finding.key in self.waived
+
+    @property
+    def unwaived(self) -> tuple[Finding, ...]:
+        """The findings no waiver accepts: what exit codes and scores should count."""
+        return tuple(f for f in self.findings if f.key not in self.waived)
+
+
+def apply_waivers(findings: Sequence[Finding], waivers: Sequence[Waiver], today: date) -> Waived:
+    """Mark RISK and UNKNOWN findings covered by an active waiver; OK findings need none.
+
+    A finding-key waiver wins over an asset waiver for the same finding, being more precise.
+    """
+    active = [w for w in waivers if w.active(today)]
+    by_key = {w.finding: w for w in active if w.finding is not None}
+    by_asset = {w.asset: w for w in active if w.asset is not None}
+    waived: dict[str, Waiver] = {}
+    used: set[int] = set()
+    for finding in findings:
+        if finding.status is Status.OK:
+            continue
+        waiver = by_key.get(finding.key) or by_asset.get(finding.asset_id)
+        if waiver is not None:
+            waived[finding.key] = waiver
+            used.add(id(waiver))
+    return Waived(
+        findings=tuple(findings),
+        waived=MappingProxyType(waived),
+        expired=tuple(w for w in waivers if not w.active(today)),
+        unused=tuple(w for w in active if id(w) not in used),
+    )
+
+
+def parse_waivers(items: Any, label: str) -> tuple[Waiver, ...]:
+    """Check the inventory file's ``[[waivers]]`` tables; errors are one line (ConfigError)."""
+    if not isinstance(items, list):
+        _fail(label, "waivers", "expected a list of [[waivers]] tables")
+    return tuple(_waiver(item, label, f"waivers[{index}]") for index, item in enumerate(items))
+
+
+def _waiver(item: Any, label: str, path: str) -> Waiver:
+    if not isinstance(item, Mapping):
+        _fail(label, path, "expected a table")
+    for key in item:
+        if key not in WAIVER_KEYS:
+            _fail(label, f"{path}.{key}", f"unknown key; expected one of {', '.join(WAIVER_KEYS)}")
+    finding, asset = item.get("finding"), item.get("asset")
+    if (finding is None) == (asset is None):
+        _fail(label, path, "expected exactly one of finding (a finding key) or asset (an asset id)")
+    if finding is not None and (not isinstance(finding, str) or not _KEY_RE.match(finding)):
+        _fail(label, f"{path}.finding", f"expected a 32-hex-digit finding key; got {finding!r}")
+    if asset is not None and (not isinstance(asset, str) or not asset or "*" in asset):
+        _fail(label, f"{path}.asset", f"expected an exact asset id (no wildcards); got {asset!r}")
+    return Waiver(
+        reason=_required_text(item, "reason", label, path),
+        owner=_required_text(item, "owner", label, path),
+        expires=_date(item.get("expires"), label, f"{path}.expires"),
+        finding=finding,
+        asset=asset,
+    )
+
+
+def _required_text(item: Mapping[str, Any], key: str, label: str, path: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+        _fail(label, f"{path}.{key}", f"required: non-empty text of at most {MAX_TEXT} characters")
+    return value.strip()
+
+
+def _date(value: Any, label: str, path: str) -> date:
+    # TOML has native dates; a quoted ISO date is accepted too. A datetime is refused: expiry is
+    # a day, and a time zone would make "expired" depend on where the scan runs.
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    _fail(label, path, f"required: a date such as 2027-06-30; got {value!r}")
+
+
+def _fail(label: str, path: str, problem: str) -> NoReturn:
+    raise ConfigError(f"{label}: {path}: {problem}")

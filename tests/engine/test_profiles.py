@@ -1,0 +1,98 @@
+"""Profiles: rule selection, policy values (the inventory's own win) and severity changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sovscan.engine import apply_profile, evaluate, load_profiles, load_rules
+from sovscan.errors import RuleError
+from sovscan.model import Severity, Status
+from tests.factories import POLICY, resolved_bucket
+
+
+def test_quebec_law25_narrows_home_to_quebec() -> None:
+    ruleset = load_rules()
+    profile = load_profiles()["quebec-law25"]
+    rules, policy = apply_profile(ruleset, POLICY, profile)
+    assert policy.home_jurisdictions == ("CA-QC",)
+    assert policy.allowed_locations == ("CA-QC",)
+    assert {r.id for r in rules.rules} == set(profile.rules or ())
+    assert "account-without-region-guardrail" not in {r.id for r in rules.rules}
+    assert rules.digest != ruleset.digest
+
+
+def test_the_inventory_file_overrides_the_profile() -> None:
+    profile = load_profiles()["quebec-law25"]
+    _, policy = apply_profile(load_rules(), POLICY, profile, keep={"home_jurisdictions"})
+    assert policy.home_jurisdictions == POLICY.home_jurisdictions
+    assert policy.allowed_locations == ("CA-QC",)
+
+
+def test_a_profile_changes_severities_and_the_report() -> None:
+    ruleset = load_rules()
+    bucket = resolved_bucket(region="us-east-1")
+    bucket = bucket.__class__(
+        bucket.asset,
+        bucket.location.__class__(
+            "aws",
+            "us-east-1",
+            "US",
+            "US-VA",
+            False,
+            bucket.location.method,
+            bucket.location.confidence,
+        ),
+        bucket.control,
+    )
+    before = {f.rule_id: f for f in evaluate(ruleset, [bucket], POLICY)}
+    rules, policy = apply_profile(ruleset, POLICY, load_profiles()["gc-protected-b"])
+    after = {f.rule_id: f for f in evaluate(rules, [bucket], policy)}
+    assert before["data-outside-allowed-locations"].severity is Severity.HIGH
+    assert after["data-outside-allowed-locations"].severity is Severity.CRITICAL
+    assert after["data-outside-allowed-locations"].status is Status.RISK
+    assert "foreign-law-reach" in before
+    assert "foreign-law-reach" not in after
+    # Protected B only: personal data is not sensitive under this profile.
+    assert policy.sensitive_classifications == ("protected-b", "protected-c", "classified")
+
+
+def test_secnumcloud_reads_the_eu_as_home() -> None:
+    rules, policy = apply_profile(load_rules(), POLICY, load_profiles()["secnumcloud"])
+    assert policy.home_jurisdictions == ("EU",)
+    reach = rules.get("foreign-law-reach")
+    assert reach is not None and reach.severity is Severity.CRITICAL
+
+
+def test_eu_csf_keeps_every_rule() -> None:
+    ruleset = load_rules()
+    rules, _ = apply_profile(ruleset, POLICY, load_profiles()["eu-csf"])
+    assert [r.id for r in rules.rules] == [r.id for r in ruleset.rules]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("profiles:\n  p:\n    title: T\n    colour: red\n", "profiles.p.colour: unknown key"),
+        ("profiles:\n  p:\n    rules: all\n", "profiles.p.title: expected a title"),
+        (
+            "profiles:\n  p:\n    title: T\n    policy: {allowed_locations: [Quebec]}\n",
+            "expected ISO 3166 codes",
+        ),
+        (
+            "profiles:\n  p:\n    title: T\n    policy: {allowed_locations: [NO]}\n",
+            "quote NO",
+        ),
+        ("profiles:\n  p:\n    title: T\n    policy: {home: CA}\n", "profiles.p.policy.home"),
+        ("profiles:\n  p:\n    title: T\n    severity: {x: severe}\n", "expected a severity"),
+        ("other: 1\n", "expected a single key `profiles`"),
+    ],
+)
+def test_a_bad_profiles_file_is_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "profiles.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RuleError) as caught:
+        load_profiles(path)
+    assert expected in str(caught.value)
+    assert str(caught.value).startswith(str(path))

@@ -1,0 +1,125 @@
+"""Waivers: exact keys, required reason/owner/expiry, marked not hidden, expiry honoured."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+
+from sovscan.engine import Waiver, apply_waivers, parse_waivers
+from sovscan.errors import ConfigError
+from sovscan.model import Finding, Severity, Status, finding_key
+
+RISK = Finding("foreign-law-reach", "aws:1:s3:a", Status.RISK, Severity.HIGH, "m")
+OTHER = Finding("data-outside-allowed-locations", "aws:1:s3:a", Status.RISK, Severity.HIGH, "m")
+OK = Finding("location-unknown", "aws:1:s3:a", Status.OK, Severity.INFO, "m")
+ELSEWHERE = Finding("foreign-law-reach", "aws:1:s3:b", Status.RISK, Severity.HIGH, "m")
+FINDINGS = (RISK, OTHER, OK, ELSEWHERE)
+TODAY = date(2026, 11, 24)
+
+
+def waiver(**kwargs: Any) -> Waiver:
+    base: dict[str, Any] = {
+        "reason": "PIA 2026-14",
+        "owner": "dpo@u.example",
+        "expires": date(2027, 6, 30),
+    }
+    return Waiver(**{**base, **kwargs})
+
+
+def test_a_finding_key_waiver_marks_that_finding_only() -> None:
+    accepted = waiver(finding=RISK.key)
+    result = apply_waivers(FINDINGS, [accepted], TODAY)
+    assert result.findings == FINDINGS  # still present
+    assert result.is_waived(RISK)
+    assert not result.is_waived(OTHER)
+    assert not result.is_waived(ELSEWHERE)
+    assert result.waived == {RISK.key: accepted}
+    assert result.unwaived == (OTHER, OK, ELSEWHERE)
+
+
+def test_an_asset_waiver_covers_its_risk_and_unknown_findings_but_not_other_assets() -> None:
+    accepted = waiver(asset="aws:1:s3:a")
+    result = apply_waivers(FINDINGS, [accepted], TODAY)
+    assert set(result.waived) == {RISK.key, OTHER.key}
+    assert not result.is_waived(OK)
+    assert not result.is_waived(ELSEWHERE)
+
+
+def test_an_asset_id_is_exact_never_a_prefix() -> None:
+    result = apply_waivers(FINDINGS, [waiver(asset="aws:1:s3:")], TODAY)
+    assert not result.waived
+    assert len(result.unused) == 1
+
+
+def test_an_expired_waiver_stops_applying_and_says_so() -> None:
+    lapsed = waiver(finding=RISK.key, expires=date(2026, 11, 23))
+    result = apply_waivers(FINDINGS, [lapsed], TODAY)
+    assert not result.is_waived(RISK)
+    assert result.expired == (lapsed,)
+    last_day = apply_waivers(FINDINGS, [waiver(finding=RISK.key, expires=TODAY)], TODAY)
+    assert last_day.is_waived(RISK)
+
+
+def test_a_key_waiver_wins_over_an_asset_waiver() -> None:
+    by_key = waiver(finding=RISK.key, reason="specific")
+    by_asset = waiver(asset="aws:1:s3:a", reason="broad")
+    result = apply_waivers(FINDINGS, [by_asset, by_key], TODAY)
+    assert result.waived[RISK.key] is by_key
+    assert result.waived[OTHER.key] is by_asset
+
+
+def test_parse_waivers_from_the_inventory_file() -> None:
+    items = [
+        {"finding": RISK.key, "reason": "PIA", "owner": "dpo", "expires": date(2027, 1, 31)},
+        {
+            "asset": "aws:1:s3:b",
+            "reason": "Research contract",
+            "owner": "cio",
+            "expires": "2027-03-01",
+        },
+    ]
+    parsed = parse_waivers(items, "sovscan.toml")
+    assert parsed[0] == Waiver("PIA", "dpo", date(2027, 1, 31), finding=RISK.key)
+    assert parsed[1].asset == "aws:1:s3:b"
+    assert parsed[1].expires == date(2027, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ({"asset": "a", "owner": "o", "expires": "2027-01-01"}, "waivers[0].reason: required"),
+        ({"asset": "a", "reason": "r", "expires": "2027-01-01"}, "waivers[0].owner: required"),
+        ({"asset": "a", "reason": "r", "owner": "o"}, "waivers[0].expires: required: a date"),
+        ({"asset": "a", "reason": "r", "owner": "o", "expires": "soon"}, "got 'soon'"),
+        (
+            {"asset": "a", "reason": "r", "owner": "o", "expires": datetime(2027, 1, 1, 12)},
+            "waivers[0].expires",
+        ),
+        ({"reason": "r", "owner": "o", "expires": "2027-01-01"}, "exactly one of finding"),
+        (
+            {
+                "asset": "a",
+                "finding": finding_key("x", "a"),
+                "reason": "r",
+                "owner": "o",
+                "expires": "2027-01-01",
+            },
+            "exactly one of finding",
+        ),
+        ({"finding": "abc", "reason": "r", "owner": "o", "expires": "2027-01-01"}, "32-hex"),
+        ({"asset": "aws:*", "reason": "r", "owner": "o", "expires": "2027-01-01"}, "no wildcards"),
+        (
+            {"asset": "a", "reason": "r", "owner": "o", "expires": "2027-01-01", "rule": "x"},
+            "waivers[0].rule: unknown key",
+        ),
+    ],
+)
+def test_a_bad_waiver_is_one_line(item: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_waivers([item], "sovscan.toml")
+    message = str(caught.value)
+    assert message.startswith("sovscan.toml: waivers[0]")
+    assert expected in message
+    assert "\n" not in message
