@@ -61,19 +61,47 @@ def _fail(message: str, code: int) -> NoReturn:
 @click.version_option(__version__, "-V", "--version", prog_name="sovscan")
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
-def cli(verbose: int, quiet: bool) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as text, or as JSON objects one per line (for log shippers).",
+)
+def cli(verbose: int, quiet: bool, log_format: str) -> None:
     """sovscan: where your institution's data lives, and which laws can reach it."""
-    _configure_logging(verbose, quiet)
+    _configure_logging(verbose, quiet, log_format)
 
 
-def _configure_logging(verbose: int, quiet: bool) -> None:
+class _JsonLines(logging.Formatter):
+    """One JSON object per log record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        return json.dumps(
+            {
+                "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "message": record.getMessage(),
+            },
+            ensure_ascii=False,
+        )
+
+
+def _configure_logging(verbose: int, quiet: bool, log_format: str = "text") -> None:
     # Only the package logger is configured, so third-party libraries stay quiet by default.
     default = os.environ.get("SOVSCAN_LOGLEVEL", "WARNING").upper()
     level = logging.ERROR if quiet else {0: default, 1: "INFO"}.get(verbose, "DEBUG")
     package_logger = logging.getLogger("sovscan")
     package_logger.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("sovscan: %(levelname)s: %(message)s"))
+    handler.setFormatter(
+        _JsonLines()
+        if log_format == "json"
+        else logging.Formatter("sovscan: %(levelname)s: %(message)s")
+    )
     package_logger.addHandler(handler)
     package_logger.propagate = False
     try:
@@ -176,8 +204,9 @@ def scan(
 
     _check_output(output)
     _check_new_folder(evidence)
+    server = parse_nameserver(nameserver) if nameserver else None
     config = load_config(config_path)
-    resolver = make_resolver(*parse_nameserver(nameserver)) if nameserver else None
+    resolver = make_resolver(*server) if server else None
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
     probes, gaps = build_probes(config, resolver=resolver)
     result = run_scan(config, probes, knowledge, ruleset, extra_gaps=gaps)
@@ -294,6 +323,16 @@ def exit_code(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> 
         if only_keys is None or finding.key in only_keys:
             return EXIT_RISK
     return EXIT_OK
+
+
+def _register_commands() -> None:
+    # Commands that live in their own modules, one concern each.
+    from sovscan.commands.rules import rules
+
+    cli.add_command(rules)
+
+
+_register_commands()
 
 
 @cli.command()
