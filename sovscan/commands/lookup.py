@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from sovscan.model import Asset, Control, Location, ResolvedAsset
 from sovscan.report.safe import terminal_safe
 from sovscan.resolve import KnowledgeBase, load_knowledge, resolve_all
 from sovscan.resolve.catalog import Law, Provider
+from sovscan.resolve.rdap import IpwhoisRdapClient
 
 MAX_TARGETS = 1000
 _HOST_RE = re.compile(
@@ -162,7 +165,18 @@ def render_table(results: Sequence[ResolvedAsset]) -> str:
     show_default=True,
     help="Output format.",
 )
-def lookup(targets: tuple[str, ...], fmt: str) -> None:
+@click.option(
+    "--rdap",
+    is_flag=True,
+    help="Ask the registries (RDAP) about addresses no offline table knows. Off by default.",
+)
+@click.option(
+    "--rdap-url",
+    default="https://rdap.arin.net/registry",
+    show_default=True,
+    help="RDAP bootstrap service (redirects to the right registry).",
+)
+def lookup(targets: tuple[str, ...], fmt: str, rdap: bool, rdap_url: str) -> None:
     """Where is TARGET and who controls it: an IP, a host name (offline patterns only) or a region.
 
     Regions are AWS names (ca-central-1) or PROVIDER:REGION (azure:canadaeast,
@@ -172,8 +186,22 @@ def lookup(targets: tuple[str, ...], fmt: str) -> None:
         raise click.BadParameter(f"at most {MAX_TARGETS} targets per call")
     kb = load_knowledge()
     assets = [target_asset(t, kb) for t in targets]
-    results = resolve_all(assets, kb)
+    client = _rdap_client(rdap_url) if rdap else None
+    try:
+        results = resolve_all(assets, kb, client)
+    finally:
+        if client is not None:
+            client.close()
     click.echo(render_json(results, kb) if fmt == "json" else render_table(results), nl=False)
+
+
+def _rdap_client(url: str) -> IpwhoisRdapClient:
+    """An RDAP client caching by network in the user's cache directory."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    try:
+        return IpwhoisRdapClient(Path(base) / "sovscan" / "rdap.sqlite", base_url=url)
+    except (ValueError, OSError, sqlite3.Error) as exc:
+        raise click.BadParameter(f"RDAP: {exc}") from None
 
 
 def explain_law(law: Law, kb: KnowledgeBase) -> str:

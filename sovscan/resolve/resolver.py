@@ -1,0 +1,638 @@
+"""Where is an asset's data and who can compel it: signals gathered and ranked, conflicts kept.
+
+Every signal becomes a candidate Location or Control with its method and confidence:
+
+- cloud-api (HIGH): the asset's `provider` and `region` came from the provider's API; the place is
+  the region table's, the operator the catalogue entry for that partition or region (AWS China is
+  operated by Sinnet/NWCD, the European Sovereign Cloud by an EU entity with a US parent).
+- published-ranges (HIGH): an address inside a provider-published prefix (AWS with its network
+  border group, Azure, Google Cloud, Cloudflare); edge prefixes (CloudFront, Global Accelerator,
+  Cloudflare, GCP "global") are a global edge with no country. LOW when the region has no place.
+- hostname-region (at most MEDIUM: an inference from naming): a region inside a host name of the
+  CNAME chain (`*.ca-central-1.elb.amazonaws.com`, `*.canadaeast.cloudapp.azure.com`, Mimecast
+  `ca-smtp-inbound-*`), checked against the region table.
+- catalogue (at most MEDIUM): a host-name fingerprint (MX, NS, CNAME, SPF include) or a TXT
+  verification token naming the vendor; control only, except CDN names, which are global edges.
+- asn-table: the origin AS of an address. A catalogue provider's AS gives its control (MEDIUM); a
+  curated operator row gives operator, parent and home (MEDIUM, or LOW for unconfirmed rows); an
+  AS organisation name alone gives only the operator (LOW). No location is claimed from an ASN,
+  except that a CDN's whole AS is a global edge (Fastly, Akamai, Cloudflare).
+- rdap (LOW): the registry's registrant, only when nothing offline knew the control answer; the
+  registrant's country is not the parent's home, so jurisdictions stay unknown.
+
+A candidate naming a place (or an edge) beats one naming only a region; then the stronger method,
+then the higher confidence. Agreeing signals are kept as evidence; disagreeing ones are recorded as
+`resolve:conflict` evidence. With no candidate the answer is unknown, with what was tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sovscan.bounds import bounded
+from sovscan.model import (
+    UNKNOWN_CONTROL,
+    UNKNOWN_LOCATION,
+    Asset,
+    Confidence,
+    Control,
+    Evidence,
+    Location,
+    Method,
+    ResolvedAsset,
+)
+from sovscan.resolve.catalog import Provider, RegionPlace, Vendor
+from sovscan.resolve.ipindex import IpMatch
+from sovscan.resolve.knowledge import KnowledgeBase
+from sovscan.resolve.rdap import RdapClient, RdapNetwork
+
+MAX_ADDRESSES = 16
+"""Addresses examined per asset: enough to see disagreement, bounded against hostile input."""
+MAX_NAMES = 12
+"""Names (hostname + CNAME chain) examined per asset."""
+
+_READS = ("provider", "partition", "region", "addresses", "hostname", "cname_chain", "text")
+"""The asset attributes resolution reads; assets equal on these get the same answer."""
+_RANK = {m: i for i, m in enumerate(Method)}  # Method is declared strongest first
+_CONF_RANK = {Confidence.NONE: 0, Confidence.LOW: 1, Confidence.MEDIUM: 2, Confidence.HIGH: 3}
+
+
+class _Signals:
+    """What the look-ups found for one asset, before ranking (mutable, one per asset)."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.locations: list[Location] = []
+        self.controls: list[Control] = []
+        self.tried: list[Evidence] = []
+
+    def where(
+        self,
+        provider: str | None,
+        region: str | None,
+        place: RegionPlace | None,
+        method: Method,
+        confidence: Confidence,
+        source: str,
+        detail: str,
+        dataset: str,
+        *,
+        edge: bool = False,
+    ) -> None:
+        """A location candidate; the place (when given) supplies country and subdivision."""
+        country = None if edge or place is None else place.country
+        subdivision = None if edge or place is None else place.subdivision
+        evidence = (_ev(self.kb, source, detail, confidence, dataset),)
+        self.locations.append(
+            Location(provider, region, country, subdivision, edge, method, confidence, evidence)
+        )
+
+    def who(self, control: Control) -> None:
+        self.controls.append(control)
+
+    def nothing(self, source: str, detail: str, dataset: str | None = None) -> None:
+        """Something tried that gave no answer, kept for the unknown result's evidence."""
+        self.tried.append(_ev(self.kb, source, detail, Confidence.NONE, dataset))
+
+
+def resolve(asset: Asset, kb: KnowledgeBase, rdap: RdapClient | None = None) -> ResolvedAsset:
+    """Resolve one asset (offline unless an RDAP client is given)."""
+    return resolve_all((asset,), kb, rdap)[0]
+
+
+def resolve_all(
+    assets: Sequence[Asset], kb: KnowledgeBase, rdap: RdapClient | None = None
+) -> tuple[ResolvedAsset, ...]:
+    """Resolve many assets; their addresses go through the IP index in one bulk look-up."""
+    wanted = [a for asset in assets for a in _addresses(asset)]
+    matches = {m.address: m for m in kb.index.lookup_many(wanted)}
+    rdap_cache: dict[str, RdapNetwork | None] = {}
+    # Answers depend only on the attributes resolution reads, and scans share many (the same MX
+    # host or name server under thousands of domains): resolve each distinct set once.
+    answers: dict[tuple[object, ...], tuple[Location, Control]] = {}
+    out = []
+    for asset in assets:
+        key = tuple(asset.attributes.get(name) for name in _READS)
+        try:
+            answer = answers.get(key)
+        except TypeError:  # an attribute outside the documented (hashable) types
+            out.append(_resolve(asset, kb, matches, rdap, rdap_cache))
+            continue
+        if answer is None:
+            resolved = _resolve(asset, kb, matches, rdap, rdap_cache)
+            answers[key] = (resolved.location, resolved.control)
+            out.append(resolved)
+        else:
+            out.append(ResolvedAsset(asset, *answer))
+    return tuple(out)
+
+
+def _resolve(
+    asset: Asset,
+    kb: KnowledgeBase,
+    matches: Mapping[str, IpMatch],
+    rdap: RdapClient | None,
+    rdap_cache: dict[str, RdapNetwork | None],
+) -> ResolvedAsset:
+    signals = _Signals(kb)
+    _from_cloud_api(asset, signals)
+    for address in _addresses(asset):
+        match = matches.get(address)
+        if match is not None:
+            _from_address(match, signals)
+    for name in _names(asset):
+        _from_name(name, signals)
+    text = asset.attributes.get("text")
+    if isinstance(text, str):
+        _from_text(text, signals)
+    if rdap is not None and not signals.controls:
+        # RDAP only for the residue: one query per address per run, the client caches by network.
+        for address in _addresses(asset)[:1]:
+            if address not in rdap_cache:
+                rdap_cache[address] = rdap.lookup(address)
+            net = rdap_cache[address]
+            if net is not None:
+                signals.who(_rdap_control(address, net, kb))
+            else:
+                signals.nothing("rdap", f"RDAP had no answer for {address}")
+    location = _choose_location(signals.locations, signals.tried)
+    control = _choose_control(signals.controls, signals.tried)
+    return ResolvedAsset(asset, location, control)
+
+
+# --- signals -----------------------------------------------------------------------------------
+
+
+def _from_cloud_api(asset: Asset, sig: _Signals) -> None:
+    kb = sig.kb
+    provider_id = asset.attributes.get("provider")
+    if not isinstance(provider_id, str):
+        return
+    if provider_id not in kb.providers:
+        sig.nothing("catalogue:providers", f"provider {provider_id!r} is not in the catalogue")
+        return
+    region = _text_attr(asset, "region")
+    partition = _text_attr(asset, "partition")
+    if region is None:
+        sig.nothing("asset", f"{provider_id} asset without a region")
+    else:
+        place = kb.regions.get((provider_id, region))
+        if place is not None and (place.country or place.kind == "edge"):
+            detail = f"cloud API region {region}: {_where(place)}"
+            sig.where(
+                provider_id,
+                region,
+                place,
+                Method.CLOUD_API,
+                Confidence.HIGH,
+                "catalogue:regions",
+                detail,
+                "regions",
+                edge=place.kind == "edge",
+            )
+        else:
+            why = "has no published place" if place else "is not in the region table"
+            detail = f"cloud API region {region} {why}"
+            sig.where(
+                provider_id,
+                region,
+                None,
+                Method.CLOUD_API,
+                Confidence.LOW,
+                "catalogue:regions",
+                detail,
+                "regions",
+            )
+    provider = _operator_of(kb, provider_id, partition, region)
+    where = f"{provider_id} region {region}" if region else provider_id
+    sig.who(
+        _provider_control(kb, provider, Method.CLOUD_API, Confidence.HIGH, f"cloud API: {where}")
+    )
+
+
+def _from_address(match: IpMatch, sig: _Signals) -> None:
+    kb = sig.kb
+    address = match.address
+    if not match.valid:
+        sig.nothing("ip-index", f"{address!r} is not an IP address")
+        return
+    cloud = match.cloud
+    if cloud is not None and cloud.provider in kb.providers:
+        group = kb.regions.get((cloud.provider, cloud.border_group)) if cloud.border_group else None
+        place = group or kb.regions.get((cloud.provider, cloud.region))
+        region = cloud.border_group or cloud.region or None
+        label = f"{address} in {cloud.prefix} ({cloud.provider} {cloud.service}"
+        label += f", region {cloud.region}" if cloud.region else ", no region"
+        label += f", border group {cloud.border_group})" if cloud.border_group else ")"
+        source = f"published-ranges:{cloud.feed}"
+        method = Method.PUBLISHED_RANGES
+        if cloud.edge or (place is not None and place.kind == "edge"):
+            detail = label + ": global edge, no country"
+            sig.where(
+                cloud.provider,
+                None,
+                None,
+                method,
+                Confidence.HIGH,
+                source,
+                detail,
+                cloud.feed,
+                edge=True,
+            )
+        elif place is not None and place.country:
+            detail = f"{label}: {_where(place)}"
+            sig.where(
+                cloud.provider, region, place, method, Confidence.HIGH, source, detail, cloud.feed
+            )
+        else:
+            detail = label + ": place of this region unknown"
+            sig.where(
+                cloud.provider, region, None, method, Confidence.LOW, source, detail, cloud.feed
+            )
+        provider = _operator_of(kb, cloud.provider, None, cloud.region or None)
+        sig.who(_provider_control(kb, provider, method, Confidence.HIGH, label))
+    if match.asn is not None:
+        _from_asn(address, match.asn, match.as_org, sig, in_cloud=cloud is not None)
+    elif cloud is None:
+        sig.nothing("ip-index", f"{address}: in no published range and no routed prefix", "ip-asn")
+
+
+def _from_asn(address: str, asn: int, as_org: str | None, sig: _Signals, *, in_cloud: bool) -> None:
+    kb = sig.kb
+    label = f"{address} announced by AS{asn}" + (f" ({bounded(as_org, 120)})" if as_org else "")
+    pid = kb.provider_by_asn.get(asn)
+    provider = kb.providers[pid] if pid is not None else None
+    if provider is not None and provider.edge and not in_cloud:
+        # The whole AS is the provider's anycast edge: no single country holds the data.
+        detail = f"{label}: {provider.name} edge network"
+        sig.where(
+            provider.id,
+            None,
+            None,
+            Method.ASN_TABLE,
+            Confidence.MEDIUM,
+            "asn-table",
+            detail,
+            "ip-asn",
+            edge=True,
+        )
+    elif not in_cloud:
+        sig.nothing(
+            "asn-table",
+            f"{label}: an ASN names who routes the network, not where data is",
+            "ip-asn",
+        )
+    if provider is not None:
+        sig.who(_provider_control(kb, provider, Method.ASN_TABLE, Confidence.MEDIUM, label))
+        return
+    operator = kb.asn_operators.get(asn)
+    if operator is not None:
+        conf = Confidence.MEDIUM if operator.confidence is Confidence.HIGH else Confidence.LOW
+        juris = (operator.country,) if operator.country else None
+        laws = _default_laws(kb, juris) if juris else None
+        detail = f"{label}: {operator.operator}, parent {operator.parent}"
+        detail += f" ({operator.country or '?'})"
+        evidence = (_ev(kb, "catalogue:asn-operators", detail, conf, "asn-operators"),)
+        sig.who(
+            Control(
+                operator.operator, operator.parent, juris, laws, Method.ASN_TABLE, conf, evidence
+            )
+        )
+    elif as_org:
+        # Only the AS organisation's name is known: its parent and home are not.
+        detail = f"{label}: operator's parent and home unknown"
+        evidence = (_ev(kb, "ip-asn", detail, Confidence.LOW, "ip-asn"),)
+        sig.who(
+            Control(
+                bounded(as_org, 120), None, None, None, Method.ASN_TABLE, Confidence.LOW, evidence
+            )
+        )
+    else:
+        sig.nothing("ip-asn", f"{label}: AS not in any table", "ip-asn")
+
+
+def _from_name(name: str, sig: _Signals) -> None:
+    kb = sig.kb
+    host = name.strip().lower().rstrip(".")
+    for pattern in kb.host_patterns_for(host):
+        found = pattern.regex.match(host) if pattern.record != "SPF" else None
+        if found is None:
+            continue
+        vendor = pattern.vendor
+        label = f"{bounded(host, 200)} matches {pattern.record} pattern {pattern.pattern}"
+        label += f" ({vendor.product})"
+        region = found.groupdict().get("region")
+        place = (
+            kb.regions.get((pattern.region_provider, region))
+            if pattern.region_provider and region
+            else None
+        )
+        if place is not None and place.country:
+            conf = _cap(vendor.confidence, Confidence.MEDIUM)
+            detail = f"{label}: region {region}, {_where(place)}"
+            sig.where(
+                pattern.region_provider,
+                region,
+                place,
+                Method.HOSTNAME_REGION,
+                conf,
+                "catalogue:hostnames",
+                detail,
+                "hostnames",
+            )
+        elif region is not None:
+            sig.nothing(
+                "catalogue:hostnames", f"{label}: {region!r} is not a known region", "hostnames"
+            )
+        elif pattern.edge:
+            detail = label + ": global edge, no country"
+            sig.where(
+                vendor.provider,
+                None,
+                None,
+                Method.CATALOGUE,
+                Confidence.MEDIUM,
+                "catalogue:hostnames",
+                detail,
+                "hostnames",
+                edge=True,
+            )
+        else:
+            sig.nothing(
+                "catalogue:hostnames", f"{label}: names the vendor, not a region", "hostnames"
+            )
+        method = Method.HOSTNAME_REGION if region is not None else Method.CATALOGUE
+        sig.who(_vendor_control(kb, vendor, method, label))
+        return
+    sig.nothing("catalogue:hostnames", f"{bounded(host, 200)} matches no host pattern", "hostnames")
+
+
+def _from_text(text: str, sig: _Signals) -> None:
+    kb = sig.kb
+    value = text.strip().strip('"')
+    if value.lower().startswith("v=spf1"):
+        terms = value.split()
+        includes = [t.split(":", 1)[1].lower() for t in terms if t.lower().startswith("include:")]
+        found = False
+        for domain in includes[:MAX_NAMES]:
+            name = domain.rstrip(".")
+            candidates = kb.host_patterns_for(name)
+            pattern = next(
+                (p for p in candidates if p.record == "SPF" and p.regex.match(name)), None
+            )
+            if pattern is not None:
+                label = f"SPF include:{bounded(domain, 200)} ({pattern.vendor.product})"
+                sig.who(_vendor_control(kb, pattern.vendor, Method.CATALOGUE, label))
+                found = True
+        if not found:
+            sig.nothing("catalogue:hostnames", "no SPF include matches a known sender", "hostnames")
+        return
+    lowered = value.lower()
+    for token in kb.txt_tokens:
+        hit = token.regex.match(value) if token.regex else lowered.startswith(token.pattern.lower())
+        if hit:
+            label = f"TXT token {bounded(token.pattern, 80)} ({token.vendor.product})"
+            sig.who(_vendor_control(kb, token.vendor, Method.CATALOGUE, label))
+            sig.nothing(
+                "catalogue:txt-tokens",
+                "a verification token says nothing about where data is",
+                "txt-tokens",
+            )
+            return
+    sig.nothing(
+        "catalogue:txt-tokens", "TXT text matches no known verification token", "txt-tokens"
+    )
+
+
+# --- control from catalogue entries ------------------------------------------------------------
+
+
+def _operator_of(
+    kb: KnowledgeBase, provider_id: str, partition: str | None, region: str | None
+) -> Provider:
+    """The catalogue entry operating `provider_id` in that partition or region (AWS China...)."""
+    provider = kb.providers[provider_id]
+    if region is not None and region in provider.regions:
+        return kb.providers[provider.regions[region]]
+    if partition is not None and partition in provider.partitions:
+        return kb.providers[provider.partitions[partition]]
+    return provider
+
+
+def _provider_control(
+    kb: KnowledgeBase, provider: Provider, method: Method, confidence: Confidence, why: str
+) -> Control:
+    juris = list(provider.jurisdictions)
+    laws = list(provider.laws)
+    evidence = [
+        _ev(
+            kb,
+            "catalogue:providers",
+            f"{why} -> {provider.name}: operator {provider.operator}, parent {provider.parent}",
+            confidence,
+            "providers",
+        )
+    ]
+    if provider.licensor:
+        licensor = kb.providers[provider.licensor]
+        evidence.append(
+            _ev(
+                kb,
+                "catalogue:providers",
+                f"technology licensed from {licensor.name}; operated by {provider.operator}",
+                confidence,
+                "providers",
+            )
+        )
+    for host_id in provider.hosted_on:
+        host = kb.providers[host_id]
+        juris += [j for j in host.jurisdictions if j not in juris]
+        laws += [law for law in host.laws if law not in laws]
+        evidence.append(
+            _ev(
+                kb,
+                "catalogue:providers",
+                f"{provider.name} runs on {host.name} ({', '.join(host.jurisdictions)}): "
+                "its laws reach the data too",
+                confidence,
+                "providers",
+            )
+        )
+    return Control(
+        provider.operator,
+        provider.parent,
+        tuple(juris),
+        tuple(laws),
+        method,
+        confidence,
+        tuple(evidence),
+    )
+
+
+def _vendor_control(kb: KnowledgeBase, vendor: Vendor, method: Method, why: str) -> Control:
+    confidence = _cap(vendor.confidence, Confidence.MEDIUM)
+    if vendor.note:
+        why = f"{why} [{vendor.note}]"  # caveats such as "not proof of Workspace mail"
+    if vendor.provider is not None:
+        return _provider_control(kb, kb.providers[vendor.provider], method, confidence, why)
+    juris = (vendor.country,) if vendor.country else None
+    laws = _default_laws(kb, juris) if juris else None
+    detail = f"{why} -> {vendor.name}, parent {vendor.parent} ({vendor.country or '?'})"
+    if laws:
+        detail += "; laws from the parent's home jurisdiction"
+    return Control(
+        vendor.name,
+        vendor.parent,
+        juris,
+        laws,
+        method,
+        confidence,
+        (_ev(kb, "catalogue:hostnames", detail, confidence, "hostnames"),),
+    )
+
+
+def _default_laws(kb: KnowledgeBase, jurisdictions: Iterable[str]) -> tuple[str, ...]:
+    homes = set(jurisdictions)
+    return tuple(law.id for law in kb.laws.values() if homes & set(law.default_for))
+
+
+def _rdap_control(address: str, net: RdapNetwork, kb: KnowledgeBase) -> Control:
+    # A registrant's country is the subsidiary's, not the parent's: jurisdictions stay unknown.
+    detail = f"{address} in {net.cidr} ({net.registry}): {net.name}, {net.org or 'no organisation'}"
+    detail += f", registrant country {net.country}" if net.country else ""
+    return Control(
+        net.org or net.name or None,
+        None,
+        None,
+        None,
+        Method.RDAP,
+        Confidence.LOW,
+        (_ev(kb, f"rdap:{net.registry}", detail, Confidence.LOW),),
+    )
+
+
+# --- choosing ----------------------------------------------------------------------------------
+
+
+def _choose_location(candidates: Sequence[Location], tried: Sequence[Evidence]) -> Location:
+    if not candidates:
+        return replace(UNKNOWN_LOCATION, evidence=tuple(tried) or (_nothing(),))
+    # A candidate that names a place (or an edge) beats one that only names a region.
+    ranked = sorted(
+        candidates,
+        key=lambda c: (not (c.country or c.edge), _RANK[c.method], -_CONF_RANK[c.confidence]),
+    )
+    best = ranked[0]
+    conflicts = [
+        Evidence(
+            "resolve:conflict",
+            bounded(
+                f"conflicting signal ({c.method.value}): {_loc_text(c)} vs chosen {_loc_text(best)}"
+            ),
+            c.evidence[0].observed_at if c.evidence else best.evidence[0].observed_at,
+            c.confidence,
+        )
+        for c in ranked[1:]
+        if _differs(best, c)
+    ]
+    agreeing = [e for c in ranked[1:] if not _differs(best, c) for e in c.evidence[:1]]
+    return replace(best, evidence=(*best.evidence, *agreeing, *conflicts))
+
+
+def _choose_control(candidates: Sequence[Control], tried: Sequence[Evidence]) -> Control:
+    if not candidates:
+        return replace(UNKNOWN_CONTROL, evidence=tuple(tried) or (_nothing(),))
+    ranked = sorted(
+        candidates,
+        key=lambda c: (c.jurisdictions is None, _RANK[c.method], -_CONF_RANK[c.confidence]),
+    )
+    best = ranked[0]
+    extra = []
+    for other in ranked[1:]:
+        if (other.operator, other.jurisdictions) != (best.operator, best.jurisdictions):
+            first = other.evidence[0] if other.evidence else None
+            extra.append(
+                Evidence(
+                    "resolve:conflict",
+                    bounded(
+                        f"other signal ({other.method.value}): operator {other.operator}, "
+                        f"jurisdictions {', '.join(other.jurisdictions or ('?',))}"
+                    ),
+                    first.observed_at if first else best.evidence[0].observed_at,
+                    other.confidence,
+                )
+            )
+    return replace(best, evidence=(*best.evidence, *extra[:MAX_NAMES]))
+
+
+def _differs(a: Location, b: Location) -> bool:
+    if a.edge or b.edge:
+        return a.edge != b.edge
+    if b.country is None:
+        return False  # a region-only signal does not contradict a place
+    return (a.country, a.subdivision or b.subdivision) != (
+        b.country,
+        b.subdivision or a.subdivision,
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _text_attr(asset: Asset, key: str) -> str | None:
+    value = asset.attributes.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _addresses(asset: Asset) -> list[str]:
+    value = asset.attributes.get("addresses")
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, tuple):
+        return []
+    return [bounded(a, 64) for a in value[:MAX_ADDRESSES]]
+
+
+def _names(asset: Asset) -> list[str]:
+    names: list[str] = []
+    host = asset.attributes.get("hostname")
+    if isinstance(host, str) and host:
+        names.append(host)
+    chain = asset.attributes.get("cname_chain")
+    if isinstance(chain, tuple):
+        names += [c for c in chain if c and c not in names]
+    return names[:MAX_NAMES]
+
+
+def _cap(confidence: Confidence, ceiling: Confidence) -> Confidence:
+    return confidence if _CONF_RANK[confidence] <= _CONF_RANK[ceiling] else ceiling
+
+
+def _where(place: RegionPlace) -> str:
+    code = place.subdivision or place.country or "?"
+    return f"{place.city} ({code})" if place.city else code
+
+
+def _loc_text(loc: Location) -> str:
+    if loc.edge:
+        return f"{loc.provider or '?'} global edge"
+    return f"{loc.provider or '?'} {loc.region or '-'} {loc.place or '?'}"
+
+
+def _ev(
+    kb: KnowledgeBase, source: str, detail: str, confidence: Confidence, dataset: str | None = None
+) -> Evidence:
+    # Evidence from offline data is dated by the dataset it came from, so reports stay reproducible.
+    when: datetime = kb.as_of(dataset or "providers")
+    return Evidence(source, bounded(detail), when, confidence)
+
+
+def _nothing() -> Evidence:
+    return Evidence(
+        "resolve",
+        "no attribute to resolve (provider, region, addresses, hostname, text)",
+        datetime(1970, 1, 1, tzinfo=UTC),
+        Confidence.NONE,
+    )

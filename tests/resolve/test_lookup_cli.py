@@ -1,0 +1,114 @@
+"""The `lookup`, `explain` and `data info` commands, invoked through click's test runner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sovscan.commands.lookup import data, explain, explain_law, explain_provider, lookup
+from sovscan.resolve import KnowledgeBase
+
+
+def _json(*targets: str) -> dict:  # type: ignore[type-arg]
+    result = CliRunner().invoke(lookup, [*targets, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_lookup_montreal_address_json() -> None:
+    doc = _json("3.96.0.1")
+    assert doc["schema"] == "sovscan.lookup/1" and len(doc["data_digest"]) == 64
+    (r,) = doc["results"]
+    loc, ctl = r["location"], r["control"]
+    assert (loc["provider"], loc["region"], loc["country"], loc["subdivision"]) == (
+        "aws",
+        "ca-central-1",
+        "CA",
+        "CA-QC",
+    )
+    assert loc["edge"] is False and loc["method"] == "published-ranges"
+    assert ctl["operator"] == "Amazon Web Services, Inc." and ctl["jurisdictions"] == ["US"]
+    assert "us-cloud-act" in ctl["laws"] and ctl["method"] == "published-ranges"
+    assert loc["evidence"] and ctl["evidence"]
+
+
+def test_lookup_table_shows_every_target_and_the_evidence() -> None:
+    result = CliRunner().invoke(
+        lookup, ["3.96.0.1", "ca-west-1", "azure:canadaeast", "x.cloudfront.net"]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "CA-QC" in out and "CA-AB" in out and "global edge" in out
+    assert "us-cloud-act" in out and "published-ranges/high" in out and "cloud-api/high" in out
+    assert "3.96.0.0/15" in out  # the evidence chain names the prefix that matched
+
+
+def test_lookup_regions_and_hosts() -> None:
+    doc = _json("gcp:northamerica-northeast1", "ca-central-1", "mx0a-1.pphosted.com", "192.0.2.1")
+    gcp, aws, proofpoint, unknown = doc["results"]
+    assert gcp["location"]["subdivision"] == "CA-QC" and gcp["location"]["method"] == "cloud-api"
+    assert aws["location"]["subdivision"] == "CA-QC"
+    assert proofpoint["control"]["operator"] == "Proofpoint, Inc."
+    assert proofpoint["location"]["country"] is None
+    assert unknown["location"]["method"] == "unknown" and unknown["control"]["laws"] is None
+
+
+def test_lookup_mentions_asn_attribution_when_it_used_the_asn_table() -> None:
+    result = CliRunner().invoke(lookup, ["24.200.0.1"])
+    assert result.exit_code == 0 and "db-ip.com" in result.output and "Vidéotron" in result.output
+
+
+@pytest.mark.parametrize("target", ["not a host!", "aws:nowhere-1", "-x-.."])
+def test_lookup_rejects_bad_targets(target: str) -> None:
+    result = CliRunner().invoke(lookup, ["--", target])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_lookup_output_is_terminal_safe() -> None:
+    result = CliRunner().invoke(lookup, ["evil\x1b[31m.example"])
+    assert "\x1b" not in result.output
+
+
+def test_lookup_needs_a_target() -> None:
+    assert CliRunner().invoke(lookup, []).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("us-cloud-act", "18 U.S.C. § 2713"),
+        ("cn-nil", "art. 7"),
+        ("aws", "Amazon.com, Inc."),
+        ("azure", "Microsoft Corporation"),
+        ("d2l", "Runs on: Amazon Web Services"),
+        ("cologix", "Cologix, Inc."),
+        ("aws-eusc", "Technology licensed from: Amazon Web Services"),
+    ],
+)
+def test_explain(subject: str, expected: str) -> None:
+    result = CliRunner().invoke(explain, [subject])
+    assert result.exit_code == 0, result.output
+    assert expected in result.output
+
+
+def test_explain_unknown_subject() -> None:
+    result = CliRunner().invoke(explain, ["nope"])
+    assert result.exit_code == 2 and "neither a law nor a provider" in result.output
+
+
+def test_data_info_lists_sources_and_digest() -> None:
+    result = CliRunner().invoke(data, ["info"])
+    assert result.exit_code == 0, result.output
+    assert "data digest:" in result.output and "ip-ranges.amazonaws.com" in result.output
+    assert "DB-IP" in result.output
+
+
+def test_every_law_and_provider_can_be_explained(kb: KnowledgeBase) -> None:
+    for law in kb.laws.values():
+        assert law.citation in explain_law(law, kb)
+    for provider in kb.providers.values():
+        text = explain_provider(provider, kb)
+        assert provider.operator in text and "Sources:" in text

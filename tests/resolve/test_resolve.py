@@ -1,0 +1,422 @@
+"""Resolution of assets: location and control, each with its method, confidence and evidence."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+
+from sovscan.model import Asset, Confidence, Method
+from sovscan.resolve import KnowledgeBase, RdapNetwork, law_summaries, resolve, resolve_all
+
+
+def _ip(address: str) -> Asset:
+    return Asset(f"ip:{address}", "dns.host", address, {"addresses": (address,)})
+
+
+def test_montreal_aws_address(kb: KnowledgeBase) -> None:
+    r = resolve(_ip("3.96.0.1"), kb)
+    loc, ctl = r.location, r.control
+    assert (loc.provider, loc.region, loc.country, loc.subdivision) == (
+        "aws",
+        "ca-central-1",
+        "CA",
+        "CA-QC",
+    )
+    assert not loc.edge
+    assert loc.method is Method.PUBLISHED_RANGES and loc.confidence is Confidence.HIGH
+    assert ctl.operator == "Amazon Web Services, Inc."
+    assert ctl.parent == "Amazon.com, Inc."
+    assert ctl.jurisdictions == ("US",)
+    assert ctl.laws is not None and "us-cloud-act" in ctl.laws
+    assert ctl.method is Method.PUBLISHED_RANGES
+    assert any("3.96.0.0/15" in e.detail for e in loc.evidence)
+
+
+def test_s3_bucket_from_the_cloud_api(kb: KnowledgeBase) -> None:
+    bucket = Asset(
+        "aws:123456789012:s3:research-data",
+        "aws.s3.bucket",
+        "research-data",
+        {"provider": "aws", "partition": "aws", "region": "ca-central-1"},
+    )
+    r = resolve(bucket, kb)
+    assert (r.location.country, r.location.subdivision) == ("CA", "CA-QC")
+    assert r.location.method is Method.CLOUD_API and r.location.confidence is Confidence.HIGH
+    assert r.control.jurisdictions is not None and "US" in r.control.jurisdictions
+    assert r.control.laws is not None and "us-cloud-act" in r.control.laws
+    assert all(e.observed_at.tzinfo is UTC for e in r.location.evidence + r.control.evidence)
+
+
+@pytest.mark.parametrize(
+    ("provider", "region", "subdivision"),
+    [
+        ("aws", "ca-west-1", "CA-AB"),
+        ("microsoft", "canadaeast", "CA-QC"),
+        ("microsoft", "canadacentral", "CA-ON"),
+        ("google", "northamerica-northeast1", "CA-QC"),
+        ("google", "northamerica-northeast2", "CA-ON"),
+        ("oracle", "ca-montreal-1", "CA-QC"),
+        ("oracle", "ca-toronto-1", "CA-ON"),
+    ],
+)
+def test_canadian_regions_have_their_province(
+    kb: KnowledgeBase, provider: str, region: str, subdivision: str
+) -> None:
+    asset = Asset("a", "cloud.thing", "a", {"provider": provider, "region": region})
+    loc = resolve(asset, kb).location
+    assert (loc.country, loc.subdivision) == ("CA", subdivision)
+
+
+@pytest.mark.parametrize(
+    ("partition", "region", "operator_word", "jurisdiction", "law"),
+    [
+        ("aws-eusc", "eusc-de-east-1", "Sovereign", "DE", "us-cloud-act"),
+        ("aws-cn", "cn-north-1", "Sinnet", "CN", "cn-nil"),
+        ("aws-cn", "cn-northwest-1", "NWCD", "CN", "cn-nil"),
+        ("aws-us-gov", "us-gov-west-1", "Amazon Web Services", "US", "us-cloud-act"),
+    ],
+)
+def test_partitions_change_the_operator(
+    kb: KnowledgeBase, partition: str, region: str, operator_word: str, jurisdiction: str, law: str
+) -> None:
+    asset = Asset(
+        "a", "aws.s3.bucket", "a", {"provider": "aws", "partition": partition, "region": region}
+    )
+    r = resolve(asset, kb)
+    assert r.control.operator is not None and operator_word in r.control.operator
+    assert r.control.jurisdictions is not None and r.control.jurisdictions[0] == jurisdiction
+    assert r.control.laws is not None and law in r.control.laws
+    assert r.location.country == ("DE" if partition == "aws-eusc" else jurisdiction)
+
+
+def test_eusc_parent_is_still_amazon(kb: KnowledgeBase) -> None:
+    asset = Asset(
+        "a",
+        "aws.s3.bucket",
+        "a",
+        {"provider": "aws", "partition": "aws-eusc", "region": "eusc-de-east-1"},
+    )
+    ctl = resolve(asset, kb).control
+    assert ctl.parent == "Amazon.com, Inc."
+    assert ctl.jurisdictions is not None and "US" in ctl.jurisdictions
+
+
+def test_local_zone_in_another_country_than_its_parent_region(kb: KnowledgeBase) -> None:
+    groups = {key[1]: place for key, place in kb.regions.items() if key[0] == "aws"}
+    assert groups["us-east-1-bue-1"].country == "AR"
+    asset = Asset("a", "aws.ec2.instance", "a", {"provider": "aws", "region": "us-east-1-bue-1"})
+    assert resolve(asset, kb).location.country == "AR"
+
+
+@pytest.mark.parametrize(
+    ("address", "provider"),
+    [
+        ("13.32.0.1", "aws"),  # CloudFront
+        ("99.84.0.1", "aws"),  # CloudFront
+        ("104.16.0.1", "cloudflare"),
+        ("2606:4700::1", "cloudflare"),
+        ("151.101.1.1", "fastly"),  # offline, Fastly is known by its ASN only
+    ],
+)
+def test_global_edges_claim_no_country(kb: KnowledgeBase, address: str, provider: str) -> None:
+    loc = resolve(_ip(address), kb).location
+    assert loc.edge and loc.provider == provider
+    assert loc.country is None and loc.subdivision is None
+    assert loc.method in (Method.PUBLISHED_RANGES, Method.ASN_TABLE)
+
+
+@pytest.mark.parametrize(
+    ("address", "operator_word"),
+    [
+        ("24.200.0.1", "Vidéotron"),
+        ("24.235.7.1", "Micro Logic"),
+        ("64.15.64.1", "eStruxture"),
+    ],
+)
+def test_quebec_provider_addresses_have_a_canadian_operator(
+    kb: KnowledgeBase, address: str, operator_word: str
+) -> None:
+    r = resolve(_ip(address), kb)
+    assert r.control.operator is not None and operator_word in r.control.operator
+    assert r.control.jurisdictions is not None and set(r.control.jurisdictions) <= {"CA", "CA-QC"}
+    assert r.control.laws == ()
+    assert r.control.method is Method.ASN_TABLE
+    # An ASN says who routes the network, not where the data is.
+    assert r.location.country is None and r.location.method is Method.UNKNOWN
+    assert any("not where data is" in e.detail for e in r.location.evidence)
+
+
+def test_cologix_canada_has_a_us_parent(kb: KnowledgeBase) -> None:
+    cologix = kb.providers["cologix"]
+    assert "US" in cologix.jurisdictions and "CA" in cologix.jurisdictions
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1", "192.0.2.1", "2001:db8::1", "not-an-ip"])
+def test_unknown_addresses_stay_unknown(kb: KnowledgeBase, address: str) -> None:
+    r = resolve(_ip(address), kb)
+    assert r.location.country is None and r.location.method is Method.UNKNOWN
+    assert r.location.confidence is Confidence.NONE
+    assert r.control.jurisdictions is None and r.control.laws is None
+    assert r.control.method is Method.UNKNOWN
+    assert r.location.evidence and r.control.evidence  # what was tried is recorded
+
+
+def test_an_asset_with_nothing_to_resolve(kb: KnowledgeBase) -> None:
+    r = resolve(Asset("x", "saas.endpoint", "x", {}), kb)
+    assert r.location.method is Method.UNKNOWN and r.control.method is Method.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("host", "operator"),
+    [
+        ("universite-example.mail.protection.outlook.com", "Microsoft Corporation"),
+        ("ns-1234.awsdns-12.org", "Amazon Web Services, Inc."),
+        ("ns-12.awsdns-01.co.uk", "Amazon Web Services, Inc."),
+        ("mx0a-001.pphosted.com", "Proofpoint, Inc."),
+        ("selector1-univ._domainkey.univ.onmicrosoft.com", "Microsoft Corporation"),
+        ("d111111abcdef8.cloudfront.net", "Amazon Web Services, Inc."),
+    ],
+)
+def test_hostname_fingerprints(kb: KnowledgeBase, host: str, operator: str) -> None:
+    r = resolve(Asset("h", "dns.mx", host, {"hostname": host}), kb)
+    assert r.control.operator == operator
+    assert r.control.method is Method.CATALOGUE
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "cloudfront.net.evil.example",
+        "d111.cloudfront.net.evil.example",
+        "evilcloudfront.net",
+        "mail.protection.outlook.com.attacker.example",
+        "awsdns-12.org.example",
+        "xpphosted.com",
+    ],
+)
+def test_hostname_patterns_are_anchored_on_labels(kb: KnowledgeBase, host: str) -> None:
+    r = resolve(Asset("h", "dns.host", host, {"hostname": host}), kb)
+    assert r.control.method is Method.UNKNOWN
+    assert not r.location.edge
+
+
+@pytest.mark.parametrize(
+    ("cname", "provider", "region", "subdivision"),
+    [
+        ("lb-123.ca-central-1.elb.amazonaws.com", "aws", "ca-central-1", "CA-QC"),
+        ("web.canadacentral.cloudapp.azure.com", "microsoft", "canadacentral", "CA-ON"),
+        ("bucket.s3.ca-west-1.amazonaws.com", "aws", "ca-west-1", "CA-AB"),
+    ],
+)
+def test_regions_in_hostnames(
+    kb: KnowledgeBase, cname: str, provider: str, region: str, subdivision: str
+) -> None:
+    asset = Asset(
+        "h",
+        "dns.host",
+        "www.universite.example",
+        {"hostname": "www.universite.example", "cname_chain": (cname,)},
+    )
+    r = resolve(asset, kb)
+    loc = r.location
+    assert (loc.provider, loc.region, loc.subdivision) == (provider, region, subdivision)
+    assert loc.method is Method.HOSTNAME_REGION
+    assert r.control.laws is not None and "us-cloud-act" in r.control.laws
+
+
+def test_a_fake_region_in_a_hostname_is_not_a_place(kb: KnowledgeBase) -> None:
+    host = "lb.moon-base-1.elb.amazonaws.com"
+    r = resolve(Asset("h", "dns.host", host, {"hostname": host}), kb)
+    assert r.location.country is None
+    assert r.control.operator == "Amazon Web Services, Inc."
+
+
+def test_mimecast_grid_prefix(kb: KnowledgeBase) -> None:
+    host = "ca-smtp-inbound-1.mimecast.com"
+    r = resolve(Asset("h", "dns.mx", host, {"hostname": host}), kb)
+    assert r.location.country == "CA" and r.location.method is Method.HOSTNAME_REGION
+    assert r.control.jurisdictions == ("GB",) and r.control.laws == ("uk-ipa",)
+
+
+@pytest.mark.parametrize(
+    ("text", "operator"),
+    [
+        ("MS=ms12345678", "Microsoft Corporation"),
+        ("google-site-verification=abcDEF123", "Google LLC"),
+        ("ZOOM_verify_abc123", "Zoom Communications, Inc."),
+        ("atlassian-domain-verification=xyz", "Atlassian US, Inc."),
+        ("docusign=1234-5678", "DocuSign, Inc."),
+        ("adobe-idp-site-verification=abc", "Adobe Inc."),
+        ("pardot_12345_*=abc", "Salesforce, Inc."),
+        ("v=spf1 include:spf.protection.outlook.com -all", "Microsoft Corporation"),
+    ],
+)
+def test_txt_tokens_give_control_only(kb: KnowledgeBase, text: str, operator: str) -> None:
+    r = resolve(Asset("t", "dns.txt", "t", {"text": text}), kb)
+    assert r.control.operator == operator
+    assert r.control.method is Method.CATALOGUE
+    assert r.location.country is None and r.location.method is Method.UNKNOWN
+
+
+def test_vendor_outside_the_catalogue_gets_its_home_laws(kb: KnowledgeBase) -> None:
+    r = resolve(Asset("t", "dns.txt", "t", {"text": "yandex-verification: 123"}), kb)
+    assert r.control.jurisdictions == ("RU",)
+    assert r.control.laws == ("ru-yarovaya",)
+
+
+def test_saas_on_aws_carries_the_hosts_laws(kb: KnowledgeBase) -> None:
+    asset = Asset(
+        "s",
+        "saas.endpoint",
+        "lms",
+        {"hostname": "lms.universite.example", "cname_chain": ("univ.brightspace.com",)},
+    )
+    ctl = resolve(asset, kb).control
+    assert ctl.operator == "D2L Corporation"
+    assert ctl.jurisdictions is not None and {"CA", "US"} <= set(ctl.jurisdictions)
+    assert ctl.laws is not None and "us-cloud-act" in ctl.laws
+    assert any("runs on Amazon Web Services" in e.detail for e in ctl.evidence)
+
+
+def test_conflicting_signals_are_recorded(kb: KnowledgeBase) -> None:
+    # The API says Montréal but the address is in Frankfurt: keep the API, record the conflict.
+    frankfurt = kb.index.lookup("3.120.0.1")
+    assert frankfurt.cloud is not None and frankfurt.cloud.region == "eu-central-1"
+    asset = Asset(
+        "a",
+        "aws.ec2.instance",
+        "a",
+        {"provider": "aws", "region": "ca-central-1", "addresses": ("3.120.0.1",)},
+    )
+    loc = resolve(asset, kb).location
+    assert loc.method is Method.CLOUD_API and loc.subdivision == "CA-QC"
+    assert any(e.source == "resolve:conflict" and "DE" in e.detail for e in loc.evidence)
+
+
+def test_agreeing_signals_are_kept_as_evidence(kb: KnowledgeBase) -> None:
+    asset = Asset(
+        "h",
+        "dns.host",
+        "www",
+        {
+            "hostname": "www.u.example",
+            "cname_chain": ("lb.ca-central-1.elb.amazonaws.com",),
+            "addresses": ("3.98.1.1",),
+        },
+    )
+    loc = resolve(asset, kb).location
+    assert loc.method is Method.PUBLISHED_RANGES
+    assert {e.source for e in loc.evidence} >= {
+        "published-ranges:aws-ip-ranges",
+        "catalogue:hostnames",
+    }
+    assert not any(e.source == "resolve:conflict" for e in loc.evidence)
+
+
+def test_resolve_all_keeps_order(kb: KnowledgeBase) -> None:
+    assets = [_ip("3.96.0.1"), _ip("10.0.0.1"), _ip("104.16.0.1"), _ip("3.96.0.1")]
+    out = resolve_all(assets, kb)
+    assert [r.asset for r in out] == assets
+    assert [r.location.country for r in out] == ["CA", None, None, "CA"]
+
+
+def test_hostile_attributes_are_bounded(kb: KnowledgeBase) -> None:
+    host = "a." * 5000 + "example"
+    asset = Asset(
+        "h", "dns.host", "h", {"hostname": host, "addresses": tuple(["x" * 10_000] * 500)}
+    )
+    r = resolve(asset, kb)
+    assert all(len(e.detail) <= 512 for e in r.location.evidence + r.control.evidence)
+    assert len(r.location.evidence) <= 40
+
+
+class _FakeRdap:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def lookup(self, address: str) -> RdapNetwork | None:
+        self.calls.append(address)
+        return RdapNetwork.make(
+            "192.0.2.0/24", "EXAMPLE-NET", "Example Hosting Inc.", "ca", None, "arin"
+        )
+
+
+def test_rdap_only_for_what_offline_data_does_not_know(kb: KnowledgeBase) -> None:
+    rdap = _FakeRdap()
+    out = resolve_all([_ip("192.0.2.1"), _ip("192.0.2.1"), _ip("3.96.0.1")], kb, rdap)
+    assert rdap.calls == ["192.0.2.1"]  # once per address, never for a known one
+    ctl = out[0].control
+    assert ctl.operator == "Example Hosting Inc." and ctl.method is Method.RDAP
+    assert ctl.confidence is Confidence.LOW
+    assert ctl.jurisdictions is None  # a registrant country is not the parent's home
+    assert "registrant country CA" in ctl.evidence[0].detail
+
+
+def test_law_summaries(kb: KnowledgeBase) -> None:
+    laws = law_summaries(kb)
+    assert laws["us-cloud-act"]["citation"].startswith("18 U.S.C. § 2713")
+    assert "1881a" in laws["us-fisa-702"]["citation"]
+    assert "art. 7" in laws["cn-nil"]["citation"]
+    assert set(laws["us-cloud-act"]) == {"name", "jurisdiction", "citation", "reach"}
+
+
+def test_wavelength_address_announced_by_a_carrier(kb: KnowledgeBase) -> None:
+    # AWS publishes this Wavelength prefix; Verizon announces it. The published range wins and
+    # the carrier's ASN is kept as a conflicting signal (ASN is not provider).
+    r = resolve(_ip("155.146.88.1"), kb)
+    assert r.location.region == "us-east-1-wl1-mia-wlz-1" and r.location.subdivision == "US-FL"
+    assert r.control.operator == "Amazon Web Services, Inc."
+    assert r.control.method is Method.PUBLISHED_RANGES
+    assert any(e.source == "resolve:conflict" and "Verizon" in e.detail for e in r.control.evidence)
+
+
+def test_aws_china_address_is_operated_in_china(kb: KnowledgeBase) -> None:
+    r = resolve(_ip("54.222.88.129"), kb)
+    assert r.location.country == "CN" and r.location.method is Method.PUBLISHED_RANGES
+    assert r.control.jurisdictions == ("CN",) and r.control.laws is not None
+    assert "cn-nil" in r.control.laws and "Sinnet" in (r.control.operator or "")
+
+
+def test_every_published_region_resolves_to_its_place(kb: KnowledgeBase) -> None:
+    # One address per AWS border group, Azure region and GCP region (tests/resolve/data).
+    samples = json.loads((Path(__file__).parent / "data" / "samples.json").read_text("utf-8"))
+    results = resolve_all([_ip(s["address"]) for s in samples], kb)
+    unplaced = []
+    for sample, r in zip(samples, results, strict=True):
+        loc = r.location
+        assert loc.method is Method.PUBLISHED_RANGES, sample
+        assert loc.provider == sample["provider"]
+        if sample["edge"]:
+            assert loc.edge and loc.country is None
+            continue
+        if not sample["region"]:  # only in the global AzureCloud tag: no region published
+            assert loc.country is None and loc.confidence is Confidence.LOW
+            continue
+        place = kb.regions.get((sample["provider"], sample["region"]))
+        assert place is not None, f"{sample['provider']} {sample['region']} not in regions.csv"
+        assert loc.region == sample["region"]
+        assert loc.country == place.country and loc.subdivision == place.subdivision
+        if place.country is None:
+            assert loc.confidence is Confidence.LOW
+            unplaced.append(sample["region"])
+    # Only regions whose place is not published stay without a country.
+    assert set(unplaced) <= {"us-south-1", "us-east-2-jan-1", "northeurope2", "europe-west15"}
+
+
+def test_fingerprint_caveats_reach_the_evidence(kb: KnowledgeBase) -> None:
+    r = resolve(Asset("t", "dns.txt", "t", {"text": "google-site-verification=abc"}), kb)
+    assert any("not proof of Workspace mail" in e.detail for e in r.control.evidence)
+
+
+def test_shared_names_are_resolved_once_with_each_asset_kept(kb: KnowledgeBase) -> None:
+    host = "universite-example.mail.protection.outlook.com"
+    a = Asset("dns:a.example:mx:h", "dns.mx", host, {"hostname": host, "domain": "a.example"})
+    b = Asset("dns:b.example:mx:h", "dns.mx", host, {"hostname": host, "domain": "b.example"})
+    weird = Asset("w", "dns.host", "w", {"hostname": ["not", "a", "tuple"]})  # type: ignore[dict-item]
+    out = resolve_all([a, b, weird], kb)
+    assert [r.asset for r in out] == [a, b, weird]
+    assert out[0].control == out[1].control and out[0].control.operator == "Microsoft Corporation"
+    assert out[2].control.method is Method.UNKNOWN
