@@ -145,6 +145,12 @@ _store_option = click.option(
     "~/.local/share/sovscan/history.sqlite.",
 )
 
+_profile_option = click.option(
+    "--profile",
+    help="A rules profile: quebec-law25, gc-protected-b, eu-gdpr, secnumcloud or eu-csf "
+    "(overrides the inventory's institution.profile).",
+)
+
 _rules_option = click.option(
     "--rules",
     "rule_dirs",
@@ -178,6 +184,7 @@ _rules_option = click.option(
     help="Count only risks that the previous stored scan of the institution did not have.",
 )
 @_rules_option
+@_profile_option
 @_store_option
 @click.option("--no-store", is_flag=True, help="Do not record this scan in the history store.")
 @click.option(
@@ -194,29 +201,44 @@ def scan(
     fail_on: str,
     fail_on_new: bool,
     rule_dirs: Sequence[Path],
+    profile: str | None,
     store: Path | None,
     no_store: bool,
     evidence: Path | None,
 ) -> int:
     """Scan the institution described by an inventory file."""
     from sovscan.dnsserver import make_resolver
-    from sovscan.scan import build_probes, run_scan
+    from sovscan.scan import apply_profile_name, build_probes, run_scan
 
     _check_output(output)
     _check_new_folder(evidence)
     server = parse_nameserver(nameserver) if nameserver else None
     config = load_config(config_path)
     resolver = make_resolver(*server) if server else None
-    knowledge, ruleset = _knowledge_and_rules(rule_dirs)
+    all_rule_dirs = [*config.rule_dirs, *rule_dirs]
+    knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
+    profile_name = profile or config.profile
+    ruleset, policy = apply_profile_name(config, ruleset, profile_name)
     probes, gaps = build_probes(config, resolver=resolver)
-    result = run_scan(config, probes, knowledge, ruleset, extra_gaps=gaps)
+    result = run_scan(
+        config,
+        probes,
+        knowledge,
+        ruleset,
+        extra_gaps=gaps,
+        policy=policy,
+        profile=profile_name,
+    )
     store_path = None if no_store else (store or default_store_path())
     if evidence is not None:
         from sovscan.engine import default_rules_dir
         from sovscan.evidence import write_bundle
 
         write_bundle(
-            evidence, result, config_file=config_path, rule_dirs=[default_rules_dir(), *rule_dirs]
+            evidence,
+            result,
+            config_file=config_path,
+            rule_dirs=[default_rules_dir(), *all_rule_dirs],
         )
     return _emit(result, output_format, output, fail_on, store_path, fail_on_new)
 
@@ -226,6 +248,7 @@ def scan(
 @_output_option
 @_fail_on_option("never")
 @_rules_option
+@_profile_option
 @click.option(
     "--store",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -236,6 +259,7 @@ def demo(
     output: Path | None,
     fail_on: str,
     rule_dirs: Sequence[Path],
+    profile: str | None,
     store: Path | None,
 ) -> int:
     """Scan the embedded demo university: no cloud account, no network, a few seconds."""
@@ -243,7 +267,7 @@ def demo(
 
     _check_output(output)
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
-    result = run_demo(knowledge, ruleset)
+    result = run_demo(knowledge, ruleset, profile=profile)
     return _emit(result, output_format, output, fail_on, store, False)
 
 
@@ -320,6 +344,8 @@ def exit_code(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> 
     for finding in result.findings:
         if finding.status is not Status.RISK or finding.severity.rank < threshold:
             continue
+        if finding.waiver is not None:  # an accepted risk, recorded with a reason and an owner
+            continue
         if only_keys is None or finding.key in only_keys:
             return EXIT_RISK
     return EXIT_OK
@@ -327,9 +353,11 @@ def exit_code(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> 
 
 def _register_commands() -> None:
     # Commands that live in their own modules, one concern each.
+    from sovscan.commands.lookup import data, explain, lookup
     from sovscan.commands.rules import rules
 
-    cli.add_command(rules)
+    for command in (rules, lookup, explain, data):
+        cli.add_command(command)
 
 
 _register_commands()

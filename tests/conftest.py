@@ -57,6 +57,8 @@ def _isolated_aws_environment(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     # Scans recorded by tests land in a throw-away store, never in the user's history.
     monkeypatch.setenv("SOVSCAN_STORE", str(empty / "history.sqlite"))
+    # Only the data shipped in the package: never a copy a developer refreshed with data update.
+    monkeypatch.setenv("SOVSCAN_DATA_DIR", str(empty / "no-data-update"))
     yield
 
 
