@@ -1,0 +1,645 @@
+"""The DNS probe: what an institution's domains publish about where its mail, web and SaaS live."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import ipaddress
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+from dns.rdtypes.ANY.CAA import CAA
+from dns.rdtypes.ANY.MX import MX
+from dns.rdtypes.ANY.NS import NS
+from dns.rdtypes.ANY.SOA import SOA
+from dns.rdtypes.IN.SRV import SRV
+
+from sovscan.bounds import bounded
+from sovscan.errors import ConfigError
+from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap
+from sovscan.probes import Clock, utc_now
+from sovscan.probes.spf import SpfLookupError, expand_spf, select_spf
+
+logger = logging.getLogger(__name__)
+
+WELL_KNOWN_NAMES = ("www", "mail", "autodiscover", "lyncdiscover", "enterpriseenrollment", "sip")
+# Selectors the big mail providers and senders publish (Microsoft, Google, Mailchimp, SendGrid...).
+DKIM_SELECTORS = ("selector1", "selector2", "google", "k1", "k2", "s1", "s2", "default", "dkim")
+SRV_NAMES = ("_sip._tls", "_sipfederationtls._tcp", "_autodiscover._tcp", "_xmpp-server._tcp")
+MAX_CNAME_CHAIN = 8
+MAX_TXT_BYTES = 4096  # bytes of one TXT record read; a 64 KiB record is cut, not refused
+MAX_RECORDS = 64  # records of one answer turned into assets; a hostile zone cannot flood the scan
+MAX_DOMAINS_LINE = 1024
+MAX_TIMEOUTS_PER_DOMAIN = 3  # then the domain's remaining questions are not asked
+
+Outcome = Literal["answer", "nxdomain", "nodata", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One DNS question and what came back, already free of dnspython types except the rdata."""
+
+    qname: str
+    rdtype: str
+    outcome: Outcome
+    records: tuple[dns.rdata.Rdata, ...]
+    cname_chain: tuple[str, ...]  # CNAME targets followed, in order, ending at the canonical name
+    detail: str  # the answer as text, bounded, for evidence
+    observed_at: datetime
+    reason: str = ""  # why the look-up failed (outcome "error")
+    timed_out: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "error"
+
+    @property
+    def exists(self) -> bool:
+        """Whether the name has records of this type or is an alias."""
+        return self.outcome == "answer" or bool(self.cname_chain)
+
+    def evidence(self) -> Evidence:
+        return Evidence(f"dns:{self.rdtype}", self.detail, self.observed_at, Confidence.HIGH)
+
+
+def host_text(name: dns.name.Name) -> str:
+    """A DNS name as lowercase text without the final dot (non-printable bytes escaped)."""
+    return bounded(name.to_text(omit_final_dot=True).lower(), 255)
+
+
+class _ChainError(Exception):
+    """The CNAME chain in a response loops or is longer than MAX_CNAME_CHAIN."""
+
+
+def _walk(
+    response: dns.message.Message, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType
+) -> tuple[tuple[dns.rdata.Rdata, ...], tuple[dns.name.Name, ...]]:
+    """The records answering `qname` in `response` and the CNAME chain that led to them."""
+    current = qname
+    chain: list[dns.name.Name] = []
+    seen = {qname}
+    while True:
+        found = response.get_rrset(response.answer, current, dns.rdataclass.IN, rdtype)
+        if found is not None:
+            return tuple(found), tuple(chain)
+        if rdtype == dns.rdatatype.CNAME:
+            return (), tuple(chain)
+        alias = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
+        if alias is None or len(alias) == 0:
+            return (), tuple(chain)
+        target: dns.name.Name = next(iter(alias)).target
+        if target in seen:
+            names = " -> ".join(host_text(n) for n in (qname, *chain, target))
+            raise _ChainError(bounded(f"CNAME loop: {names}"))
+        chain.append(target)
+        seen.add(target)
+        if len(chain) > MAX_CNAME_CHAIN:
+            raise _ChainError(f"CNAME chain longer than {MAX_CNAME_CHAIN} names")
+        current = target
+
+
+def _answer_text(response: dns.message.Message | None, fallback: str) -> str:
+    if response is None or not response.answer:
+        return fallback
+    # Records sorted within each RRset: servers rotate them, evidence should not churn.
+    parts = ("\n".join(sorted(rrset.to_text().splitlines())) for rrset in response.answer)
+    return bounded(" | ".join(parts))
+
+
+def lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str, clock: Clock) -> Lookup:
+    """Ask `resolver` one question; every failure becomes a Lookup with a reason, never a raise."""
+    observed = clock()
+    kind = dns.rdatatype.from_text(rdtype)
+
+    def failed(reason: str) -> Lookup:
+        return Lookup(name, rdtype, "error", (), (), bounded(reason), observed, bounded(reason))
+
+    try:
+        qname = dns.name.from_text(name)
+    except dns.exception.DNSException as exc:
+        return failed(f"invalid name: {type(exc).__name__}")
+    response: dns.message.Message | None
+    nxdomain = False
+    try:
+        answer = resolver.resolve(qname, kind, raise_on_no_answer=False, search=False)
+        response = answer.response
+    except dns.resolver.NXDOMAIN as exc:
+        nxdomain = True
+        response = exc.kwargs.get("responses", {}).get(qname)
+    except dns.resolver.NoNameservers as exc:
+        response = _chain_response(exc)
+        if response is None:
+            return failed(_nameserver_failure(exc))
+    except dns.resolver.LifetimeTimeout:
+        reason = f"timeout: no answer within {resolver.lifetime:g}s"
+        return Lookup(name, rdtype, "error", (), (), reason, observed, reason, timed_out=True)
+    except dns.exception.DNSException as exc:
+        return failed(f"{type(exc).__name__}: {exc}")
+    except (OSError, ValueError) as exc:  # a resolver misconfigured or a socket refused
+        return failed(f"{type(exc).__name__}: {exc}")
+    try:
+        records, chain = _walk(response, qname, kind) if response is not None else ((), ())
+    except _ChainError as exc:
+        return failed(str(exc))
+    outcome: Outcome = "answer" if records else ("nxdomain" if nxdomain else "nodata")
+    detail = _answer_text(response, f"{name} {rdtype}: {outcome.upper()}")
+    chain_text = tuple(host_text(n) for n in chain)
+    return Lookup(name, rdtype, outcome, records[:MAX_RECORDS], chain_text, detail, observed)
+
+
+def _chain_response(exc: dns.resolver.NoNameservers) -> dns.message.Message | None:
+    # dnspython gives up on a CNAME loop (ChainTooLong) but keeps the response: walk it ourselves
+    # so the reason can name the loop.
+    for error in exc.kwargs.get("errors", []):
+        if isinstance(error[3], dns.message.ChainTooLong) and error[4] is not None:
+            response: dns.message.Message = error[4]
+            return response
+    return None
+
+
+def _nameserver_failure(exc: dns.resolver.NoNameservers) -> str:
+    reasons: list[str] = []
+    for error in exc.kwargs.get("errors", []):
+        problem = error[3]
+        text = problem if isinstance(problem, str) else type(problem).__name__
+        if text not in reasons:
+            reasons.append(text)
+    return ", ".join(reasons) or "no nameserver answered"
+
+
+def sorted_addresses(values: Iterable[str]) -> tuple[str, ...]:
+    """Unique addresses, IPv4 first, in numeric order (servers rotate them; assets should not)."""
+    unique = {ipaddress.ip_address(v) for v in values}
+    return tuple(str(a) for a in sorted(unique, key=lambda a: (a.version, int(a))))
+
+
+def txt_text(rdata: dns.rdata.Rdata) -> str:
+    """A TXT record's strings joined, read up to MAX_TXT_BYTES, invalid UTF-8 replaced."""
+    raw = b"".join(getattr(rdata, "strings", ()))
+    return raw[:MAX_TXT_BYTES].decode("utf-8", "replace")
+
+
+_TOKEN_PAIR = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\s*[=:]\s*(\S+)$")
+_TOKEN_PREFIX = re.compile(
+    r"^([A-Za-z][A-Za-z0-9]*(?:[_-](?:verify|verification|site|domain|code))*)[_-]([A-Za-z0-9][\w.-]{5,})$"
+)
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_-]{1,63})+$")
+_VERSIONED = re.compile(r"^v\s*=", re.IGNORECASE)  # v=spf1, v=DMARC1, v=DKIM1, v=STSv1...
+
+
+def verification_key(text: str) -> str | None:
+    """The key of a verification token (``google-site-verification``, ``ms``, ``zoom_verify``)."""
+    value = text.strip()
+    if not value or len(value) > 1024 or _VERSIONED.match(value):
+        return None
+    match = _TOKEN_PAIR.match(value) or _TOKEN_PREFIX.match(value)
+    if match is None or len(match.group(1)) > 64:
+        return None
+    return match.group(1).lower()
+
+
+def dmarc_report_domains(record: str) -> tuple[str, ...]:
+    """The domains receiving aggregate (rua) and failure (ruf) reports, sorted."""
+    domains: set[str] = set()
+    for tag in record.split(";"):
+        key, _, value = tag.partition("=")
+        if key.strip().lower() not in {"rua", "ruf"}:
+            continue
+        for uri in value.split(","):
+            target = uri.strip().split("!", 1)[0]
+            if target.lower().startswith("mailto:"):
+                _local, at, domain = target[7:].rpartition("@")
+                domain = domain if at else ""
+            else:
+                domain = urlsplit(target).hostname or ""
+            domain = domain.strip().rstrip(".").lower()
+            if _HOSTNAME.match(domain):
+                domains.add(domain)
+    return tuple(sorted(domains))
+
+
+def _dmarc_tag(record: str, name: str) -> str | None:
+    for tag in record.split(";"):
+        key, _, value = tag.partition("=")
+        if key.strip().lower() == name:
+            return bounded(value.strip(), 64)
+    return None
+
+
+def _m365_tenant(chain: Sequence[str]) -> str | None:
+    """The Microsoft 365 tenant a DKIM alias names: its ``<tenant>.onmicrosoft.com`` domain."""
+    for name in chain:
+        labels = name.split(".")
+        if len(labels) >= 3 and labels[-2:] == ["onmicrosoft", "com"]:
+            return ".".join(labels[-3:])
+    return None
+
+
+class _DomainScan:
+    """One domain's look-ups; holds a per-domain memo so each host is asked about once."""
+
+    def __init__(
+        self, domain: str, names: Sequence[str], resolver: dns.resolver.Resolver, clock: Clock
+    ) -> None:
+        self.domain = domain
+        self.names = names
+        self.resolver = resolver
+        self.clock = clock
+        self.memo: dict[tuple[str, str], Lookup] = {}
+        self.timeouts = 0
+
+    def ask(self, name: str, rdtype: str) -> Lookup:
+        key = (name.lower(), rdtype)
+        if key not in self.memo:
+            if self.timeouts >= MAX_TIMEOUTS_PER_DOMAIN:
+                # A server that stopped answering would cost a lifetime per question: the
+                # domain's time is bounded instead, and what was not asked is a Gap.
+                reason = f"not asked: {self.timeouts} look-ups for {self.domain} timed out"
+                result = Lookup(name, rdtype, "error", (), (), reason, self.clock(), reason)
+            else:
+                result = lookup(self.resolver, name, rdtype, self.clock)
+                self.timeouts += result.timed_out
+            self.memo[key] = result
+        return self.memo[key]
+
+    def gap(self, result: Lookup) -> Gap:
+        return Gap(f"dns:{bounded(result.qname, 255)}:{result.rdtype}", result.reason)
+
+    def asset(
+        self,
+        kind: str,
+        key: str,
+        name: str,
+        attributes: dict[str, AttrValue],
+        evidence: Iterable[Evidence],
+    ) -> Asset:
+        attributes.setdefault("domain", self.domain)
+        return Asset(f"dns:{self.domain}:{key}", kind, name, attributes, tuple(evidence))
+
+    def addresses(self, host: str) -> tuple[dict[str, AttrValue], list[Evidence], list[Gap], bool]:
+        """Attributes (addresses, cname_chain), evidence and gaps for a host; and if it exists."""
+        v4 = self.ask(host, "A")
+        # RFC 8020: a name that does not exist has no records of any type; skip the AAAA question.
+        v6 = replace(v4, rdtype="AAAA") if v4.outcome == "nxdomain" else self.ask(host, "AAAA")
+        attributes: dict[str, AttrValue] = {}
+        gaps = [self.gap(r) for r in (v4, v6) if r.failed]
+        if not gaps:
+            # Unknown stays unknown: with one family missing the list would look complete.
+            attributes["addresses"] = sorted_addresses(
+                r.to_text() for result in (v4, v6) for r in result.records
+            )
+        chain = v4.cname_chain or v6.cname_chain
+        attributes["cname_chain"] = chain
+        evidence = [r.evidence() for r in (v4, v6) if r.exists]
+        return attributes, evidence, gaps, v4.exists or v6.exists
+
+    def run(self) -> Iterator[Asset | Gap]:
+        soa = self.ask(self.domain, "SOA")
+        if soa.failed:
+            yield Gap(f"dns:{self.domain}", f"SOA: {soa.reason}; the domain was not probed further")
+            return
+        if soa.outcome == "nxdomain":
+            logger.warning("domain %s does not exist (NXDOMAIN)", self.domain)
+            return
+        yield from self.soa(soa)
+        yield from self.ns()
+        yield from self.mx()
+        yield from self.txt()
+        yield from self.dmarc()
+        yield from self.dkim()
+        yield from self.caa()
+        yield from self.srv()
+        yield from self.hosts()
+
+    def soa(self, soa: Lookup) -> Iterator[Asset | Gap]:
+        for rdata in [r for r in soa.records if isinstance(r, SOA)][:1]:
+            attributes: dict[str, AttrValue] = {
+                "hostname": host_text(rdata.mname),
+                "soa_rname": host_text(rdata.rname),
+            }
+            yield self.asset("dns.soa", "soa", self.domain, attributes, [soa.evidence()])
+
+    def ns(self) -> Iterator[Asset | Gap]:
+        result = self.ask(self.domain, "NS")
+        if result.failed:
+            yield self.gap(result)
+            return
+        for rdata in sorted((r for r in result.records if isinstance(r, NS)), key=str):
+            host = host_text(rdata.target)
+            attributes, evidence, gaps = self._target(host)
+            attributes.pop("cname_chain", None)
+            yield from gaps
+            yield self.asset(
+                "dns.ns", f"ns:{host}", host, attributes, [result.evidence(), *evidence]
+            )
+
+    def _target(self, host: str) -> tuple[dict[str, AttrValue], list[Evidence], list[Gap]]:
+        attributes, evidence, gaps, _exists = self.addresses(host)
+        attributes["hostname"] = host
+        return attributes, evidence, gaps
+
+    def mx(self) -> Iterator[Asset | Gap]:
+        result = self.ask(self.domain, "MX")
+        if result.failed:
+            yield self.gap(result)
+            return
+        mxs = (r for r in result.records if isinstance(r, MX))
+        for rdata in sorted(mxs, key=lambda r: (r.preference, str(r.exchange))):
+            if rdata.exchange == dns.name.root:
+                continue  # RFC 7505 null MX: the domain accepts no mail
+            host = host_text(rdata.exchange)
+            attributes, evidence, gaps = self._target(host)
+            attributes["preference"] = int(rdata.preference)
+            yield from gaps
+            yield self.asset(
+                "dns.mx", f"mx:{host}", host, attributes, [result.evidence(), *evidence]
+            )
+
+    def txt(self) -> Iterator[Asset | Gap]:
+        result = self.ask(self.domain, "TXT")
+        if result.failed:
+            yield self.gap(result)
+            return
+        texts = [txt_text(rdata) for rdata in result.records]
+        tokens = [(verification_key(text), text) for text in texts]
+        counts: dict[str, int] = {}
+        for key, _text in tokens:
+            if key is not None:
+                counts[key] = counts.get(key, 0) + 1
+        for key, text in tokens:
+            if key is None:
+                continue
+            # Two tokens with the same key get a digest of their text, so ids stay stable.
+            suffix = "" if counts[key] == 1 else ":" + hashlib.sha256(text.encode()).hexdigest()[:8]
+            attributes: dict[str, AttrValue] = {"text": bounded(text), "token_key": bounded(key)}
+            evidence = Evidence("dns:TXT", bounded(text), result.observed_at, Confidence.HIGH)
+            yield self.asset(
+                "dns.txt", f"txt:{bounded(key, 64)}{suffix}", self.domain, attributes, [evidence]
+            )
+        yield from self.spf(texts, result)
+
+    def spf(self, texts: Sequence[str], result: Lookup) -> Iterator[Asset | Gap]:
+        record, problem = select_spf(texts)
+        if problem is not None:
+            yield Gap(f"dns:{self.domain}:SPF", problem)
+        if record is None:
+            return
+        expansion = expand_spf(self.domain, record, self._spf_fetch)
+        if expansion.error is not None:
+            yield Gap(f"dns:{self.domain}:SPF", bounded(expansion.error))
+        attributes: dict[str, AttrValue] = {
+            "text": bounded(record),
+            "spf_includes": tuple(bounded(d, 255) for d in expansion.includes),
+            "spf_non_pass_includes": tuple(bounded(d, 255) for d in expansion.non_pass_includes),
+            "spf_lookups": expansion.lookups,
+        }
+        if expansion.all_qualifier is not None:
+            attributes["spf_all"] = expansion.all_qualifier
+        evidence = [
+            Evidence("dns:TXT", bounded(f"{domain}: {text}"), result.observed_at, Confidence.HIGH)
+            for domain, text in expansion.records[:MAX_RECORDS]
+        ]
+        yield self.asset("dns.spf", "spf", self.domain, attributes, evidence)
+
+    def _spf_fetch(self, domain: str) -> Sequence[str] | None:
+        result = self.ask(domain, "TXT")
+        if result.failed:
+            raise SpfLookupError(result.reason)
+        if result.outcome != "answer":
+            return None
+        return [txt_text(rdata) for rdata in result.records]
+
+    def dmarc(self) -> Iterator[Asset | Gap]:
+        result = self.ask(f"_dmarc.{self.domain}", "TXT")
+        if result.failed:
+            yield self.gap(result)
+            return
+        records = [
+            t for t in (txt_text(r) for r in result.records) if t.lower().startswith("v=dmarc1")
+        ]
+        if len(records) != 1:
+            if records:
+                yield Gap(f"dns:_dmarc.{self.domain}:TXT", f"{len(records)} DMARC records")
+            return
+        record = records[0]
+        attributes: dict[str, AttrValue] = {
+            "text": bounded(record),
+            "report_domains": dmarc_report_domains(record),
+        }
+        policy = _dmarc_tag(record, "p")
+        if policy is not None:
+            attributes["dmarc_policy"] = policy
+        yield self.asset("dns.dmarc", "dmarc", self.domain, attributes, [result.evidence()])
+
+    def dkim(self) -> Iterator[Asset | Gap]:
+        for selector in DKIM_SELECTORS:
+            host = f"{selector}._domainkey.{self.domain}"
+            result = self.ask(host, "TXT")
+            if result.failed:
+                yield self.gap(result)
+                continue
+            if not result.exists:
+                continue
+            attributes: dict[str, AttrValue] = {
+                "hostname": host,
+                "cname_chain": result.cname_chain,
+                "selector": selector,
+            }
+            if result.records:
+                attributes["text"] = bounded(txt_text(result.records[0]))
+            tenant = _m365_tenant(result.cname_chain)
+            if tenant is not None:
+                attributes["tenant"] = tenant
+            yield self.asset("dns.dkim", f"dkim:{selector}", host, attributes, [result.evidence()])
+
+    def caa(self) -> Iterator[Asset | Gap]:
+        result = self.ask(self.domain, "CAA")
+        if result.failed:
+            yield self.gap(result)
+            return
+        if not result.records:
+            return
+        values = (
+            r.value.decode("utf-8", "replace").split(";")[0].strip().lower()
+            for r in result.records
+            if isinstance(r, CAA) and r.tag.lower() in {b"issue", b"issuewild"}
+        )
+        # An empty issuer (";") forbids issuance; anything not a host name is not an issuer.
+        issuers = sorted({value for value in values if _HOSTNAME.match(value)})
+        attributes: dict[str, AttrValue] = {"caa_issuers": tuple(issuers)}
+        yield self.asset("dns.caa", "caa", self.domain, attributes, [result.evidence()])
+
+    def srv(self) -> Iterator[Asset | Gap]:
+        for service in SRV_NAMES:
+            result = self.ask(f"{service}.{self.domain}", "SRV")
+            if result.failed:
+                yield self.gap(result)
+                continue
+            for rdata in sorted((r for r in result.records if isinstance(r, SRV)), key=str):
+                if rdata.target == dns.name.root:
+                    continue  # RFC 2782: "." means the service is decidedly not available
+                host = host_text(rdata.target)
+                attributes, evidence, gaps = self._target(host)
+                attributes["port"] = int(rdata.port)
+                attributes["service"] = service
+                yield from gaps
+                evidence = [result.evidence(), *evidence]
+                yield self.asset("dns.srv", f"srv:{service}:{host}", host, attributes, evidence)
+
+    def hosts(self) -> Iterator[Asset | Gap]:
+        labels = dict.fromkeys(("", *WELL_KNOWN_NAMES, *self.names))
+        for label in labels:
+            fqdn = f"{label}.{self.domain}" if label else self.domain
+            attributes, evidence, gaps, exists = self.addresses(fqdn)
+            yield from gaps
+            if exists:
+                attributes["hostname"] = fqdn
+                yield self.asset("dns.host", f"host:{fqdn}", fqdn, attributes, evidence)
+
+
+class DnsProbe:
+    """Inventories each domain: MX, NS, SOA, TXT tokens, SPF, DMARC, DKIM, CAA, SRV and hosts.
+
+    Assets (id ``dns:<domain>:<key>``; every one has ``domain``; ``addresses`` is absent when a
+    look-up failed, which is then a Gap):
+
+    ============  ======================  ================================================
+    kind          key                     attributes
+    ============  ======================  ================================================
+    dns.soa       soa                     hostname (MNAME), soa_rname
+    dns.ns        ns:<host>               hostname, addresses
+    dns.mx        mx:<host>               hostname, addresses, cname_chain, preference
+    dns.txt       txt:<token key>         text, token_key (``:<digest>`` added if a key repeats)
+    dns.spf       spf                     text, spf_includes, spf_non_pass_includes,
+                                          spf_lookups, spf_all
+    dns.dmarc     dmarc                   text, report_domains, dmarc_policy
+    dns.dkim      dkim:<selector>         hostname, cname_chain, selector, text, tenant
+    dns.caa       caa                     caa_issuers
+    dns.srv       srv:<service>:<host>    hostname, addresses, cname_chain, port, service
+    dns.host      host:<fqdn>             hostname, addresses, cname_chain
+    ============  ======================  ================================================
+
+    Gaps: ``dns:<domain>`` when the domain's SOA cannot be asked (nothing else is then asked),
+    ``dns:<name>:<TYPE>`` for one failed question, ``dns:<domain>:SPF`` for SPF limits and loops.
+    `workers` > 1 scans that many domains at once (each asks one question at a time), with at
+    most ``2 * workers`` domains' results held, so memory stays flat on long domain lists.
+    """
+
+    name = "dns"
+
+    def __init__(
+        self,
+        domains: Sequence[str],
+        names: Sequence[str],
+        resolver: dns.resolver.Resolver,
+        *,
+        clock: Clock = utc_now,
+        workers: int = 1,
+    ) -> None:
+        self.domains = tuple(domains)
+        self.names = tuple(names)
+        self.resolver = resolver
+        self.clock = clock
+        self.workers = max(1, workers)
+
+    def collect(self) -> Iterator[Asset | Gap]:
+        if self.workers == 1:
+            for domain in self.domains:
+                yield from self._scan(domain)
+            return
+        yield from self._collect_concurrently()
+
+    def _scan(self, domain: str) -> Iterator[Asset | Gap]:
+        return _DomainScan(domain, self.names, self.resolver, self.clock).run()
+
+    def _scan_all(self, domain: str) -> list[Asset | Gap]:
+        return list(self._scan(domain))
+
+    def _collect_concurrently(self) -> Iterator[Asset | Gap]:
+        window = 2 * self.workers
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="sovscan-dns") as pool:
+            pending: list[Future[list[Asset | Gap]]] = []
+            for domain in self.domains:
+                pending.append(pool.submit(self._scan_all, domain))
+                if len(pending) >= window:
+                    yield from pending.pop(0).result()
+            for future in pending:
+                yield from future.result()
+
+
+_DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def normalize_domain(value: str) -> str | None:
+    """A domain in lowercase ASCII (IDNs to punycode) without the final dot, or None if invalid."""
+    text = value.strip().rstrip(".").lower()
+    try:
+        ascii_name = text if text.isascii() else text.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or len(labels) < 2 or not all(map(_DOMAIN_LABEL.match, labels)):
+        return None
+    return ascii_name
+
+
+def read_domains_file(path: Path) -> list[str]:
+    """Domains from a file: one per line (``#`` comments), or CSV with a ``domain`` column.
+
+    IDNs become punycode, duplicates are dropped (first kept); an invalid line raises ConfigError
+    naming ``file:line``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the domains file ({exc})") from None
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip() and not line.startswith("#")), "")
+    header = [cell.strip().lower() for cell in next(csv.reader([first]), [])]
+    rows: Iterable[tuple[int, str]]
+    if "domain" in header and (len(header) > 1 or first.strip().lower() == "domain"):
+        rows = _csv_rows(path, lines, header.index("domain"))
+    else:
+        rows = ((n, line) for n, line in enumerate(lines, 1))
+    domains: dict[str, None] = {}
+    for number, raw in rows:
+        value = raw.strip()
+        if not value or value.startswith("#"):
+            continue
+        domain = normalize_domain(value) if len(value) <= MAX_DOMAINS_LINE else None
+        if domain is None:
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise ConfigError(
+                f"{path}:{number}: expected a domain name such as universite.example; got {shown!r}"
+            )
+        domains.setdefault(domain, None)
+    return list(domains)
+
+
+def _csv_rows(path: Path, lines: Sequence[str], column: int) -> Iterator[tuple[int, str]]:
+    reader = csv.reader(lines)
+    seen_header = False
+    for row in reader:
+        number = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()) or row[0].startswith("#"):
+            continue
+        if not seen_header:
+            seen_header = True
+            continue
+        if column >= len(row):
+            raise ConfigError(f"{path}:{number}: expected a 'domain' column; got {len(row)} cells")
+        yield number, row[column]

@@ -1,0 +1,89 @@
+"""`--domains FILE`: one domain a line or a CSV with a domain column, checked line by line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sovscan.errors import ConfigError
+from sovscan.probes.dns import normalize_domain, read_domains_file
+
+
+def write(tmp_path: Path, text: str, name: str = "domains.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_one_domain_a_line_with_comments_idn_trailing_dots_and_duplicates(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "# institutions\nUniversite.Example.\n\n  cégep.example  \nuniversite.example\n"
+        "xn--cgep-bpa.example\n",
+    )
+    assert read_domains_file(path) == ["universite.example", "xn--cgep-bpa.example"]
+
+
+def test_csv_with_a_domain_column(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'name,domain,notes\n"Université, Exemple",universite.example,x\nCégep,cégep.example,\n',
+        "domains.csv",
+    )
+    assert read_domains_file(path) == ["universite.example", "xn--cgep-bpa.example"]
+
+
+def test_a_single_domain_column_header_is_not_a_domain(tmp_path: Path) -> None:
+    assert read_domains_file(write(tmp_path, "domain\nfaculte.example\n")) == ["faculte.example"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "shown"),
+    [
+        ("ok.example\nnot a domain\n", 2, "'not a domain'"),
+        ("ok.example\n\nlocalhost\n", 3, "'localhost'"),
+        ("-bad.example\n", 1, "'-bad.example'"),
+        ("a" * 300 + ".example\n", 1, "'" + "a" * 77 + "...'"),
+        ("domain,x\nok.example,1\nbad_name.example,2\n", 3, "'bad_name.example'"),
+    ],
+)
+def test_an_invalid_line_names_the_file_and_line(
+    tmp_path: Path, text: str, line: int, shown: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        read_domains_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}: expected a domain name such as universite.example;")
+    assert shown in message
+    assert "\n" not in message
+
+
+def test_a_csv_row_without_the_column_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "name,domain\nonly-a-name\n")
+    with pytest.raises(ConfigError, match=r":2: expected a 'domain' column; got 1 cells"):
+        read_domains_file(path)
+
+
+def test_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cannot read the domains file"):
+        read_domains_file(tmp_path / "missing.txt")
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9.example\n")
+    with pytest.raises(ConfigError, match=r"cannot read the domains file"):
+        read_domains_file(tmp_path / "latin1.txt")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Example.ORG.", "example.org"),
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("example", None),
+        ("a..example", None),
+        ("", None),
+        ("\u0000.example", None),
+    ],
+)
+def test_normalize_domain(value: str, expected: str | None) -> None:
+    assert normalize_domain(value) == expected

@@ -1,0 +1,117 @@
+"""The SaaS probe resolves each inventory endpoint on the loopback server and keeps its label."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dns.resolver
+import pytest
+
+from sovscan.config import SaasEndpoint
+from sovscan.dnsserver import ZoneServer, make_resolver
+from sovscan.model import Asset, Confidence, Evidence, Gap
+from sovscan.probes.saas import SaasProbe
+from tests.probes.dns_fixtures import FAULTS, all_zones
+
+NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def resolver() -> Iterator[dns.resolver.Resolver]:
+    with ZoneServer(all_zones(), faults=FAULTS) as server:
+        yield make_resolver(server.host, server.port, timeout=0.3, lifetime=0.6)
+
+
+def collect(resolver: dns.resolver.Resolver, *endpoints: SaasEndpoint) -> list[Asset | Gap]:
+    return list(SaasProbe(endpoints, resolver, clock=lambda: NOW).collect())
+
+
+def test_an_lms_behind_a_ca_central_1_load_balancer(resolver: dns.resolver.Resolver) -> None:
+    items = collect(resolver, SaasEndpoint("LMS", "https://LMS.m365.example/login", "personal"))
+    assert items == [
+        Asset(
+            id="saas:lms.m365.example",
+            kind="saas.endpoint",
+            name="LMS",
+            attributes={
+                "hostname": "lms.m365.example",
+                "name": "LMS",
+                "url": "https://LMS.m365.example/login",
+                "classification": "personal",
+                "addresses": ("3.96.112.45", "3.98.201.17"),
+                "cname_chain": ("lms-prod-1234567890.ca-central-1.elb.amazonaws.com",),
+            },
+            evidence=(
+                Evidence(
+                    "dns:A",
+                    "lms.m365.example. 300 IN CNAME "
+                    "lms-prod-1234567890.ca-central-1.elb.amazonaws.com. | "
+                    "lms-prod-1234567890.ca-central-1.elb.amazonaws.com. 60 IN A 3.96.112.45\n"
+                    "lms-prod-1234567890.ca-central-1.elb.amazonaws.com. 60 IN A 3.98.201.17",
+                    NOW,
+                    Confidence.HIGH,
+                ),
+                Evidence(
+                    "dns:AAAA",
+                    "lms.m365.example. 300 IN CNAME "
+                    "lms-prod-1234567890.ca-central-1.elb.amazonaws.com.",
+                    NOW,
+                    Confidence.HIGH,
+                ),
+            ),
+        )
+    ]
+
+
+def test_an_endpoint_that_does_not_exist_has_no_addresses_and_no_gap(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    (asset,) = collect(resolver, SaasEndpoint("Old", "https://gone.m365.example", "public"))
+    assert isinstance(asset, Asset)
+    assert asset.attributes["addresses"] == ()
+    assert asset.attributes["cname_chain"] == ()
+    assert asset.attributes["classification"] == "public"
+
+
+def test_a_failing_lookup_leaves_addresses_unknown_and_is_a_gap(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    items = collect(
+        resolver,
+        SaasEndpoint("Mail", "https://mx.servfail.example", "personal"),
+        SaasEndpoint("Slow", "https://app.timeout.example", "confidential"),
+    )
+    gaps = [i for i in items if isinstance(i, Gap)]
+    assets = [i for i in items if isinstance(i, Asset)]
+    assert gaps == [
+        Gap("dns:mx.servfail.example:A", "SERVFAIL"),
+        Gap("dns:mx.servfail.example:AAAA", "SERVFAIL"),
+        Gap("dns:app.timeout.example:A", "timeout: no answer within 0.6s"),
+        Gap("dns:app.timeout.example:AAAA", "timeout: no answer within 0.6s"),
+    ]
+    assert [a.id for a in assets] == ["saas:mx.servfail.example", "saas:app.timeout.example"]
+    assert all("addresses" not in a.attributes and a.evidence == () for a in assets)
+
+
+def test_the_same_host_twice_is_one_asset_with_the_first_entry(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    items = collect(
+        resolver,
+        SaasEndpoint("Web", "https://www.gws.example/", "public"),
+        SaasEndpoint("Web again", "https://www.gws.example/admin", "personal"),
+    )
+    assert [(i.id, i.name) for i in items if isinstance(i, Asset)] == [
+        ("saas:www.gws.example", "Web")
+    ]
+
+
+def test_an_address_in_the_url_is_taken_as_is_without_a_lookup(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    (asset,) = collect(resolver, SaasEndpoint("Lab", "https://192.0.2.44:8443/app", "internal"))
+    assert isinstance(asset, Asset)
+    assert asset.id == "saas:192.0.2.44"
+    assert asset.attributes["addresses"] == ("192.0.2.44",)
+    assert [e.source for e in asset.evidence] == ["inventory:url"]
