@@ -25,6 +25,7 @@ EXIT_OK = 0
 EXIT_RISK = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
 
 FAIL_ON_CHOICES = [s.value for s in Severity] + ["never"]
@@ -48,6 +49,14 @@ class SovscanGroup(click.Group):
             _fail(str(exc), EXIT_USAGE)
         except (KeyboardInterrupt, click.exceptions.Abort):
             _fail("interrupted; no report was written", EXIT_INTERRUPTED)
+        except Exception as exc:  # a bug: one line for the user, the traceback only at -vv
+            logger.debug("internal error", exc_info=True)
+            detail = " ".join(str(exc).split())[:200]
+            _fail(
+                f"internal error ({type(exc).__name__}: {detail}); the run stopped. "
+                "Please report it; -vv shows the traceback",
+                EXIT_INTERNAL,
+            )
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 

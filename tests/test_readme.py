@@ -17,7 +17,7 @@ from sovscan.dnsserver import ZoneServer
 from tests.conftest import REPO
 
 README = REPO / "README.md"
-EXPECTED_EXIT = {"scan": {0, 1, 3}}  # a scan's verdict depends on the estate; anything else is 0
+EXPECTED_EXIT = {"scan": {0, 1, 3}, "replay": {0, 1, 3}}  # verdicts depend on the estate
 
 
 def readme_commands() -> list[str]:
@@ -54,37 +54,48 @@ def nameserver() -> Iterator[str]:
         yield f"{server.host}:{server.port}"
 
 
-@pytest.mark.parametrize("command", readme_commands())
-def test_readme_command_runs(
-    command: str, tmp_path: Path, moto_endpoint: str, nameserver: str
-) -> None:
-    shutil.copy(REPO / "sovscan.example.toml", tmp_path)
-    aws_config = tmp_path / "aws-config"
-    aws_config.write_text(
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One folder for the whole README, so later commands see what earlier ones wrote (verify
+    # reads the bundle that scan wrote; diff compares the two scans).
+    folder = tmp_path_factory.mktemp("readme")
+    shutil.copy(REPO / "sovscan.example.toml", folder)
+    (folder / "aws-config").write_text(
         "[profile audit]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
         "region = us-east-1\n",
         encoding="utf-8",
     )
+    return folder
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_readme_command_runs(
+    command: str, workdir: Path, moto_endpoint: str, nameserver: str
+) -> None:
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "HOME": str(tmp_path),
-        "AWS_CONFIG_FILE": str(aws_config),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "HOME": str(workdir),
+        "AWS_CONFIG_FILE": str(workdir / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-credentials"),
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_EC2_METADATA_DISABLED": "true",
         "SOVSCAN_NAMESERVER": nameserver,
+        "SOVSCAN_STORE": str(workdir / "history.sqlite"),
+        "SOVSCAN_DATA_DIR": str(workdir / "no-data-update"),
     }
     result = subprocess.run(
         ["bash", "-c", command],
-        cwd=tmp_path,
+        cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
     verb = command.split()[1] if len(command.split()) > 1 else ""
     assert result.returncode in EXPECTED_EXIT.get(verb, {0}), result.stderr
     assert "Traceback" not in result.stderr
     for output in re.findall(r"--output (\S+)", command):
-        assert (tmp_path / output).stat().st_size > 0
+        assert (workdir / output).stat().st_size > 0
+    if "--output" not in command:
+        assert result.stdout.strip(), "a README command should show something"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -14,7 +17,7 @@ from sovscan.engine import RuleSet
 from sovscan.model import Scan
 from sovscan.probes import Clock, utc_now
 from sovscan.resolve import KnowledgeBase
-from sovscan.scan import build_probes, run_scan
+from sovscan.scan import apply_profile_name, build_probes, run_scan
 
 DEMO_DIR = Path(__file__).parent
 
@@ -24,14 +27,39 @@ def demo_config() -> ScanConfig:
     return load_config(DEMO_DIR / "sovscan.toml")
 
 
-def run_demo(knowledge: KnowledgeBase, ruleset: RuleSet, *, clock: Clock = utc_now) -> Scan:
+@contextmanager
+def _without_aws_environment() -> Iterator[None]:
+    """The user's AWS settings hidden while the demo runs, restored afterwards.
+
+    moto intercepts only requests to AWS's own endpoints, so an AWS_ENDPOINT_URL (LocalStack, a
+    moto server) would otherwise receive the demo's writes, and a broken AWS_PROFILE would stop
+    moto itself from starting.
+    """
+    hidden = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("AWS_")}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
+def run_demo(
+    knowledge: KnowledgeBase,
+    ruleset: RuleSet,
+    *,
+    clock: Clock = utc_now,
+    profile: str | None = None,
+    config: ScanConfig | None = None,
+) -> Scan:
     """Build the demo estate, scan it through the real probes, and return the scan.
 
     Nothing leaves the process except DNS queries to a server on 127.0.0.1: AWS is moto's
-    in-memory account, with credentials that exist only inside the mock.
+    in-memory account, with credentials that exist only inside the mock. `config` replaces the
+    demo's inventory (tests use it to add waivers).
     """
-    config = demo_config()
-    with mock_aws():
+    config = config or demo_config()
+    profile = profile or config.profile
+    ruleset, policy = apply_profile_name(config, ruleset, profile)
+    with _without_aws_environment(), mock_aws():
         session = boto3.Session(
             aws_access_key_id="demo-not-a-secret",
             aws_secret_access_key="demo-not-a-secret",  # noqa: S106 - moto's in-memory account
@@ -43,4 +71,13 @@ def run_demo(knowledge: KnowledgeBase, ruleset: RuleSet, *, clock: Clock = utc_n
             probes, gaps = build_probes(
                 config, resolver=resolver, session_factory=lambda _source: session, clock=clock
             )
-            return run_scan(config, probes, knowledge, ruleset, clock=clock, extra_gaps=gaps)
+            return run_scan(
+                config,
+                probes,
+                knowledge,
+                ruleset,
+                clock=clock,
+                extra_gaps=gaps,
+                policy=policy,
+                profile=profile,
+            )

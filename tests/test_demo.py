@@ -1,0 +1,170 @@
+"""The embedded demo end to end: what a student should learn, and how profiles, custom rules and
+waivers change the report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from sovscan.cli import cli
+from sovscan.demo import demo_config, run_demo
+from sovscan.engine import RuleSet, Waiver, default_rules_dir, load_rules
+from sovscan.model import Scan, Status
+from sovscan.resolve import KnowledgeBase, load_knowledge
+from tests.conftest import StepClock
+
+MONTREAL_BUCKET = "ue-research-data"
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> KnowledgeBase:
+    return load_knowledge()
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
+    return load_rules(default_rules_dir())
+
+
+@pytest.fixture(scope="module")
+def demo_document() -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["demo", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def asset_named(document: dict[str, Any], name: str) -> dict[str, Any]:
+    matches = [a for a in document["assets"] if a["name"] == name]
+    assert len(matches) == 1, [a["name"] for a in document["assets"]]
+    return matches[0]
+
+
+def test_montreal_bucket_is_in_quebec_yet_reachable_by_us_law(
+    demo_document: dict[str, Any],
+) -> None:
+    bucket = asset_named(demo_document, MONTREAL_BUCKET)
+    assert bucket["kind"] == "aws.s3.bucket"
+    assert bucket["location"]["country"] == "CA"
+    assert bucket["location"]["subdivision"] == "CA-QC"
+    assert bucket["location"]["method"] == "cloud-api"
+    assert "US" in bucket["control"]["jurisdictions"]
+    assert "us-cloud-act" in bucket["control"]["laws"]
+    statuses = {
+        f["rule_id"]: f["status"]
+        for f in demo_document["findings"]
+        if f["asset_id"] == bucket["id"]
+    }
+    assert statuses["data-outside-allowed-locations"] == "ok"
+    assert statuses["foreign-law-reach"] == "risk"
+
+
+def test_demo_is_complete_and_never_calls_the_unseen_ok(demo_document: dict[str, Any]) -> None:
+    assert demo_document["complete"] is True and demo_document["gaps"] == []
+    by_id = {a["id"]: a for a in demo_document["assets"]}
+    for finding in demo_document["findings"]:
+        asset = by_id[finding["asset_id"]]
+        if finding["rule_id"] == "data-outside-allowed-locations" and finding["status"] == "ok":
+            assert asset["location"]["country"] is not None
+        if finding["rule_id"] == "foreign-law-reach" and finding["status"] == "ok":
+            assert asset["control"]["jurisdictions"] is not None
+        if finding["status"] == "unknown":
+            assert finding["missing"]
+
+
+def test_demo_shows_the_whole_estate(demo_document: dict[str, Any]) -> None:
+    kinds = {a["kind"] for a in demo_document["assets"]}
+    assert {"aws.s3.bucket", "aws.rds.instance", "aws.ec2.instance", "dns.mx", "dns.ns"} <= kinds
+    assert {"saas.endpoint", "dns.txt"} <= kinds
+    places = {
+        a["name"]: a["location"]["subdivision"] or a["location"]["country"]
+        for a in demo_document["assets"]
+        if a["kind"] == "aws.s3.bucket"
+    }
+    assert places["ue-research-data"] == "CA-QC"
+    assert places["ue-web-assets"].startswith("US")
+    assert places["ue-partner-exchange"].startswith("FR")
+    # a small estate a student can read: moto's public snapshots are not the university's
+    assert len(demo_document["assets"]) < 100
+
+
+def findings_of(scan: Scan, rule_id: str) -> dict[str, Status]:
+    return {f.asset_id: f.status for f in scan.findings if f.rule_id == rule_id}
+
+
+def test_a_profile_changes_policy_and_severities(
+    knowledge: KnowledgeBase, ruleset: RuleSet, fixed_clock: StepClock
+) -> None:
+    plain = run_demo(knowledge, ruleset, clock=fixed_clock)
+    protected_b = run_demo(knowledge, ruleset, clock=fixed_clock, profile="gc-protected-b")
+    assert protected_b.profile == "gc-protected-b"
+    # what the inventory sets itself wins over the profile; the rest comes from the profile
+    assert protected_b.policy.allowed_locations == ("CA-QC",)
+    assert "protected-b" in protected_b.policy.sensitive_classifications
+    assert "personal" not in protected_b.policy.sensitive_classifications
+    outside = [f for f in protected_b.findings if f.rule_id == "data-outside-allowed-locations"]
+    assert outside and all(f.severity.value == "critical" for f in outside)
+    # gc-protected-b does not select the foreign-law rule
+    assert findings_of(plain, "foreign-law-reach")
+    assert not findings_of(protected_b, "foreign-law-reach")
+
+
+def test_a_custom_rule_directory_adds_findings(
+    knowledge: KnowledgeBase, tmp_path: Path, fixed_clock: StepClock
+) -> None:
+    custom = tmp_path / "our-rules"
+    custom.mkdir()
+    (custom / "no-us-buckets.yaml").write_text(
+        "id: no-us-buckets\ntitle: No bucket in the United States\nseverity: critical\n"
+        "applies_to: [aws.s3.bucket]\n"
+        "match: {field: location.country, op: equals, value: US}\n"
+        "message: '{asset.name} is in the United States'\n"
+        "rationale: Our board said so.\nremediation: Move it.\nreferences: []\ntags: [local]\n",
+        encoding="utf-8",
+    )
+    scan = run_demo(knowledge, load_rules(default_rules_dir(), custom), clock=fixed_clock)
+    statuses = findings_of(scan, "no-us-buckets")
+    risky = {asset_id for asset_id, status in statuses.items() if status is Status.RISK}
+    assert len(risky) == 1 and risky.pop().endswith("ue-web-assets")
+
+
+def test_a_waiver_applies_until_it_expires(
+    knowledge: KnowledgeBase, ruleset: RuleSet, fixed_clock: StepClock
+) -> None:
+    first = run_demo(knowledge, ruleset, clock=fixed_clock)
+    target = next(
+        f
+        for f in first.findings
+        if f.rule_id == "foreign-law-reach" and f.asset_id.endswith(MONTREAL_BUCKET)
+    )
+    today = fixed_clock.now.date()
+    waiver = Waiver(
+        "Assessed under s. 17, TIA-2026-04",
+        "dpo@universite.example",
+        today + timedelta(days=30),
+        finding=target.key,
+    )
+    config = replace(demo_config(), waivers=(waiver,))
+    waived = run_demo(knowledge, ruleset, clock=fixed_clock, config=config)
+    marked = next(f for f in waived.findings if f.key == target.key)
+    assert marked.status is Status.RISK and marked.waiver is not None
+    assert marked.waiver.owner == "dpo@universite.example"
+    assert waived.score.value <= first.score.value
+    assert not waived.notices
+
+    expired = replace(waiver, expires=today - timedelta(days=1))
+    late = run_demo(
+        knowledge, ruleset, clock=fixed_clock, config=replace(demo_config(), waivers=(expired,))
+    )
+    unmarked = next(f for f in late.findings if f.key == target.key)
+    assert unmarked.waiver is None
+    assert late.notices == (
+        f"waiver expired on {expired.expires}: finding {target.key} (dpo@universite.example)",
+    )
+    assert isinstance(expired.expires, date)
