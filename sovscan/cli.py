@@ -186,6 +186,19 @@ _rules_option = click.option(
     envvar="SOVSCAN_NAMESERVER",
     help="Ask this DNS server instead of the system's resolver (or SOVSCAN_NAMESERVER).",
 )
+@click.option(
+    "--domains",
+    "domains_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="More domains to probe: one per line, or a CSV with a 'domain' column.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Domains probed at once.",
+)
 @_fail_on_option("high")
 @click.option(
     "--fail-on-new",
@@ -207,6 +220,8 @@ def scan(
     output_format: str,
     output: Path | None,
     nameserver: str | None,
+    domains_file: Path | None,
+    concurrency: int,
     fail_on: str,
     fail_on_new: bool,
     rule_dirs: Sequence[Path],
@@ -223,12 +238,19 @@ def scan(
     _check_new_folder(evidence)
     server = parse_nameserver(nameserver) if nameserver else None
     config = load_config(config_path)
+    if domains_file is not None:
+        from dataclasses import replace
+
+        from sovscan.probes.dns import read_domains_file
+
+        extra = read_domains_file(domains_file)
+        config = replace(config, domains=tuple(dict.fromkeys((*config.domains, *extra))))
     resolver = make_resolver(*server) if server else None
     all_rule_dirs = [*config.rule_dirs, *rule_dirs]
     knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
     profile_name = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile_name)
-    probes, gaps = build_probes(config, resolver=resolver)
+    probes, gaps = build_probes(config, resolver=resolver, dns_workers=concurrency)
     result = run_scan(
         config,
         probes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -13,9 +14,18 @@ import dns.resolver
 from sovscan import __version__
 from sovscan.bounds import bounded
 from sovscan.config import AwsSource, ScanConfig
-from sovscan.engine import Rule, RuleSet, evaluate, score
-from sovscan.errors import ProbeError
-from sovscan.model import Asset, Gap, Policy, RuleInfo, Scan
+from sovscan.engine import (
+    Rule,
+    RuleSet,
+    Waiver,
+    apply_profile,
+    apply_waivers,
+    evaluate,
+    load_profiles,
+    score,
+)
+from sovscan.errors import ConfigError, ProbeError
+from sovscan.model import Asset, Finding, Gap, Policy, RuleInfo, Scan, WaiverMark
 from sovscan.probes import Clock, Probe, utc_now
 from sovscan.probes.aws import AwsProbe, session_for
 from sovscan.probes.dns import DnsProbe
@@ -33,6 +43,7 @@ def build_probes(
     resolver: dns.resolver.Resolver | None,
     session_factory: SessionFactory = session_for,
     clock: Clock = utc_now,
+    dns_workers: int = 1,
 ) -> tuple[list[Probe], list[Gap]]:
     """The probes for every source the inventory names, and a Gap for each that cannot start."""
     probes: list[Probe] = []
@@ -48,7 +59,9 @@ def build_probes(
     if (config.domains or config.saas) and resolver is None:
         resolver = dns.resolver.Resolver()
     if config.domains and resolver is not None:
-        probes.append(DnsProbe(config.domains, config.dns_names, resolver, clock=clock))
+        probes.append(
+            DnsProbe(config.domains, config.dns_names, resolver, clock=clock, workers=dns_workers)
+        )
     if config.saas and resolver is not None:
         probes.append(SaasProbe(config.saas, resolver, clock=clock))
     return probes, gaps
@@ -84,12 +97,17 @@ def run_scan(
     clock: Clock = utc_now,
     rdap: RdapClient | None = None,
     extra_gaps: Sequence[Gap] = (),
+    policy: Policy | None = None,
+    profile: str | None = None,
 ) -> Scan:
-    """Probe, resolve, evaluate and score; never raises for what a probe could not see."""
+    """Probe, resolve, evaluate and score; never raises for what a probe could not see.
+
+    `policy` replaces the inventory's own (after a profile was applied to it).
+    """
     started = clock()
     assets, probe_gaps = collect(probes)
     return assess(
-        config.policy,
+        policy or config.policy,
         assets,
         (*extra_gaps, *probe_gaps),
         knowledge,
@@ -97,7 +115,22 @@ def run_scan(
         started=started,
         finished=clock(),
         rdap=rdap,
+        waivers=config.waivers,
+        profile=profile,
     )
+
+
+def apply_profile_name(
+    config: ScanConfig, ruleset: RuleSet, name: str | None
+) -> tuple[RuleSet, Policy]:
+    """The rules and policy under the named profile (the inventory's own values win)."""
+    if name is None:
+        return ruleset, config.policy
+    profiles = load_profiles()
+    if name not in profiles:
+        known = ", ".join(sorted(profiles))
+        raise ConfigError(f"profile: expected one of {known}; got {name!r}")
+    return apply_profile(ruleset, config.policy, profiles[name], keep=config.policy_overrides)
 
 
 def assess(
@@ -110,10 +143,21 @@ def assess(
     started: datetime,
     finished: datetime,
     rdap: RdapClient | None = None,
+    waivers: Sequence[Waiver] = (),
+    profile: str | None = None,
 ) -> Scan:
-    """Resolve and evaluate observations already made: a live scan, or a replayed bundle."""
+    """Resolve and evaluate observations already made: a live scan, or a replayed bundle.
+
+    Findings an active waiver accepts stay in the scan, marked, but count neither in the score
+    nor for exit codes; expired and unused waivers become notices.
+    """
     resolved = resolve_all(assets, knowledge, rdap)
-    findings = evaluate(ruleset, resolved, policy)
+    waived = apply_waivers(evaluate(ruleset, resolved, policy), waivers, started.date())
+    findings = tuple(_marked(f, waived.waived.get(f.key)) for f in waived.findings)
+    notices = tuple(
+        [f"waiver expired on {w.expires}: {_waiver_target(w)} ({w.owner})" for w in waived.expired]
+        + [f"waiver matched nothing: {_waiver_target(w)} ({w.owner})" for w in waived.unused]
+    )
     return Scan(
         id=_scan_id(policy, started.isoformat(), ruleset.digest, knowledge.digest),
         started_at=started,
@@ -125,10 +169,23 @@ def assess(
         assets=resolved,
         gaps=tuple(gaps),
         findings=findings,
-        score=score(resolved, findings, len(gaps), policy),
+        score=score(resolved, waived.unwaived, len(gaps), policy),
         laws=law_summaries(knowledge),
         rules={rule.id: _rule_info(rule) for rule in ruleset.rules},
+        profile=profile,
+        notices=notices,
     )
+
+
+def _marked(finding: Finding, waiver: Waiver | None) -> Finding:
+    if waiver is None:
+        return finding
+    mark = WaiverMark(waiver.reason, waiver.owner, waiver.expires.isoformat())
+    return dataclasses.replace(finding, waiver=mark)
+
+
+def _waiver_target(waiver: Waiver) -> str:
+    return f"finding {waiver.finding}" if waiver.finding else f"asset {waiver.asset}"
 
 
 def _rule_info(rule: Rule) -> RuleInfo:
