@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from sovscan.engine.waivers import Waiver, parse_waivers
 from sovscan.errors import ConfigError
 from sovscan.model import Policy
 from sovscan.places import home_jurisdictions, is_place
@@ -56,6 +57,12 @@ class ScanConfig:
     dns_names: tuple[str, ...] = ()  # extra host labels to look up under each domain
     saas: tuple[SaasEndpoint, ...] = ()
     source: str = "<defaults>"
+    profile: str | None = None  # a rules profile from rules/profiles.yaml
+    policy_overrides: frozenset[str] = (
+        frozenset()
+    )  # policy fields the file set: they beat a profile
+    waivers: tuple[Waiver, ...] = ()
+    rule_dirs: tuple[Path, ...] = ()  # the institution's own rules, relative to the file
 
 
 def load_config(path: Path) -> ScanConfig:
@@ -79,8 +86,15 @@ def load_config(path: Path) -> ScanConfig:
 def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
     """Validate a parsed TOML document; `label` names the file in error messages."""
     reader = _Reader(label)
-    reader.known_keys(document, "", {"institution", "aws", "dns", "saas"})
-    policy = _policy(reader, reader.table(document, "institution", required=True))
+    reader.known_keys(document, "", {"institution", "aws", "dns", "saas", "waivers", "rules"})
+    institution = reader.table(document, "institution", required=True)
+    policy = _policy(reader, institution)
+    profile = reader.text(institution, "institution.profile")
+    overrides = frozenset(
+        key
+        for key in ("allowed_locations", "home_jurisdictions", "sensitive_classifications")
+        if key in institution
+    )
     aws = tuple(
         _aws_source(reader, entry, f"aws[{index}]")
         for index, entry in enumerate(reader.table_array(document, "aws"))
@@ -103,13 +117,24 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
         _saas(reader, entry, f"saas[{index}]", policy.default_classification)
         for index, entry in enumerate(reader.table_array(document, "saas"))
     )
-    return ScanConfig(policy, aws, domains, names, saas, label)
+    waivers = parse_waivers(document.get("waivers", []), label)
+    rules_table = reader.table(document, "rules", required=False)
+    reader.known_keys(rules_table, "rules", {"dirs"})
+    base = Path(label).parent
+    rule_dirs = tuple(
+        _rule_dir(reader, base, value, f"rules.dirs[{i}]")
+        for i, value in enumerate(reader.str_list(rules_table, "rules.dirs"))
+    )
+    return ScanConfig(
+        policy, aws, domains, names, saas, label, profile, overrides, waivers, rule_dirs
+    )
 
 
 def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:
     keys = {
         "name",
         "home",
+        "profile",
         "allowed_locations",
         "home_jurisdictions",
         "default_classification",
@@ -204,6 +229,15 @@ def _region(reader: _Reader, value: object, where: str) -> str:
     if not isinstance(value, str) or not _REGION_RE.match(value):
         reader.fail(where, "an AWS region name such as ca-central-1", value)
     return value
+
+
+def _rule_dir(reader: _Reader, base: Path, value: object, where: str) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        reader.fail(where, "a folder of rules, relative to the inventory file", value)
+    folder = base / value.strip()
+    if not folder.is_dir():
+        reader.fail(where, "an existing folder of rules, relative to the inventory file", value)
+    return folder
 
 
 def _dedupe(values: Any) -> list[Any]:

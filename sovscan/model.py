@@ -163,6 +163,15 @@ class Reference:
 
 
 @dataclass(frozen=True, slots=True)
+class WaiverMark:
+    """An accepted risk recorded in the inventory file, shown on the finding it covers."""
+
+    reason: str
+    owner: str
+    expires: str  # ISO date, the last day the waiver applies
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One rule evaluated on one asset."""
 
@@ -175,6 +184,7 @@ class Finding:
     evidence: tuple[Evidence, ...] = ()
     references: tuple[Reference, ...] = ()
     rule_source: str = ""  # repository-relative rule file, for SARIF and explanations
+    waiver: WaiverMark | None = None  # set when an active waiver accepts this finding
 
     @property
     def key(self) -> str:
@@ -253,6 +263,8 @@ class Scan:
     score: Score
     laws: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # law id -> name, citation
     rules: Mapping[str, RuleInfo] = field(default_factory=dict)  # rule id -> what it checks
+    profile: str | None = None  # the rules profile applied, if any
+    notices: tuple[str, ...] = ()  # things the reader must know: expired or unused waivers
 
     @property
     def complete(self) -> bool:

@@ -31,6 +31,9 @@ COLUMNS = (
     "message",
     "missing",
     "references",
+    "waived_by",
+    "waiver_expires",
+    "waiver_reason",
 )
 
 
@@ -52,6 +55,9 @@ def render(scan: Scan) -> str:
             finding.message,
             ";".join(finding.missing),
             ";".join(f"{r.framework}:{r.control}" for r in finding.references),
+            finding.waiver.owner if finding.waiver else "",
+            finding.waiver.expires if finding.waiver else "",
+            finding.waiver.reason if finding.waiver else "",
         ]
         writer.writerow([spreadsheet_safe(cell) for cell in row])
     return buffer.getvalue()

@@ -193,6 +193,11 @@ def _finding_row(finding: Finding, item: ResolvedAsset | None) -> str:
         f"<div>unknown facts: {_e(', '.join(finding.missing))}</div>" if finding.missing else ""
     )
     references = ", ".join(f"{r.framework} {r.control}" for r in finding.references)
+    if finding.waiver is not None:
+        missing += (
+            f"<div><strong>accepted risk</strong> by {_e(finding.waiver.owner)} until "
+            f"{_e(finding.waiver.expires)}: {_e(finding.waiver.reason)}</div>"
+        )
     evidence = "".join(
         f"<li><code>{_e(e.source)}</code> ({_e(e.confidence.value)}): {_e(e.detail)}</li>"
         for e in chain
@@ -200,7 +205,8 @@ def _finding_row(finding: Finding, item: ResolvedAsset | None) -> str:
     return (
         f'<tr data-status="{finding.status.value}" data-severity="{finding.severity.value}">'
         f'<td class="sev-{finding.severity.value}">{finding.severity.value}</td>'
-        f'<td class="st-{finding.status.value}">{finding.status.value}</td>'
+        f'<td class="st-{finding.status.value}">{finding.status.value}'
+        f"{' (waived)' if finding.waiver else ''}</td>"
         f'<td>{_e(finding.rule_id)}</td><td class="wrap">{_e(finding.asset_id)}</td>'
         f'<td class="wrap">{_e(finding.message)}{missing}'
         f"<details><summary>evidence chain ({len(chain)})</summary><ul>{evidence}</ul>"

@@ -43,6 +43,8 @@ def scan_document(scan: Scan) -> dict[str, Any]:
             "home_jurisdictions": list(policy.home_jurisdictions),
             "default_classification": policy.default_classification,
         },
+        "profile": scan.profile,
+        "notices": list(scan.notices),
         "digests": {"rules": scan.rules_digest, "data": scan.data_digest},
         "score": _score(scan.score),
         "assets": [_asset(item) for item in scan.assets],
@@ -132,6 +134,13 @@ def _finding(finding: Finding) -> dict[str, Any]:
             {"framework": r.framework, "control": r.control} for r in finding.references
         ],
         "rule_source": finding.rule_source,
+        "waiver": None
+        if finding.waiver is None
+        else {
+            "reason": finding.waiver.reason,
+            "owner": finding.waiver.owner,
+            "expires": finding.waiver.expires,
+        },
         "evidence": [_evidence(e) for e in finding.evidence],
     }
 

@@ -53,8 +53,20 @@ def render(scan: Scan) -> str:
     lines += ["", f"## Findings ({len(shown)} risk or unknown)", ""]
     lines += _table(
         ["Severity", "Status", "Rule", "Asset", "Finding"],
-        [[f.severity.value, f.status.value, f.rule_id, f.asset_id, f.message] for f in shown],
+        [
+            [
+                f.severity.value,
+                f.status.value + (" (waived)" if f.waiver else ""),
+                f.rule_id,
+                f.asset_id,
+                f.message
+                + (f" [accepted by {f.waiver.owner} until {f.waiver.expires}]" if f.waiver else ""),
+            ]
+            for f in shown
+        ],
     )
+    if scan.notices:
+        lines += ["", "## Notices", ""] + [f"- {md(n)}" for n in scan.notices]
     if scan.gaps:
         lines += ["", "## Gaps: what could not be seen", ""]
         lines += _table(["Scope", "Reason"], [[g.scope, g.reason] for g in scan.gaps])

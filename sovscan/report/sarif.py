@@ -105,7 +105,7 @@ def _result(scan: Scan, finding: Finding, rule_index: int) -> dict[str, Any]:
     text = finding.message
     if finding.status is Status.UNKNOWN:
         text = f"Could not be decided: {', '.join(finding.missing)} unknown. {text}"
-    return {
+    result: dict[str, Any] = {
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
         # SARIF 2.1.0 §3.27.9: a result whose kind is not "fail" has level "none".
@@ -126,3 +126,13 @@ def _result(scan: Scan, finding: Finding, rule_index: int) -> dict[str, Any]:
             "references": [f"{r.framework}:{r.control}" for r in finding.references],
         },
     }
+    if finding.waiver is not None:
+        result["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": f"{finding.waiver.reason} ({finding.waiver.owner}, "
+                f"until {finding.waiver.expires})",
+            }
+        ]
+    return result

@@ -21,6 +21,8 @@ def render(scan: Scan) -> str:
     ]
     if scan.gaps:
         sections.append(_gaps(scan))
+    if scan.notices:
+        sections.append("Notices\n" + "\n".join(f"- {_safe(n)}" for n in scan.notices))
     return "\n\n".join(sections) + "\n"
 
 
@@ -36,7 +38,8 @@ def _header(scan: Scan) -> str:
             f"home {policy.home}; data may rest in {', '.join(policy.allowed_locations)}; "
             f"not foreign: {', '.join(policy.home_jurisdictions)}"
         ),
-        f"scan {scan.id} at {scan.started_at.isoformat(timespec='seconds')} ({status})",
+        f"scan {scan.id} at {scan.started_at.isoformat(timespec='seconds')} ({status})"
+        + (f"; profile {scan.profile}" if scan.profile else ""),
         f"exposure score {score.value}/100; {score.assets_total} assets, "
         f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
         + (f"; risk findings: {by_severity}" if by_severity else ""),
@@ -102,10 +105,19 @@ def _findings(findings: Sequence[Finding]) -> str:
     )
 
 
+def _status(finding: Finding) -> str:
+    return f"{finding.status.value} (waived)" if finding.waiver else finding.status.value
+
+
 def _message(finding: Finding) -> str:
     text = _safe(finding.message)
     if finding.missing:
         text += f" (unknown: {', '.join(finding.missing)})"
+    if finding.waiver:
+        waiver = finding.waiver
+        text += (
+            f" [accepted by {_safe(waiver.owner)} until {waiver.expires}: {_safe(waiver.reason)}]"
+        )
     return text
 
 
