@@ -249,7 +249,7 @@ def scan(
     all_rule_dirs = [*config.rule_dirs, *rule_dirs]
     knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
     profile_name = profile or config.profile
-    ruleset, policy = apply_profile_name(config, ruleset, profile_name)
+    ruleset, policy = apply_profile_name(config, ruleset, profile)
     probes, gaps = build_probes(config, resolver=resolver, dns_workers=concurrency)
     result = run_scan(
         config,

@@ -121,15 +121,18 @@ def run_scan(
 
 
 def apply_profile_name(
-    config: ScanConfig, ruleset: RuleSet, name: str | None
+    config: ScanConfig, ruleset: RuleSet, override: str | None
 ) -> tuple[RuleSet, Policy]:
-    """The rules and policy under the named profile (the inventory's own values win)."""
+    """The rules and policy under `override` (a --profile flag) or the inventory's profile; the
+    inventory's own policy values win over the profile's."""
+    name = override or config.profile
     if name is None:
         return ruleset, config.policy
     profiles = load_profiles()
     if name not in profiles:
+        where = "--profile" if override else f"{config.source}: institution.profile"
         known = ", ".join(sorted(profiles))
-        raise ConfigError(f"profile: expected one of {known}; got {name!r}")
+        raise ConfigError(f"{where}: expected one of {known}; got {name!r}")
     return apply_profile(ruleset, config.policy, profiles[name], keep=config.policy_overrides)
 
 

@@ -130,3 +130,60 @@ def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
     path.write_bytes(b'[institution]\nname = "Universit\xe9"\n')
     with pytest.raises(ConfigError, match="not valid UTF-8"):
         load_config(path)
+
+
+def test_profile_waivers_and_rule_dirs(tmp_path: Path) -> None:
+    (tmp_path / "our-rules").mkdir()
+    text = (
+        '[institution]\nname = "X"\nhome = "CA-QC"\nprofile = "quebec-law25"\n'
+        'allowed_locations = ["CA"]\n'
+        '[rules]\ndirs = ["our-rules"]\n'
+        '[[waivers]]\nasset = "aws:123456789012:s3:research-data"\nreason = "TIA-7"\n'
+        'owner = "dpo@x.example"\nexpires = 2027-06-30\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.profile == "quebec-law25"
+    assert config.policy_overrides == frozenset({"allowed_locations"})
+    assert config.rule_dirs == (tmp_path / "our-rules",)
+    (waiver,) = config.waivers
+    assert waiver.asset == "aws:123456789012:s3:research-data"
+    assert waiver.expires.isoformat() == "2027-06-30"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('[rules]\ndirs = ["missing"]\n', "rules.dirs[0]: expected an existing folder"),
+        ('[[waivers]]\nasset = "a"\nowner = "o"\nexpires = 2027-01-01\n', "waivers[0].reason"),
+        (
+            '[[waivers]]\nasset = "aws:*"\nreason = "r"\nowner = "o"\nexpires = 2027-01-01\n',
+            "waivers[0].asset: expected an exact asset id",
+        ),
+        (
+            '[[waivers]]\nfinding = "abc"\nreason = "r"\nowner = "o"\nexpires = 2027-01-01\n',
+            "waivers[0].finding: expected a 32-hex-digit finding key",
+        ),
+    ],
+)
+def test_bad_waivers_and_rule_dirs(tmp_path: Path, extra: str, expected: str) -> None:
+    path = write(tmp_path, '[institution]\nname = "X"\nhome = "CA"\n' + extra)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ") and expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_profile_is_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sovscan.cli import cli
+
+    path = write(tmp_path, '[institution]\nname = "X"\nhome = "CA"\nprofile = "hipaa"\n')
+    result = CliRunner().invoke(cli, ["scan", "-c", str(path), "--no-store"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(
+        f"sovscan: error: {path}: institution.profile: expected one of"
+    )
+    assert "'hipaa'" in result.stderr
+    flag = CliRunner().invoke(cli, ["demo", "--profile", "sox"])
+    assert flag.exit_code == 2 and flag.stderr.startswith("sovscan: error: --profile: expected")

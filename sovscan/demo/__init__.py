@@ -57,8 +57,8 @@ def run_demo(
     demo's inventory (tests use it to add waivers).
     """
     config = config or demo_config()
-    profile = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile)
+    profile = profile or config.profile
     with _without_aws_environment(), mock_aws():
         session = boto3.Session(
             aws_access_key_id="demo-not-a-secret",
