@@ -6,7 +6,8 @@ import ipaddress
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -251,15 +252,17 @@ def scan(
     profile_name = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile)
     probes, gaps = build_probes(config, resolver=resolver, dns_workers=concurrency)
-    result = run_scan(
-        config,
-        probes,
-        knowledge,
-        ruleset,
-        extra_gaps=gaps,
-        policy=policy,
-        profile=profile_name,
-    )
+    with _progress() as progress:
+        result = run_scan(
+            config,
+            probes,
+            knowledge,
+            ruleset,
+            extra_gaps=gaps,
+            policy=policy,
+            profile=profile_name,
+            progress=progress,
+        )
     store_path = None if no_store else (store or default_store_path())
     if evidence is not None:
         from sovscan.engine import default_rules_dir
@@ -300,6 +303,26 @@ def demo(
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
     result = run_demo(knowledge, ruleset, profile=profile)
     return _emit(result, output_format, output, fail_on, store, False)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str], None]]:
+    """One self-erasing status line on a terminal's stderr; nothing when stderr is not a TTY
+    (cron, CI, a pipe) or when logging is quieted."""
+    stream = sys.stderr
+    if not stream.isatty() or logger.getEffectiveLevel() > logging.WARNING:
+        yield lambda _message: None
+        return
+
+    def show(message: str) -> None:
+        stream.write("\r\x1b[K" + message[:120])
+        stream.flush()
+
+    try:
+        yield show
+    finally:
+        stream.write("\r\x1b[K")
+        stream.flush()
 
 
 def _check_output(output: Path | None) -> None:

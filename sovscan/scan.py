@@ -67,13 +67,26 @@ def build_probes(
     return probes, gaps
 
 
-def collect(probes: Iterable[Probe]) -> tuple[tuple[Asset, ...], tuple[Gap, ...]]:
+Progress = Callable[[str], None]
+"""Told what the scan is doing ("probing dns: 120 assets"); the CLI shows it on a terminal."""
+
+
+def _silent(_message: str) -> None:
+    return None
+
+
+def collect(
+    probes: Iterable[Probe], progress: Progress = _silent
+) -> tuple[tuple[Asset, ...], tuple[Gap, ...]]:
     """Run every probe; a probe that fails outright becomes a Gap and the others still run."""
     assets: dict[str, Asset] = {}
     gaps: list[Gap] = []
     for probe in probes:
+        progress(f"probing {probe.name}")
         try:
-            for item in probe.collect():
+            for count, item in enumerate(probe.collect(), 1):
+                if count % 50 == 0:
+                    progress(f"probing {probe.name}: {count} answers")
                 if isinstance(item, Gap):
                     gaps.append(item)
                 elif item.id not in assets:
@@ -99,13 +112,15 @@ def run_scan(
     extra_gaps: Sequence[Gap] = (),
     policy: Policy | None = None,
     profile: str | None = None,
+    progress: Progress = _silent,
 ) -> Scan:
     """Probe, resolve, evaluate and score; never raises for what a probe could not see.
 
     `policy` replaces the inventory's own (after a profile was applied to it).
     """
     started = clock()
-    assets, probe_gaps = collect(probes)
+    assets, probe_gaps = collect(probes, progress)
+    progress(f"resolving and evaluating {len(assets)} assets")
     return assess(
         policy or config.policy,
         assets,

@@ -80,3 +80,47 @@ def test_bad_domains_file_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{domains}:2" in lines[0]
+
+
+def test_progress_only_on_a_terminal(tmp_path: Path, server: ZoneServer) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    domains = tmp_path / "domains.txt"
+    domains.write_text("school1.example\nschool2.example\n", encoding="utf-8")
+    command = [
+        str(Path(sys.executable).parent / "sovscan"),
+        "scan",
+        "-c",
+        str(inventory(tmp_path)),
+        "--domains",
+        str(domains),
+        "--nameserver",
+        f"{server.host}:{server.port}",
+        "--no-store",
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+    ]
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert piped.returncode in (0, 3), piped.stderr
+    assert "probing" not in piped.stderr  # cron and CI logs stay quiet
+
+    leader, follower = pty.openpty()
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=follower) as process:
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert process.wait(timeout=120) in (0, 3)
+    os.close(leader)
+    assert b"probing dns" in seen and b"\r\x1b[K" in seen
