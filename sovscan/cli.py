@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -362,7 +363,12 @@ def _emit(
     from sovscan.files import write_atomic
     from sovscan.history import diff_scans, list_scans, save_scan
 
-    text = REPORTERS[output_format](result)
+    if output_format == "table" and output is None and sys.stdout.isatty():
+        from sovscan.report.table import render as render_table
+
+        text = render_table(result, shutil.get_terminal_size().columns)
+    else:
+        text = REPORTERS[output_format](result)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from tabulate import tabulate
@@ -12,18 +13,33 @@ from sovscan.report.safe import terminal_safe
 _CELL = 60  # characters before a cell is cut; wrapped columns stay readable on 100-column terminals
 
 
-def render(scan: Scan) -> str:
-    """The scan as plain-text tables for a terminal, every control character escaped."""
+NARROW = 110  # below this many columns, assets and findings are listed, not tabulated
+
+
+def render(scan: Scan, width: int | None = None) -> str:
+    """The scan as plain text for a terminal `width` columns wide (None: wide tables), every
+    control character escaped."""
+    narrow = width is not None and width < NARROW
     sections = [
         _header(scan),
-        _assets(scan.assets),
-        _findings(scan.findings),
+        _assets_list(scan.assets) if narrow else _assets(scan.assets),
+        _findings_list(scan.findings) if narrow else _findings(scan.findings),
     ]
     if scan.gaps:
-        sections.append(_gaps(scan))
+        sections.append(_gaps_list(scan) if narrow else _gaps(scan))
     if scan.notices:
         sections.append("Notices\n" + "\n".join(f"- {_safe(n)}" for n in scan.notices))
-    return "\n\n".join(sections) + "\n"
+    text = "\n\n".join(sections) + "\n"
+    if narrow and width is not None:
+        text = "\n".join(_wrap(line, width) for line in text.split("\n"))
+    return text
+
+
+def _wrap(line: str, width: int) -> str:
+    if len(line) <= width:
+        return line
+    indent = " " * (len(line) - len(line.lstrip()) + 2)
+    return textwrap.fill(line, width=width, subsequent_indent=indent, break_long_words=True)
 
 
 def _header(scan: Scan) -> str:
@@ -61,6 +77,31 @@ def _assets(assets: Sequence[ResolvedAsset]) -> str:
     headers = ["asset", "kind", "where the data is", "operator (parent)", "jurisdictions: laws"]
     table = tabulate(rows, headers, tablefmt="simple", maxcolwidths=[32, 16, 36, 34, 34])
     return "Where the data is and who can compel it\n" + (table if rows else "(no assets)")
+
+
+def _assets_list(assets: Sequence[ResolvedAsset]) -> str:
+    lines = ["Where the data is and who can compel it"]
+    for item in assets:
+        lines += [
+            f"* {_safe(item.asset.name)} ({item.asset.kind})",
+            f"    where: {_where(item.location)}",
+            f"    who:   {_who(item).replace(chr(10), '; ')}",
+            f"    laws:  {_laws(item)}",
+        ]
+    return "\n".join(lines if assets else [*lines, "(no assets)"])
+
+
+def _findings_list(findings: Sequence[Finding]) -> str:
+    shown = [f for f in findings if f.status is not Status.OK]
+    shown.sort(key=lambda f: (f.status is not Status.RISK, -f.severity.rank, f.rule_id, f.asset_id))
+    lines = [f"Findings ({len(shown)} risk or unknown; {len(findings) - len(shown)} ok not shown)"]
+    for finding in shown:
+        lines += [
+            f"* [{finding.severity.value} {_status(finding)}] {finding.rule_id}",
+            f"    {_safe(finding.asset_id)}",
+            f"    {_message(finding)}",
+        ]
+    return "\n".join(lines)
 
 
 def _where(location: Location) -> str:
@@ -127,6 +168,12 @@ def _gaps(scan: Scan) -> str:
         rows, ["scope", "why it could not be seen"], tablefmt="simple", maxcolwidths=[40, 60]
     )
     return "Gaps: the scan is partial, and nothing below was judged safe\n" + table
+
+
+def _gaps_list(scan: Scan) -> str:
+    lines = ["Gaps: the scan is partial, and nothing below was judged safe"]
+    lines += [f"* {_safe(gap.scope)}: {_safe(gap.reason)}" for gap in scan.gaps]
+    return "\n".join(lines)
 
 
 def _safe(text: str) -> str:

@@ -34,3 +34,15 @@ def test_terminal_escapes_are_neutralised() -> None:
     text = render(scan)
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
     assert "evil\\x1b[2J" in text
+
+
+def test_narrow_terminals_get_a_list_that_fits() -> None:
+    scan = make_scan(gaps=(Gap("dns:universite.example:TXT", "SERVFAIL"),))
+    narrow = render(scan, width=80)
+    wide = render(scan, width=200)
+    assert wide == render(scan)
+    assert "* research-data (aws.s3.bucket)" in narrow
+    assert "where: aws ca-central-1 CA-QC [cloud-api]" in narrow
+    assert "* [high risk] foreign-law-reach" in narrow
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert max(len(line) for line in wide.splitlines()) > 80
