@@ -33,20 +33,33 @@ svg text{font:12px system-ui,sans-serif}code{font-size:.85em}
 
 _SCRIPT = """
 (function(){
-  var rows=document.querySelectorAll('#findings tbody tr');
+  var PAGE=200;
+  var rows=Array.prototype.slice.call(document.querySelectorAll('#findings tbody tr'));
   var status=document.getElementById('f-status'),severity=document.getElementById('f-severity');
   var text=document.getElementById('f-text'),count=document.getElementById('f-count');
+  var prev=document.getElementById('f-prev'),next=document.getElementById('f-next');
+  var pageLabel=document.getElementById('f-page'),page=0,matching=[];
+  function draw(){
+    var pages=Math.max(1,Math.ceil(matching.length/PAGE));
+    page=Math.min(page,pages-1);
+    rows.forEach(function(row){row.hidden=true;});
+    matching.slice(page*PAGE,(page+1)*PAGE).forEach(function(row){row.hidden=false;});
+    count.textContent=String(matching.length);
+    pageLabel.textContent='page '+(page+1)+' of '+pages;
+    prev.disabled=page===0;next.disabled=page>=pages-1;
+  }
   function apply(){
-    var shown=0,needle=text.value.toLowerCase();
-    rows.forEach(function(row){
-      var ok=(!status.value||row.dataset.status===status.value)&&
+    var needle=text.value.toLowerCase();
+    matching=rows.filter(function(row){
+      return (!status.value||row.dataset.status===status.value)&&
              (!severity.value||row.dataset.severity===severity.value)&&
              (!needle||row.textContent.toLowerCase().indexOf(needle)>=0);
-      row.hidden=!ok;if(ok){shown++;}
     });
-    count.textContent=String(shown);
+    page=0;draw();
   }
   [status,severity,text].forEach(function(el){el.addEventListener('input',apply);});
+  prev.addEventListener('click',function(){page--;draw();});
+  next.addEventListener('click',function(){page++;draw();});
   apply();
 })();
 """
@@ -171,7 +184,9 @@ def _findings(scan: Scan) -> str:
         '<option value="ok">ok</option></select></label>'
         f'<label>severity <select id="f-severity"><option value="">all</option>{options}'
         '</select></label><label>search <input id="f-text" type="search"></label>'
-        '<span class="muted"><span id="f-count"></span> shown</span></div>'
+        '<span class="muted"><span id="f-count"></span> match</span>'
+        '<button id="f-prev" type="button">previous</button><span id="f-page" class="muted">'
+        '</span><button id="f-next" type="button">next</button></div>'
         '<table id="findings"><thead><tr><th>severity</th><th>status</th><th>rule</th>'
         "<th>asset</th><th>finding and evidence</th></tr></thead><tbody>"
         + "".join(rows)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from sovscan.model import Gap
+from sovscan.model import Finding, Gap, Severity, Status
 from sovscan.report.html import render
 from tests.conftest import REPO
 from tests.factories import make_scan
@@ -80,3 +81,31 @@ def test_hostile_report_runs_no_injected_script(tmp_path: Path) -> None:
     seen, errors = open_report(tmp_path, render(hostile_scan()), "report-hostile.png")  # type: ignore[arg-type]
     assert errors == []  # an injected script would have raised or been blocked loudly
     assert seen["count-risk"] == "1"
+
+
+def test_large_reports_are_paginated(tmp_path: Path) -> None:
+    base = make_scan()
+    findings = tuple(
+        Finding(f"rule-{i:04d}", base.assets[0].asset.id, Status.RISK, Severity.HIGH, f"m{i}")
+        for i in range(1000)
+    )
+    page_file = tmp_path / "big.html"
+    page_file.write_text(render(replace(base, findings=findings)), encoding="utf-8")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(page_file.as_uri())
+            visible = page.locator("#findings tbody tr:not([hidden])")
+            assert visible.count() == 200
+            assert page.inner_text("#f-page") == "page 1 of 5"
+            assert page.inner_text("#f-count") == "1000"
+            page.click("#f-next")
+            assert page.inner_text("#f-page") == "page 2 of 5"
+            assert visible.first.inner_text().count("rule-0200") == 1
+            page.fill("#f-text", "rule-0999")
+            assert visible.count() == 1 and page.inner_text("#f-page") == "page 1 of 1"
+        finally:
+            browser.close()
