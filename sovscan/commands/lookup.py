@@ -9,12 +9,12 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 from tabulate import tabulate
 
-from sovscan.model import Asset, Control, Location, ResolvedAsset
+from sovscan.model import Asset, ResolvedAsset
+from sovscan.report.json import control_document, location_document
 from sovscan.report.safe import terminal_safe
 from sovscan.resolve import KnowledgeBase, load_knowledge, resolve_all
 from sovscan.resolve.catalog import Law, Provider
@@ -58,40 +58,6 @@ def target_asset(target: str, kb: KnowledgeBase) -> Asset:
     return Asset(f"lookup:host:{host}", "lookup.host", host, {"hostname": host.rstrip(".")})
 
 
-def _location_dict(loc: Location) -> dict[str, Any]:
-    return {
-        "provider": loc.provider,
-        "region": loc.region,
-        "country": loc.country,
-        "subdivision": loc.subdivision,
-        "edge": loc.edge,
-        "method": loc.method.value,
-        "confidence": loc.confidence.value,
-        "evidence": [_evidence_dict(e) for e in loc.evidence],
-    }
-
-
-def _control_dict(ctl: Control) -> dict[str, Any]:
-    return {
-        "operator": ctl.operator,
-        "parent": ctl.parent,
-        "jurisdictions": list(ctl.jurisdictions) if ctl.jurisdictions is not None else None,
-        "laws": list(ctl.laws) if ctl.laws is not None else None,
-        "method": ctl.method.value,
-        "confidence": ctl.confidence.value,
-        "evidence": [_evidence_dict(e) for e in ctl.evidence],
-    }
-
-
-def _evidence_dict(e: Any) -> dict[str, str]:
-    return {
-        "source": e.source,
-        "detail": e.detail,
-        "observed_at": e.observed_at.isoformat(),
-        "confidence": e.confidence.value,
-    }
-
-
 def render_json(results: Sequence[ResolvedAsset], kb: KnowledgeBase) -> str:
     """The look-up results as a JSON document (schema `sovscan.lookup/1`)."""
     doc = {
@@ -100,8 +66,8 @@ def render_json(results: Sequence[ResolvedAsset], kb: KnowledgeBase) -> str:
         "results": [
             {
                 "target": r.asset.name,
-                "location": _location_dict(r.location),
-                "control": _control_dict(r.control),
+                "location": location_document(r.location),
+                "control": control_document(r.control),
             }
             for r in results
         ],

@@ -83,9 +83,9 @@ def _asset(item: ResolvedAsset) -> dict[str, Any]:
         "kind": asset.kind,
         "name": asset.name,
         "attributes": _attributes(asset.attributes),
-        "location": _location(item.location),
-        "control": _control(item.control),
-        "evidence": [_evidence(e) for e in asset.evidence],
+        "location": location_document(item.location),
+        "control": control_document(item.control),
+        "evidence": [evidence_document(e) for e in asset.evidence],
     }
 
 
@@ -96,7 +96,8 @@ def _attributes(attributes: Mapping[str, AttrValue]) -> dict[str, Any]:
     }
 
 
-def _location(location: Location) -> dict[str, Any]:
+def location_document(location: Location) -> dict[str, Any]:
+    """A Location as JSON-ready data (also used by `sovscan lookup --format json`)."""
     return {
         "provider": location.provider,
         "region": location.region,
@@ -105,11 +106,12 @@ def _location(location: Location) -> dict[str, Any]:
         "edge": location.edge,
         "method": location.method.value,
         "confidence": location.confidence.value,
-        "evidence": [_evidence(e) for e in location.evidence],
+        "evidence": [evidence_document(e) for e in location.evidence],
     }
 
 
-def _control(control: Control) -> dict[str, Any]:
+def control_document(control: Control) -> dict[str, Any]:
+    """A Control as JSON-ready data."""
     return {
         "operator": control.operator,
         "parent": control.parent,
@@ -117,7 +119,7 @@ def _control(control: Control) -> dict[str, Any]:
         "laws": None if control.laws is None else list(control.laws),
         "method": control.method.value,
         "confidence": control.confidence.value,
-        "evidence": [_evidence(e) for e in control.evidence],
+        "evidence": [evidence_document(e) for e in control.evidence],
     }
 
 
@@ -141,7 +143,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
             "owner": finding.waiver.owner,
             "expires": finding.waiver.expires,
         },
-        "evidence": [_evidence(e) for e in finding.evidence],
+        "evidence": [evidence_document(e) for e in finding.evidence],
     }
 
 
@@ -149,7 +151,8 @@ def _gap(gap: Gap) -> dict[str, str]:
     return {"scope": gap.scope, "reason": gap.reason}
 
 
-def _evidence(evidence: Evidence) -> dict[str, str]:
+def evidence_document(evidence: Evidence) -> dict[str, str]:
+    """An Evidence item as JSON-ready data."""
     return {
         "source": evidence.source,
         "detail": evidence.detail,
