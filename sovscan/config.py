@@ -18,6 +18,7 @@ from sovscan.places import home_jurisdictions, is_place
 ALL_REGIONS = "all"
 _CLASSIFICATION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_ROLE_NAME_RE = re.compile(r"^[\w+=,.@/-]{1,512}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _DOMAIN_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _HOST_LABEL_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
@@ -32,6 +33,9 @@ class AwsSource:
     external_id: str | None = None
     regions: tuple[str, ...] | None = None  # None means every enabled region ("all")
     label: str | None = None
+    member_role: str | None = None  # set: scan every Organization account through this role
+    member_external_id: str | None = None
+    classification_tag: str = "DataClassification"  # the tag that labels a resource's data
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +164,20 @@ def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:
 
 
 def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSource:
-    reader.known_keys(table, where, {"profile", "role_arn", "external_id", "regions", "name"})
+    reader.known_keys(
+        table,
+        where,
+        {
+            "profile",
+            "role_arn",
+            "external_id",
+            "regions",
+            "name",
+            "member_role",
+            "member_external_id",
+            "classification_tag",
+        },
+    )
     profile = reader.text(table, f"{where}.profile")
     role_arn = reader.text(table, f"{where}.role_arn")
     if role_arn is not None and not _ROLE_ARN_RE.match(role_arn):
@@ -183,7 +200,19 @@ def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSou
             reader.fail(f"{where}.regions", 'a non-empty list of region names, or "all"', "[]")
     else:
         reader.fail(f"{where}.regions", 'a list of region names, or "all"', regions_value)
-    return AwsSource(profile, role_arn, external_id, regions, reader.text(table, f"{where}.name"))
+    member_role = reader.text(table, f"{where}.member_role")
+    if member_role is not None and not _ROLE_NAME_RE.match(member_role):
+        reader.fail(f"{where}.member_role", "an IAM role name such as sovscan-audit", member_role)
+    return AwsSource(
+        profile,
+        role_arn,
+        external_id,
+        regions,
+        reader.text(table, f"{where}.name"),
+        member_role,
+        reader.text(table, f"{where}.member_external_id"),
+        reader.text(table, f"{where}.classification_tag") or "DataClassification",
+    )
 
 
 def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -> SaasEndpoint:

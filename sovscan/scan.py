@@ -27,7 +27,7 @@ from sovscan.engine import (
 from sovscan.errors import ConfigError, ProbeError
 from sovscan.model import Asset, Finding, Gap, Policy, RuleInfo, Scan, WaiverMark
 from sovscan.probes import Clock, Probe, utc_now
-from sovscan.probes.aws import AwsProbe, session_for
+from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe, session_for
 from sovscan.probes.dns import DnsProbe
 from sovscan.probes.saas import SaasProbe
 from sovscan.resolve import KnowledgeBase, RdapClient, law_summaries, resolve_all
@@ -55,7 +55,21 @@ def build_probes(
         except ProbeError as exc:
             gaps.append(Gap(scope, bounded(str(exc))))
             continue
-        probes.append(AwsProbe(source, session, clock=clock))
+        if source.member_role:
+            probes.append(
+                AwsOrganizationProbe(
+                    source,
+                    session,
+                    role_name=source.member_role,
+                    external_id=source.member_external_id,
+                    clock=clock,
+                    classification_tag=source.classification_tag,
+                )
+            )
+        else:
+            probes.append(
+                AwsProbe(source, session, clock=clock, classification_tag=source.classification_tag)
+            )
     if (config.domains or config.saas) and resolver is None:
         resolver = dns.resolver.Resolver()
     if config.domains and resolver is not None:

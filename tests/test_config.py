@@ -187,3 +187,25 @@ def test_unknown_profile_is_one_line(tmp_path: Path) -> None:
     assert "'hipaa'" in result.stderr
     flag = CliRunner().invoke(cli, ["demo", "--profile", "sox"])
     assert flag.exit_code == 2 and flag.stderr.startswith("sovscan: error: --profile: expected")
+
+
+def test_organization_sources_build_an_organization_probe(tmp_path: Path) -> None:
+    import boto3
+
+    from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe
+    from sovscan.scan import build_probes
+
+    text = (
+        '[institution]\nname = "X"\nhome = "CA"\n'
+        '[[aws]]\nname = "org"\nmember_role = "sovscan-audit"\nclassification_tag = "Data"\n'
+        '[[aws]]\nname = "single"\nregions = ["ca-central-1"]\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.aws[0].member_role == "sovscan-audit"
+    assert config.aws[0].classification_tag == "Data"
+    assert config.aws[1].classification_tag == "DataClassification"
+    probes, gaps = build_probes(
+        config, resolver=None, session_factory=lambda _source: boto3.Session()
+    )
+    assert gaps == []
+    assert [type(p) for p in probes] == [AwsOrganizationProbe, AwsProbe]
