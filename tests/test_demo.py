@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from sovscan.demo import demo_config, run_demo
 from sovscan.engine import RuleSet, Waiver, default_rules_dir, load_rules
 from sovscan.model import Scan, Status
 from sovscan.resolve import KnowledgeBase, load_knowledge
+from sovscan.scan import apply_profile_name, assess
 from tests.conftest import StepClock
 
 MONTREAL_BUCKET = "ue-research-data"
@@ -98,11 +99,44 @@ def findings_of(scan: Scan, rule_id: str) -> dict[str, Status]:
     return {f.asset_id: f.status for f in scan.findings if f.rule_id == rule_id}
 
 
+@pytest.fixture(scope="module")
+def demo_scan(knowledge: KnowledgeBase, ruleset: RuleSet) -> Scan:
+    return run_demo(knowledge, ruleset, clock=StepClock(datetime(2026, 11, 24, 12, tzinfo=UTC)))
+
+
+def reassess(
+    demo_scan: Scan,
+    knowledge: KnowledgeBase,
+    ruleset: RuleSet,
+    *,
+    profile: str | None = None,
+    waivers: tuple[Waiver, ...] = (),
+) -> Scan:
+    # The demo's observations evaluated again, as a replay does: one probe run serves every case.
+    config = replace(demo_config(), waivers=waivers)
+    rules, policy = apply_profile_name(config, ruleset, profile)
+    return assess(
+        policy,
+        [item.asset for item in demo_scan.assets],
+        demo_scan.gaps,
+        knowledge,
+        rules,
+        started=demo_scan.started_at,
+        finished=demo_scan.finished_at,
+        waivers=waivers,
+        profile=profile,
+    )
+
+
+def test_run_demo_applies_a_profile(knowledge: KnowledgeBase, ruleset: RuleSet) -> None:
+    scan = run_demo(knowledge, ruleset, profile="gc-protected-b")
+    assert scan.profile == "gc-protected-b" and scan.complete
+
+
 def test_a_profile_changes_policy_and_severities(
-    knowledge: KnowledgeBase, ruleset: RuleSet, fixed_clock: StepClock
+    demo_scan: Scan, knowledge: KnowledgeBase, ruleset: RuleSet
 ) -> None:
-    plain = run_demo(knowledge, ruleset, clock=fixed_clock)
-    protected_b = run_demo(knowledge, ruleset, clock=fixed_clock, profile="gc-protected-b")
+    protected_b = reassess(demo_scan, knowledge, ruleset, profile="gc-protected-b")
     assert protected_b.profile == "gc-protected-b"
     # what the inventory sets itself wins over the profile; the rest comes from the profile
     assert protected_b.policy.allowed_locations == ("CA-QC",)
@@ -111,12 +145,12 @@ def test_a_profile_changes_policy_and_severities(
     outside = [f for f in protected_b.findings if f.rule_id == "data-outside-allowed-locations"]
     assert outside and all(f.severity.value == "critical" for f in outside)
     # gc-protected-b does not select the foreign-law rule
-    assert findings_of(plain, "foreign-law-reach")
+    assert findings_of(demo_scan, "foreign-law-reach")
     assert not findings_of(protected_b, "foreign-law-reach")
 
 
 def test_a_custom_rule_directory_adds_findings(
-    knowledge: KnowledgeBase, tmp_path: Path, fixed_clock: StepClock
+    demo_scan: Scan, knowledge: KnowledgeBase, tmp_path: Path
 ) -> None:
     custom = tmp_path / "our-rules"
     custom.mkdir()
@@ -128,43 +162,44 @@ def test_a_custom_rule_directory_adds_findings(
         "rationale: Our board said so.\nremediation: Move it.\nreferences: []\ntags: [local]\n",
         encoding="utf-8",
     )
-    scan = run_demo(knowledge, load_rules(default_rules_dir(), custom), clock=fixed_clock)
+    scan = reassess(demo_scan, knowledge, load_rules(default_rules_dir(), custom))
     statuses = findings_of(scan, "no-us-buckets")
-    risky = {asset_id for asset_id, status in statuses.items() if status is Status.RISK}
-    assert len(risky) == 1 and risky.pop().endswith("ue-web-assets")
+    risky = sorted(asset_id for asset_id, status in statuses.items() if status is Status.RISK)
+    # the two buckets in Virginia: the web assets, and the research data's replica
+    assert [asset_id.rsplit(":", 1)[1] for asset_id in risky] == [
+        "ue-research-data-replica",
+        "ue-web-assets",
+    ]
+    assert not findings_of(demo_scan, "no-us-buckets")
 
 
 def test_a_waiver_applies_until_it_expires(
-    knowledge: KnowledgeBase, ruleset: RuleSet, fixed_clock: StepClock
+    demo_scan: Scan, knowledge: KnowledgeBase, ruleset: RuleSet
 ) -> None:
-    first = run_demo(knowledge, ruleset, clock=fixed_clock)
     target = next(
         f
-        for f in first.findings
+        for f in demo_scan.findings
         if f.rule_id == "foreign-law-reach" and f.asset_id.endswith(MONTREAL_BUCKET)
     )
-    today = fixed_clock.now.date()
+    today = demo_scan.started_at.date()
     waiver = Waiver(
         "Assessed under s. 17, TIA-2026-04",
         "dpo@universite.example",
         today + timedelta(days=30),
         finding=target.key,
     )
-    config = replace(demo_config(), waivers=(waiver,))
-    waived = run_demo(knowledge, ruleset, clock=fixed_clock, config=config)
+    waived = reassess(demo_scan, knowledge, ruleset, waivers=(waiver,))
     marked = next(f for f in waived.findings if f.key == target.key)
     assert marked.status is Status.RISK and marked.waiver is not None
     assert marked.waiver.owner == "dpo@universite.example"
-    assert waived.score.value <= first.score.value
+    assert waived.score.value <= demo_scan.score.value
     assert not waived.notices
 
     expired = replace(waiver, expires=today - timedelta(days=1))
-    late = run_demo(
-        knowledge, ruleset, clock=fixed_clock, config=replace(demo_config(), waivers=(expired,))
-    )
+    late = reassess(demo_scan, knowledge, ruleset, waivers=(expired,))
     unmarked = next(f for f in late.findings if f.key == target.key)
     assert unmarked.waiver is None
+    assert late.score == demo_scan.score
     assert late.notices == (
         f"waiver expired on {expired.expires}: finding {target.key} (dpo@universite.example)",
     )
-    assert isinstance(expired.expires, date)

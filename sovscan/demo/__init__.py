@@ -14,7 +14,7 @@ from sovscan.config import ScanConfig, load_config
 from sovscan.demo.aws_account import populate
 from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.engine import RuleSet
-from sovscan.model import Scan
+from sovscan.model import Policy, Scan
 from sovscan.probes import Clock, utc_now
 from sovscan.resolve import KnowledgeBase
 from sovscan.scan import apply_profile_name, build_probes, run_scan
@@ -36,10 +36,18 @@ def _without_aws_environment() -> Iterator[None]:
     moto itself from starting.
     """
     hidden = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("AWS_")}
+    # moto's thousands of public AMIs and snapshots are not the university's, and loading them
+    # for every region is most of the demo's start-up time.
+    previous = os.environ.get("MOTO_EC2_LOAD_DEFAULT_AMIS")
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
     try:
         yield
     finally:
         os.environ.update(hidden)
+        if previous is None:
+            os.environ.pop("MOTO_EC2_LOAD_DEFAULT_AMIS", None)
+        else:
+            os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = previous
 
 
 def run_demo(
@@ -59,25 +67,42 @@ def run_demo(
     config = config or demo_config()
     ruleset, policy = apply_profile_name(config, ruleset, profile)
     profile = profile or config.profile
-    with _without_aws_environment(), mock_aws():
-        session = boto3.Session(
-            aws_access_key_id="demo-not-a-secret",
-            aws_secret_access_key="demo-not-a-secret",  # noqa: S106 - moto's in-memory account
-            region_name="us-east-1",
+    mock = mock_aws()
+    with _without_aws_environment():
+        mock.start()  # resets moto's backends, so every run starts from an empty account
+        try:
+            return _scan_demo_estate(config, knowledge, ruleset, clock, policy, profile)
+        finally:
+            # Dropping the in-memory account costs seconds; the next start resets it anyway.
+            mock.stop(remove_data=False)
+
+
+def _scan_demo_estate(
+    config: ScanConfig,
+    knowledge: KnowledgeBase,
+    ruleset: RuleSet,
+    clock: Clock,
+    policy: Policy,
+    profile: str | None,
+) -> Scan:
+    session = boto3.Session(
+        aws_access_key_id="demo-not-a-secret",
+        aws_secret_access_key="demo-not-a-secret",  # noqa: S106 - moto's in-memory account
+        region_name="us-east-1",
+    )
+    populate(session)
+    with ZoneServer.from_directory(DEMO_DIR / "zones") as server:
+        resolver = make_resolver(server.host, server.port)
+        probes, gaps = build_probes(
+            config, resolver=resolver, session_factory=lambda _source: session, clock=clock
         )
-        populate(session)
-        with ZoneServer.from_directory(DEMO_DIR / "zones") as server:
-            resolver = make_resolver(server.host, server.port)
-            probes, gaps = build_probes(
-                config, resolver=resolver, session_factory=lambda _source: session, clock=clock
-            )
-            return run_scan(
-                config,
-                probes,
-                knowledge,
-                ruleset,
-                clock=clock,
-                extra_gaps=gaps,
-                policy=policy,
-                profile=profile,
-            )
+        return run_scan(
+            config,
+            probes,
+            knowledge,
+            ruleset,
+            clock=clock,
+            extra_gaps=gaps,
+            policy=policy,
+            profile=profile,
+        )
