@@ -28,17 +28,30 @@ _NO_AMIS = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 def mocked_estate() -> Iterator[tuple[boto3.Session, str]]:
     """An active moto mock holding the demo estate: (session, account id), for the demo run.
 
+    The user's AWS_* settings are hidden meanwhile: moto intercepts only requests to AWS's own
+    endpoints, so an AWS_ENDPOINT_URL (LocalStack, a moto server) would otherwise receive the
+    demo's writes, and a broken AWS_PROFILE would stop moto itself from starting.
     moto seeds every EC2 region with about 1,300 public AMI snapshots that it reports as the
     caller's own (a real DescribeSnapshots(OwnerIds=["self"]) never does); they would bury the
     demo and slow it down, so they are switched off for the duration of the mock.
     """
-    with mock.patch.dict(os.environ, {_NO_AMIS: "false"}), mock_aws():
-        session = boto3.Session(
-            aws_access_key_id=DEMO_CREDENTIAL,
-            aws_secret_access_key=DEMO_CREDENTIAL,
-            region_name="us-east-1",
-        )
-        yield session, populate(session)
+    hidden = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("AWS_")}
+    try:
+        with mock.patch.dict(os.environ, {_NO_AMIS: "false"}):
+            moto = mock_aws()
+            moto.start()  # resets moto's backends: every run starts from an empty account
+            try:
+                session = boto3.Session(
+                    aws_access_key_id=DEMO_CREDENTIAL,
+                    aws_secret_access_key=DEMO_CREDENTIAL,
+                    region_name="us-east-1",
+                )
+                yield session, populate(session)
+            finally:
+                # Dropping the in-memory account costs seconds; the next start resets it anyway.
+                moto.stop(remove_data=False)
+    finally:
+        os.environ.update(hidden)
 
 
 def populate(session: boto3.Session) -> str:
