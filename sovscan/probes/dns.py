@@ -249,6 +249,19 @@ def _m365_tenant(chain: Sequence[str]) -> str | None:
     return None
 
 
+_MAIL_SIGNAL_KINDS = frozenset({"dns.mx", "dns.spf", "dns.dkim", "dns.host", "dns.txt"})
+
+
+def _text(asset: Asset, key: str) -> str:
+    value = asset.attributes.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _strings(asset: Asset, key: str) -> tuple[str, ...]:
+    value = asset.attributes.get(key)
+    return value if isinstance(value, tuple) else ()
+
+
 class _DomainScan:
     """One domain's look-ups; holds a per-domain memo so each host is asked about once."""
 
@@ -315,15 +328,68 @@ class _DomainScan:
         if soa.outcome == "nxdomain":
             logger.warning("domain %s does not exist (NXDOMAIN)", self.domain)
             return
-        yield from self.soa(soa)
-        yield from self.ns()
-        yield from self.mx()
-        yield from self.txt()
-        yield from self.dmarc()
-        yield from self.dkim()
-        yield from self.caa()
-        yield from self.srv()
-        yield from self.hosts()
+        seen: list[Asset] = []
+        for part in (
+            self.soa(soa),
+            self.ns(),
+            self.mx(),
+            self.txt(),
+            self.dmarc(),
+            self.dkim(),
+            self.caa(),
+            self.srv(),
+            self.hosts(),
+        ):
+            for item in part:
+                if isinstance(item, Asset) and item.kind in _MAIL_SIGNAL_KINDS:
+                    seen.append(item)
+                yield item
+        mailbox = self.mailbox(seen)
+        if mailbox is not None:
+            yield mailbox
+
+    def mailbox(self, seen: Sequence[Asset]) -> Asset | None:
+        """The domain's mailbox: the mail signals already observed, gathered for attribution.
+
+        The MX host may be a gateway that only filters mail; resolution looks through it with
+        these signals, so they travel together on one asset rather than being re-asked.
+        """
+        mxs = [a for a in seen if a.kind == "dns.mx"]
+        if not mxs:
+            return None  # no MX (or only a null MX, or the question failed): no mailbox to find
+        spf = [a for a in seen if a.kind == "dns.spf"]
+        dkims = [a for a in seen if a.kind == "dns.dkim"]
+        autodiscover = f"autodiscover.{self.domain}"
+        hosts = [
+            a for a in seen if a.kind == "dns.host" and a.attributes.get("hostname") == autodiscover
+        ]
+        tokens = [a for a in seen if a.kind == "dns.txt"]
+        attributes: dict[str, AttrValue] = {
+            "mx_hosts": tuple(dict.fromkeys(_text(a, "hostname") for a in mxs)),
+            "spf_includes": _strings(spf[0], "spf_includes") if spf else (),
+            "dkim_targets": tuple(
+                dict.fromkeys(name for a in dkims for name in _strings(a, "cname_chain"))
+            ),
+            "autodiscover_chain": _strings(hosts[0], "cname_chain") if hosts else (),
+            "verification_tokens": tuple(
+                dict.fromkeys(_text(a, "token_key") for a in tokens if _text(a, "token_key"))
+            ),
+            # Selectors publishing their key in place (no CNAME): only the name hints at the
+            # signer (Google Workspace's default is "google"); a CNAME'd one is in dkim_targets.
+            "dkim_selectors": tuple(
+                _text(a, "selector")
+                for a in dkims
+                if not _strings(a, "cname_chain") and "text" in a.attributes
+            ),
+        }
+        tenant = next((_text(a, "tenant") for a in dkims if _text(a, "tenant")), "")
+        if tenant:
+            attributes["tenant"] = tenant
+        # The first piece of evidence of each contributing asset: the record that was observed
+        # (once: every MX asset starts with the same MX answer).
+        firsts = (a.evidence[0] for a in (*mxs, *spf, *dkims, *hosts, *tokens) if a.evidence)
+        evidence = list(dict.fromkeys(firsts))[:MAX_RECORDS]
+        return self.asset("dns.mailbox", "mailbox", self.domain, attributes, evidence)
 
     def soa(self, soa: Lookup) -> Iterator[Asset | Gap]:
         for rdata in [r for r in soa.records if isinstance(r, SOA)][:1]:
@@ -512,7 +578,7 @@ class _DomainScan:
 
 
 class DnsProbe:
-    """Inventories each domain: MX, NS, SOA, TXT tokens, SPF, DMARC, DKIM, CAA, SRV and hosts.
+    """Inventories each domain: MX, NS, SOA, TXT tokens, SPF, DMARC, DKIM, CAA, SRV, hosts, mailbox.
 
     Assets (id ``dns:<domain>:<key>``; every one has ``domain``; ``addresses`` is absent when a
     look-up failed, which is then a Gap):
@@ -531,6 +597,11 @@ class DnsProbe:
     dns.caa       caa                     caa_issuers
     dns.srv       srv:<service>:<host>    hostname, addresses, cname_chain, port, service
     dns.host      host:<fqdn>             hostname, addresses, cname_chain
+    dns.mailbox   mailbox                 mx_hosts (by preference), spf_includes (pass only),
+                                          dkim_targets (DKIM selectors' CNAME chains),
+                                          dkim_selectors (those with a key in place),
+                                          autodiscover_chain, verification_tokens (keys),
+                                          tenant; one per domain with a non-null MX
     ============  ======================  ================================================
 
     Gaps: ``dns:<domain>`` when the domain's SOA cannot be asked (nothing else is then asked),

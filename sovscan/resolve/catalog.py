@@ -96,6 +96,7 @@ class HostPattern:
     vendor: Vendor
     region_provider: str | None  # whose region table a `<region>` capture names
     edge: bool
+    role: str = ""  # mail role: "mailbox" (holds the mail), "gateway" (filters and relays it), ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,8 @@ class TxtToken:
     pattern: str
     regex: re.Pattern[str] | None
     vendor: Vendor
+    role: str = ""  # "mailbox" when the token is a (weak) sign of where the mail is, else ""
+    key: str = ""  # the token's key as the DNS probe names it ("ms", "zoho-verification")
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,14 +328,24 @@ def compile_host_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(r"\A" + r"\.".join(parts) + r"\Z")
 
 
+HOST_RECORDS = ("MX", "NS", "CNAME", "SPF", "DMARC", "DKIM")
+"""What a host pattern is matched against: an MX, NS or CNAME name, an SPF include, a DMARC
+report (rua/ruf) domain, a DKIM selector name (one label, published with its key in place)."""
+MAIL_ROLES = ("mailbox", "gateway")
+
+
 def load_host_patterns(path: Path, providers: Mapping[str, Provider]) -> tuple[HostPattern, ...]:
     cols = ("record", "pattern", "provider", "vendor", "product", "parent", "country",
-            "region_provider", "edge", "confidence", "note")  # fmt: skip
+            "region_provider", "edge", "confidence", "note", "role")  # fmt: skip
     out = []
     for line, row in enumerate(_rows(path, cols), start=2):
         where = f"{path.name}:{line}"
-        if row["record"] not in {"MX", "NS", "CNAME", "SPF"}:
-            raise _fail(where, f"record: expected MX, NS, CNAME or SPF; got {row['record']!r}")
+        if row["record"] not in HOST_RECORDS:
+            raise _fail(
+                where, f"record: expected one of {', '.join(HOST_RECORDS)}; got {row['record']!r}"
+            )
+        if row["role"] and row["role"] not in MAIL_ROLES:
+            raise _fail(where, f"role: expected mailbox, gateway or nothing; got {row['role']!r}")
         region_provider = row["region_provider"] or None
         if region_provider is not None and region_provider not in providers:
             raise _fail(where, f"region_provider {region_provider!r} is not in the catalogue")
@@ -346,16 +359,30 @@ def load_host_patterns(path: Path, providers: Mapping[str, Provider]) -> tuple[H
                 _vendor(where, row, providers),
                 region_provider,
                 row["edge"] == "true",
+                row["role"],
             )
         )
     return tuple(out)
 
 
+_TOKEN_KEY = re.compile(r"^\^?([A-Za-z0-9][A-Za-z0-9_.-]*?)[_-]?(?:[=:]|$)")
+
+
+def token_key(pattern: str) -> str:
+    """The key the DNS probe gives a token matching `pattern` (``MS=`` -> ``ms``,
+    ``zoho-verification=`` -> ``zoho-verification``, ``ZOOM_verify_`` -> ``zoom_verify``)."""
+    found = _TOKEN_KEY.match(pattern)
+    return found.group(1).lower() if found else ""
+
+
 def load_txt_tokens(path: Path, providers: Mapping[str, Provider]) -> tuple[TxtToken, ...]:
-    cols = ("match", "pattern", "provider", "vendor", "product", "parent", "country", "confidence")
+    cols = ("match", "pattern", "provider", "vendor", "product", "parent", "country", "confidence",
+            "role")  # fmt: skip
     out = []
     for line, row in enumerate(_rows(path, cols), start=2):
         where = f"{path.name}:{line}"
+        if row["role"] not in ("", "mailbox"):
+            raise _fail(where, f"role: expected mailbox or nothing; got {row['role']!r}")
         regex = None
         if row["match"] == "regex":
             try:
@@ -364,7 +391,11 @@ def load_txt_tokens(path: Path, providers: Mapping[str, Provider]) -> tuple[TxtT
                 raise _fail(where, f"pattern: invalid regular expression ({exc})") from None
         elif row["match"] != "prefix":
             raise _fail(where, f"match: expected prefix or regex; got {row['match']!r}")
-        out.append(TxtToken(row["match"], row["pattern"], regex, _vendor(where, row, providers)))
+        key = token_key(row["pattern"])
+        if row["role"] and not key:
+            raise _fail(where, "a mailbox token needs a pattern starting with its key")
+        vendor = _vendor(where, row, providers)
+        out.append(TxtToken(row["match"], row["pattern"], regex, vendor, row["role"], key))
     return tuple(out)
 
 

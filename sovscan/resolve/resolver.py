@@ -20,6 +20,12 @@ Every signal becomes a candidate Location or Control with its method and confide
 - rdap (LOW): the registry's registrant, only when nothing offline knew the control answer; the
   registrant's country is not the parent's home, so jurisdictions stay unknown.
 
+Some kinds are answered their own way: a `dns.mailbox` by its deciding mail signal (the MX when
+it is a mailbox provider, else the strongest look-through signal past a gateway; see `mail.py`),
+a `dns.dmarc` by its report processors (all must be known; reports to the domain itself go to its
+mailbox), a `dns.spf` by the probe's expanded pass includes. Assets with `replica_regions` come
+back copied with the regions' places (`replica_places`, `replica_places_complete`).
+
 A candidate naming a place (or an edge) beats one naming only a region; then the stronger method,
 then the higher confidence. Agreeing signals are kept as evidence; disagreeing ones are recorded as
 `resolve:conflict` evidence. With no candidate the answer is unknown, with what was tried.
@@ -36,6 +42,7 @@ from sovscan.model import (
     UNKNOWN_CONTROL,
     UNKNOWN_LOCATION,
     Asset,
+    AttrValue,
     Confidence,
     Control,
     Evidence,
@@ -43,9 +50,10 @@ from sovscan.model import (
     Method,
     ResolvedAsset,
 )
-from sovscan.resolve.catalog import Provider, RegionPlace, Vendor
+from sovscan.resolve.catalog import HostPattern, Provider, RegionPlace, Vendor
 from sovscan.resolve.ipindex import IpMatch
 from sovscan.resolve.knowledge import KnowledgeBase
+from sovscan.resolve.mail import MailAttribution, MailSignal, attribute_mailbox
 from sovscan.resolve.rdap import RdapClient, RdapNetwork
 
 MAX_ADDRESSES = 16
@@ -53,8 +61,27 @@ MAX_ADDRESSES = 16
 MAX_NAMES = 12
 """Names (hostname + CNAME chain) examined per asset."""
 
-_READS = ("provider", "partition", "region", "addresses", "hostname", "cname_chain", "text")
-"""The asset attributes resolution reads; assets equal on these get the same answer."""
+_READS = (
+    "provider",
+    "partition",
+    "region",
+    "addresses",
+    "hostname",
+    "cname_chain",
+    "text",
+    "spf_includes",
+    "report_domains",
+    "tenant",
+    "mx_hosts",
+    "dkim_targets",
+    "dkim_selectors",
+    "autodiscover_chain",
+    "verification_tokens",
+)
+"""The asset attributes resolution reads; assets equal on these (and on the kind, for the kinds
+resolved their own way) get the same answer."""
+_OWN_WAY = frozenset({"dns.mailbox", "dns.spf", "dns.dmarc", "dns.dkim"})
+_NAME_RECORDS = frozenset({"MX", "NS", "CNAME"})
 _RANK = {m: i for i, m in enumerate(Method)}  # Method is declared strongest first
 _CONF_RANK = {Confidence.NONE: 0, Confidence.LOW: 1, Confidence.MEDIUM: 2, Confidence.HIGH: 3}
 
@@ -102,40 +129,74 @@ def resolve(asset: Asset, kb: KnowledgeBase, rdap: RdapClient | None = None) -> 
     return resolve_all((asset,), kb, rdap)[0]
 
 
+class _Run:
+    """One resolve_all call's shared state: IP matches, RDAP answers, memoised answers, and the
+    mailbox answers by domain (DMARC reports sent to the domain itself land in its mailbox)."""
+
+    def __init__(
+        self, kb: KnowledgeBase, matches: Mapping[str, IpMatch], rdap: RdapClient | None
+    ) -> None:
+        self.kb = kb
+        self.matches = matches
+        self.rdap = rdap
+        self.rdap_cache: dict[str, RdapNetwork | None] = {}
+        self.answers: dict[tuple[object, ...], tuple[Location, Control]] = {}
+        self.mailboxes: dict[str, ResolvedAsset] = {}
+
+    def resolve(self, asset: Asset) -> ResolvedAsset:
+        # Answers depend only on the attributes resolution reads, and scans share many (the same
+        # MX host or name server under thousands of domains): resolve each distinct set once.
+        key = _memo_key(asset)
+        try:
+            answer = self.answers.get(key)
+        except TypeError:  # an attribute outside the documented (hashable) types
+            return _resolve(asset, self)
+        if answer is not None:
+            return ResolvedAsset(asset, *answer)
+        resolved = _resolve(asset, self)
+        self.answers[key] = (resolved.location, resolved.control)
+        return resolved
+
+
 def resolve_all(
     assets: Sequence[Asset], kb: KnowledgeBase, rdap: RdapClient | None = None
 ) -> tuple[ResolvedAsset, ...]:
-    """Resolve many assets; their addresses go through the IP index in one bulk look-up."""
+    """Resolve many assets; their addresses go through the IP index in one bulk look-up.
+
+    Assets with ``replica_regions`` come back as a copy with ``replica_places`` (ISO codes of the
+    regions, in order; a region without a known place gives no entry) and
+    ``replica_places_complete`` (True, and only present, when every region had a place).
+    """
     wanted = [a for asset in assets for a in _addresses(asset)]
-    matches = {m.address: m for m in kb.index.lookup_many(wanted)}
-    rdap_cache: dict[str, RdapNetwork | None] = {}
-    # Answers depend only on the attributes resolution reads, and scans share many (the same MX
-    # host or name server under thousands of domains): resolve each distinct set once.
-    answers: dict[tuple[object, ...], tuple[Location, Control]] = {}
+    run = _Run(kb, {m.address: m for m in kb.index.lookup_many(wanted)}, rdap)
+    # Mailboxes first: a DMARC record may send its reports to the domain's own mailbox.
+    for asset in assets:
+        domain = asset.attributes.get("domain")
+        if asset.kind == "dns.mailbox" and isinstance(domain, str):
+            run.mailboxes.setdefault(domain, run.resolve(asset))
     out = []
     for asset in assets:
-        key = tuple(asset.attributes.get(name) for name in _READS)
-        try:
-            answer = answers.get(key)
-        except TypeError:  # an attribute outside the documented (hashable) types
-            out.append(_resolve(asset, kb, matches, rdap, rdap_cache))
-            continue
-        if answer is None:
-            resolved = _resolve(asset, kb, matches, rdap, rdap_cache)
-            answers[key] = (resolved.location, resolved.control)
-            out.append(resolved)
-        else:
-            out.append(ResolvedAsset(asset, *answer))
+        resolved = run.resolve(asset)
+        placed = _with_replica_places(asset, kb)
+        out.append(resolved if placed is asset else replace(resolved, asset=placed))
     return tuple(out)
 
 
-def _resolve(
-    asset: Asset,
-    kb: KnowledgeBase,
-    matches: Mapping[str, IpMatch],
-    rdap: RdapClient | None,
-    rdap_cache: dict[str, RdapNetwork | None],
-) -> ResolvedAsset:
+def _memo_key(asset: Asset) -> tuple[object, ...]:
+    key: tuple[object, ...] = tuple(asset.attributes.get(name) for name in _READS)
+    if asset.kind in _OWN_WAY:
+        key += (asset.kind,)
+    if asset.kind == "dns.dmarc":
+        key += (asset.attributes.get("domain"),)  # its own-domain reports depend on the domain
+    return key
+
+
+def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
+    kb, matches, rdap, rdap_cache = run.kb, run.matches, run.rdap, run.rdap_cache
+    if asset.kind == "dns.mailbox":
+        return _resolve_mailbox(asset, kb)
+    if asset.kind == "dns.dmarc" and isinstance(asset.attributes.get("report_domains"), tuple):
+        return _resolve_dmarc(asset, run)
     signals = _Signals(kb)
     _from_cloud_api(asset, signals)
     for address in _addresses(asset):
@@ -144,8 +205,13 @@ def _resolve(
             _from_address(match, signals)
     for name in _names(asset):
         _from_name(name, signals)
+    includes = asset.attributes.get("spf_includes")
     text = asset.attributes.get("text")
-    if isinstance(text, str):
+    if asset.kind == "dns.spf" and isinstance(includes, tuple):
+        # The probe expanded the record (pass-qualified includes, recursively): read that, not
+        # the top-level text, so nested senders count and ~include/-include do not.
+        _from_spf_includes(includes, signals)
+    elif isinstance(text, str):
         _from_text(text, signals)
     if rdap is not None and not signals.controls:
         # RDAP only for the residue: one query per address per run, the client caches by network.
@@ -317,7 +383,7 @@ def _from_name(name: str, sig: _Signals) -> None:
     kb = sig.kb
     host = name.strip().lower().rstrip(".")
     for pattern in kb.host_patterns_for(host):
-        found = pattern.regex.match(host) if pattern.record != "SPF" else None
+        found = pattern.regex.match(host) if pattern.record in _NAME_RECORDS else None
         if found is None:
             continue
         vendor = pattern.vendor
@@ -367,6 +433,27 @@ def _from_name(name: str, sig: _Signals) -> None:
         sig.who(_vendor_control(kb, vendor, method, label))
         return
     sig.nothing("catalogue:hostnames", f"{bounded(host, 200)} matches no host pattern", "hostnames")
+
+
+def _from_spf_includes(includes: tuple[str, ...], sig: _Signals) -> None:
+    kb = sig.kb
+    found = False
+    for include in includes[:MAX_NAMES]:
+        name = include.strip().lower().rstrip(".")
+        pattern = _host_pattern(kb, name, "SPF")
+        if pattern is not None:
+            label = f"SPF include:{bounded(name, 200)} ({pattern.vendor.product})"
+            sig.who(_vendor_control(kb, pattern.vendor, Method.CATALOGUE, label))
+            found = True
+    if not found:
+        sig.nothing(
+            "catalogue:hostnames", "no SPF pass include matches a known sender", "hostnames"
+        )
+
+
+def _host_pattern(kb: KnowledgeBase, name: str, record: str) -> HostPattern | None:
+    candidates = kb.host_patterns_for(name)
+    return next((p for p in candidates if p.record == record and p.regex.match(name)), None)
 
 
 def _from_text(text: str, sig: _Signals) -> None:
@@ -471,8 +558,15 @@ def _provider_control(
     )
 
 
-def _vendor_control(kb: KnowledgeBase, vendor: Vendor, method: Method, why: str) -> Control:
-    confidence = _cap(vendor.confidence, Confidence.MEDIUM)
+def _vendor_control(
+    kb: KnowledgeBase,
+    vendor: Vendor,
+    method: Method,
+    why: str,
+    confidence: Confidence | None = None,
+) -> Control:
+    # A bare fingerprint is at most MEDIUM; a caller weighing several signals may say more.
+    confidence = confidence or _cap(vendor.confidence, Confidence.MEDIUM)
     if vendor.note:
         why = f"{why} [{vendor.note}]"  # caveats such as "not proof of Workspace mail"
     if vendor.provider is not None:
@@ -511,6 +605,199 @@ def _rdap_control(address: str, net: RdapNetwork, kb: KnowledgeBase) -> Control:
         Confidence.LOW,
         (_ev(kb, f"rdap:{net.registry}", detail, Confidence.LOW),),
     )
+
+
+# --- mail: mailboxes behind gateways, DMARC report processors -----------------------------------
+
+
+def _resolve_mailbox(asset: Asset, kb: KnowledgeBase) -> ResolvedAsset:
+    found = attribute_mailbox(asset.attributes, kb)
+    decided = found.decided
+    context = _mail_context(kb, found)
+    if decided is None:
+        evidence = (*context, _ev(kb, "resolve:mailbox", "no signal decided the mailbox provider",
+                                  Confidence.NONE, "hostnames"))  # fmt: skip
+        control = replace(UNKNOWN_CONTROL, evidence=evidence)
+        return ResolvedAsset(asset, replace(UNKNOWN_LOCATION, evidence=evidence), control)
+    headline = _ev(
+        kb,
+        f"resolve:mailbox:{decided.signal}",
+        f"deciding signal {decided.signal} ({decided.confidence.value} confidence): "
+        f"{decided.detail} -> {decided.vendor.name}",
+        decided.confidence,
+        "hostnames",
+    )
+    base = _vendor_control(kb, decided.vendor, Method.CATALOGUE, decided.detail, decided.confidence)
+    control = replace(base, evidence=(headline, *base.evidence, *context))
+    return ResolvedAsset(asset, _mailbox_location(kb, decided, headline), control)
+
+
+def _mail_context(kb: KnowledgeBase, found: MailAttribution) -> tuple[Evidence, ...]:
+    """Evidence around the decision: the gateway, the other signals (agreeing or not), notes."""
+    out: list[Evidence] = []
+    if found.gateway is not None:
+        gateway = found.gateway
+        detail = f"MX is a {gateway.product} gateway ({gateway.name}): looked through; "
+        detail += "the gateway itself is attributed on the dns.mx asset"
+        out.append(_ev(kb, "resolve:mailbox:gateway", detail, gateway.confidence, "hostnames"))
+    conflicts = found.conflicts
+    for other in found.others[:MAX_NAMES]:
+        if other in conflicts:
+            source = "resolve:conflict"
+            detail = f"other mailbox signal {other.signal}: {other.detail} -> {other.vendor.name}"
+        else:
+            source = f"resolve:mailbox:{other.signal}"
+            verdict = "agrees" if found.decided is not None else "not used"
+            detail = f"{other.signal} {verdict}: {other.detail} -> {other.vendor.name}"
+        out.append(_ev(kb, source, detail, other.confidence, "hostnames"))
+    out += [_ev(kb, "resolve:mailbox", note, Confidence.NONE, "hostnames") for note in found.notes]
+    return tuple(out)
+
+
+def _mailbox_location(kb: KnowledgeBase, decided: MailSignal, headline: Evidence) -> Location:
+    place = (
+        kb.regions.get((decided.region_provider, decided.region))
+        if decided.region_provider and decided.region
+        else None
+    )
+    if place is None or not place.country:
+        detail = f"{decided.vendor.name}: no known region in the host names; DNS does not say "
+        detail += "where the mailboxes are stored"
+        why = _ev(kb, "resolve:mailbox", detail, Confidence.NONE, "hostnames")
+        return replace(UNKNOWN_LOCATION, evidence=(why, headline))
+    confidence = _cap(decided.confidence, Confidence.MEDIUM)  # naming is an inference
+    detail = f"{decided.detail}: region {decided.region}, {_where(place)}"
+    evidence = (_ev(kb, "catalogue:hostnames", detail, confidence, "hostnames"), headline)
+    return Location(
+        decided.region_provider,
+        decided.region,
+        place.country,
+        place.subdivision,
+        False,
+        Method.HOSTNAME_REGION,
+        confidence,
+        evidence,
+    )
+
+
+def _resolve_dmarc(asset: Asset, run: _Run) -> ResolvedAsset:
+    """The report processors' answer: every rua/ruf domain must be known for control to be."""
+    kb = run.kb
+    domains = asset.attributes.get("report_domains")
+    own = asset.attributes.get("domain")
+    reports = [d for d in domains if isinstance(d, str)] if isinstance(domains, tuple) else []
+    controls: list[Control] = []
+    locations: list[Location] = []
+    missing: list[Evidence] = []
+    for domain in reports[:MAX_NAMES]:
+        if domain == own:
+            mailbox = run.mailboxes.get(domain)
+            if mailbox is None or mailbox.control.jurisdictions is None:
+                detail = f"reports go to {domain} itself, whose mailbox provider is unknown"
+                missing.append(_ev(kb, "resolve:dmarc", detail, Confidence.NONE, "hostnames"))
+                continue
+            why = _ev(
+                kb,
+                "resolve:dmarc",
+                f"reports go to {domain} itself: its mailbox, run by {mailbox.control.operator}",
+                mailbox.control.confidence,
+                "hostnames",
+            )
+            controls.append(replace(mailbox.control, evidence=(why, *mailbox.control.evidence)))
+            locations.append(mailbox.location)
+            continue
+        pattern = _host_pattern(kb, domain, "DMARC")
+        if pattern is None:
+            detail = f"report processor {bounded(domain, 200)} matches no known processor"
+            missing.append(_ev(kb, "catalogue:hostnames", detail, Confidence.NONE, "hostnames"))
+            continue
+        label = f"DMARC reports to {bounded(domain, 200)} ({pattern.vendor.product})"
+        controls.append(_vendor_control(kb, pattern.vendor, Method.CATALOGUE, label))
+        locations.append(
+            replace(
+                UNKNOWN_LOCATION,
+                evidence=(
+                    _ev(
+                        kb,
+                        "catalogue:hostnames",
+                        f"{label}: the processor's location is not published in DNS",
+                        Confidence.NONE,
+                        "hostnames",
+                    ),
+                ),
+            )
+        )
+    if not reports:
+        detail = "the DMARC record names no report address (rua/ruf)"
+        missing.append(_ev(kb, "resolve:dmarc", detail, Confidence.NONE, "hostnames"))
+    control = _merge_controls(controls, missing)
+    if len(locations) == 1 and not missing:
+        location = locations[0]
+    else:
+        evidence = tuple(e for loc in locations for e in loc.evidence[:1]) + tuple(missing)
+        location = replace(UNKNOWN_LOCATION, evidence=evidence or (_nothing(),))
+    return ResolvedAsset(asset, location, control)
+
+
+def _merge_controls(controls: Sequence[Control], missing: Sequence[Evidence]) -> Control:
+    """One answer for several processors: known only when every processor is known."""
+    if not controls:
+        return replace(UNKNOWN_CONTROL, evidence=tuple(missing) or (_nothing(),))
+    if len(controls) == 1 and not missing:
+        return controls[0]
+    operators = tuple(dict.fromkeys(c.operator for c in controls if c.operator))
+    parents = tuple(dict.fromkeys(c.parent for c in controls if c.parent))
+    evidence = tuple(e for c in controls for e in c.evidence[:2]) + tuple(missing)
+    weakest = max(controls, key=lambda c: (_RANK[c.method], -_CONF_RANK[c.confidence]))
+    if missing or any(c.jurisdictions is None for c in controls):
+        # One processor unknown: a union of the others would read as the whole answer.
+        return Control(
+            "; ".join(operators) or None,
+            None,
+            None,
+            None,
+            weakest.method,
+            Confidence.LOW,
+            evidence,
+        )
+    juris = tuple(dict.fromkeys(j for c in controls for j in c.jurisdictions or ()))
+    laws = tuple(dict.fromkeys(law for c in controls for law in c.laws or ()))
+    return Control(
+        "; ".join(operators),
+        "; ".join(parents) or None,
+        juris,
+        laws,
+        weakest.method,
+        weakest.confidence,
+        evidence,
+    )
+
+
+# --- replicas --------------------------------------------------------------------------------
+
+
+def _with_replica_places(asset: Asset, kb: KnowledgeBase) -> Asset:
+    """The asset with ``replica_places`` derived from ``replica_regions`` (same asset if none)."""
+    regions = asset.attributes.get("replica_regions")
+    provider = asset.attributes.get("provider")
+    if (
+        not isinstance(regions, tuple)
+        or not isinstance(provider, str)
+        or "replica_places" in asset.attributes
+    ):
+        return asset
+    places: list[str] = []
+    for region in regions[: MAX_NAMES * 4]:
+        place = kb.regions.get((provider, region)) if isinstance(region, str) else None
+        code = None if place is None or place.kind == "edge" else place.subdivision or place.country
+        if code:
+            places.append(code)
+    extra: dict[str, AttrValue] = {"replica_places": tuple(places)}
+    if len(places) == len(regions):
+        # Present only when every replica was placed: absent, the fact is unknown to the rules,
+        # so a list with an unplaced region can never read as "all inside".
+        extra["replica_places_complete"] = True
+    return replace(asset, attributes={**asset.attributes, **extra})
 
 
 # --- choosing ----------------------------------------------------------------------------------
@@ -602,7 +889,12 @@ def _names(asset: Asset) -> list[str]:
         names.append(host)
     chain = asset.attributes.get("cname_chain")
     if isinstance(chain, tuple):
-        names += [c for c in chain if c and c not in names]
+        names += [c for c in chain if isinstance(c, str) and c and c not in names]
+    tenant = asset.attributes.get("tenant")
+    if asset.kind == "dns.dkim" and isinstance(tenant, str) and tenant and tenant not in names:
+        # The Microsoft 365 tenant the selector is delegated to names its operator even when
+        # the chain's last name matches no pattern.
+        names.append(tenant)
     return names[:MAX_NAMES]
 
 

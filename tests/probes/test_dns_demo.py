@@ -9,10 +9,13 @@ import dns.resolver
 import pytest
 
 from sovscan.config import SaasEndpoint
+from sovscan.demo import demo_config
 from sovscan.dnsserver import ZoneServer, make_resolver
-from sovscan.model import Asset, Gap
+from sovscan.engine import default_rules_dir, evaluate, load_rules
+from sovscan.model import Asset, Confidence, Gap, Method, ResolvedAsset, Status
 from sovscan.probes.dns import DnsProbe
 from sovscan.probes.saas import SaasProbe
+from sovscan.resolve import default_data_dir, load_knowledge, resolve_all
 
 DEMO_ZONES = Path(__file__).resolve().parents[2] / "sovscan" / "demo" / "zones"
 
@@ -43,6 +46,7 @@ def test_the_demo_sees_everything_without_a_gap(items: list[Asset | Gap]) -> Non
         "dns.dkim",
         "dns.dmarc",
         "dns.host",
+        "dns.mailbox",
         "dns.mx",
         "dns.ns",
         "dns.soa",
@@ -116,3 +120,51 @@ def test_faculte_gateway_proofpoint_in_front_of_microsoft_365(items: list[Asset 
     assert autodiscover["cname_chain"] == ("autodiscover.outlook.com",)
     ns = attrs(items, "dns:faculte-gateway.example:ns:ada.ns.cloudflare.com")
     assert ns["addresses"] == ("173.245.58.101",)
+
+
+@pytest.fixture(scope="module")
+def resolved(items: list[Asset | Gap]) -> dict[str, ResolvedAsset]:
+    assets = [i for i in items if isinstance(i, Asset)]
+    return {r.asset.id: r for r in resolve_all(assets, load_knowledge(default_data_dir()))}
+
+
+def test_faculte_gateway_mailbox_is_microsoft_365_seen_through_proofpoint(
+    resolved: dict[str, ResolvedAsset],
+) -> None:
+    mailbox = resolved["dns:faculte-gateway.example:mailbox"]
+    control = mailbox.control
+    assert (control.operator, control.parent) == ("Microsoft Corporation", "Microsoft Corporation")
+    assert control.jurisdictions == ("US",)
+    assert control.laws is not None and "us-cloud-act" in control.laws
+    assert (control.method, control.confidence) == (Method.CATALOGUE, Confidence.HIGH)
+    decided = control.evidence[0]
+    assert decided.source == "resolve:mailbox:dkim"
+    assert "facultegateway.onmicrosoft.com" in decided.detail
+    assert any("Proofpoint" in e.detail for e in control.evidence if "gateway" in e.source)
+    # Microsoft 365 does not publish the tenant's region in DNS: the place stays unknown.
+    assert mailbox.location.method is Method.UNKNOWN and mailbox.location.country is None
+    # The gateway keeps its own attribution.
+    mx = resolved["dns:faculte-gateway.example:mx:mx0a-00000000.pphosted.com"].control
+    assert (mx.operator, mx.jurisdictions) == ("Proofpoint, Inc.", ("US",))
+    universite = resolved["dns:universite.example:mailbox"].control
+    assert (universite.operator, universite.evidence[0].source) == (
+        "Microsoft Corporation",
+        "resolve:mailbox:mx",
+    )
+
+
+def test_dmarc_reports_abroad_decides_on_the_demo(resolved: dict[str, ResolvedAsset]) -> None:
+    dmarcs = [r for r in resolved.values() if r.asset.kind == "dns.dmarc"]
+    findings = evaluate(load_rules(default_rules_dir()), dmarcs, demo_config().policy)
+    status = {f.asset_id: f.status for f in findings if f.rule_id == "dmarc-reports-abroad"}
+    # Agari (Fortra, US) for the university; the faculty's own address, i.e. its Microsoft 365
+    # mailbox behind Proofpoint: both under US control, neither left unknown.
+    assert status == {
+        "dns:universite.example:dmarc": Status.RISK,
+        "dns:faculte-gateway.example:dmarc": Status.RISK,
+    }
+    agari = resolved["dns:universite.example:dmarc"].control
+    assert (agari.operator, agari.parent, agari.jurisdictions) == ("Agari", "Fortra LLC", ("US",))
+    own = resolved["dns:faculte-gateway.example:dmarc"].control
+    assert own.operator == "Microsoft Corporation"
+    assert own.evidence[0].source == "resolve:dmarc"

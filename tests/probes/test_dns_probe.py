@@ -61,6 +61,7 @@ def test_microsoft_365_direct_with_route53_and_an_lms_on_a_ca_central_1_elb(
             "host:enterpriseenrollment.m365.example",
             "host:sip.m365.example",
             "host:lms.m365.example",
+            "mailbox",
         )
     )
     mx = assets[prefix + "mx:m365-example.mail.protection.outlook.com"]
@@ -216,6 +217,31 @@ def test_proofpoint_gateway_in_front_of_microsoft_365(resolver: dns.resolver.Res
         "autod.ha-autod.office.com",
     )
     assert assets[prefix + "txt:ms"].attributes["text"] == "MS=ms33334444"
+    # The mailbox gathers the signals above, in the order resolution weighs them; the ~include
+    # of Google is not an authorisation and does not reach it.
+    mailbox = assets[prefix + "mailbox"]
+    assert (mailbox.kind, mailbox.name) == ("dns.mailbox", "gateway.example")
+    assert dict(mailbox.attributes) == {
+        "mx_hosts": ("mx0a-00000000.pphosted.com", "mx0b-00000000.pphosted.com"),
+        "spf_includes": ("spf.protection.outlook.com", "spf-00000000.pphosted.com"),
+        "dkim_targets": ("selector1-gateway-example._domainkey.gatewayexample.onmicrosoft.com",),
+        "autodiscover_chain": ("autodiscover.outlook.com", "autod.ha-autod.office.com"),
+        "verification_tokens": ("ms",),
+        "dkim_selectors": (),  # selector1 is a CNAME: its target is the signal, not its name
+        "tenant": "gatewayexample.onmicrosoft.com",
+        "domain": "gateway.example",
+    }
+    # Each signal's record is its evidence, once (both MX assets share the MX answer).
+    assert [e.source for e in mailbox.evidence] == [
+        "dns:MX",
+        "dns:TXT",
+        "dns:TXT",
+        "dns:A",
+        "dns:TXT",
+    ]
+    assert mailbox.evidence[2].detail.startswith(
+        "selector1._domainkey.gateway.example. 300 IN CNAME"
+    )
 
 
 def test_mimecast_canadian_region(resolver: dns.resolver.Resolver) -> None:
@@ -231,7 +257,14 @@ def test_mimecast_canadian_region(resolver: dns.resolver.Resolver) -> None:
         (20, "ca-smtp-inbound-2.mimecast.com", ("207.211.30.41",)),
     ]
     spf = assets["dns:mimecast-ca.example:spf"].attributes
-    assert spf["spf_includes"] == ("ca._netblocks.mimecast.com",)
+    assert spf["spf_includes"] == ("ca._netblocks.mimecast.com", "spf.protection.outlook.com")
+    mailbox = assets["dns:mimecast-ca.example:mailbox"].attributes
+    assert mailbox["mx_hosts"] == (
+        "ca-smtp-inbound-1.mimecast.com",
+        "ca-smtp-inbound-2.mimecast.com",
+    )
+    assert (mailbox["dkim_targets"], mailbox["autodiscover_chain"]) == ((), ())
+    assert "tenant" not in mailbox
 
 
 def test_cloudflare_dns_cdn_and_a_null_mx(resolver: dns.resolver.Resolver) -> None:
@@ -239,6 +272,7 @@ def test_cloudflare_dns_cdn_and_a_null_mx(resolver: dns.resolver.Resolver) -> No
     assert gaps == []
     prefix = "dns:cloudflare-dns.example:"
     assert [a.kind for a in assets.values()].count("dns.mx") == 0  # RFC 7505 "MX 0 ."
+    assert prefix + "mailbox" not in assets  # a domain that accepts no mail has no mailbox
     assert assets[prefix + "ns:ada.ns.cloudflare.com"].attributes["addresses"] == (
         "173.245.58.101",
     )
@@ -480,8 +514,11 @@ def test_evidence_times_come_from_the_injected_clock(resolver: dns.resolver.Reso
 def test_concurrent_scan_gives_the_same_items_in_the_same_order(
     resolver: dns.resolver.Resolver,
 ) -> None:
+    # A patient resolver on the same server: on a loaded machine the module's 0.3 s timeout can
+    # turn one run's answer into the other run's Gap, which is not what this test is about.
+    patient = make_resolver(str(resolver.nameservers[0]), resolver.port, timeout=2.0, lifetime=4.0)
     domains = ["m365.example", "gws.example", "gateway.example", "servfail.example"] * 3
-    sequential = list(DnsProbe(domains, [], resolver, clock=lambda: START).collect())
-    concurrent = list(DnsProbe(domains, [], resolver, clock=lambda: START, workers=4).collect())
+    sequential = list(DnsProbe(domains, [], patient, clock=lambda: START).collect())
+    concurrent = list(DnsProbe(domains, [], patient, clock=lambda: START, workers=4).collect())
     assert concurrent == sequential
     assert len(sequential) > 40
