@@ -130,7 +130,7 @@ def load_observations(folder: Path) -> Observations:
                 policy["default_classification"],
                 tuple(policy["sensitive_classifications"]),
             ),
-            assets=tuple(_asset(item) for item in document["assets"]),
+            assets=tuple(asset_from_document(item) for item in document["assets"]),
             gaps=tuple(Gap(g["scope"], g["reason"]) for g in document["gaps"]),
             started_at=datetime.fromisoformat(document["started_at"]),
             finished_at=datetime.fromisoformat(document["finished_at"]),
@@ -154,12 +154,13 @@ def _observations_document(scan: Scan) -> dict[str, Any]:
         "schema": "sovscan.observations/1",
         "started_at": scan.started_at.isoformat(),
         "finished_at": scan.finished_at.isoformat(),
-        "assets": [_asset_document(item.asset) for item in scan.assets],
+        "assets": [asset_document(item.asset) for item in scan.assets],
         "gaps": [{"scope": g.scope, "reason": g.reason} for g in scan.gaps],
     }
 
 
-def _asset_document(asset: Asset) -> dict[str, Any]:
+def asset_document(asset: Asset) -> dict[str, Any]:
+    """An observed Asset as JSON-ready data; tuples keep their type as {"list": [...]}."""
     return {
         "id": asset.id,
         "kind": asset.kind,
@@ -180,7 +181,8 @@ def _asset_document(asset: Asset) -> dict[str, Any]:
     }
 
 
-def _asset(document: Mapping[str, Any]) -> Asset:
+def asset_from_document(document: Mapping[str, Any]) -> Asset:
+    """The Asset written by `asset_document`. Raises KeyError/TypeError/ValueError if malformed."""
     attributes: dict[str, AttrValue] = {}
     for key, value in document["attributes"].items():
         if isinstance(value, dict):

@@ -14,6 +14,14 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="Re-run the demo and rewrite tests/golden/ (read the diff before committing it).",
+    )
+
+
 def _is_loopback(address: Any) -> bool:
     host = address[0] if isinstance(address, tuple) else address
     try:

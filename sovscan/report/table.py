@@ -75,7 +75,7 @@ def _assets(assets: Sequence[ResolvedAsset]) -> str:
         for item in assets
     ]
     headers = ["asset", "kind", "where the data is", "operator (parent)", "jurisdictions: laws"]
-    table = tabulate(rows, headers, tablefmt="simple", maxcolwidths=[32, 16, 36, 34, 34])
+    table = tabulate(rows, headers, tablefmt="simple", maxcolwidths=[32, 16, 36, 34, 40])
     return "Where the data is and who can compel it\n" + (table if rows else "(no assets)")
 
 
