@@ -30,8 +30,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Test files are spread over the cores; a file's tests stay together and in order (the README
+# commands build on each other).
+PYTEST_JOBS ?= auto
 unit: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 # The HTML report is tested in Debian's chromium, never in a browser downloaded by a tool.
 browser:
