@@ -41,9 +41,11 @@ CLIENT_CONFIG = Config(
     # Adaptive mode adds client-side rate limiting on top of standard retries, so a throttled
     # region slows down instead of failing. EC2 throttles per account and region:
     # https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html
-    retries={"mode": "adaptive", "max_attempts": 6},
-    connect_timeout=10,
-    read_timeout=30,
+    # Three retries (four attempts) of at most 3 s to connect and 12 s to read: a region whose
+    # endpoint never answers costs one minute per call at worst, then becomes a gap.
+    retries={"mode": "adaptive", "max_attempts": 3},
+    connect_timeout=3,
+    read_timeout=12,
     user_agent_extra="sovscan",
 )
 
