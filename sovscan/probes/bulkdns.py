@@ -1,0 +1,399 @@
+"""A bulk DNS resolver: one UDP socket, a bounded in-flight window, results streamed as they come.
+
+Built for tens of thousands of domains against one server (an authoritative server, or a
+recursive resolver the institution runs). Each distinct (name, type) is asked once: questions
+shared by many domains (MX hosts, name servers, CDN edges) are deduplicated while in flight and
+answered from a bounded cache afterwards. Lost datagrams are retransmitted with exponential
+backoff until the per-query timeout; a truncated (TC=1) answer is asked again over TCP. Answers
+are decoded by the lean codec in `dnswire`; what it refuses is read by dnspython instead.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import select
+import socket
+import struct
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import dns.exception
+import dns.message
+import dns.rdata
+from dns.rdtypes.ANY.CNAME import CNAME
+from dns.rdtypes.ANY.MX import MX
+from dns.rdtypes.ANY.NS import NS
+from dns.rdtypes.ANY.TXT import TXT
+from dns.rdtypes.IN.A import A
+from dns.rdtypes.IN.AAAA import AAAA
+
+from sovscan.probes import dnswire
+from sovscan.probes.dnswire import Record, WireError
+
+Status = Literal["answer", "nodata", "nxdomain", "error", "timeout"]
+
+DEFAULT_WINDOW = 512
+DEFAULT_TIMEOUT = 3.0  # seconds from the first send until a question is given up
+DEFAULT_RTO = 0.2  # first retransmission after 200 ms, as issue 8 recommends
+MAX_RTO = 1.0
+DEFAULT_CACHE = 100_000  # answers kept for later duplicates; oldest evicted first
+TCP_TIMEOUT = 3.0
+_RECV_BUFFER = 4 << 20  # a window of answers waiting in the kernel while the consumer works
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one distinct question."""
+
+    name: str  # as asked, lowercased, without the final dot
+    rdtype: int
+    status: Status
+    rcode: int  # -1 when no answer came
+    records: tuple[Record, ...]  # the answer section (a CNAME chain comes first)
+    attempts: int = 1
+    via_tcp: bool = False
+    reason: str = ""  # why the status is "error" or "timeout"
+
+    def values(self, rdtype: int | None = None) -> list[object]:
+        """Data of the answer records of `rdtype` (default: the type asked)."""
+        wanted = self.rdtype if rdtype is None else rdtype
+        return [r.data for r in self.records if r.rdtype == wanted]
+
+
+@dataclass
+class Stats:
+    """Counters of one resolver, for benchmarks and logs."""
+
+    sent: int = 0
+    retransmits: int = 0
+    timeouts: int = 0
+    tcp: int = 0
+    fallbacks: int = 0  # answers the lean codec refused and dnspython read
+    ignored: int = 0  # datagrams with an unknown id or another question
+    deduplicated: int = 0
+    cache_hits: int = 0
+
+
+@dataclass
+class _Query:
+    name: str
+    rdtype: int
+    wire: bytes
+    first_sent: float
+    attempts: int = 1
+    rto: float = DEFAULT_RTO
+
+
+@dataclass
+class _Cache:
+    """A bounded map of answers; the oldest entry goes first when full."""
+
+    limit: int
+    # OrderedDict, not dict: deleting a plain dict's first key over and over leaves dummy slots
+    # that the next `next(iter(...))` walks again, which made eviction quadratic at 100k domains.
+    entries: OrderedDict[tuple[str, int], Result] = field(default_factory=OrderedDict)
+
+    def get(self, key: tuple[str, int]) -> Result | None:
+        return self.entries.get(key)
+
+    def put(self, key: tuple[str, int], result: Result) -> None:
+        if self.limit <= 0:
+            return
+        if len(self.entries) >= self.limit:
+            self.entries.popitem(last=False)
+        self.entries[key] = result
+
+
+def _key(name: str, rdtype: int) -> tuple[str, int]:
+    return name.lower().removesuffix("."), rdtype
+
+
+class BulkResolver:
+    """Ask many questions of one server; iterate over `resolve()` to get each distinct answer once.
+
+    While iterating, `submit()` adds follow-up questions (the addresses of an MX host just
+    seen, say); it returns the cached answer at once when the question was already answered.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        port: int = 53,
+        *,
+        window: int = DEFAULT_WINDOW,
+        timeout: float = DEFAULT_TIMEOUT,
+        rto: float = DEFAULT_RTO,
+        cache_size: int = DEFAULT_CACHE,
+        edns_payload: int = dnswire.DEFAULT_EDNS_PAYLOAD,
+    ) -> None:
+        if window < 1 or timeout <= 0 or rto <= 0:
+            raise ValueError("window, timeout and rto must be positive")
+        self.server = server
+        self.port = port
+        self.window = window
+        self.timeout = timeout
+        self.rto = rto
+        self.edns_payload = edns_payload
+        self.stats = Stats()
+        self._cache = _Cache(cache_size)
+        self._followups: deque[tuple[str, int]] = deque()
+        self._active: set[tuple[str, int]] = set()  # queued or in flight
+        self._submitted: set[tuple[str, int]] = set()  # follow-ups, always cached
+        self._remember = True
+
+    def submit(self, name: str, rdtype: int) -> Result | None:
+        """Queue a question for the running `resolve()`; its cached answer if already known."""
+        key = _key(name, rdtype)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached
+        if key in self._active:
+            self.stats.deduplicated += 1
+            return None
+        self._active.add(key)
+        self._submitted.add(key)
+        self._followups.append(key)
+        return None
+
+    def resolve(
+        self, questions: Iterable[tuple[str, int]], *, remember: bool = True
+    ) -> Iterator[Result]:
+        """Every distinct question of `questions` (and of `submit()`) answered, in arrival order.
+
+        With `remember` False the answers to `questions` are not kept in the cache (follow-ups
+        from `submit()` still are): a scan whose own questions never repeat keeps memory flat.
+        """
+        self._remember = remember
+        family = socket.AF_INET6 if ":" in self.server else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        poller = select.poll()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
+            sock.connect((self.server, self.port))
+            sock.setblocking(False)
+            poller.register(sock.fileno(), select.POLLIN)
+            yield from self._loop(sock, poller, iter(questions))
+        finally:
+            sock.close()
+
+    def _next_question(self, source: Iterator[tuple[str, int]]) -> tuple[str, int] | None:
+        if self._followups:
+            return self._followups.popleft()
+        for name, rdtype in source:
+            key = _key(name, rdtype)
+            if key in self._active:
+                self.stats.deduplicated += 1
+                continue
+            if self._cache.get(key) is not None:
+                self.stats.cache_hits += 1
+                continue
+            self._active.add(key)
+            return key
+        return None
+
+    def _loop(
+        self, sock: socket.socket, poller: select.poll, source: Iterator[tuple[str, int]]
+    ) -> Iterator[Result]:
+        pending: dict[int, _Query] = {}
+        timers: list[tuple[float, int, int, int]] = []  # (deadline, seq, query id, attempt)
+        sequence = itertools.count()
+        ids = itertools.cycle(range(1, 0x10000))
+        stats = self.stats
+        while True:
+            # Fill the window: follow-ups first, then the caller's questions.
+            while len(pending) < self.window:
+                question = self._next_question(source)
+                if question is None:
+                    break
+                name, rdtype = question
+                qid = next(ids)
+                while qid in pending:
+                    qid = next(ids)
+                try:
+                    wire = dnswire.encode_query(qid, name, rdtype, edns_payload=self.edns_payload)
+                except WireError as exc:
+                    yield self._finish(question, "error", -1, (), 0, False, str(exc))
+                    continue
+                now = time.monotonic()
+                pending[qid] = _Query(name, rdtype, wire, now, 1, self.rto)
+                heapq.heappush(timers, (now + self.rto, next(sequence), qid, 1))
+                self._send(sock, wire)
+            if not pending:
+                if not self._followups:
+                    return
+                continue  # follow-ups were submitted while a result was being consumed
+            wait = max(0.0, timers[0][0] - time.monotonic()) if timers else 0.05
+            if poller.poll(int(min(wait, 0.05) * 1000)):
+                yield from self._receive(sock, pending)
+            # Retransmit or give up what is overdue.
+            now = time.monotonic()
+            while timers and timers[0][0] <= now:
+                _, _, qid, attempt = heapq.heappop(timers)
+                query = pending.get(qid)
+                if query is None or query.attempts != attempt:
+                    continue  # answered, or a later attempt owns this id
+                if now - query.first_sent >= self.timeout:
+                    del pending[qid]
+                    stats.timeouts += 1
+                    key = (query.name, query.rdtype)
+                    why = f"no answer within {self.timeout:g} s"
+                    yield self._finish(key, "timeout", -1, (), query.attempts, False, why)
+                    continue
+                query.attempts += 1
+                query.rto = min(query.rto * 2, MAX_RTO)
+                deadline = min(now + query.rto, query.first_sent + self.timeout)
+                heapq.heappush(timers, (deadline, next(sequence), qid, query.attempts))
+                stats.retransmits += 1
+                self._send(sock, query.wire)
+
+    def _send(self, sock: socket.socket, wire: bytes) -> None:
+        try:
+            sock.send(wire)
+        except (BlockingIOError, InterruptedError):
+            return  # the send buffer is full: the retransmission timer sends it again
+        except ConnectionRefusedError:
+            return  # an ICMP error from an earlier datagram; this one may still go through
+        self.stats.sent += 1
+
+    def _receive(self, sock: socket.socket, pending: dict[int, _Query]) -> Iterator[Result]:
+        while True:
+            try:
+                data = sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionRefusedError:
+                continue  # ICMP port unreachable: the retransmission timer handles it
+            query = pending.get(dnswire.peek_id(data))
+            if query is None:
+                self.stats.ignored += 1
+                continue
+            result = self._answer(query, data)
+            if result is None:
+                self.stats.ignored += 1  # the right id but another question: keep waiting
+                continue
+            del pending[dnswire.peek_id(data)]
+            yield result
+
+    def _answer(self, query: _Query, data: bytes) -> Result | None:
+        key = (query.name, query.rdtype)
+        parsed = self._parse(data)
+        if parsed is None:
+            return self._finish(key, "error", -1, (), query.attempts, False, "malformed response")
+        qname, qtype, flags, rcode, records = parsed
+        if qname.lower() != query.name or qtype != query.rdtype:
+            return None
+        via_tcp = False
+        if flags & 0x0200:  # TC: the whole answer only fits in a TCP response
+            via_tcp = True
+            self.stats.tcp += 1
+            try:
+                parsed = self._parse(self._tcp(query.wire))
+            except (OSError, ValueError) as exc:
+                return self._finish(key, "error", -1, (), query.attempts, True, f"TCP: {exc}")
+            if parsed is None:
+                reason = "malformed TCP response"
+                return self._finish(key, "error", -1, (), query.attempts, True, reason)
+            _, _, _, rcode, records = parsed
+        if rcode == dnswire.NXDOMAIN:
+            status: Status = "nxdomain"
+        elif rcode != dnswire.NOERROR:
+            return self._finish(
+                key, "error", rcode, records, query.attempts, via_tcp, f"rcode {rcode}"
+            )
+        else:
+            status = "answer" if records else "nodata"
+        return self._finish(key, status, rcode, records, query.attempts, via_tcp, "")
+
+    def _parse(self, data: bytes) -> tuple[str, int, int, int, tuple[Record, ...]] | None:
+        try:
+            response = dnswire.decode_response(data, authority=False)
+        except WireError:
+            return self._parse_dnspython(data)
+        return response.qname, response.qtype, response.flags, response.rcode, response.answer
+
+    def _parse_dnspython(self, data: bytes) -> tuple[str, int, int, int, tuple[Record, ...]] | None:
+        """The slow path: dnspython reads what the lean codec refused; unhandled types dropped."""
+        try:
+            message = dns.message.from_wire(data)
+        except (dns.exception.DNSException, ValueError):
+            return None
+        if len(message.question) != 1:
+            return None
+        self.stats.fallbacks += 1
+        question = message.question[0]
+        records = []
+        for rrset in message.answer:
+            owner = rrset.name.to_text(omit_final_dot=True)
+            for rd in rrset:
+                value = _dnspython_value(rd)
+                if value is not None:
+                    records.append(Record(owner, int(rrset.rdtype), rrset.ttl, value))
+        qname = question.name.to_text(omit_final_dot=True)
+        return qname, int(question.rdtype), int(message.flags), message.rcode(), tuple(records)
+
+    def _tcp(self, wire: bytes) -> bytes:
+        with socket.create_connection((self.server, self.port), timeout=TCP_TIMEOUT) as conn:
+            conn.sendall(struct.pack("!H", len(wire)) + wire)
+            (size,) = struct.unpack("!H", _read_exactly(conn, 2))
+            return _read_exactly(conn, size)
+
+    def _finish(
+        self,
+        key: tuple[str, int],
+        status: Status,
+        rcode: int,
+        records: tuple[Record, ...],
+        attempts: int,
+        via_tcp: bool,
+        reason: str,
+    ) -> Result:
+        result = Result(key[0], key[1], status, rcode, records, attempts, via_tcp, reason)
+        self._active.discard(key)
+        followup = key in self._submitted
+        self._submitted.discard(key)
+        # A lost answer may come next time: a timeout is never remembered.
+        if status != "timeout" and (self._remember or followup):
+            self._cache.put(key, result)
+        return result
+
+
+def _read_exactly(conn: socket.socket, count: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < count:
+        chunk = conn.recv(count - len(chunks))
+        if not chunk:
+            raise ValueError("connection closed mid-message")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _dnspython_value(rd: dns.rdata.Rdata) -> object | None:
+    """A dnspython rdata as `Record.data`; None for types the bulk path does not read."""
+    if isinstance(rd, A | AAAA):
+        return str(rd.address)
+    if isinstance(rd, NS | CNAME):
+        return str(rd.target.to_text(omit_final_dot=True))
+    if isinstance(rd, MX):
+        return (int(rd.preference), str(rd.exchange.to_text(omit_final_dot=True)))
+    if isinstance(rd, TXT):
+        return tuple(bytes(s) for s in rd.strings)
+    return None
+
+
+def resolve_many(
+    server: str, port: int, questions: Iterable[tuple[str, str]], **options: float
+) -> Iterator[Result]:
+    """Convenience wrapper: questions as (name, "A"/"MX"/...) text pairs."""
+    resolver = BulkResolver(
+        server,
+        port,
+        window=int(options.get("window", DEFAULT_WINDOW)),
+        timeout=options.get("timeout", DEFAULT_TIMEOUT),
+    )
+    codes = dnswire.TYPE_CODES
+    yield from resolver.resolve((name, codes[rdtype]) for name, rdtype in questions)

@@ -1,0 +1,219 @@
+"""The bulk resolver against the loopback zone server: right answers, once each, faults handled."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import dns.resolver
+import dns.zone
+import pytest
+
+from sovscan.dnsserver import Fault, ZoneServer, make_resolver
+from sovscan.probes import dnswire
+from sovscan.probes.bulkdns import BulkResolver, Result
+
+A, AAAA, MX, NS, TXT, CNAME = (
+    dnswire.TYPE_CODES[t] for t in ("A", "AAAA", "MX", "NS", "TXT", "CNAME")
+)
+DOMAINS = 40
+
+
+def _zone(i: int) -> dns.zone.Zone:
+    origin = f"u{i}.test."
+    text = (
+        "$TTL 300\n"
+        f"@ SOA ns1.{origin} hostmaster.{origin} 1 3600 600 604800 300\n"
+        "@ NS ns1.provider.test.\n@ NS ns2.provider.test.\n"
+        f"@ A 192.0.2.{i}\n"
+        + (f"@ AAAA 2001:db8::{i:x}\n" if i % 2 else "")
+        + "@ MX 10 mx.provider.test.\n"
+        + f'@ TXT "v=spf1 include:_spf.provider.test -all" "token-{i}"\n'
+        + ('_dmarc TXT "v=DMARC1; p=none"\n' if i % 3 else "")
+        + "www CNAME edge.provider.test.\n"
+    )
+    return dns.zone.from_text(text, origin=origin, relativize=False)
+
+
+PROVIDER = """$TTL 300
+@ SOA ns1.provider.test. hostmaster.provider.test. 1 3600 600 604800 300
+@ NS ns1.provider.test.
+ns1 A 198.51.100.1
+ns2 A 198.51.100.2
+mx A 198.51.100.25
+edge CNAME edge2.provider.test.
+edge2 A 198.51.100.80
+big TXT "{big}"
+"""
+
+FAULTS = (
+    Fault("dropped.test", "drop"),
+    Fault("servfail.test", "servfail"),
+    Fault("garbage.test", "garbage"),
+    Fault("tc.test", "truncate"),
+    Fault("badid.test", "badid"),
+)
+
+
+def _faulty_zone(name: str) -> dns.zone.Zone:
+    text = f"$TTL 60\n@ SOA ns1.{name}. h.{name}. 1 1 1 1 1\n@ NS ns1.{name}.\n@ A 203.0.113.9\n"
+    return dns.zone.from_text(text, origin=f"{name}.", relativize=False)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ZoneServer]:
+    zones = [_zone(i) for i in range(DOMAINS)]
+    big = " ".join(["x" * 200] * 5).replace(" ", '" "')
+    zones.append(
+        dns.zone.from_text(PROVIDER.format(big=big), origin="provider.test.", relativize=False)
+    )
+    zones += [_faulty_zone(f.name) for f in FAULTS]
+    with ZoneServer(zones, faults=FAULTS) as running:
+        yield running
+
+
+def _mix() -> list[tuple[str, int]]:
+    questions = []
+    for i in range(DOMAINS):
+        apex = f"u{i}.test"
+        questions += [(apex, t) for t in (A, AAAA, MX, NS, TXT)]
+        questions += [(f"www.{apex}", CNAME), (f"_dmarc.{apex}", TXT)]
+    return questions
+
+
+def _reference(server: ZoneServer, name: str, rdtype: int) -> tuple[str, set[object]]:
+    resolver = make_resolver(server.host, server.port)
+    try:
+        answer = resolver.resolve(name, rdtype, raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return "nxdomain", set()
+    values: set[object] = set()
+    for rrset in answer.response.answer:
+        for rd in rrset:
+            text = rd.to_text()
+            values.add(text.rstrip(".").lower() if rrset.rdtype != TXT else text)
+    return ("answer" if values else "nodata"), values
+
+
+def _ours(result: Result) -> set[object]:
+    values: set[object] = set()
+    for record in result.records:
+        data = record.data
+        if record.rdtype == MX:
+            assert isinstance(data, tuple)
+            values.add(f"{data[0]} {data[1]}".lower())
+        elif record.rdtype == TXT:
+            assert isinstance(data, tuple)
+            values.add(" ".join('"' + s.decode() + '"' for s in data))
+        else:
+            values.add(str(data).lower())
+    return values
+
+
+def test_every_answer_matches_dnspython(server: ZoneServer) -> None:
+    resolver = BulkResolver(server.host, server.port, window=16)
+    results = list(resolver.resolve(_mix()))
+    assert len(results) == len(_mix())
+    assert {(r.name, r.rdtype) for r in results} == set(_mix())
+    for result in results:
+        status, values = _reference(server, result.name, result.rdtype)
+        assert result.status == status, result
+        assert _ours(result) == values, result
+    statuses = {r.status for r in results}
+    assert statuses == {"answer", "nodata", "nxdomain"}  # _dmarc is missing on a third
+    assert resolver.stats.timeouts == 0
+
+
+def test_shared_names_are_asked_once(server: ZoneServer) -> None:
+    resolver = BulkResolver(server.host, server.port, window=8)
+    questions = [("mx.provider.test", A)] * 50 + [("edge.provider.test", A)] * 50
+    results = list(resolver.resolve(questions))
+    assert len(results) == 2
+    assert resolver.stats.sent == 2
+    assert resolver.stats.deduplicated + resolver.stats.cache_hits == 98
+    by_name = {r.name: r for r in results}
+    assert by_name["mx.provider.test"].values() == ["198.51.100.25"]
+    # The CNAME chain comes first in the answer, then the address.
+    edge = by_name["edge.provider.test"]
+    assert edge.values(CNAME) == ["edge2.provider.test"]
+    assert edge.values() == ["198.51.100.80"]
+
+
+def test_followups_while_iterating_and_cache(server: ZoneServer) -> None:
+    resolver = BulkResolver(server.host, server.port, window=4)
+    seen: list[Result] = []
+    for result in resolver.resolve([(f"u{i}.test", MX) for i in range(10)]):
+        seen.append(result)
+        if result.rdtype != MX:
+            continue
+        for value in result.values():
+            assert isinstance(value, tuple)
+            resolver.submit(value[1], A)
+    names = [(r.name, r.rdtype) for r in seen]
+    assert names.count(("mx.provider.test", A)) == 1
+    assert len(seen) == 11
+    cached = resolver.submit("mx.provider.test", A)
+    assert cached is not None and cached.values() == ["198.51.100.25"]
+
+
+def test_faults_time_out_fail_or_fall_back(server: ZoneServer) -> None:
+    resolver = BulkResolver(server.host, server.port, window=8, timeout=0.6, rto=0.1)
+    started = time.monotonic()
+    results = {
+        r.name: r
+        for r in resolver.resolve(
+            [
+                ("dropped.test", A),
+                ("servfail.test", A),
+                ("garbage.test", A),
+                ("tc.test", A),
+                ("badid.test", A),
+                ("missing.u1.test", A),
+                ("big.provider.test", TXT),
+            ]
+        )
+    }
+    elapsed = time.monotonic() - started
+    assert results["dropped.test"].status == "timeout"
+    assert results["dropped.test"].attempts >= 3  # retransmitted with backoff before giving up
+    assert results["servfail.test"].status == "error"
+    assert results["servfail.test"].rcode == 2
+    assert results["garbage.test"].status == "error"
+    assert results["tc.test"].via_tcp and results["tc.test"].values() == ["203.0.113.9"]
+    # A reply with the wrong id is never taken for the answer.
+    assert results["badid.test"].status == "timeout"
+    assert results["missing.u1.test"].status == "nxdomain"
+    assert results["big.provider.test"].status == "answer"
+    assert len(results["big.provider.test"].values()[0]) == 5  # type: ignore[arg-type]
+    assert resolver.stats.retransmits >= 4
+    assert elapsed < 3.0
+
+
+def test_unencodable_names_are_errors_not_crashes(server: ZoneServer) -> None:
+    resolver = BulkResolver(server.host, server.port)
+    results = list(resolver.resolve([("a..b.test", A), ("é.test", A), ("u1.test", A)]))
+    assert [r.status for r in results[:2]] == ["error", "error"]
+    assert results[2].values() == ["192.0.2.1"]
+
+
+def test_bad_parameters_are_refused() -> None:
+    with pytest.raises(ValueError):
+        BulkResolver("127.0.0.1", 53, window=0)
+
+
+def test_unremembered_answers_leave_only_followups_cached(server: ZoneServer) -> None:
+    resolver = BulkResolver(server.host, server.port)
+    for result in resolver.resolve([("u1.test", MX), ("u2.test", A)], remember=False):
+        if result.rdtype == MX:
+            assert resolver.submit("mx.provider.test", A) is None
+    assert resolver.submit("u2.test", A) is None  # not remembered: asked again if wanted
+    cached = resolver.submit("mx.provider.test", A)
+    assert cached is not None and cached.values() == ["198.51.100.25"]
+
+
+def test_cache_is_bounded_oldest_first(server: ZoneServer) -> None:
+    resolver = BulkResolver(server.host, server.port, window=1, cache_size=2)
+    list(resolver.resolve([("u1.test", A), ("u2.test", A), ("u3.test", A)]))
+    assert resolver.submit("u3.test", A) is not None
+    assert resolver.submit("u2.test", A) is not None
+    assert resolver.submit("u1.test", A) is None  # evicted first
