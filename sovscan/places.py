@@ -5,18 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_COUNTRY_CODES = """
-AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
-BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE
-EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM
-HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC
-LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA
-NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
-SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
-TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
-"""
-COUNTRIES: frozenset[str] = frozenset(_COUNTRY_CODES.split())
-"""ISO 3166-1 alpha-2 codes."""
+import pycountry
+
+COUNTRIES: frozenset[str] = frozenset(country.alpha_2 for country in pycountry.countries)
+"""ISO 3166-1 alpha-2 codes (from pycountry's copy of the ISO tables)."""
 
 _EU = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
 GROUPS: dict[str, frozenset[str]] = {
@@ -30,12 +22,15 @@ _PLACE_RE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
 
 
 def is_place(code: str) -> bool:
-    """True for an ISO 3166-1 code, an ISO 3166-2 code of a known country, or a group name."""
+    """True for an ISO 3166-1 code, an ISO 3166-2 subdivision code, or a group name."""
     if code in GROUPS:
         return True
-    if not _PLACE_RE.match(code):
+    if not _PLACE_RE.match(code) or code[:2] not in COUNTRIES:
         return False
-    return code[:2] in COUNTRIES
+    if "-" not in code:
+        return True
+    found = pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]  # untyped lib
+    return found is not None
 
 
 def country_of(code: str) -> str:

@@ -32,3 +32,8 @@ def test_is_place_and_home_jurisdictions() -> None:
     assert not is_place("ZZ") and not is_place("ca") and not is_place("Quebec")
     assert home_jurisdictions("CA-QC") == ("CA-QC", "CA")
     assert home_jurisdictions("DE") == ("DE", "EU")
+
+
+def test_subdivisions_are_checked_against_iso_3166_2() -> None:
+    assert is_place("CA-QC") and is_place("US-OR") and is_place("FR-75C")
+    assert not is_place("CA-QX") and not is_place("US-ZZ")
