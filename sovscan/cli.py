@@ -364,9 +364,10 @@ def _emit(
     from sovscan.history import diff_scans, list_scans, save_scan
 
     if output_format == "table" and output is None and sys.stdout.isatty():
+        from sovscan.report.safe import utf8_safe
         from sovscan.report.table import render as render_table
 
-        text = render_table(result, shutil.get_terminal_size().columns)
+        text = utf8_safe(render_table(result, shutil.get_terminal_size().columns))
     else:
         text = REPORTERS[output_format](result)
     if output is None:

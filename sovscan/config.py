@@ -143,6 +143,7 @@ def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:
         "home_jurisdictions",
         "default_classification",
         "sensitive_classifications",
+        "public_classifications",
     }
     reader.known_keys(table, "institution", keys)
     name = reader.text(table, "institution.name", required=True)
@@ -160,7 +161,11 @@ def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:
         reader.classification_value(value, f"institution.sensitive_classifications[{i}]")
         for i, value in enumerate(reader.str_list(table, "institution.sensitive_classifications"))
     ) or ("personal", "confidential", "protected-b")
-    return Policy(name, home, allowed, jurisdictions, default, sensitive)
+    public = tuple(
+        reader.classification_value(value, f"institution.public_classifications[{i}]")
+        for i, value in enumerate(reader.str_list(table, "institution.public_classifications"))
+    ) or ("public",)
+    return Policy(name, home, allowed, jurisdictions, default, sensitive, public)
 
 
 def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSource:

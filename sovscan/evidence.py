@@ -129,6 +129,7 @@ def load_observations(folder: Path) -> Observations:
                 tuple(policy["home_jurisdictions"]),
                 policy["default_classification"],
                 tuple(policy["sensitive_classifications"]),
+                tuple(policy.get("public_classifications", ["public"])),
             ),
             assets=tuple(asset_from_document(item) for item in document["assets"]),
             gaps=tuple(Gap(g["scope"], g["reason"]) for g in document["gaps"]),
@@ -211,6 +212,7 @@ def _policy_document(policy: Policy) -> dict[str, Any]:
         "home_jurisdictions": list(policy.home_jurisdictions),
         "default_classification": policy.default_classification,
         "sensitive_classifications": list(policy.sensitive_classifications),
+        "public_classifications": list(policy.public_classifications),
     }
 
 

@@ -208,6 +208,15 @@ class Policy:
     home_jurisdictions: tuple[str, ...]  # jurisdictions that are not foreign: ("CA-QC", "CA")
     default_classification: str  # classification of assets nobody labelled
     sensitive_classifications: tuple[str, ...] = ("personal", "confidential", "protected-b")
+    public_classifications: tuple[str, ...] = ("public",)  # the only labels that are not sensitive
+
+    def is_sensitive(self, classification: str) -> bool:
+        """Sensitive unless the label is declared public: a typo or an unknown label is never
+        taken as permission to relax a check."""
+        return (
+            classification in self.sensitive_classifications
+            or classification not in self.public_classifications
+        )
 
     def config_values(self) -> Mapping[str, AttrValue]:
         """The values rules may read as ``{config: name}``."""
@@ -218,6 +227,7 @@ class Policy:
             "home_jurisdictions": self.home_jurisdictions,
             "default_classification": self.default_classification,
             "sensitive_classifications": self.sensitive_classifications,
+            "public_classifications": self.public_classifications,
         }
 
 

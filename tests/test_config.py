@@ -209,3 +209,18 @@ def test_organization_sources_build_an_organization_probe(tmp_path: Path) -> Non
     )
     assert gaps == []
     assert [type(p) for p in probes] == [AwsOrganizationProbe, AwsProbe]
+
+
+def test_an_unknown_or_misspelt_classification_counts_as_sensitive(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[institution]\nname = "X"\nhome = "CA"\n'))
+    policy = config.policy
+    assert policy.is_sensitive("personal") and policy.is_sensitive("personnal")
+    assert policy.is_sensitive("secret")
+    assert not policy.is_sensitive("public")
+    custom = load_config(
+        write(
+            tmp_path,
+            '[institution]\nname = "X"\nhome = "CA"\npublic_classifications = ["public", "open"]\n',
+        )
+    ).policy
+    assert not custom.is_sensitive("open") and custom.is_sensitive("internal")

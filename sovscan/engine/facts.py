@@ -66,7 +66,7 @@ def facts_of(resolved: ResolvedAsset, policy: Policy) -> dict[str, FactValue]:
         "asset.kind": asset.kind,
         "asset.name": asset.name,
         "asset.classification": classification,
-        "asset.sensitive": classification in policy.sensitive_classifications,
+        "asset.sensitive": policy.is_sensitive(classification),
         "location.provider": location.provider,
         "location.region": location.region,
         "location.country": location.country,

@@ -49,7 +49,7 @@ def classification_weight(resolved: ResolvedAsset, policy: Policy) -> int:
     """2 for an asset whose classification is sensitive under `policy`, else 1."""
     raw = resolved.asset.attributes.get("classification")
     classification = raw if isinstance(raw, str) else policy.default_classification
-    return SENSITIVE_WEIGHT if classification in policy.sensitive_classifications else OTHER_WEIGHT
+    return SENSITIVE_WEIGHT if policy.is_sensitive(classification) else OTHER_WEIGHT
 
 
 def asset_risks(

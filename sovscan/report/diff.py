@@ -13,7 +13,7 @@ from tabulate import tabulate
 
 from sovscan.history import ScanDiff
 from sovscan.report.markdown import md
-from sovscan.report.safe import spreadsheet_safe, terminal_safe
+from sovscan.report.safe import spreadsheet_safe, terminal_safe, terminal_safe_text
 
 DIFF_SCHEMA = "sovscan.diff/1"
 
@@ -70,7 +70,7 @@ def render_table(diff: ScanDiff) -> str:
         tablefmt="simple",
         maxcolwidths=[None, 44, None, None, None, None],
     )
-    return (
+    return terminal_safe_text(
         f"{head}\n\nFindings ({len(diff.findings)} changed, {len(diff.new_risks)} new risks)\n"
         f"{findings if diff.findings else '(none)'}\n\nAssets ({len(diff.assets)} changed)\n"
         f"{assets if diff.assets else '(none)'}\n"

@@ -17,6 +17,18 @@ def terminal_safe(text: str, limit: int | None = None) -> str:
     return shown
 
 
+_CONTROL_BUT_NEWLINE_RE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe_text(text: str) -> str:
+    """A whole multi-line report with every control character but newline shown as an escape.
+
+    Renderers escape each value as they place it; this last pass guarantees that nothing they
+    missed (a field nobody thought hostile) can reach a terminal raw.
+    """
+    return _CONTROL_BUT_NEWLINE_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def strip_controls(text: str) -> str:
     """`text` with control characters other than tab and newline replaced by U+FFFD."""
     return _CONTROL_RE.sub("\ufffd", text)
@@ -35,3 +47,16 @@ def spreadsheet_safe(text: str) -> str:
     if clean.startswith(_FORMULA_TRIGGERS):
         return "'" + clean
     return clean
+
+
+def utf8_safe(text: str) -> str:
+    """`text` that encodes as UTF-8: a lone surrogate (never valid Unicode text) becomes '?'.
+
+    Reports are written as UTF-8 after the whole scan ran; one hostile field must not make that
+    write fail.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text

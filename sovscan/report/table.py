@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 from sovscan.model import Finding, Location, ResolvedAsset, Scan, Status
-from sovscan.report.safe import terminal_safe
+from sovscan.report.safe import terminal_safe, terminal_safe_text
 
 _CELL = 60  # characters before a cell is cut; wrapped columns stay readable on 100-column terminals
 
@@ -32,7 +32,7 @@ def render(scan: Scan, width: int | None = None) -> str:
     text = "\n\n".join(sections) + "\n"
     if narrow and width is not None:
         text = "\n".join(_wrap(line, width) for line in text.split("\n"))
-    return text
+    return terminal_safe_text(text)
 
 
 def _wrap(line: str, width: int) -> str:
