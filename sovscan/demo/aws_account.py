@@ -11,6 +11,7 @@ from unittest import mock
 
 import boto3
 from moto import mock_aws
+from moto.moto_api._internal import mock_random
 
 RESEARCH_BUCKET = "ue-research-data"
 REPLICA_BUCKET = "ue-research-data-replica"
@@ -22,6 +23,7 @@ DEMO_CREDENTIAL = "demo-not-a-secret"  # valid only inside moto's in-memory acco
 DEMO_REGIONS = ("ca-central-1", "us-east-1", "eu-west-3", "us-west-2")
 MOTO_ACCOUNT = "123456789012"  # moto's default account id
 _NO_AMIS = "MOTO_EC2_LOAD_DEFAULT_AMIS"
+DEMO_SEED = 2026
 
 
 @contextmanager
@@ -40,6 +42,9 @@ def mocked_estate() -> Iterator[tuple[boto3.Session, str]]:
         with mock.patch.dict(os.environ, {_NO_AMIS: "false"}):
             moto = mock_aws()
             moto.start()  # resets moto's backends: every run starts from an empty account
+            # Seeded ids (moto's documented "seed" hook), so two demo runs are the same estate and
+            # a diff between them is empty, as it would be for an unchanged real account.
+            mock_random.seed(DEMO_SEED)
             try:
                 session = boto3.Session(
                     aws_access_key_id=DEMO_CREDENTIAL,
