@@ -274,6 +274,7 @@ def scan(
             result,
             config_file=config_path,
             rule_dirs=[default_rules_dir(), *all_rule_dirs],
+            waivers=config.waivers,
         )
     return _emit(result, output_format, output, fail_on, store_path, fail_on_new)
 
@@ -463,21 +464,27 @@ def replay(
     from sovscan.engine import load_rules
     from sovscan.evidence import bundled_rule_dirs, load_observations
     from sovscan.resolve import load_knowledge
-    from sovscan.scan import assess
+    from sovscan.scan import assess, replay_profile
 
     _check_output(output)
     observations = load_observations(bundle)
     folders = list(rule_dirs) or bundled_rule_dirs(bundle)
     if not folders:
         raise ConfigError(f"{bundle}: the bundle holds no rules; give --rules DIR")
+    ruleset = load_rules(*folders)
+    if observations.profile is not None:
+        # The stored policy already is the profile's; the profile still selects the rules.
+        ruleset = replay_profile(ruleset, observations.policy, observations.profile)
     result = assess(
         observations.policy,
         observations.assets,
         observations.gaps,
         load_knowledge(),
-        load_rules(*folders),
+        ruleset,
         started=observations.started_at,
         finished=observations.finished_at,
+        waivers=observations.waivers,
+        profile=observations.profile,
     )
     return _emit(result, output_format, output, fail_on, None, False)
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sovscan.engine.waivers import Waiver
 from sovscan.errors import SovscanError
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap, Policy, Scan
 from sovscan.report.json import render as render_json
@@ -39,10 +41,17 @@ class Observations:
     gaps: tuple[Gap, ...]
     started_at: datetime
     finished_at: datetime
+    waivers: tuple[Waiver, ...] = ()
+    profile: str | None = None
 
 
 def write_bundle(
-    target: Path, scan: Scan, *, config_file: Path | None, rule_dirs: Sequence[Path]
+    target: Path,
+    scan: Scan,
+    *,
+    config_file: Path | None,
+    rule_dirs: Sequence[Path],
+    waivers: Sequence[Waiver] = (),
 ) -> None:
     """Write the bundle for `scan` to the new folder `target`, all or nothing.
 
@@ -58,10 +67,12 @@ def write_bundle(
         raise EvidenceError(f"--evidence: {target}: cannot create ({exc.strerror})") from None
     try:
         _write_json(staging / OBSERVATIONS, _observations_document(scan))
-        _write_json(staging / POLICY, _policy_document(scan.policy))
+        _write_json(staging / POLICY, _policy_document(scan.policy, scan.profile, waivers))
         (staging / REPORT).write_text(render_json(scan), encoding="utf-8")
         if config_file is not None:
-            shutil.copyfile(config_file, staging / "config.toml")
+            (staging / "config.toml").write_text(
+                redact_inventory(config_file.read_text(encoding="utf-8")), encoding="utf-8"
+            )
         for index, folder in enumerate(rule_dirs):
             shutil.copytree(
                 folder,
@@ -135,6 +146,17 @@ def load_observations(folder: Path) -> Observations:
             gaps=tuple(Gap(g["scope"], g["reason"]) for g in document["gaps"]),
             started_at=datetime.fromisoformat(document["started_at"]),
             finished_at=datetime.fromisoformat(document["finished_at"]),
+            waivers=tuple(
+                Waiver(
+                    w["reason"],
+                    w["owner"],
+                    date.fromisoformat(w["expires"]),
+                    finding=w["finding"],
+                    asset=w["asset"],
+                )
+                for w in policy.get("waivers", [])
+            ),
+            profile=policy.get("profile"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise EvidenceError(f"{folder / OBSERVATIONS}: malformed observations ({exc!r})") from None
@@ -204,8 +226,31 @@ def asset_from_document(document: Mapping[str, Any]) -> Asset:
     return Asset(document["id"], document["kind"], document["name"], attributes, evidence)
 
 
-def _policy_document(policy: Policy) -> dict[str, Any]:
+_SECRET_KEY_RE = re.compile(
+    r"""^(\s*(?:member_)?external_id\s*=\s*)("(?:[^"\\]|\\.)*"|'[^']*')""", re.MULTILINE
+)
+
+
+def redact_inventory(text: str) -> str:
+    """The inventory file with the values that act as shared secrets (STS external ids) hidden."""
+    return _SECRET_KEY_RE.sub(r'\1"<redacted>"', text)
+
+
+def _policy_document(
+    policy: Policy, profile: str | None = None, waivers: Sequence[Waiver] = ()
+) -> dict[str, Any]:
     return {
+        "profile": profile,
+        "waivers": [
+            {
+                "finding": w.finding,
+                "asset": w.asset,
+                "reason": w.reason,
+                "owner": w.owner,
+                "expires": w.expires.isoformat(),
+            }
+            for w in waivers
+        ],
         "institution": policy.institution,
         "home": policy.home,
         "allowed_locations": list(policy.allowed_locations),

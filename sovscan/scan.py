@@ -209,6 +209,16 @@ def assess(
     )
 
 
+def replay_profile(ruleset: RuleSet, policy: Policy, name: str) -> RuleSet:
+    """The rules a stored scan ran under its profile; its stored policy is kept as it was."""
+    profiles = load_profiles()
+    if name not in profiles:
+        raise ConfigError(f"profile {name!r} of the bundle is not known to this sovscan")
+    keep = {field.name for field in dataclasses.fields(policy)}
+    rules, _policy = apply_profile(ruleset, policy, profiles[name], keep=keep)
+    return rules
+
+
 def _marked(finding: Finding, waiver: Waiver | None) -> Finding:
     if waiver is None:
         return finding

@@ -1,0 +1,108 @@
+"""scan --evidence, then replay: the same observations give the same verdicts offline, waivers
+and profile included; a changed rule changes only what it should."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dns.zone
+import pytest
+from click.testing import CliRunner
+
+from sovscan.cli import cli
+from sovscan.dnsserver import ZoneServer
+from sovscan.engine import default_rules_dir
+from sovscan.evidence import redact_inventory
+
+ZONE = """$TTL 300
+@ IN SOA ns1 hostmaster 1 7200 900 1209600 300
+@ IN NS ns-1.awsdns-01.org.
+@ IN MX 10 uni-example.mail.protection.outlook.com.
+@ IN TXT "MS=ms1234"
+www IN A 3.96.0.10
+"""
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(
+        '[institution]\nname = "U"\nhome = "CA-QC"\nprofile = "quebec-law25"\n'
+        '[dns]\ndomains = ["uni.example"]\n'
+        "[[waivers]]\n"
+        'asset = "dns:uni.example:host:www.uni.example"\n'
+        'reason = "TIA-2026-9"\nowner = "dpo@uni.example"\nexpires = 2099-01-01\n',
+        encoding="utf-8",
+    )
+    with ZoneServer([dns.zone.from_text(ZONE, origin="uni.example")]) as server:
+        result = CliRunner().invoke(
+            cli,
+            [
+                "scan",
+                "-c",
+                str(inventory),
+                "--nameserver",
+                f"{server.host}:{server.port}",
+                "--no-store",
+                "--format",
+                "json",
+                "--evidence",
+                str(tmp_path / "evidence"),
+                "--fail-on",
+                "never",
+            ],
+        )
+    assert result.exit_code in (0, 3), result.stderr
+    yield tmp_path / "evidence", json.loads(result.stdout)
+
+
+def verdicts(document: dict[str, Any]) -> list[tuple[str, str, str, str, Any]]:
+    return sorted(
+        (f["rule_id"], f["asset_id"], f["status"], f["severity"], f["waiver"])
+        for f in document["findings"]
+    )
+
+
+def test_replay_reproduces_the_scan(bundle: tuple[Path, dict[str, Any]]) -> None:
+    folder, original = bundle
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--format", "json"])
+    assert replayed.exit_code in (0, 3), replayed.stderr
+    document = json.loads(replayed.stdout)
+    assert verdicts(document) == verdicts(original)
+    assert document["score"] == original["score"]
+    assert document["profile"] == "quebec-law25"
+    assert any(f["waiver"] for f in document["findings"])
+
+
+def test_replay_with_a_changed_rule(bundle: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    folder, original = bundle
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    rule = rules / "control" / "foreign-law-reach.yaml"
+    rule.write_text(
+        rule.read_text(encoding="utf-8").replace("severity: high", "severity: critical"),
+        encoding="utf-8",
+    )
+    replayed = CliRunner().invoke(
+        cli, ["replay", str(folder), "--rules", str(rules), "--format", "json"]
+    )
+    assert replayed.exit_code in (0, 3), replayed.stderr
+    before = {(f["rule_id"], f["asset_id"]): f for f in original["findings"]}
+    after = {(f["rule_id"], f["asset_id"]): f for f in json.loads(replayed.stdout)["findings"]}
+    assert before.keys() == after.keys()
+    for key, finding in after.items():
+        expected = "critical" if key[0] == "foreign-law-reach" else before[key]["severity"]
+        assert finding["severity"] == expected
+        assert finding["status"] == before[key]["status"]
+    assert any(k[0] == "foreign-law-reach" for k in after)
+
+
+def test_external_ids_never_reach_the_bundle() -> None:
+    text = '[[aws]]\nrole_arn = "arn:aws:iam::123456789012:role/a"\nexternal_id = "Zx9-s3cr3t"\n'
+    redacted = redact_inventory(text)
+    assert "Zx9-s3cr3t" not in redacted and 'external_id = "<redacted>"' in redacted
+    assert "role_arn" in redacted
