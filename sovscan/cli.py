@@ -17,7 +17,7 @@ import click
 from sovscan import __version__
 from sovscan.config import load_config
 from sovscan.errors import ConfigError, SovscanError
-from sovscan.history import default_store_path
+from sovscan.history import check_store, default_store_path
 from sovscan.model import Scan, Severity, Status
 from sovscan.report import REPORTERS
 
@@ -240,6 +240,9 @@ def scan(
     _check_new_folder(evidence)
     server = parse_nameserver(nameserver) if nameserver else None
     config = load_config(config_path)
+    store_path = None if no_store else (store or default_store_path())
+    if store_path is not None:
+        check_store(store_path)  # before the scan: a bad store must not cost a whole scan
     if domains_file is not None:
         from dataclasses import replace
 
@@ -264,7 +267,6 @@ def scan(
             profile=profile_name,
             progress=progress,
         )
-    store_path = None if no_store else (store or default_store_path())
     if evidence is not None:
         from sovscan.engine import default_rules_dir
         from sovscan.evidence import write_bundle
@@ -302,6 +304,8 @@ def demo(
     from sovscan.demo import run_demo
 
     _check_output(output)
+    if store is not None:
+        check_store(store)
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
     result = run_demo(knowledge, ruleset, profile=profile)
     return _emit(result, output_format, output, fail_on, store, False)

@@ -122,10 +122,20 @@ class ScanDiff:
 
 
 @contextmanager
-def open_store(path: Path) -> Iterator[sqlite3.Connection]:
-    """An open, migrated store. Safe with concurrent scans: WAL mode and a busy timeout."""
+def open_store(path: Path, *, create: bool = False) -> Iterator[sqlite3.Connection]:
+    """An open, migrated store. Safe with concurrent scans: WAL mode and a busy timeout.
+
+    With `create` a missing store is made (and, for the default location only, its folder);
+    without it, a missing store is an error, so a read never leaves an empty file behind.
+    """
+    if not path.exists():
+        if not create:
+            raise HistoryError(f"{path}: no history store here (a scan creates it)")
+        if path == default_store_path():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
+            raise HistoryError(f"{path}: the folder for the history store does not exist")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(path, timeout=30, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise HistoryError(f"{path}: cannot open the history store ({exc})") from None
@@ -159,10 +169,16 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
         raise
 
 
+def check_store(path: Path) -> None:
+    """Fail now, before a long scan, if the store cannot be opened or created."""
+    with open_store(path, create=True):
+        pass
+
+
 def save_scan(path: Path, scan: Scan) -> None:
     """Record `scan` in one transaction: a crash leaves the store as it was before."""
     document = json.dumps(scan_document(scan), ensure_ascii=False, sort_keys=True)
-    with open_store(path) as connection:
+    with open_store(path, create=True) as connection:
         try:
             connection.execute("BEGIN IMMEDIATE")
             connection.execute(

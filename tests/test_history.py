@@ -82,8 +82,9 @@ def test_list_and_load(store: Path) -> None:
 
 
 def test_errors_are_one_line(store: Path, tmp_path: Path) -> None:
-    with pytest.raises(HistoryError, match="holds no scan"):
+    with pytest.raises(HistoryError, match="no history store here"):
         diff_scans(store)
+    assert not store.exists()  # reading never creates a store
     save_scan(store, scan_at(0, (), "scan-1"))
     with pytest.raises(HistoryError, match="holds no earlier scan"):
         diff_scans(store)
@@ -122,4 +123,23 @@ def test_history_and_diff_commands(store: Path, tmp_path: Path) -> None:
     assert explicit.exit_code == 0 and "resolved" in explicit.stdout
     empty = runner.invoke(cli, ["diff", "--store", str(tmp_path / "empty.sqlite")])
     assert empty.exit_code == 2
-    assert empty.stderr.startswith("sovscan: error: ") and "holds no scan" in empty.stderr
+    assert empty.stderr.startswith("sovscan: error: ") and "no history store here" in empty.stderr
+    assert not (tmp_path / "empty.sqlite").exists()
+
+
+def test_a_bad_store_fails_before_the_scan_writes_anything(tmp_path: Path) -> None:
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text('[institution]\nname = "X"\nhome = "CA"\n', encoding="utf-8")
+    not_a_store = tmp_path / "passwd"
+    not_a_store.write_text("root:x:0:0:root:/root:/bin/bash\n" * 50, encoding="utf-8")
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli, ["scan", "-c", str(inventory), "--store", str(not_a_store), "--output", str(report)]
+    )
+    assert result.exit_code == 2
+    assert "not a sovscan history store" in result.stderr
+    assert not report.exists()
+    missing_folder = CliRunner().invoke(
+        cli, ["scan", "-c", str(inventory), "--store", str(tmp_path / "no" / "h.sqlite")]
+    )
+    assert missing_folder.exit_code == 2 and not (tmp_path / "no").exists()
