@@ -6,8 +6,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -61,8 +61,9 @@ def write_bundle(
     if target.exists():
         raise EvidenceError(f"--evidence: {target}: already exists; give a new folder")
     parent = target.parent if str(target.parent) else Path(".")
+    staging = parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+        staging.mkdir(mode=0o777)  # the umask applies, as for any folder the user makes
     except OSError as exc:
         raise EvidenceError(f"--evidence: {target}: cannot create ({exc.strerror})") from None
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from sovscan.errors import ReportError
@@ -16,8 +16,11 @@ def write_atomic(path: Path, text: str) -> None:
     Raises ReportError (one line) when the folder cannot be written.
     """
     folder = path.parent if str(path.parent) else Path(".")
+    temp_name = str(folder / f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        # Mode 0666 less the umask, as any file the user writes (mkstemp would force 0600, and
+        # a web server could not read a published HTML report); O_EXCL keeps the name ours.
+        handle = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
     try:

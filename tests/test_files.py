@@ -36,3 +36,15 @@ def test_interrupted_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Mo
         write_atomic(target, "half of a new report")
     assert target.read_text(encoding="utf-8") == "previous report"
     assert [p.name for p in tmp_path.iterdir()] == ["report.txt"]
+
+
+def test_reports_get_the_users_umask_not_0600(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "report.html", "<p>hi</p>")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == 0o644
