@@ -119,7 +119,11 @@ def _summary(scan: Scan) -> str:
     )
     by_status = Counter(f.status for f in scan.findings)
     cards = [
-        ("exposure score", f'<span class="score" id="score">{score.value}</span>/100'),
+        (
+            "exposure score" if scan.complete else "exposure score, part seen only",
+            f'<span class="score" id="score">{score.value}</span>/100'
+            + ("" if scan.complete else ' <span class="muted">(partial)</span>'),
+        ),
         ("assets", f'<span id="assets-total">{score.assets_total}</span>'),
         ("at risk", f'<span id="assets-at-risk">{score.assets_at_risk}</span>'),
         ("risk findings", f'<span id="count-risk">{by_status[Status.RISK]}</span>'),

@@ -22,7 +22,9 @@ def render(scan: Scan) -> str:
         f"- Scan `{scan.id}` at {scan.started_at.isoformat(timespec='seconds')} ({state})",
         f"- Home {md(policy.home)}; allowed locations {md(', '.join(policy.allowed_locations))}",
         (
-            f"- Exposure score **{score.value}/100**: {score.assets_total} assets, "
+            f"- Exposure score **{score.value}/100**"
+            + ("" if scan.complete else " for the part seen only (partial scan)")
+            + f": {score.assets_total} assets, "
             f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
         ),
         (

@@ -56,11 +56,18 @@ def _header(scan: Scan) -> str:
         ),
         f"scan {scan.id} at {scan.started_at.isoformat(timespec='seconds')} ({status})"
         + (f"; profile {scan.profile}" if scan.profile else ""),
-        f"exposure score {score.value}/100; {score.assets_total} assets, "
+        f"exposure score {_score_text(scan)}; {score.assets_total} assets, "
         f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
         + (f"; risk findings: {by_severity}" if by_severity else ""),
     ]
     return "\n".join(lines)
+
+
+def _score_text(scan: Scan) -> str:
+    if scan.complete:
+        return f"{scan.score.value}/100"
+    # A partial scan's score covers only what was seen: never let it read as the estate's.
+    return f"{scan.score.value}/100 for the part seen only (partial scan)"
 
 
 def _assets(assets: Sequence[ResolvedAsset]) -> str:
@@ -151,9 +158,7 @@ def _status(finding: Finding) -> str:
 
 
 def _message(finding: Finding) -> str:
-    text = _safe(finding.message)
-    if finding.missing:
-        text += f" (unknown: {', '.join(finding.missing)})"
+    text = _safe(finding.message)  # an unknown finding's message already names what is missing
     if finding.waiver:
         waiver = finding.waiver
         text += (

@@ -17,13 +17,14 @@ def test_table_shows_where_and_who() -> None:
     assert "US: us-cloud-act, us-fisa-702" in text
     assert "foreign-law-reach" in text
     assert "1 ok not shown" not in text  # no ok findings in this scan
-    assert "(unknown:" in text and "location.place)" in text
+    assert "where acme keeps data is unknown" in text
     assert "complete" in text and "PARTIAL" not in text
 
 
 def test_gaps_are_listed_and_mark_the_scan_partial() -> None:
     text = render(make_scan(gaps=(Gap("dns:universite.example:TXT", "SERVFAIL"),)))
     assert "PARTIAL: 1 scope(s) could not be seen" in text
+    assert "50/100 for the part seen only (partial scan)" in text
     assert "dns:universite.example:TXT" in text and "SERVFAIL" in text
 
 
