@@ -1,0 +1,1 @@
+"""Hostile networks, bad input and faults (issue 9): keep scanning, say what was missed."""

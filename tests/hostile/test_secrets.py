@@ -1,0 +1,156 @@
+"""Planted credentials never reach any artefact of a scan or a demo run, at any verbosity."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from sovscan.report import REPORTERS
+from tests.hostile.conftest import Run, run_cli
+
+# Distinctive fake values: each one's middle fragment is searched too, to catch truncated leaks.
+SECRETS = {
+    "env access key": "AKIAPLNTDENVQ7X4K2W1",
+    "env secret key": "pLnTdEnvS3cr3t/Q7x4K2w1+ZzYyXxWwVvUuTtSsRr",
+    "env session token": "FwoGZXIvYXdzEPLNTDSESSIONTOKENq7x4k2w1Zz9Yy8Xx7Ww6",
+    "profile access key": "AKIAPLNTDPROFM3N8R5T",
+    "profile secret key": "pLnTdPr0f1l3S3cr3tM3n8R5t+AaBbCcDdEeFfGgHh",
+    "external id": "plntd-external-id-9f3c1e77a2",
+}
+ROLE = "arn:aws:iam::210987654321:role/sovscan-audit"
+
+
+def _fragments(value: str) -> list[bytes]:
+    middle = value[len(value) // 4 : len(value) // 4 + 12]
+    return [value.encode(), middle.encode()]
+
+
+def _leaks(blob: bytes) -> list[str]:
+    return [name for name, value in SECRETS.items() if any(f in blob for f in _fragments(value))]
+
+
+def _inputs(folder: Path) -> dict[str, Path]:
+    """The inventory and AWS files holding the planted values (the only places they may be)."""
+    aws = folder / "aws"
+    aws.mkdir()
+    (aws / "config").write_text("[profile audit]\nregion = ca-central-1\n", encoding="utf-8")
+    (aws / "credentials").write_text(
+        "[audit]\n"
+        f"aws_access_key_id = {SECRETS['profile access key']}\n"
+        f"aws_secret_access_key = {SECRETS['profile secret key']}\n",
+        encoding="utf-8",
+    )
+    config = folder / "sovscan.toml"
+    config.write_text(
+        f"""[institution]
+name = "Université Exemple"
+home = "CA-QC"
+
+[[aws]]
+name = "audit"
+profile = "audit"
+role_arn = "{ROLE}"
+external_id = "{SECRETS["external id"]}"
+regions = ["ca-central-1"]
+
+[dns]
+domains = ["universite.example"]
+""",
+        encoding="utf-8",
+    )
+    return {"config": config, "aws_config": aws / "config", "credentials": aws / "credentials"}
+
+
+def _env(folder: Path, files: dict[str, Path], endpoint: str, nameserver: str) -> dict[str, str]:
+    return {
+        "HOME": str(folder / "home"),
+        "XDG_CACHE_HOME": str(folder / "home" / ".cache"),
+        "XDG_DATA_HOME": str(folder / "home" / ".local" / "share"),
+        "AWS_ACCESS_KEY_ID": SECRETS["env access key"],
+        "AWS_SECRET_ACCESS_KEY": SECRETS["env secret key"],
+        "AWS_SESSION_TOKEN": SECRETS["env session token"],
+        "AWS_CONFIG_FILE": str(files["aws_config"]),
+        "AWS_SHARED_CREDENTIALS_FILE": str(files["credentials"]),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": endpoint,
+        "SOVSCAN_NAMESERVER": nameserver,
+        "SOVSCAN_STORE": str(folder / "default-store.sqlite"),
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+    }
+
+
+def _artefacts(folder: Path, inputs: set[Path]) -> dict[str, bytes]:
+    """Every file under `folder` that sovscan may have written (inputs excluded)."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path not in inputs:
+            found[str(path.relative_to(folder))] = path.read_bytes()
+    return found
+
+
+@pytest.mark.slow
+def test_no_planted_secret_in_any_artefact(
+    tmp_path: Path, moto_endpoint: str, demo_dns: str
+) -> None:
+    files = _inputs(tmp_path)
+    env = _env(tmp_path, files, moto_endpoint, demo_dns)
+    (tmp_path / "home").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    scan = ["-vv", "scan", "--config", str(files["config"]), "--fail-on", "never"]
+    # A live scan writing every file artefact and the demo run, at once; SOVSCAN_HOSTILE_FULL=1
+    # adds a live scan per format (report on stdout, JSON log lines).
+    runs: dict[str, list[str]] = {
+        "scan-json": [*scan, "--format", "json", "--output", str(out / "report.json"),
+                      "--store", str(out / "store.sqlite"), "--evidence", str(out / "bundle")],
+        "demo": ["-vv", "demo", "--format", "json", "--output", str(out / "demo.json"),
+                 "--store", str(out / "demo.sqlite")],
+    }  # fmt: skip
+    if os.environ.get("SOVSCAN_HOSTILE_FULL") == "1":
+        for name in sorted(REPORTERS):
+            runs[f"scan-{name}"] = ["--log-format", "json", *scan, "--format", name]
+    # Every format, rendered from the bundle's stored observations (offline, fast): half to a
+    # file, half to stdout with JSON log lines.
+    replays: dict[str, list[str]] = {}
+    for index, name in enumerate(sorted(REPORTERS)):
+        args = ["-vv", "replay", str(out / "bundle"), "--format", name]
+        if index % 2:
+            replays[f"replay-{name}"] = [*args, "--output", str(out / f"replay.{name}")]
+        else:
+            replays[f"replay-{name}-stdout"] = ["--log-format", "json", *args]
+
+    def scan_then_replays() -> dict[str, Run]:
+        done = {"scan-json": run_cli(runs["scan-json"], env, cwd=tmp_path, timeout=150)}
+        for label, args in replays.items():
+            done[label] = run_cli(args, env, cwd=tmp_path)
+        return done
+
+    # The demo (the longest run) in parallel with the live scan followed by the replays.
+    with ThreadPoolExecutor(2) as pool:
+        chain = pool.submit(scan_then_replays)
+        others = {
+            label: pool.submit(run_cli, args, env, cwd=tmp_path, timeout=150)
+            for label, args in runs.items()
+            if label != "scan-json"
+        }
+        results: dict[str, Run] = chain.result()
+        results.update({label: future.result() for label, future in others.items()})
+    for label, result in results.items():
+        # Each run really scanned: the AWS source was read (no gap about it), DNS answered.
+        assert result.code in (0, 1, 3), f"{label}: exit {result.code}: {result.stderr[-500:]}"
+        assert "Traceback" not in result.stderr, f"{label}: {result.stderr[-2000:]}"
+        assert _leaks(result.stdout.encode()) == [], f"{label} stdout"
+        assert _leaks(result.stderr.encode()) == [], f"{label} stderr"
+    scan_json = (out / "report.json").read_text(encoding="utf-8")
+    assert "aws:210987654321:" in scan_json, "the assumed role's account was not scanned"
+    assert "universite.example" in scan_json
+
+    artefacts = _artefacts(tmp_path, set(files.values()))
+    assert any(name.endswith("store.sqlite") for name in artefacts)
+    assert any("bundle" in name for name in artefacts)
+    leaked = {name: _leaks(blob) for name, blob in artefacts.items() if _leaks(blob)}
+    assert leaked == {}
