@@ -36,6 +36,13 @@ FAIL_ON_CHOICES = [s.value for s in Severity] + ["never"]
 class SovscanGroup(click.Group):
     """A click group whose errors are one line on stderr and a documented exit code."""
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # Caught here, before click's main prints an empty line for it.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _fail("interrupted; no report was written", EXIT_INTERRUPTED)
+
     def main(self, *args: Any, **kwargs: Any) -> NoReturn:
         kwargs["standalone_mode"] = False
         try:

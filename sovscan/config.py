@@ -224,8 +224,12 @@ def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -
     reader.known_keys(table, where, {"name", "url", "classification"})
     name = reader.text(table, f"{where}.name", required=True)
     url = reader.text(table, f"{where}.url", required=True)
-    parts = urlsplit(url)
-    if parts.scheme not in {"https", "http"} or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        reader.fail(f"{where}.url", "an http(s) URL with a host name", url)
+    if parts.scheme not in {"https", "http"} or not hostname:
         reader.fail(f"{where}.url", "an http(s) URL with a host name", url)
     normalize_domain(reader, parts.hostname, f"{where}.url")
     classification = reader.classification(table, f"{where}.classification") or default

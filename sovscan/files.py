@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import secrets
+import time
 from pathlib import Path
 
 from sovscan.errors import ReportError
+
+STALE_SECONDS = 600  # a temporary report this old was left by a killed writer
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -16,6 +20,7 @@ def write_atomic(path: Path, text: str) -> None:
     Raises ReportError (one line) when the folder cannot be written.
     """
     folder = path.parent if str(path.parent) else Path(".")
+    _remove_stale(folder, path.name)
     temp_name = str(folder / f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         # Mode 0666 less the umask, as any file the user writes (mkstemp would force 0600, and
@@ -36,3 +41,12 @@ def write_atomic(path: Path, text: str) -> None:
         if isinstance(exc, OSError):
             raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
         raise
+
+
+def _remove_stale(folder: Path, name: str) -> None:
+    """Remove the temporary files that killed writes of `name` left behind."""
+    cutoff = time.time() - STALE_SECONDS
+    for stale in folder.glob(f".{glob.escape(name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if stale.is_file() and stale.stat().st_mtime < cutoff:
+                stale.unlink()

@@ -194,7 +194,7 @@ class Finding:
 
 def finding_key(rule_id: str, asset_id: str) -> str:
     """The stable key of the finding of `rule_id` on `asset_id`."""
-    digest = hashlib.sha256(f"{rule_id}\0{asset_id}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{rule_id}\0{asset_id}".encode("utf-8", "surrogatepass")).hexdigest()
     return digest[:32]
 
 

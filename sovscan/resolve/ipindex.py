@@ -266,13 +266,13 @@ def _pack(text: str) -> bytes | None:
     candidate = text.strip()
     try:
         return socket.inet_pton(socket.AF_INET, candidate)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL
         pass
     # Zone ids ("fe80::1%eth0") name an interface, not part of the address.
     candidate = candidate.split("%", 1)[0]
     try:
         packed = socket.inet_pton(socket.AF_INET6, candidate)
-    except OSError:
+    except (OSError, ValueError):
         return None
     if packed[:12] == b"\0" * 10 + b"\xff\xff":
         return packed[12:]

@@ -121,6 +121,31 @@ def _span(cidrs: str) -> tuple[int, int, int] | None:
     )
 
 
+def _open_cache(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path)
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS networks (family INTEGER, first TEXT, last TEXT,"
+            " fetched REAL, network TEXT)"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS by_first ON networks (family, first)")
+        db.commit()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Registries answer directly; a redirect (to a private address, say) is not followed."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class IpwhoisRdapClient:
     """RDAP over HTTP with a SQLite cache keyed by network, a global rate limit and 429 backoff.
 
@@ -150,13 +175,14 @@ class IpwhoisRdapClient:
         self._sleep = sleep
         self._last_request = -1e18
         cache_path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(cache_path)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS networks (family INTEGER, first TEXT, last TEXT,"
-            " fetched REAL, network TEXT)"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS by_first ON networks (family, first)")
-        self._db.commit()
+        try:
+            self._db = _open_cache(cache_path)
+        except sqlite3.DatabaseError:
+            # A cache is only a cache: a corrupt one is dropped and built again.
+            logger.warning("RDAP cache %s is corrupt; rebuilding it", cache_path)
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(f"{cache_path}{suffix}").unlink(missing_ok=True)
+            self._db = _open_cache(cache_path)
 
     def close(self) -> None:
         self._db.close()
@@ -220,9 +246,18 @@ class IpwhoisRdapClient:
                 self._sleep(wait)
             self._last_request = self._clock()
             request = urllib.request.Request(url, headers={"Accept": "application/rdap+json"})  # noqa: S310 - scheme checked in __init__
+            deadline = time.monotonic() + 2 * self._timeout
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
-                    body = response.read(_MAX_BODY + 1)
+                with _OPENER.open(request, timeout=self._timeout) as response:
+                    body = b""
+                    while len(body) <= _MAX_BODY:
+                        if time.monotonic() > deadline:
+                            logger.debug("RDAP %s: body too slow", address)
+                            return None
+                        chunk = response.read1(65536)
+                        if not chunk:
+                            break
+                        body += chunk
             except urllib.error.HTTPError as exc:
                 if exc.code == 429:
                     retry_after = exc.headers.get("Retry-After", "")
@@ -239,7 +274,7 @@ class IpwhoisRdapClient:
                 return None
             try:
                 doc = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return None
             return doc if isinstance(doc, dict) else None
         return None
