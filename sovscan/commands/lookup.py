@@ -223,22 +223,33 @@ def explain_provider(provider: Provider, kb: KnowledgeBase) -> str:
 
 
 @click.command("explain")
-@click.argument("subject")
-def explain(subject: str) -> None:
-    """Explain a law (us-cloud-act, cn-nil...) or a provider (aws, d2l, videotron...)."""
+@click.argument("subject", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List every law, provider and rule id.")
+def explain(subject: str | None, list_all: bool) -> None:
+    """Explain a law (us-cloud-act), a provider (aws, d2l) or a rule (foreign-law-reach)."""
+    from sovscan.commands.rules import describe
+    from sovscan.engine import default_rules_dir, load_rules
+
     kb = load_knowledge()
+    ruleset = load_rules(default_rules_dir())
+    if list_all or subject is None:
+        click.echo("laws: " + ", ".join(sorted(kb.laws)))
+        click.echo("providers: " + ", ".join(sorted(kb.providers)))
+        click.echo("rules: " + ", ".join(sorted(rule.id for rule in ruleset.rules)))
+        return
     key = subject.strip().lower()
     key = _PROVIDER_ALIASES.get(key, key)
+    rules = {rule.id: rule for rule in ruleset.rules}
     if key in kb.laws:
         click.echo(explain_law(kb.laws[key], kb), nl=False)
     elif key in kb.providers:
         click.echo(explain_provider(kb.providers[key], kb), nl=False)
+    elif key in rules:
+        click.echo(describe(ruleset, rules[key]))
     else:
-        known = ", ".join(sorted(kb.laws)[:6])
         raise click.BadParameter(
-            f"{subject[:80]!r} is neither a law nor a provider id (laws: {known}, ...; "
-            "providers: aws, microsoft, google, d2l, videotron, ...; "
-            "for a rule: sovscan rules show RULE)"
+            f"{subject[:80]!r} is not a law, provider or rule id; "
+            "`sovscan explain --list` lists them"
         )
 
 

@@ -86,6 +86,7 @@ def test_lookup_needs_a_target() -> None:
         ("d2l", "Runs on: Amazon Web Services"),
         ("cologix", "Cologix, Inc."),
         ("aws-eusc", "Technology licensed from: Amazon Web Services"),
+        ("foreign-law-reach", "source: rules/control/foreign-law-reach.yaml"),
     ],
 )
 def test_explain(subject: str, expected: str) -> None:
@@ -96,7 +97,16 @@ def test_explain(subject: str, expected: str) -> None:
 
 def test_explain_unknown_subject() -> None:
     result = CliRunner().invoke(explain, ["nope"])
-    assert result.exit_code == 2 and "neither a law nor a provider" in result.output
+    assert result.exit_code == 2 and "not a law, provider or rule id" in result.output
+
+
+def test_explain_lists_every_subject() -> None:
+    result = CliRunner().invoke(explain, ["--list"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].startswith("laws: ") and "us-cloud-act" in lines[0]
+    assert lines[1].startswith("providers: ") and "videotron" in lines[1]
+    assert lines[2].startswith("rules: ") and "foreign-law-reach" in lines[2]
 
 
 def test_data_info_lists_sources_and_digest() -> None:
