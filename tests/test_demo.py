@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from sovscan.cli import cli
 from sovscan.demo import demo_config, run_demo
 from sovscan.engine import RuleSet, Waiver, default_rules_dir, load_rules
+from sovscan.history import diff_scans, save_scan
 from sovscan.model import Scan, Status
 from sovscan.resolve import KnowledgeBase, load_knowledge
 from sovscan.scan import apply_profile_name, assess
@@ -207,3 +208,45 @@ def test_a_waiver_applies_until_it_expires(
     assert late.notices == (
         f"waiver expired on {expired.expires}: finding {target.key} (dpo@universite.example)",
     )
+
+
+def test_two_demo_scans_with_a_change_give_the_expected_diff(
+    demo_scan: Scan, knowledge: KnowledgeBase, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    # Between the two scans the university deletes its Paris bucket and creates an archive
+    # bucket in Virginia.
+    observed = [item.asset for item in demo_scan.assets]
+    paris = next(a for a in observed if a.name == "ue-partner-exchange")
+    montreal = next(a for a in observed if a.name == MONTREAL_BUCKET)
+    archive = replace(
+        montreal,
+        id=montreal.id.replace(MONTREAL_BUCKET, "ue-archive"),
+        name="ue-archive",
+        attributes={**montreal.attributes, "region": "us-east-1"},
+    )
+    later = demo_scan.started_at + timedelta(days=7)
+    second = assess(
+        demo_scan.policy,
+        [a for a in observed if a is not paris] + [archive],
+        demo_scan.gaps,
+        knowledge,
+        ruleset,
+        started=later,
+        finished=later,
+    )
+    store = tmp_path / "history.sqlite"
+    save_scan(store, demo_scan)
+    save_scan(store, second)
+    diff = diff_scans(store)
+    assert {(c.asset_id, c.change) for c in diff.assets} == {
+        (paris.id, "removed"),
+        (archive.id, "new"),
+    }
+    new = {(c.rule_id, c.asset_id) for c in diff.findings if c.change == "new"}
+    resolved = {(c.rule_id, c.asset_id) for c in diff.findings if c.change == "resolved"}
+    assert ("data-outside-allowed-locations", archive.id) in new
+    assert ("foreign-law-reach", archive.id) in new
+    assert ("foreign-law-reach", paris.id) in resolved
+    assert all(c.asset_id in (paris.id, archive.id) for c in diff.findings)
+    first_seen = {c.asset_id: c.first_seen for c in diff.assets}
+    assert first_seen[archive.id] == later.isoformat()
