@@ -204,9 +204,7 @@ _rules_option = click.option(
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
-    default=8,
-    show_default=True,
-    help="Domains probed at once.",
+    help="Domains probed at once (default: limits.dns_concurrency, 8).",
 )
 @_fail_on_option("high")
 @click.option(
@@ -230,7 +228,7 @@ def scan(
     output: Path | None,
     nameserver: str | None,
     domains_file: Path | None,
-    concurrency: int,
+    concurrency: int | None,
     fail_on: str,
     fail_on_new: bool,
     rule_dirs: Sequence[Path],
@@ -257,7 +255,12 @@ def scan(
 
         extra = read_domains_file(domains_file)
         config = replace(config, domains=tuple(dict.fromkeys((*config.domains, *extra))))
-    resolver = make_resolver(*server) if server else None
+    limits = config.limits
+    resolver = (
+        make_resolver(*server, timeout=limits.dns_timeout, lifetime=limits.dns_lifetime)
+        if server
+        else None
+    )
     all_rule_dirs = [*config.rule_dirs, *rule_dirs]
     knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
     profile_name = profile or config.profile

@@ -52,6 +52,30 @@ class SaasEndpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """How long and how wide a scan may go; the defaults are safe for a university estate."""
+
+    dns_timeout: float = 2.0  # seconds to wait for one DNS answer
+    dns_lifetime: float = 5.0  # seconds for one question, retries included
+    dns_concurrency: int = 8  # domains probed at once (--concurrency overrides)
+    aws_workers: int = 8  # AWS calls in flight per account
+    aws_max_attempts: int = 3  # retries after the first try (adaptive: throttling slows down)
+    aws_connect_timeout: float = 3.0  # seconds
+    aws_read_timeout: float = 12.0  # seconds
+
+
+_LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
+    "dns_timeout": (0.1, 60),
+    "dns_lifetime": (0.1, 300),
+    "dns_concurrency": (1, 256),
+    "aws_workers": (1, 64),
+    "aws_max_attempts": (0, 20),
+    "aws_connect_timeout": (0.5, 120),
+    "aws_read_timeout": (1, 600),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class ScanConfig:
     """Everything a scan needs to know about the institution and what to look at."""
 
@@ -67,6 +91,7 @@ class ScanConfig:
     )  # policy fields the file set: they beat a profile
     waivers: tuple[Waiver, ...] = ()
     rule_dirs: tuple[Path, ...] = ()  # the institution's own rules, relative to the file
+    limits: Limits = Limits()
 
 
 def load_config(path: Path) -> ScanConfig:
@@ -90,7 +115,9 @@ def load_config(path: Path) -> ScanConfig:
 def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
     """Validate a parsed TOML document; `label` names the file in error messages."""
     reader = _Reader(label)
-    reader.known_keys(document, "", {"institution", "aws", "dns", "saas", "waivers", "rules"})
+    reader.known_keys(
+        document, "", {"institution", "aws", "dns", "saas", "waivers", "rules", "limits"}
+    )
     institution = reader.table(document, "institution", required=True)
     policy = _policy(reader, institution)
     profile = reader.text(institution, "institution.profile")
@@ -129,9 +156,27 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
         _rule_dir(reader, base, value, f"rules.dirs[{i}]")
         for i, value in enumerate(reader.str_list(rules_table, "rules.dirs"))
     )
+    limits = _limits(reader, reader.table(document, "limits", required=False))
     return ScanConfig(
-        policy, aws, domains, names, saas, label, profile, overrides, waivers, rule_dirs
+        policy, aws, domains, names, saas, label, profile, overrides, waivers, rule_dirs, limits
     )
+
+
+def _limits(reader: _Reader, table: Mapping[str, Any]) -> Limits:
+    reader.known_keys(table, "limits", set(_LIMIT_BOUNDS))
+    values: dict[str, float | int] = {}
+    for key, value in table.items():
+        low, high = _LIMIT_BOUNDS[key]
+        whole = isinstance(getattr(Limits(), key), int)
+        wanted = "a whole number" if whole else "a number"
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int if whole else (int, float))
+            or not low <= value <= high
+        ):
+            reader.fail(f"limits.{key}", f"{wanted} from {low:g} to {high:g}", value)
+        values[key] = value
+    return Limits(**values)  # type: ignore[arg-type]
 
 
 def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:

@@ -27,7 +27,7 @@ from sovscan.engine import (
 from sovscan.errors import ConfigError, ProbeError
 from sovscan.model import Asset, Finding, Gap, Policy, RuleInfo, Scan, WaiverMark
 from sovscan.probes import Clock, Probe, utc_now
-from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe, session_for
+from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe, client_config, session_for
 from sovscan.probes.dns import DnsProbe
 from sovscan.probes.saas import SaasProbe
 from sovscan.resolve import KnowledgeBase, RdapClient, law_summaries, resolve_all
@@ -43,7 +43,7 @@ def build_probes(
     resolver: dns.resolver.Resolver | None,
     session_factory: SessionFactory = session_for,
     clock: Clock = utc_now,
-    dns_workers: int = 1,
+    dns_workers: int | None = None,
 ) -> tuple[list[Probe], list[Gap]]:
     """The probes for every source the inventory names, and a Gap for each that cannot start."""
     probes: list[Probe] = []
@@ -55,6 +55,12 @@ def build_probes(
         except ProbeError as exc:
             gaps.append(Gap(scope, bounded(str(exc))))
             continue
+        limits = config.limits
+        aws_config = client_config(
+            max_attempts=limits.aws_max_attempts,
+            connect_timeout=limits.aws_connect_timeout,
+            read_timeout=limits.aws_read_timeout,
+        )
         if source.member_role:
             probes.append(
                 AwsOrganizationProbe(
@@ -63,18 +69,35 @@ def build_probes(
                     role_name=source.member_role,
                     external_id=source.member_external_id,
                     clock=clock,
+                    max_workers=limits.aws_workers,
                     classification_tag=source.classification_tag,
+                    client_config=aws_config,
                 )
             )
         else:
             probes.append(
-                AwsProbe(source, session, clock=clock, classification_tag=source.classification_tag)
+                AwsProbe(
+                    source,
+                    session,
+                    clock=clock,
+                    max_workers=limits.aws_workers,
+                    classification_tag=source.classification_tag,
+                    client_config=aws_config,
+                )
             )
     if (config.domains or config.saas) and resolver is None:
         resolver = dns.resolver.Resolver()
+        resolver.timeout = config.limits.dns_timeout
+        resolver.lifetime = config.limits.dns_lifetime
     if config.domains and resolver is not None:
         probes.append(
-            DnsProbe(config.domains, config.dns_names, resolver, clock=clock, workers=dns_workers)
+            DnsProbe(
+                config.domains,
+                config.dns_names,
+                resolver,
+                clock=clock,
+                workers=dns_workers or config.limits.dns_concurrency,
+            )
         )
     if config.saas and resolver is not None:
         probes.append(SaasProbe(config.saas, resolver, clock=clock))

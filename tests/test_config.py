@@ -224,3 +224,45 @@ def test_an_unknown_or_misspelt_classification_counts_as_sensitive(tmp_path: Pat
         )
     ).policy
     assert not custom.is_sensitive("open") and custom.is_sensitive("internal")
+
+
+def test_limits_are_configuration_with_safe_defaults(tmp_path: Path) -> None:
+    from sovscan.config import Limits
+    from sovscan.probes.aws import AwsProbe
+    from sovscan.probes.dns import DnsProbe
+    from sovscan.scan import build_probes
+
+    defaults = load_config(write(tmp_path, '[institution]\nname = "X"\nhome = "CA"\n')).limits
+    assert defaults == Limits()
+    text = (
+        '[institution]\nname = "X"\nhome = "CA"\n[[aws]]\nregions = ["ca-central-1"]\n'
+        '[dns]\ndomains = ["x.example"]\n'
+        "[limits]\ndns_timeout = 0.5\ndns_lifetime = 1.5\ndns_concurrency = 3\n"
+        "aws_workers = 2\naws_max_attempts = 1\naws_connect_timeout = 1\naws_read_timeout = 4\n"
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.limits == Limits(0.5, 1.5, 3, 2, 1, 1, 4)
+    import boto3
+
+    probes, _gaps = build_probes(config, resolver=None, session_factory=lambda _s: boto3.Session())
+    aws, dns_probe = probes
+    assert isinstance(aws, AwsProbe) and isinstance(dns_probe, DnsProbe)
+    assert aws.max_workers == 2
+    assert aws.client_config.connect_timeout == 1 and aws.client_config.read_timeout == 4
+    assert aws.client_config.retries == {"mode": "adaptive", "max_attempts": 1}
+    assert dns_probe.resolver.timeout == 0.5 and dns_probe.resolver.lifetime == 1.5
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("dns_timeout = 0", "limits.dns_timeout: expected a number from 0.1 to 60"),
+        ("dns_concurrency = 2.5", "limits.dns_concurrency: expected a whole number from 1 to 256"),
+        ("aws_workers = true", "limits.aws_workers: expected a whole number"),
+        ("dns_ttl = 3", "limits.dns_ttl: expected one of"),
+    ],
+)
+def test_bad_limits(tmp_path: Path, line: str, expected: str) -> None:
+    path = write(tmp_path, f'[institution]\nname = "X"\nhome = "CA"\n[limits]\n{line}\n')
+    with pytest.raises(ConfigError, match=expected.replace(".", r"\.")):
+        load_config(path)

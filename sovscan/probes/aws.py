@@ -49,6 +49,18 @@ CLIENT_CONFIG = Config(
     user_agent_extra="sovscan",
 )
 
+
+def client_config(*, max_attempts: int, connect_timeout: float, read_timeout: float) -> Config:
+    """CLIENT_CONFIG with the retry and time-out limits of the inventory's [limits] table."""
+    return CLIENT_CONFIG.merge(
+        Config(
+            retries={"mode": "adaptive", "max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+    )
+
+
 EDGE_REGION = "GLOBAL"
 _ENABLED = {"opt-in-not-required", "opted-in"}
 _KEY_MANAGERS = {
@@ -97,17 +109,19 @@ class AwsProbe:
         clock: Clock = utc_now,
         max_workers: int = 8,
         classification_tag: str = "DataClassification",
+        client_config: Config = CLIENT_CONFIG,
     ) -> None:
         self.source = source
         self.session = session
         self.clock = clock
         self.max_workers = max(1, max_workers)
         self.classification_tag = classification_tag
+        self.client_config = client_config
         self.services: tuple[ServiceSpec, ...] = SERVICES
 
     def collect(self) -> Iterator[Asset | Gap]:
         """Every asset (sorted by id), then every gap (sorted), of the session's account."""
-        clients = _Clients(self.session)
+        clients = _Clients(self.session, self.client_config)
         account, partition = _identify(clients, self.session)
         ctx = _Context(account, partition, self.clock(), self.classification_tag, clients)
         regions, gaps = _regions(ctx, self.source.regions)
@@ -154,10 +168,12 @@ class AwsOrganizationProbe:
         max_accounts: int = 4,
         classification_tag: str = "DataClassification",
         services: tuple[ServiceSpec, ...] = SERVICES,
+        client_config: Config = CLIENT_CONFIG,
     ) -> None:
         self.source = source
         self.session = session
         self.services = services
+        self.client_config = client_config
         self.role_name = role_name
         self.external_id = external_id
         self.clock = clock
@@ -168,7 +184,7 @@ class AwsOrganizationProbe:
     def collect(self) -> Iterator[Asset | Gap]:
         """Every account's assets and `aws.account` assets (sorted by id), then every gap."""
         observed = self.clock()
-        caller, partition = _identify(_Clients(self.session), self.session)
+        caller, partition = _identify(_Clients(self.session, self.client_config), self.session)
         organization = read_organization(self.session)
         assets = [account_asset(account, partition, observed) for account in organization.accounts]
         gaps = list(organization.gaps)
@@ -203,6 +219,7 @@ class AwsOrganizationProbe:
                 clock=lambda: observed,
                 max_workers=self.max_workers,
                 classification_tag=self.classification_tag,
+                client_config=self.client_config,
             )
             probe.services = self.services
             return list(probe.collect())
@@ -255,8 +272,9 @@ class _Clients:
     """One client per (service, region), created under a lock: boto3 sessions are not
     thread-safe, while the clients they make are."""
 
-    def __init__(self, session: boto3.Session) -> None:
+    def __init__(self, session: boto3.Session, config: Config = CLIENT_CONFIG) -> None:
         self._session = session
+        self._config = config
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], Any] = {}
 
@@ -265,7 +283,7 @@ class _Clients:
             client = self._cache.get((service, region))
             if client is None:
                 client = self._session.client(  # type: ignore[call-overload]
-                    service, region_name=region, config=CLIENT_CONFIG
+                    service, region_name=region, config=self._config
                 )
                 self._cache[(service, region)] = client
             return client
