@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 
-from sovscan.model import Asset, ResolvedAsset
+from sovscan.model import Asset, Method, ResolvedAsset
 from sovscan.report.json import control_document, location_document
 from sovscan.report.safe import terminal_safe
 from sovscan.resolve import KnowledgeBase, load_knowledge, resolve_all
@@ -154,11 +155,22 @@ def lookup(targets: tuple[str, ...], fmt: str, rdap: bool, rdap_url: str) -> Non
     assets = [target_asset(t, kb) for t in targets]
     client = _rdap_client(rdap_url) if rdap else None
     try:
-        results = resolve_all(assets, kb, client)
+        results = tuple(_as_catalogue(r) for r in resolve_all(assets, kb, client))
     finally:
         if client is not None:
             client.close()
     click.echo(render_json(results, kb) if fmt == "json" else render_table(results), nl=False)
+
+
+def _as_catalogue(result: ResolvedAsset) -> ResolvedAsset:
+    # A region typed by a person is answered from the region table, not by any cloud API: say so.
+    if result.asset.kind != "lookup.region":
+        return result
+    return dataclasses.replace(
+        result,
+        location=dataclasses.replace(result.location, method=Method.CATALOGUE),
+        control=dataclasses.replace(result.control, method=Method.CATALOGUE),
+    )
 
 
 def _rdap_client(url: str) -> IpwhoisRdapClient:

@@ -41,14 +41,16 @@ def test_lookup_table_shows_every_target_and_the_evidence() -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "CA-QC" in out and "CA-AB" in out and "global edge" in out
-    assert "us-cloud-act" in out and "published-ranges/high" in out and "cloud-api/high" in out
+    assert (
+        "us-cloud-act" in out and "published-ranges/high" in out and "catalogue/high" in out
+    )  # a typed region: the region table
     assert "3.96.0.0/15" in out  # the evidence chain names the prefix that matched
 
 
 def test_lookup_regions_and_hosts() -> None:
     doc = _json("gcp:northamerica-northeast1", "ca-central-1", "mx0a-1.pphosted.com", "192.0.2.1")
     gcp, aws, proofpoint, unknown = doc["results"]
-    assert gcp["location"]["subdivision"] == "CA-QC" and gcp["location"]["method"] == "cloud-api"
+    assert gcp["location"]["subdivision"] == "CA-QC" and gcp["location"]["method"] == "catalogue"
     assert aws["location"]["subdivision"] == "CA-QC"
     assert proofpoint["control"]["operator"] == "Proofpoint, Inc."
     assert proofpoint["location"]["country"] is None
