@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,6 +19,7 @@ from typing import Any
 
 from sovscan.engine.waivers import Waiver
 from sovscan.errors import SovscanError
+from sovscan.files import STALE_SECONDS
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap, Policy, Scan
 from sovscan.report.json import render as render_json
 
@@ -61,6 +65,7 @@ def write_bundle(
     if target.exists():
         raise EvidenceError(f"--evidence: {target}: already exists; give a new folder")
     parent = target.parent if str(target.parent) else Path(".")
+    _remove_stale_staging(parent, target.name)
     staging = parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
     try:
         staging.mkdir(mode=0o777)  # the umask applies, as for any folder the user makes
@@ -101,6 +106,15 @@ def write_bundle(
         if isinstance(exc, OSError):
             raise EvidenceError(f"--evidence: {target}: cannot write ({exc.strerror})") from None
         raise
+
+
+def _remove_stale_staging(parent: Path, name: str) -> None:
+    """Remove staging folders that killed bundle writes of `name` left behind."""
+    cutoff = time.time() - STALE_SECONDS
+    for stale in parent.glob(f".{glob.escape(name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if stale.is_dir() and not stale.is_symlink() and stale.stat().st_mtime < cutoff:
+                shutil.rmtree(stale)
 
 
 def verify_bundle(folder: Path) -> list[str]:

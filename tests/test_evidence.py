@@ -79,3 +79,20 @@ def test_not_a_bundle(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("[1]", encoding="utf-8")
     with pytest.raises(EvidenceError, match="expected a JSON object"):
         verify_bundle(tmp_path)
+
+
+def test_a_killed_writes_staging_folder_is_removed_by_the_next_write(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    import os
+    import time
+
+    stale = tmp_path / ".bundle.0123456789ab.tmp"
+    (stale / "rules").mkdir(parents=True)
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    fresh = tmp_path / ".bundle.ba9876543210.tmp"  # another writer's, still at work
+    fresh.mkdir()
+    write_bundle(tmp_path / "bundle", make_scan(), config_file=None, rule_dirs=[rules_dir])
+    assert not stale.exists() and fresh.exists()
+    assert verify_bundle(tmp_path / "bundle") == []
