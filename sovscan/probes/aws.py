@@ -13,7 +13,14 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from sovscan.bounds import bounded
 from sovscan.config import AwsSource
@@ -60,6 +67,19 @@ def client_config(*, max_attempts: int, connect_timeout: float, read_timeout: fl
         )
     )
 
+
+_UNANSWERED = (
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    EndpointConnectionError,
+    ConnectionClosedError,
+)
+"""Failures (after botocore's retries) that say the endpoint did not answer, not that it refused."""
+
+_UNREACHABLE_AFTER = 2
+"""Distinct services of a region that must go unanswered before the rest of it is not tried: one
+slow service is not a dead region, two are, and each further call would cost the full retry
+budget (attempts x time-outs) for nothing."""
 
 EDGE_REGION = "GLOBAL"
 _ENABLED = {"opt-in-not-required", "opted-in"}
@@ -123,7 +143,9 @@ class AwsProbe:
         """Every asset (sorted by id), then every gap (sorted), of the session's account."""
         clients = _Clients(self.session, self.client_config)
         account, partition = _identify(clients, self.session)
-        ctx = _Context(account, partition, self.clock(), self.classification_tag, clients)
+        ctx = _Context(
+            account, partition, self.clock(), self.classification_tag, clients, _Unanswered()
+        )
         regions, gaps = _regions(ctx, self.source.regions)
         assets: list[Asset] = []
         with (
@@ -289,6 +311,22 @@ class _Clients:
             return client
 
 
+class _Unanswered:
+    """The services of each region whose endpoint did not answer, shared by the scan's threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._services: dict[str, set[str]] = {}
+
+    def record(self, region: str, service: str) -> None:
+        with self._lock:
+            self._services.setdefault(region, set()).add(service)
+
+    def unreachable(self, region: str) -> bool:
+        with self._lock:
+            return len(self._services.get(region, ())) >= _UNREACHABLE_AFTER
+
+
 @dataclass(frozen=True, slots=True)
 class _Context:
     """What every task of one account scan shares."""
@@ -298,6 +336,7 @@ class _Context:
     observed_at: datetime
     tag_key: str
     clients: _Clients
+    unanswered: _Unanswered
 
     @property
     def global_region(self) -> str:
@@ -387,9 +426,18 @@ def _scan_service(
     """One service in one region (or once, for a global service)."""
     scope_region = "global" if spec.scope is Scope.GLOBAL else region
     client = ctx.clients.get(spec.client, region)
+    if ctx.unanswered.unreachable(region):
+        operation = client.meta.method_to_api_mapping.get(spec.list_call, spec.list_call)
+        reason = (
+            f"RegionUnreachable: {client.meta.service_model.signing_name}:{operation} not tried; "
+            f"{_UNREACHABLE_AFTER} or more services in {region} did not answer"
+        )
+        return _Result((), (Gap(f"aws:{ctx.account}:{scope_region}:{spec.service}", reason),), {})
     try:
         listed = list(_list_items(client, spec))
     except Exception as exc:  # a probe boundary: one service, one region, one gap
+        if isinstance(exc, _UNANSWERED):
+            ctx.unanswered.record(region, spec.service)
         if not isinstance(exc, AWS_ERRORS):
             logger.debug("aws %s in %s failed", spec.service, region, exc_info=True)
         return _Result((), (ctx.gap(scope_region, spec.service, exc, client, spec.list_call),), {})

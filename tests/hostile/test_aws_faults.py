@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 import sovscan.probes.aws as aws_probe
 from sovscan.cli import EXIT_PARTIAL, cli
+from sovscan.config import Limits
 from sovscan.probes.aws_services import SERVICES
 
 REGIONS = ("ca-central-1", "eu-west-3")
@@ -102,11 +103,11 @@ def faults(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> dict[str, Any
     return state
 
 
-def scan(tmp_path: Path) -> tuple[int, dict[str, Any], str]:
+def scan(tmp_path: Path, limits: str = "") -> tuple[int, dict[str, Any], str]:
     config = tmp_path / "sovscan.toml"
     config.write_text(
         '[institution]\nname = "U"\nhome = "CA-QC"\n\n[[aws]]\nname = "main"\n'
-        f"regions = {json.dumps(list(REGIONS))}\n",
+        f"regions = {json.dumps(list(REGIONS))}\n" + (f"\n[limits]\n{limits}" if limits else ""),
         encoding="utf-8",
     )
     result = CliRunner().invoke(
@@ -119,9 +120,12 @@ def scan(tmp_path: Path) -> tuple[int, dict[str, Any], str]:
 
 
 def max_attempts(config: Config) -> int:
-    # botocore rewrites the dict in place once a client is made (max_attempts -> total_...).
+    # Attempts in all, first try included. `max_attempts` counts the retries; botocore rewrites
+    # the dict in place (max_attempts -> total_max_attempts = retries + 1) once a client is made.
     retries = config.retries or {}
-    return int(retries.get("total_max_attempts") or retries.get("max_attempts") or 1)
+    if "total_max_attempts" in retries:
+        return int(retries["total_max_attempts"])
+    return int(retries.get("max_attempts", 4)) + 1
 
 
 def gaps(document: dict[str, Any]) -> dict[str, str]:
@@ -277,14 +281,14 @@ def blackhole() -> Iterator[str]:
     listener.close()
 
 
-def test_a_region_endpoint_that_never_answers_is_gaps_in_bounded_time(
-    tmp_path: Path, faults: dict[str, Any], blackhole: str, monkeypatch: pytest.MonkeyPatch
+def test_a_region_endpoint_that_never_answers_is_gaps_after_a_bounded_number_of_calls(
+    tmp_path: Path, faults: dict[str, Any], blackhole: str
 ) -> None:
-    # Short client limits for the test (the default limits are checked below).
-    short = Config(
-        retries={"mode": "standard", "max_attempts": 2}, connect_timeout=0.3, read_timeout=0.3
+    # Short limits from the inventory's [limits] table (the defaults are checked below); one
+    # worker, so the order of the calls (KMS first, then the others) is fixed.
+    limits = (
+        "aws_workers = 1\naws_max_attempts = 1\naws_connect_timeout = 0.5\naws_read_timeout = 1\n"
     )
-    monkeypatch.setattr(aws_probe, "CLIENT_CONFIG", short)
 
     def dead_region(request: AWSPreparedRequest, region: str, service: str, op: str) -> Any:
         if region == "eu-west-3":
@@ -292,24 +296,61 @@ def test_a_region_endpoint_that_never_answers_is_gaps_in_bounded_time(
         return None
 
     faults["send"].append(dead_region)
-    started = time.monotonic()
-    code, document, _ = scan(tmp_path)
-    elapsed = time.monotonic() - started
+    code, document, _ = scan(tmp_path, limits)
     found = gaps(document)
     assert code == EXIT_PARTIAL
     assert found and all(":eu-west-3:" in scope for scope in found)
-    assert all(reason.startswith("ReadTimeoutError: ") for reason in found.values()), found
+    timed_out = {
+        scope for scope, reason in found.items() if reason.startswith("ReadTimeoutError: ")
+    }
+    not_tried = {
+        scope for scope, reason in found.items() if reason.startswith("RegionUnreachable: ")
+    }
+    assert timed_out | not_tried == set(found), found
+    # Two services went unanswered (KMS, then the first of EBS / EC2); the third is not tried.
+    assert len(timed_out) == 2 and len(not_tried) == 1, found
     assert len(assets(document, "aws.ebs.volume")) == 1  # ca-central-1 still seen
-    assert elapsed < 45
+    # Each unanswered service cost its two attempts and no more: time is bounded by the limits.
+    dead_calls = [request for request in faults["requests"] if request[0] == "eu-west-3"]
+    assert len(dead_calls) == 2 * 2, dead_calls
+
+
+def test_one_slow_service_does_not_write_off_its_region(
+    tmp_path: Path, faults: dict[str, Any], blackhole: str
+) -> None:
+    limits = (
+        "aws_workers = 1\naws_max_attempts = 0\naws_connect_timeout = 0.5\naws_read_timeout = 1\n"
+    )
+
+    def slow_kms(request: AWSPreparedRequest, region: str, service: str, op: str) -> Any:
+        if region == "eu-west-3" and service == "kms":
+            request.url = blackhole + "/"
+        return None
+
+    faults["send"].append(slow_kms)
+    code, document, _ = scan(tmp_path, limits)
+    found = gaps(document)
+    assert code == EXIT_PARTIAL
+    assert list(found) == [scope for scope in found if scope.endswith(":eu-west-3:kms")], found
+    assert all(reason.startswith("ReadTimeoutError: kms:ListKeys") for reason in found.values())
+    assert len(assets(document, "aws.ebs.volume")) == 1
 
 
 def test_default_client_limits_bound_a_dead_region() -> None:
     # Worst case for one call to an endpoint that accepts and never answers: every attempt
     # waits connect + read timeout. A dead region must not hold a scan for minutes per call.
-    config = aws_probe.CLIENT_CONFIG
+    # A whole dead region costs about two such calls per worker (then it is not tried).
+    defaults = Limits()
+    config = aws_probe.client_config(
+        max_attempts=defaults.aws_max_attempts,
+        connect_timeout=defaults.aws_connect_timeout,
+        read_timeout=defaults.aws_read_timeout,
+    )
     attempts = max_attempts(config)
+    assert attempts == defaults.aws_max_attempts + 1
     worst = (config.connect_timeout + config.read_timeout) * attempts
     assert worst <= 60, f"one call to a dead endpoint can take {worst:g}s"
+    assert max_attempts(aws_probe.CLIENT_CONFIG) == attempts  # the library default agrees
 
 
 def test_a_denied_assume_role_leaks_neither_external_id_nor_message(
