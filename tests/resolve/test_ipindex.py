@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -143,26 +142,21 @@ def test_published_samples_resolve_to_their_region(kb: KnowledgeBase, sample: di
     assert match.cloud.edge == sample["edge"]
 
 
-def test_index_loads_fast(kb: KnowledgeBase) -> None:
-    started = time.perf_counter()
+def test_the_packaged_index_loads_whole(kb: KnowledgeBase) -> None:
+    # Its load time is measured by `make bench` (workload ip), not asserted here.
     index = load_index(kb.data_dir / "ipindex.npz")
-    elapsed = time.perf_counter() - started
     assert index.size > 500_000
-    assert elapsed < 1.0  # the target is 0.1 s (about 0.05 s here); margin for busy CI machines
 
 
-def test_a_million_lookups_stay_fast(kb: KnowledgeBase) -> None:
+def test_array_lookups_answer_every_key(kb: KnowledgeBase) -> None:
     import numpy as np
 
     keys = (
         np.random.default_rng(1).integers(0, 2**32, size=200_000, dtype=np.uint64).astype(np.uint32)
     )
-    started = time.perf_counter()
     rows = kb.index.search_v4(keys)
     asns = kb.index.asns(4, rows)
-    elapsed = time.perf_counter() - started
     assert len(asns) == len(keys)
-    assert elapsed < 1.0
 
 
 def test_array_lookup_agrees_with_object_lookup(kb: KnowledgeBase) -> None:
