@@ -83,7 +83,10 @@ def test_unreachable_region(estate: boto3.Session) -> None:
         f"aws:{ACCOUNT}:eu-west-3:ebs",
         f"aws:{ACCOUNT}:eu-west-3:rds",
     }
-    assert all(gap.reason.startswith("EndpointConnectionError: ") for gap in gaps)
+    # Once two services of the region went unanswered, the rest of it is not tried.
+    reasons = [gap.reason.split(":", 1)[0] for gap in gaps]
+    assert set(reasons) <= {"EndpointConnectionError", "RegionUnreachable"}, gaps
+    assert reasons.count("EndpointConnectionError") >= 2
     assert [a.attributes["region"] for a in of_kind(assets, "aws.ebs.volume")] == ["ca-central-1"]
     assert len(of_kind(assets, "aws.s3.bucket")) == 1
 
