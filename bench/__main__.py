@@ -12,7 +12,7 @@ from pathlib import Path
 from bench import deps
 from bench.harness import Report, machine_facts, print_table
 
-WORKLOADS = ("rules", "ip", "reports", "dns")
+WORKLOADS = ("rules", "ip", "reports", "dns", "aws")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ WORKLOADS = {
     "ip": "bench.ip",
     "reports": "bench.reports",
     "dns": "bench.dns",
+    "aws": "bench.aws",
 }
 
 
