@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -64,6 +64,22 @@ class Limits:
     aws_read_timeout: float = 12.0  # seconds
 
 
+OPENID_URL = "https://login.microsoftonline.com/{domain}/v2.0/.well-known/openid-configuration"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpsSettings:
+    """Whether sovscan talks HTTPS to anything (it does not by default: a scan only asks DNS)."""
+
+    saas: bool = False  # read each SaaS endpoint's signal headers and TLS certificate
+    m365_tenant: bool = False  # ask Microsoft's OpenID configuration for each domain's tenant
+    timeout: float = 5.0  # seconds for one request, connect to last header
+    max_redirects: int = 3
+    allow_private_redirects: bool = False  # follow redirects to private or loopback addresses
+    ca_file: Path | None = None  # extra trust anchors (PEM), relative to the inventory file
+    openid_url: str = OPENID_URL  # `{domain}` is replaced; a test or a mirror may change it
+
+
 _LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
     "dns_timeout": (0.1, 60),
     "dns_lifetime": (0.1, 300),
@@ -92,6 +108,7 @@ class ScanConfig:
     waivers: tuple[Waiver, ...] = ()
     rule_dirs: tuple[Path, ...] = ()  # the institution's own rules, relative to the file
     limits: Limits = Limits()
+    https: HttpsSettings = HttpsSettings()
 
 
 def load_config(path: Path) -> ScanConfig:
@@ -116,7 +133,9 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
     """Validate a parsed TOML document; `label` names the file in error messages."""
     reader = _Reader(label)
     reader.known_keys(
-        document, "", {"institution", "aws", "dns", "saas", "waivers", "rules", "limits"}
+        document,
+        "",
+        {"institution", "aws", "dns", "saas", "waivers", "rules", "limits", "https"},
     )
     institution = reader.table(document, "institution", required=True)
     policy = _policy(reader, institution)
@@ -157,9 +176,56 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
         for i, value in enumerate(reader.str_list(rules_table, "rules.dirs"))
     )
     limits = _limits(reader, reader.table(document, "limits", required=False))
+    https = _https(reader, reader.table(document, "https", required=False), base)
     return ScanConfig(
-        policy, aws, domains, names, saas, label, profile, overrides, waivers, rule_dirs, limits
+        policy,
+        aws,
+        domains,
+        names,
+        saas,
+        label,
+        profile,
+        overrides,
+        waivers,
+        rule_dirs,
+        limits,
+        https,
     )
+
+
+def _https(reader: _Reader, table: Mapping[str, Any], base: Path) -> HttpsSettings:
+    keys = {f.name for f in fields(HttpsSettings)}
+    reader.known_keys(table, "https", keys)
+    values: dict[str, Any] = {}
+    for key in ("saas", "m365_tenant", "allow_private_redirects"):
+        if key in table:
+            if not isinstance(table[key], bool):
+                reader.fail(f"https.{key}", "true or false", table[key])
+            values[key] = table[key]
+    timeout = table.get("timeout", HttpsSettings().timeout)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0.1 <= timeout <= 120
+    ):
+        reader.fail("https.timeout", "a number of seconds from 0.1 to 120", timeout)
+    values["timeout"] = float(timeout)
+    redirects = table.get("max_redirects", HttpsSettings().max_redirects)
+    if isinstance(redirects, bool) or not isinstance(redirects, int) or not 0 <= redirects <= 10:
+        reader.fail("https.max_redirects", "a whole number from 0 to 10", redirects)
+    values["max_redirects"] = redirects
+    ca_file = reader.text(table, "https.ca_file")
+    if ca_file is not None:
+        path = base / ca_file
+        if not path.is_file():
+            reader.fail("https.ca_file", "a readable PEM file", ca_file)
+        values["ca_file"] = path
+    openid = reader.text(table, "https.openid_url")
+    if openid is not None:
+        if not openid.startswith("https://") or openid.count("{domain}") != 1:
+            reader.fail("https.openid_url", "an https URL with one {domain} in it", openid)
+        values["openid_url"] = openid
+    return HttpsSettings(**values)
 
 
 def _limits(reader: _Reader, table: Mapping[str, Any]) -> Limits:

@@ -29,7 +29,9 @@ from sovscan.model import Asset, Finding, Gap, Policy, RuleInfo, Scan, WaiverMar
 from sovscan.probes import Clock, Probe, utc_now
 from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe, client_config, session_for
 from sovscan.probes.dns import DnsProbe
+from sovscan.probes.https import HttpsOptions
 from sovscan.probes.saas import SaasProbe
+from sovscan.probes.tenant import M365TenantProbe
 from sovscan.resolve import KnowledgeBase, RdapClient, law_summaries, resolve_all
 
 logger = logging.getLogger(__name__)
@@ -99,8 +101,18 @@ def build_probes(
                 workers=dns_workers or config.limits.dns_concurrency,
             )
         )
+    https = config.https
+    options = HttpsOptions(
+        https.timeout, https.max_redirects, https.allow_private_redirects, https.ca_file
+    )
     if config.saas and resolver is not None:
-        probes.append(SaasProbe(config.saas, resolver, clock=clock))
+        probes.append(
+            SaasProbe(config.saas, resolver, clock=clock, https=options if https.saas else None)
+        )
+    if https.m365_tenant and config.domains and resolver is not None:
+        probes.append(
+            M365TenantProbe(config.domains, resolver, options, https.openid_url, clock=clock)
+        )
     return probes, gaps
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -265,4 +266,59 @@ def test_limits_are_configuration_with_safe_defaults(tmp_path: Path) -> None:
 def test_bad_limits(tmp_path: Path, line: str, expected: str) -> None:
     path = write(tmp_path, f'[institution]\nname = "X"\nhome = "CA"\n[limits]\n{line}\n')
     with pytest.raises(ConfigError, match=expected.replace(".", r"\.")):
+        load_config(path)
+
+
+def test_https_is_off_by_default_and_configurable(tmp_path: Path) -> None:
+    from sovscan.config import OPENID_URL, HttpsSettings
+    from sovscan.probes.saas import SaasProbe
+    from sovscan.probes.tenant import M365TenantProbe
+    from sovscan.scan import build_probes
+
+    base = '[institution]\nname = "X"\nhome = "CA"\n[dns]\ndomains = ["x.example"]\n'
+    base += '[[saas]]\nname = "LMS"\nurl = "https://lms.x.example/"\n'
+    config = load_config(write(tmp_path, base))
+    assert config.https == HttpsSettings()
+    probes, _ = build_probes(config, resolver=None)
+    assert [type(p).__name__ for p in probes] == ["DnsProbe", "SaasProbe"]
+    assert isinstance(probes[1], SaasProbe) and probes[1].https is None
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    text = base + (
+        "[https]\nsaas = true\nm365_tenant = true\ntimeout = 2\nmax_redirects = 1\n"
+        'ca_file = "ca.pem"\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.https == HttpsSettings(
+        saas=True,
+        m365_tenant=True,
+        timeout=2.0,
+        max_redirects=1,
+        ca_file=tmp_path / "ca.pem",
+        openid_url=OPENID_URL,
+    )
+    probes, _ = build_probes(config, resolver=None)
+    saas, tenant = probes[1], probes[2]
+    assert isinstance(saas, SaasProbe) and isinstance(tenant, M365TenantProbe)
+    assert saas.https is not None and saas.https.max_redirects == 1
+    assert saas.https.ca_file == tmp_path / "ca.pem"
+    assert tenant.domains == ("x.example",)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("saas = 1", "https.saas: expected true or false; got 1"),
+        ("timeout = 0", "https.timeout: expected a number of seconds from 0.1 to 120; got 0"),
+        ("max_redirects = 11", "https.max_redirects: expected a whole number from 0 to 10"),
+        (
+            'ca_file = "missing.pem"',
+            "https.ca_file: expected a readable PEM file; got 'missing.pem'",
+        ),
+        ('openid_url = "http://x/{domain}"', "https.openid_url: expected an https URL with one"),
+        ("proxy = 'x'", "https.proxy: expected one of"),
+    ],
+)
+def test_bad_https_settings(tmp_path: Path, line: str, expected: str) -> None:
+    path = write(tmp_path, f'[institution]\nname = "X"\nhome = "CA"\n[https]\n{line}\n')
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: {expected}")):
         load_config(path)

@@ -1,4 +1,5 @@
-"""The SaaS probe: each inventory endpoint's host, its CNAME chain and the addresses it reaches."""
+"""The SaaS probe: each inventory endpoint's host, its CNAME chain and the addresses it reaches,
+and (when the inventory's [https] table allows) the vendor headers and certificate it serves."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sovscan.config import SaasEndpoint
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap
 from sovscan.probes import Clock, utc_now
 from sovscan.probes.dns import lookup, sorted_addresses
+from sovscan.probes.https import HttpsError, HttpsOptions, HttpsView, Resolve, read_endpoint
 
 
 class SaasProbe:
@@ -29,10 +31,12 @@ class SaasProbe:
         resolver: dns.resolver.Resolver,
         *,
         clock: Clock = utc_now,
+        https: HttpsOptions | None = None,
     ) -> None:
         self.endpoints = tuple(endpoints)
         self.resolver = resolver
         self.clock = clock
+        self.https = https  # None: DNS only
 
     def collect(self) -> Iterator[Asset | Gap]:
         seen: set[str] = set()
@@ -56,8 +60,14 @@ class SaasProbe:
             attributes["addresses"] = (literal,)
             attributes["cname_chain"] = ()
             seen = Evidence("inventory:url", bounded(endpoint.url), self.clock(), Confidence.HIGH)
+            https, https_gaps = self._read_https(endpoint, host, attributes)
+            yield from https_gaps
             yield Asset(
-                f"saas:{host}", "saas.endpoint", bounded(endpoint.name), attributes, (seen,)
+                f"saas:{host}",
+                "saas.endpoint",
+                bounded(endpoint.name),
+                attributes,
+                (seen, *https),
             )
             return
         results = [lookup(self.resolver, host, rdtype, self.clock) for rdtype in ("A", "AAAA")]
@@ -69,7 +79,65 @@ class SaasProbe:
             attributes["addresses"] = sorted_addresses(addresses)
         attributes["cname_chain"] = next((r.cname_chain for r in results if r.cname_chain), ())
         evidence = tuple(r.evidence() for r in results if not r.failed)
-        yield Asset(f"saas:{host}", "saas.endpoint", bounded(endpoint.name), attributes, evidence)
+        https, https_gaps = self._read_https(endpoint, host, attributes)
+        yield from https_gaps
+        yield Asset(
+            f"saas:{host}",
+            "saas.endpoint",
+            bounded(endpoint.name),
+            attributes,
+            (*evidence, *https),
+        )
+
+    def _read_https(
+        self, endpoint: SaasEndpoint, host: str, attributes: dict[str, AttrValue]
+    ) -> tuple[tuple[Evidence, ...], tuple[Gap, ...]]:
+        """Adds the https_* and tls_* attributes; returns their evidence or the gap."""
+        if self.https is None:
+            return (), ()
+        observed = self.clock()
+        try:
+            view = read_endpoint(endpoint.url, dns_resolve(self.resolver, self.clock), self.https)
+        except HttpsError as exc:
+            return (), (Gap(f"https:{host}", bounded(str(exc))),)
+        attributes.update(https_attributes(view))
+        return (Evidence("https:GET", https_detail(view), observed, Confidence.HIGH),), ()
+
+
+def dns_resolve(resolver: dns.resolver.Resolver, clock: Clock) -> Resolve:
+    """A host's addresses from the scan's resolver (A, then AAAA), for the HTTPS reader."""
+
+    def resolve(host: str) -> list[str]:
+        found: list[str] = []
+        for rdtype in ("A", "AAAA"):
+            result = lookup(resolver, host, rdtype, clock)
+            if result.failed and not found:
+                raise HttpsError(f"cannot resolve {host}: {result.reason}")
+            found += [r.to_text() for r in result.records]
+        return found
+
+    return resolve
+
+
+def https_attributes(view: HttpsView) -> dict[str, AttrValue]:
+    return {
+        "https_status": view.status,
+        "https_url": view.url,
+        "https_redirects": view.redirects,
+        "https_headers": tuple(f"{name}: {value}" for name, value in view.headers),
+        "tls_issuer": view.tls_issuer,
+        "tls_sans": view.tls_sans,
+    }
+
+
+def https_detail(view: HttpsView) -> str:
+    parts = [f"GET {view.url} -> {view.status} from {view.address}"]
+    parts += [f"{name}: {value}" for name, value in view.headers]
+    if view.tls_issuer:
+        parts.append(f"certificate for {view.tls_subject or '?'} issued by {view.tls_issuer}")
+    if view.stopped:
+        parts.append(view.stopped)
+    return bounded(" | ".join(parts))
 
 
 def _ip_literal(host: str) -> str | None:

@@ -112,6 +112,17 @@ class TxtToken:
 
 
 @dataclass(frozen=True, slots=True)
+class HeaderSignal:
+    """An HTTP response header (and a pattern its value must match in full) naming a vendor."""
+
+    header: str  # lower case
+    pattern: str
+    regex: re.Pattern[str]
+    vendor: Vendor
+    edge: bool  # a CDN or front door: the response came from an edge, not the data's home
+
+
+@dataclass(frozen=True, slots=True)
 class AsnOperator:
     """An ASN whose operator is known but is not a catalogue provider."""
 
@@ -360,6 +371,29 @@ def load_host_patterns(path: Path, providers: Mapping[str, Provider]) -> tuple[H
                 region_provider,
                 row["edge"] == "true",
                 row["role"],
+            )
+        )
+    return tuple(out)
+
+
+def load_header_signals(path: Path, providers: Mapping[str, Provider]) -> tuple[HeaderSignal, ...]:
+    cols = ("header", "pattern", "provider", "vendor", "product", "parent", "country",
+            "edge", "confidence", "note")  # fmt: skip
+    out = []
+    for line, row in enumerate(_rows(path, cols), start=2):
+        where = f"{path.name}:{line}"
+        header = row["header"].strip().lower()
+        if not re.fullmatch(r"[a-z0-9-]{1,64}", header):
+            raise _fail(where, f"header: expected an HTTP header name; got {row['header']!r}")
+        try:
+            regex = re.compile(row["pattern"], re.IGNORECASE)
+        except re.error as exc:
+            raise _fail(where, f"pattern: not a regular expression ({exc})") from None
+        if row["edge"] not in ("true", "false"):
+            raise _fail(where, f"edge: expected true or false; got {row['edge']!r}")
+        out.append(
+            HeaderSignal(
+                header, row["pattern"], regex, _vendor(where, row, providers), row["edge"] == "true"
             )
         )
     return tuple(out)

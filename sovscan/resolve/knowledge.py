@@ -16,12 +16,14 @@ from typing import Any
 from sovscan.errors import ResolveError
 from sovscan.resolve.catalog import (
     AsnOperator,
+    HeaderSignal,
     HostPattern,
     Law,
     Provider,
     RegionPlace,
     TxtToken,
     load_asn_operators,
+    load_header_signals,
     load_host_patterns,
     load_laws,
     load_providers,
@@ -37,6 +39,7 @@ DATA_FILES = (
     "regions.csv",
     "hostnames.csv",
     "txt_tokens.csv",
+    "http_signals.csv",
     "asn_operators.csv",
     "ipindex.npz",
 )
@@ -110,6 +113,7 @@ class KnowledgeBase:
     regions: Mapping[tuple[str, str], RegionPlace]
     host_patterns: tuple[HostPattern, ...]
     txt_tokens: tuple[TxtToken, ...]
+    header_signals: tuple[HeaderSignal, ...]
     asn_operators: Mapping[int, AsnOperator]
     provider_by_asn: Mapping[int, str]
     index: IpIndex
@@ -173,6 +177,7 @@ def load_knowledge(data_dir: Path | None = None) -> KnowledgeBase:
         regions=load_regions(root / "regions.csv", providers),
         host_patterns=host_patterns,
         txt_tokens=load_txt_tokens(root / "txt_tokens.csv", providers),
+        header_signals=load_header_signals(root / "http_signals.csv", providers),
         asn_operators=load_asn_operators(root / "asn_operators.csv", providers),
         provider_by_asn=by_asn,
         index=load_index(root / "ipindex.npz"),

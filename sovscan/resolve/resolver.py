@@ -77,6 +77,8 @@ _READS = (
     "dkim_selectors",
     "autodiscover_chain",
     "verification_tokens",
+    "https_headers",
+    "tenant_region_scope",
 )
 """The asset attributes resolution reads; assets equal on these (and on the kind, for the kinds
 resolved their own way) get the same answer."""
@@ -205,6 +207,8 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
             _from_address(match, signals)
     for name in _names(asset):
         _from_name(name, signals)
+    _from_headers(asset, signals)
+    _from_tenant_scope(asset, signals)
     includes = asset.attributes.get("spf_includes")
     text = asset.attributes.get("text")
     if asset.kind == "dns.spf" and isinstance(includes, tuple):
@@ -433,6 +437,59 @@ def _from_name(name: str, sig: _Signals) -> None:
         sig.who(_vendor_control(kb, vendor, method, label))
         return
     sig.nothing("catalogue:hostnames", f"{bounded(host, 200)} matches no host pattern", "hostnames")
+
+
+def _from_headers(asset: Asset, sig: _Signals) -> None:
+    """Vendor headers of the endpoint's HTTPS response: who serves it, and whether from an edge."""
+    headers = asset.attributes.get("https_headers")
+    if not isinstance(headers, tuple):
+        return
+    seen: set[str] = set()
+    for line in headers[:MAX_NAMES]:
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        for signal in sig.kb.header_signals:
+            vendor = signal.vendor
+            if signal.header != name or vendor.product in seen or not signal.regex.fullmatch(value):
+                continue
+            seen.add(vendor.product)
+            label = f"HTTPS header {name}: {bounded(value, 80)} ({vendor.product})"
+            sig.who(_vendor_control(sig.kb, vendor, Method.CATALOGUE, label))
+            if signal.edge:
+                sig.where(
+                    vendor.provider,
+                    None,
+                    None,
+                    Method.CATALOGUE,
+                    Confidence.MEDIUM,
+                    "catalogue:http-signals",
+                    f"{label}: served from a global edge; the origin is not seen",
+                    "http-signals",
+                    edge=True,
+                )
+    if not seen:
+        sig.nothing(
+            "catalogue:http-signals", "no HTTPS header names a known vendor", "http-signals"
+        )
+
+
+def _from_tenant_scope(asset: Asset, sig: _Signals) -> None:
+    """A Microsoft Entra tenant's region scope: a continent (NA, EU...), never a country."""
+    scope = _text_attr(asset, "tenant_region_scope")
+    if asset.kind != "saas.tenant" or scope is None:
+        return
+    sub = _text_attr(asset, "tenant_region_sub_scope")
+    detail = f"tenant region scope {scope}" + (f" ({sub})" if sub else "")
+    sig.where(
+        _text_attr(asset, "provider"),
+        f"tenant-scope:{scope}",
+        None,
+        Method.CLOUD_API,
+        Confidence.MEDIUM,
+        "https:openid-configuration",
+        f"{detail}: where the tenant's directory is homed, a region not a country",
+        "providers",
+    )
 
 
 def _from_spf_includes(includes: tuple[str, ...], sig: _Signals) -> None:

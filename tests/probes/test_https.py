@@ -1,0 +1,218 @@
+"""SaaS endpoints over real HTTPS on 127.0.0.1 (a test CA, names from a loopback DNS server):
+vendor headers and certificates, capped redirects, private targets refused, failures as gaps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dns.resolver
+import pytest
+
+from sovscan.config import SaasEndpoint
+from sovscan.dnsserver import ZoneServer, make_resolver
+from sovscan.model import Asset, Gap, Method
+from sovscan.probes.https import MAX_HEAD, HttpsOptions
+from sovscan.probes.saas import SaasProbe
+from sovscan.resolve import load_knowledge
+from sovscan.resolve.resolver import resolve
+from tests.probes.https_fixtures import HttpsServer, LocalCa, Route, SilentServer, make_ca, zones
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+CDN = (
+    ("Server", "cloudflare"),
+    ("CF-Ray", "8f1e2d3c4b5a6978-YUL"),
+    ("Set-Cookie", "session=plntd-cookie-secret; Secure"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCa:
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="module")
+def resolver() -> Iterator[dns.resolver.Resolver]:
+    with ZoneServer(zones()) as server:
+        yield make_resolver(server.host, server.port, timeout=0.5, lifetime=1.0)
+
+
+@pytest.fixture
+def server(ca: LocalCa) -> Iterator[HttpsServer]:
+    with HttpsServer(ca) as running:
+        yield running
+
+
+def options(ca: LocalCa, **changes: object) -> HttpsOptions:
+    return replace(HttpsOptions(timeout=2.0, ca_file=ca.ca_file), **changes)  # type: ignore[arg-type]
+
+
+def probe(
+    resolver: dns.resolver.Resolver, url: str, https: HttpsOptions | None
+) -> tuple[list[Asset], list[Gap]]:
+    endpoint = SaasEndpoint("LMS", url, "personal")
+    items = list(SaasProbe((endpoint,), resolver, clock=lambda: NOW, https=https).collect())
+    return (
+        [i for i in items if isinstance(i, Asset)],
+        [i for i in items if isinstance(i, Gap)],
+    )
+
+
+def test_cdn_headers_and_certificate_are_read_and_cookies_are_not(
+    resolver: dns.resolver.Resolver, server: HttpsServer, ca: LocalCa
+) -> None:
+    server.routes["/login"] = Route(200, CDN)
+    (asset,), gaps = probe(resolver, server.url("lms.saas.test", "/login"), options(ca))
+    assert gaps == []
+    attributes = asset.attributes
+    assert attributes["https_status"] == 200
+    assert attributes["https_headers"] == ("server: cloudflare", "cf-ray: 8f1e2d3c4b5a6978-YUL")
+    assert attributes["tls_issuer"] == "O=sovscan tests, CN=sovscan test CA"
+    assert "lms.saas.test" in attributes["tls_sans"]  # type: ignore[operator]
+    assert "plntd-cookie-secret" not in repr(asset)
+    (seen,) = [e for e in asset.evidence if e.source == "https:GET"]
+    assert seen.detail.startswith(f"GET https://lms.saas.test:{server.port}/login -> 200 from ")
+    assert server.requests == [(f"lms.saas.test:{server.port}", "/login")]
+
+
+def test_https_is_off_unless_asked(
+    resolver: dns.resolver.Resolver, server: HttpsServer, ca: LocalCa
+) -> None:
+    server.routes["/"] = Route(200, CDN)
+    (asset,), gaps = probe(resolver, server.url("lms.saas.test"), None)
+    assert gaps == [] and "https_headers" not in asset.attributes
+    assert server.requests == []
+
+
+def test_cdn_headers_resolve_to_the_vendor_and_a_global_edge(
+    resolver: dns.resolver.Resolver, server: HttpsServer, ca: LocalCa
+) -> None:
+    server.routes["/"] = Route(200, CDN)
+    (asset,), _ = probe(resolver, server.url("lms.saas.test"), options(ca))
+    kb = load_knowledge()
+    answer = resolve(asset, kb)
+    assert answer.control.operator == kb.providers["cloudflare"].operator
+    assert answer.control.jurisdictions == ("US",)
+    assert answer.control.method is Method.CATALOGUE
+    assert answer.location.edge is True
+    assert answer.location.country is None
+    assert "the origin is not seen" in answer.location.evidence[0].detail
+
+
+def test_a_lookalike_header_value_is_not_the_vendor(
+    resolver: dns.resolver.Resolver, server: HttpsServer, ca: LocalCa
+) -> None:
+    server.routes["/"] = Route(200, (("Server", "cloudflare-imitation/1.0"),))
+    (asset,), _ = probe(resolver, server.url("lms.saas.test"), options(ca))
+    answer = resolve(asset, load_knowledge())
+    assert answer.control.operator is None
+
+
+def test_a_redirect_to_a_private_address_is_not_followed(
+    resolver: dns.resolver.Resolver, server: HttpsServer, ca: LocalCa
+) -> None:
+    inside = server.url("internal.saas.test", "/admin")
+    server.routes["/"] = Route(302, (("Location", inside),))
+    server.routes["/admin"] = Route(200, (("Server", "AmazonS3"),))
+    (asset,), gaps = probe(resolver, server.url("lms.saas.test"), options(ca))
+    assert gaps == []
+    assert asset.attributes["https_status"] == 302
+    assert asset.attributes["https_redirects"] == ()
+    (seen,) = [e for e in asset.evidence if e.source == "https:GET"]
+    assert f"redirect to {inside} not followed: 127.0.0.1 is not a public address" in seen.detail
+    assert [path for _, path in server.requests] == ["/"]
+
+
+def test_the_inventory_may_allow_private_redirects(
+    resolver: dns.resolver.Resolver, server: HttpsServer, ca: LocalCa
+) -> None:
+    inside = server.url("internal.saas.test", "/admin")
+    server.routes["/"] = Route(302, (("Location", inside),))
+    server.routes["/admin"] = Route(200, (("Server", "AmazonS3"),))
+    https = options(ca, allow_private_redirects=True)
+    (asset,), _ = probe(resolver, server.url("lms.saas.test"), https)
+    assert asset.attributes["https_status"] == 200
+    assert asset.attributes["https_redirects"] == (inside,)
+    assert asset.attributes["https_headers"] == ("server: AmazonS3",)
+
+
+@pytest.mark.parametrize(
+    ("routes", "reason"),
+    [
+        ({"/": "/a", "/a": "/"}, "a loop"),
+        ({"/": "/1", "/1": "/2", "/2": "/3", "/3": "/4", "/4": "/5"}, "more than 3 redirects"),
+        ({"/": "http://lms.saas.test/"}, "not https"),
+    ],
+    ids=["loop", "cap", "downgrade"],
+)
+def test_redirects_stop_at_loops_caps_and_downgrades(
+    resolver: dns.resolver.Resolver,
+    server: HttpsServer,
+    ca: LocalCa,
+    routes: dict[str, str],
+    reason: str,
+) -> None:
+    for path, target in routes.items():
+        server.routes[path] = Route(302, (("Location", target),))
+    https = options(ca, allow_private_redirects=True)
+    (asset,), gaps = probe(resolver, server.url("lms.saas.test"), https)
+    assert gaps == []
+    (seen,) = [e for e in asset.evidence if e.source == "https:GET"]
+    assert seen.detail.endswith(f"not followed: {reason}")
+    assert len(server.requests) <= 4  # the first request and at most max_redirects more
+
+
+def test_an_untrusted_certificate_is_a_gap_and_no_signal(
+    resolver: dns.resolver.Resolver, server: HttpsServer
+) -> None:
+    server.routes["/"] = Route(200, CDN)
+    (asset,), gaps = probe(resolver, server.url("lms.saas.test"), HttpsOptions(timeout=2.0))
+    assert [g.scope for g in gaps] == ["https:lms.saas.test"]
+    assert gaps[0].reason.startswith("TLS certificate of lms.saas.test not trusted")
+    assert "https_headers" not in asset.attributes
+    assert asset.attributes["addresses"] == ("127.0.0.1",)  # the DNS answer still stands
+
+
+def test_an_endpoint_that_never_answers_is_a_gap(
+    resolver: dns.resolver.Resolver, ca: LocalCa
+) -> None:
+    with SilentServer() as silent:
+        url = f"https://lms.saas.test:{silent.port}/"
+        _, gaps = probe(resolver, url, options(ca, timeout=0.5))
+    assert gaps == [Gap("https:lms.saas.test", "lms.saas.test did not answer within 0.5s")]
+
+
+def test_nothing_listening_is_a_gap(resolver: dns.resolver.Resolver, ca: LocalCa) -> None:
+    with SilentServer() as closed:
+        port = closed.port
+    _, gaps = probe(resolver, f"https://lms.saas.test:{port}/", options(ca))
+    assert len(gaps) == 1
+    assert gaps[0].reason.startswith(f"cannot connect to lms.saas.test port {port} (127.0.0.1: ")
+
+
+def test_a_huge_or_garbled_head_is_bounded(
+    resolver: dns.resolver.Resolver, server: HttpsServer, ca: LocalCa
+) -> None:
+    flood = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 900) for i in range(200))
+    server.routes["/"] = Route(
+        raw=b"HTTP/1.1 200 OK\r\nServer: " + b"\x1b[31m" + b"v" * 5000 + b"\r\n" + flood + b"\r\n"
+    )
+    (asset,), gaps = probe(resolver, server.url("lms.saas.test"), options(ca))
+    assert gaps == []
+    (header,) = asset.attributes["https_headers"]  # type: ignore[misc]
+    assert header.startswith("server: \x1b[31mvvv") and len(header) <= 8 + 200
+    assert len(repr(asset)) < MAX_HEAD
+    server.routes["/bad"] = Route(raw=b"\x16\x03garbage\r\n\r\n")
+    _, gaps = probe(resolver, server.url("lms.saas.test", "/bad"), options(ca))
+    assert gaps == [Gap("https:lms.saas.test", "lms.saas.test did not answer HTTP")]
+
+
+def test_a_missing_ca_file_is_a_gap_not_a_crash(
+    resolver: dns.resolver.Resolver, server: HttpsServer, tmp_path: Path
+) -> None:
+    https = HttpsOptions(ca_file=tmp_path / "nope.pem")
+    _, gaps = probe(resolver, server.url("lms.saas.test"), https)
+    assert len(gaps) == 1 and gaps[0].reason.startswith("cannot load the CA file")
