@@ -55,39 +55,27 @@ class SaasProbe:
             "classification": endpoint.classification,
         }
         literal = _ip_literal(host)
+        evidence: tuple[Evidence, ...]
         if literal is not None:
             # A URL with an address in it: nothing to look up, the address is the observation.
             attributes["addresses"] = (literal,)
             attributes["cname_chain"] = ()
-            seen = Evidence("inventory:url", bounded(endpoint.url), self.clock(), Confidence.HIGH)
-            https, https_gaps = self._read_https(endpoint, host, attributes)
-            yield from https_gaps
-            yield Asset(
-                f"saas:{host}",
-                "saas.endpoint",
-                bounded(endpoint.name),
-                attributes,
-                (seen, *https),
-            )
-            return
-        results = [lookup(self.resolver, host, rdtype, self.clock) for rdtype in ("A", "AAAA")]
-        failures = [r for r in results if r.failed]
-        for result in failures:
-            yield Gap(f"dns:{host}:{result.rdtype}", result.reason)
-        if not failures:
-            addresses = (r.to_text() for result in results for r in result.records)
-            attributes["addresses"] = sorted_addresses(addresses)
-        attributes["cname_chain"] = next((r.cname_chain for r in results if r.cname_chain), ())
-        evidence = tuple(r.evidence() for r in results if not r.failed)
+            url = bounded(endpoint.url)
+            evidence = (Evidence("inventory:url", url, self.clock(), Confidence.HIGH),)
+        else:
+            results = [lookup(self.resolver, host, rdtype, self.clock) for rdtype in ("A", "AAAA")]
+            failures = [r for r in results if r.failed]
+            for result in failures:
+                yield Gap(f"dns:{host}:{result.rdtype}", result.reason)
+            if not failures:
+                addresses = (r.to_text() for result in results for r in result.records)
+                attributes["addresses"] = sorted_addresses(addresses)
+            attributes["cname_chain"] = next((r.cname_chain for r in results if r.cname_chain), ())
+            evidence = tuple(r.evidence() for r in results if not r.failed)
         https, https_gaps = self._read_https(endpoint, host, attributes)
         yield from https_gaps
-        yield Asset(
-            f"saas:{host}",
-            "saas.endpoint",
-            bounded(endpoint.name),
-            attributes,
-            (*evidence, *https),
-        )
+        name = bounded(endpoint.name)
+        yield Asset(f"saas:{host}", "saas.endpoint", name, attributes, (*evidence, *https))
 
     def _read_https(
         self, endpoint: SaasEndpoint, host: str, attributes: dict[str, AttrValue]

@@ -13,11 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
 
+import dns.resolver
 import dns.zone
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from sovscan.dnsserver import ZoneServer, make_resolver
 
 NAMES = (
     "lms.saas.test",
@@ -218,6 +222,19 @@ def zones() -> list[dns.zone.Zone]:
     ]
 
 
-def served(ca: LocalCa, routes: dict[str, Route]) -> Iterator[HttpsServer]:
-    with HttpsServer(ca, routes) as server:
-        yield server
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCa:
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="module")
+def resolver() -> Iterator[dns.resolver.Resolver]:
+    """Asks a loopback DNS server serving `zones()`."""
+    with ZoneServer(zones()) as server:
+        yield make_resolver(server.host, server.port, timeout=0.5, lifetime=1.0)
+
+
+@pytest.fixture
+def server(ca: LocalCa) -> Iterator[HttpsServer]:
+    with HttpsServer(ca) as running:
+        yield running

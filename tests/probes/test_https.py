@@ -3,7 +3,6 @@ vendor headers and certificates, capped redirects, private targets refused, fail
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,13 +11,22 @@ import dns.resolver
 import pytest
 
 from sovscan.config import SaasEndpoint
-from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.model import Asset, Gap, Method
 from sovscan.probes.https import MAX_HEAD, HttpsOptions
 from sovscan.probes.saas import SaasProbe
 from sovscan.resolve import load_knowledge
 from sovscan.resolve.resolver import resolve
-from tests.probes.https_fixtures import HttpsServer, LocalCa, Route, SilentServer, make_ca, zones
+from tests.probes.https_fixtures import (
+    HttpsServer,
+    LocalCa,
+    Route,
+    SilentServer,
+    ca,
+    resolver,
+    server,
+)
+
+__all__ = ["ca", "resolver", "server"]
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 CDN = (
@@ -27,23 +35,6 @@ CDN = (
     ("Set-Cookie", "session=plntd-cookie-secret; Secure"),
     ("X-Frame-Options", "DENY"),
 )
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCa:
-    return make_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture(scope="module")
-def resolver() -> Iterator[dns.resolver.Resolver]:
-    with ZoneServer(zones()) as server:
-        yield make_resolver(server.host, server.port, timeout=0.5, lifetime=1.0)
-
-
-@pytest.fixture
-def server(ca: LocalCa) -> Iterator[HttpsServer]:
-    with HttpsServer(ca) as running:
-        yield running
 
 
 def options(ca: LocalCa, **changes: object) -> HttpsOptions:

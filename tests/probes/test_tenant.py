@@ -4,19 +4,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dns.resolver
 import pytest
 
-from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.model import Asset, Confidence, Gap, Method
 from sovscan.probes.https import HttpsOptions
 from sovscan.probes.tenant import MAX_BODY, M365TenantProbe
 from sovscan.resolve import load_knowledge
 from sovscan.resolve.resolver import resolve
-from tests.probes.https_fixtures import HttpsServer, LocalCa, Route, make_ca, zones
+from tests.probes.https_fixtures import (
+    HttpsServer,
+    LocalCa,
+    Route,
+    ca,
+    resolver,
+    server,
+)
+
+__all__ = ["ca", "resolver", "server"]
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TENANT = "6f3c2a1b-9d8e-4f70-a1b2-c3d4e5f60718"
@@ -39,23 +46,6 @@ INVALID = Route(
     (("Content-Type", "application/json"),),
     b'{"error":"invalid_tenant","error_description":"AADSTS90002: Tenant not found."}',
 )
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCa:
-    return make_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture(scope="module")
-def resolver() -> Iterator[dns.resolver.Resolver]:
-    with ZoneServer(zones()) as server:
-        yield make_resolver(server.host, server.port, timeout=0.5, lifetime=1.0)
-
-
-@pytest.fixture
-def server(ca: LocalCa) -> Iterator[HttpsServer]:
-    with HttpsServer(ca) as running:
-        yield running
 
 
 def route(server: HttpsServer, domain: str, answer: Route) -> None:
