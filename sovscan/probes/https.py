@@ -11,6 +11,7 @@ must not turn the scanner against the network it runs in.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -18,6 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
+
+import dns.exception
+import dns.name
 
 from sovscan import __version__
 from sovscan.bounds import bounded
@@ -74,17 +78,23 @@ class HttpsOptions:
 
 @dataclass(frozen=True, slots=True)
 class HttpsView:
-    """What an endpoint showed: the last response's head and certificate, and the way there."""
+    """What an endpoint showed: the last response's head and certificate, and the way there.
 
-    url: str  # the URL that gave the last response
+    URLs are shown without user information, query, fragment or path parameters: those can
+    carry tokens (pre-signed links, SSO codes, session ids).
+    """
+
+    url: str  # the URL that gave the last response (shown form)
+    host: str  # its host (ASCII)
     address: str  # the address it came from
     status: int
-    redirects: tuple[str, ...]  # URLs followed, in order
+    redirects: tuple[str, ...]  # URLs followed, in order (shown form)
     headers: tuple[tuple[str, str], ...]  # signal headers only, lower-case names, bounded
     tls_issuer: str
     tls_subject: str
     tls_sans: tuple[str, ...]
     stopped: str | None = None  # why a redirect was not followed, when one was not
+    incomplete: bool = False  # the redirect was not followed because it could not be checked
     body: bytes = b""  # only when asked for, at most the limit asked
 
 
@@ -93,30 +103,105 @@ def read_endpoint(
 ) -> HttpsView:
     """GET `url` and follow redirects within `options`; raises HttpsError with a reason.
 
-    With `body_limit`, the last response's body is read too (HTTP/1.0, so never chunked); a
-    longer body is an error, not a truncated document.
+    The inventory's own host is fetched wherever it points (the inventory chose it), also
+    after a redirect back to it; any other redirect target is resolved once, checked, and
+    connected to at exactly the checked addresses. With `body_limit`, the last response's
+    body is read too (HTTP/1.0, so never chunked); a longer body is an error, not a truncated
+    document.
     """
     context = _tls_context(options.ca_file)
-    seen = {url}
+    target = home = _Target.parse(url)
+    addresses = home_addresses = _addresses(target.host, resolve)
+    seen = {target.key}
     redirects: list[str] = []
-    current = url
     while True:
-        view = _one_hop(current, resolve, options, context, body_limit)
-        location = view.redirect_to
-        if location is None:
-            return view.result(tuple(redirects), None)
-        target = urljoin(current, location)
-        stop = _refuse_redirect(target, seen, len(redirects), options, resolve)
-        if stop is not None:
-            return view.result(tuple(redirects), stop)
-        seen.add(target)
-        redirects.append(bounded(target, MAX_VALUE))
-        current = target
+        hop = _one_hop(target, addresses, options, context, body_limit)
+        if hop.redirect_to is None:
+            return hop.result(tuple(redirects))
+        try:
+            following = _Target.parse(urljoin(target.url, hop.redirect_to))
+        except ValueError:  # urljoin itself refuses some malformed URLs
+            return hop.result(tuple(redirects), "redirect not followed: a malformed URL")
+        except HttpsError as exc:
+            return hop.result(tuple(redirects), f"redirect not followed: {exc}")
+        shown = following.shown
+        if following.scheme != "https":
+            return hop.result(tuple(redirects), f"redirect to {shown} not followed: not https")
+        if following.key in seen:
+            return hop.result(tuple(redirects), f"redirect to {shown} not followed: a loop")
+        if len(redirects) >= options.max_redirects:
+            why = f"more than {options.max_redirects} redirects"
+            return hop.result(tuple(redirects), f"redirect to {shown} not followed: {why}")
+        if following.host == home.host:
+            addresses = home_addresses  # the inventory's own host, as first resolved
+            private = None
+        else:
+            try:
+                addresses = _addresses(following.host, resolve)
+            except HttpsError as exc:
+                stop = f"redirect to {shown} not followed: {exc}"
+                return hop.result(tuple(redirects), stop, incomplete=True)
+            private = next((a for a in addresses if not public_address(a)), None)
+        if private is not None and not options.allow_private_redirects:
+            stop = f"redirect to {shown} not followed: {private} is not a public address"
+            return hop.result(tuple(redirects), stop)
+        seen.add(following.key)
+        redirects.append(shown)
+        target = following
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    scheme: str
+    host: str  # ASCII (IDNA), lower case, no final dot
+    port: int
+    path: str  # what is sent: path and query
+    url: str  # the full URL, for resolving relative redirects; never reported
+    shown: str  # what may be reported
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.host, self.port, self.path)
+
+    @classmethod
+    def parse(cls, url: str) -> _Target:
+        try:
+            parts = urlsplit(url)
+            raw_host = (parts.hostname or "").rstrip(".")
+            port = parts.port
+        except ValueError:
+            raise HttpsError("a malformed URL") from None
+        if not raw_host:
+            raise HttpsError("a URL without a host")
+        host = _ascii_host(raw_host)
+        scheme = parts.scheme.lower()
+        port = port or (443 if scheme == "https" else 80)
+        path = parts.path or "/"
+        if any(c in path for c in "\r\n\0 ") or len(path) > 2048:
+            raise HttpsError("a URL path that cannot be sent")
+        authority = host if port in (443, 80) else f"{host}:{port}"
+        if ":" in host:
+            authority = f"[{host}]" if port in (443, 80) else f"[{host}]:{port}"
+        shown = bounded(f"{scheme}://{authority}{path.split(';', 1)[0]}", MAX_VALUE)
+        sent = path + ("?" + parts.query if parts.query else "")
+        return cls(scheme, host, port, sent, url, shown)
+
+
+def _ascii_host(host: str) -> str:
+    """One ASCII form of a host name for DNS, SNI and the Host header alike."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return dns.name.from_text(host).to_text(omit_final_dot=True).lower()
+    except dns.exception.DNSException:
+        raise HttpsError(f"an invalid host name {bounded(host, 80)!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
 class _Hop:
-    url: str
+    target: _Target
     address: str
     status: int
     headers: tuple[tuple[str, str], ...]
@@ -124,10 +209,13 @@ class _Hop:
     cert: Mapping[str, object]
     body: bytes
 
-    def result(self, redirects: tuple[str, ...], stopped: str | None) -> HttpsView:
+    def result(
+        self, redirects: tuple[str, ...], stopped: str | None = None, *, incomplete: bool = False
+    ) -> HttpsView:
         issuer, subject, sans = _certificate(self.cert)
         return HttpsView(
-            bounded(self.url, MAX_VALUE),
+            self.target.shown,
+            self.target.host,
             self.address,
             self.status,
             redirects,
@@ -136,6 +224,7 @@ class _Hop:
             subject,
             sans,
             stopped,
+            incomplete,
             self.body,
         )
 
@@ -151,28 +240,25 @@ def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
 
 
 def _one_hop(
-    url: str, resolve: Resolve, options: HttpsOptions, context: ssl.SSLContext, body_limit: int
+    target: _Target,
+    addresses: Sequence[str],
+    options: HttpsOptions,
+    context: ssl.SSLContext,
+    body_limit: int,
 ) -> _Hop:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").rstrip(".").lower()
-    if parts.scheme != "https" or not host:
-        raise HttpsError(f"not an https URL: {bounded(url, MAX_VALUE)}")
-    try:
-        port = parts.port or 443
-    except ValueError:
-        raise HttpsError(f"bad port in {bounded(url, MAX_VALUE)}") from None
+    host = target.host
+    if target.scheme != "https":
+        raise HttpsError(f"not an https URL: {target.shown}")
     deadline = time.monotonic() + options.timeout
-    addresses = _addresses(host, resolve)
-    sock, address = _connect(host, addresses, port, deadline)
+    sock, address = _connect(host, addresses, target.port, deadline)
     try:
+        sock.settimeout(_left(deadline))
         with context.wrap_socket(sock, server_hostname=host) as tls:
             tls.settimeout(_left(deadline))
             cert = tls.getpeercert() or {}
-            target = parts.path or "/"
-            if parts.query:
-                target += "?" + parts.query
-            tls.sendall(_request(host, port, target, "1.0" if body_limit else "1.1"))
-            head, body = _read_response(tls, deadline, body_limit)
+            version = "1.0" if body_limit else "1.1"
+            tls.sendall(_request(host, target.port, target.path, version))
+            head, ended, body = _read_response(tls, deadline, body_limit)
     except ssl.SSLCertVerificationError as exc:
         raise HttpsError(f"TLS certificate of {host} not trusted: {exc.verify_message}") from None
     except ssl.SSLError as exc:
@@ -183,15 +269,17 @@ def _one_hop(
         raise HttpsError(f"{host}: {exc.strerror or type(exc).__name__}") from None
     finally:
         sock.close()
+    if not ended:
+        raise HttpsError(f"{host} closed the connection before the end of its response head")
     status, headers, location = _parse_head(head, host)
     if len(body) > body_limit:
         raise HttpsError(f"{host} sent a body larger than {body_limit} bytes")
-    return _Hop(url, address, status, headers, location, cert, body)
+    return _Hop(target, address, status, headers, location, cert, body)
 
 
 def _addresses(host: str, resolve: Resolve) -> list[str]:
     try:
-        return [str(ipaddress.ip_address(host.strip("[]")))]
+        return [str(ipaddress.ip_address(host))]
     except ValueError:
         pass
     found = list(resolve(host))
@@ -200,11 +288,24 @@ def _addresses(host: str, resolve: Resolve) -> list[str]:
     return found
 
 
-def _public(address: str) -> bool:
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def public_address(address: str) -> bool:
+    """Whether `address` is globally routable, looking inside IPv6 forms that carry an IPv4
+    address (mapped, 6to4, NAT64, compatible), which `is_global` alone takes at face value."""
     try:
-        return ipaddress.ip_address(address).is_global
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is None and (ip in _NAT64 or ip in _COMPATIBLE):
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None and not inner.is_global:
+            return False
+    return ip.is_global
 
 
 def _connect(
@@ -236,19 +337,30 @@ def _request(host: str, port: int, target: str, version: str) -> bytes:
     ).encode("ascii", "replace")
 
 
-def _read_response(tls: ssl.SSLSocket, deadline: float, body_limit: int) -> tuple[bytes, bytes]:
-    """The head (up to the blank line, at most MAX_HEAD bytes) and, when asked, up to
-    `body_limit` + 1 bytes of body, all within the deadline."""
+_END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
+
+
+def _read_response(
+    tls: ssl.SSLSocket, deadline: float, body_limit: int
+) -> tuple[bytes, bool, bytes]:
+    """(head, whether the head ended, body): the head up to its blank line, at most MAX_HEAD
+    bytes, and when asked up to `body_limit` + 1 bytes of body, all within the deadline."""
     data = bytearray()
-    while b"\r\n\r\n" not in data and len(data) < MAX_HEAD:
+    end = None
+    while len(data) < MAX_HEAD:
         tls.settimeout(_left(deadline))
         chunk = _recv(tls)
         if not chunk:
             break
         data += chunk
-    head, _, body = bytes(data).partition(b"\r\n\r\n")
+        end = _END_OF_HEAD.search(data)
+        if end is not None:
+            break
+    if end is None:
+        return bytes(data[:MAX_HEAD]), len(data) >= MAX_HEAD, b""
+    head, body = bytes(data[: end.start()]), bytes(data[end.end() :])
     if not body_limit:
-        return head[:MAX_HEAD], b""
+        return head, True, b""
     rest = bytearray(body)
     while len(rest) <= body_limit:
         tls.settimeout(_left(deadline))
@@ -256,7 +368,7 @@ def _read_response(tls: ssl.SSLSocket, deadline: float, body_limit: int) -> tupl
         if not chunk:
             break
         rest += chunk
-    return head[:MAX_HEAD], bytes(rest)
+    return head, True, bytes(rest)
 
 
 def _recv(tls: ssl.SSLSocket) -> bytes:
@@ -267,7 +379,7 @@ def _recv(tls: ssl.SSLSocket) -> bytes:
 
 
 def _parse_head(head: bytes, host: str) -> tuple[int, tuple[tuple[str, str], ...], str | None]:
-    lines = head.decode("latin-1").split("\r\n")
+    lines = [line.rstrip("\r") for line in head.decode("latin-1").split("\n")]
     status_line = lines[0].split(" ", 2)
     if len(status_line) < 2 or not status_line[0].startswith("HTTP/"):
         raise HttpsError(f"{host} did not answer HTTP")
@@ -279,38 +391,16 @@ def _parse_head(head: bytes, host: str) -> tuple[int, tuple[tuple[str, str], ...
     location = None
     for line in lines[1 : 1 + MAX_HEADERS]:
         name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        name = name.strip().lower()
+        if not sep or not name or name != name.strip():
+            continue  # folded continuation lines and `Name :` are not headers (RFC 9112 5.1)
+        name = name.lower()
         value = value.strip()
-        if name == "location" and 300 <= status < 400:
-            location = value[:2048]
+        if name == "location":
+            if 300 <= status < 400 and location is None:
+                location = value[:2048]
         elif name in SIGNAL_HEADERS and len(kept) < len(SIGNAL_HEADERS) * 2:
             kept.append((name, bounded(value, MAX_VALUE)))
     return status, tuple(kept), location
-
-
-def _refuse_redirect(
-    target: str, seen: set[str], followed: int, options: HttpsOptions, resolve: Resolve
-) -> str | None:
-    """Why the redirect to `target` is not followed, or None to follow it."""
-    shown = bounded(target, MAX_VALUE)
-    if urlsplit(target).scheme != "https":
-        return f"redirect to {shown} not followed: not https"
-    if target in seen:
-        return f"redirect to {shown} not followed: a loop"
-    if followed >= options.max_redirects:
-        return f"redirect to {shown} not followed: more than {options.max_redirects} redirects"
-    if not options.allow_private_redirects:
-        host = (urlsplit(target).hostname or "").rstrip(".").lower()
-        try:
-            addresses = _addresses(host, resolve)
-        except HttpsError as exc:
-            return f"redirect to {shown} not followed: {exc}"
-        private = next((a for a in addresses if not _public(a)), None)
-        if private is not None:
-            return f"redirect to {shown} not followed: {private} is not a public address"
-    return None
 
 
 def _certificate(cert: Mapping[str, object]) -> tuple[str, str, tuple[str, ...]]:

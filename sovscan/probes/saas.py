@@ -88,8 +88,11 @@ class SaasProbe:
             view = read_endpoint(endpoint.url, dns_resolve(self.resolver, self.clock), self.https)
         except HttpsError as exc:
             return (), (Gap(f"https:{host}", bounded(str(exc))),)
-        attributes.update(https_attributes(view))
-        return (Evidence("https:GET", https_detail(view), observed, Confidence.HIGH),), ()
+        attributes.update(https_attributes(view, host))
+        seen = (Evidence("https:GET", https_detail(view), observed, Confidence.HIGH),)
+        if view.incomplete and view.stopped:
+            return seen, (Gap(f"https:{host}", bounded(view.stopped)),)
+        return seen, ()
 
 
 def dns_resolve(resolver: dns.resolver.Resolver, clock: Clock) -> Resolve:
@@ -107,14 +110,17 @@ def dns_resolve(resolver: dns.resolver.Resolver, clock: Clock) -> Resolve:
     return resolve
 
 
-def https_attributes(view: HttpsView) -> dict[str, AttrValue]:
+def https_attributes(view: HttpsView, host: str) -> dict[str, AttrValue]:
+    """The view as attributes. Headers and certificate of another host (reached by a redirect)
+    are kept under `redirect_*` names: they describe that host, not this endpoint."""
+    prefix = "" if view.host == host else "redirect_"
     return {
         "https_status": view.status,
         "https_url": view.url,
         "https_redirects": view.redirects,
-        "https_headers": tuple(f"{name}: {value}" for name, value in view.headers),
-        "tls_issuer": view.tls_issuer,
-        "tls_sans": view.tls_sans,
+        f"{prefix}https_headers": tuple(f"{name}: {value}" for name, value in view.headers),
+        f"{prefix}tls_issuer": view.tls_issuer,
+        f"{prefix}tls_sans": view.tls_sans,
     }
 
 

@@ -84,7 +84,7 @@ class M365TenantProbe:
             return Gap(f"m365-tenant:{domain}", bounded(str(exc)))
         try:
             document = json.loads(view.body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep, a huge number
             document = None
         if not isinstance(document, dict):
             reason = f"the OpenID configuration for {domain} is not a JSON object"

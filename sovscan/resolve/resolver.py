@@ -79,10 +79,11 @@ _READS = (
     "verification_tokens",
     "https_headers",
     "tenant_region_scope",
+    "tenant_region_sub_scope",
 )
 """The asset attributes resolution reads; assets equal on these (and on the kind, for the kinds
 resolved their own way) get the same answer."""
-_OWN_WAY = frozenset({"dns.mailbox", "dns.spf", "dns.dmarc", "dns.dkim"})
+_OWN_WAY = frozenset({"dns.mailbox", "dns.spf", "dns.dmarc", "dns.dkim", "saas.tenant"})
 _NAME_RECORDS = frozenset({"MX", "NS", "CNAME"})
 _RANK = {m: i for i, m in enumerate(Method)}  # Method is declared strongest first
 _CONF_RANK = {Confidence.NONE: 0, Confidence.LOW: 1, Confidence.MEDIUM: 2, Confidence.HIGH: 3}

@@ -7,6 +7,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -199,6 +200,55 @@ class SilentServer:
         self._thread.join(timeout=2)
         for conn in self.held:
             conn.close()
+        self._listener.close()
+
+
+@dataclass
+class DripServer:
+    """TLS on 127.0.0.1 that sends `first`, then `more` again and again (every `pause` s)
+    until the client goes away: a slow drip, or with no pause an endless flood."""
+
+    ca: LocalCa
+    first: bytes
+    more: bytes
+    pause: float = 0.05
+    port: int = 0
+    sent: int = 0
+
+    def __enter__(self) -> Self:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.ca.cert_file, self.ca.key_file)
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(4)
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(context,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve(self, context: ssl.SSLContext) -> None:
+        while not self._stop.is_set():
+            try:
+                conn = self._listener.accept()[0]
+            except OSError:
+                continue
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(4096)
+                    tls.sendall(self.first)
+                    while not self._stop.is_set():
+                        tls.sendall(self.more)
+                        self.sent += 1
+                        if self.pause:
+                            time.sleep(self.pause)
+            except OSError:
+                continue
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
         self._listener.close()
 
 

@@ -13,7 +13,7 @@ from sovscan.model import Asset, Confidence, Gap, Method
 from sovscan.probes.https import HttpsOptions
 from sovscan.probes.tenant import MAX_BODY, M365TenantProbe
 from sovscan.resolve import load_knowledge
-from sovscan.resolve.resolver import resolve
+from sovscan.resolve.resolver import resolve, resolve_all
 from tests.probes.https_fixtures import (
     HttpsServer,
     LocalCa,
@@ -106,8 +106,11 @@ def test_a_tenant_resolves_to_microsoft_and_its_region_scope_not_a_country(
         (Route(200, (), b'{"issuer": "https://evil.example/v2.0"}'), "names no tenant id"),
         (Route(503, (), b"{}"), "HTTP 503 from the OpenID endpoint"),
         (Route(200, (), b"{" + b" " * (MAX_BODY + 10) + b"}"), "a body larger than"),
+        (Route(200, (), b"[" * 60000), "is not a JSON object (HTTP 200)"),
+        (Route(200, (), b"1" * 5000), "is not a JSON object (HTTP 200)"),
+        (Route(200, (), b"\xff\xfe{}"), "is not a JSON object (HTTP 200)"),
     ],
-    ids=["html", "no-tenant", "503", "oversized"],
+    ids=["html", "no-tenant", "503", "oversized", "deep", "huge-number", "not-utf8"],
 )
 def test_bad_answers_are_gaps(
     resolver: dns.resolver.Resolver,
@@ -131,3 +134,20 @@ def test_hostile_fields_are_dropped_not_kept(
     assert isinstance(tenant, Asset)
     assert "tenant_region_scope" not in tenant.attributes
     assert "cloud_instance_name" not in tenant.attributes
+
+
+def test_tenants_that_differ_only_in_sub_scope_get_their_own_evidence() -> None:
+    kb = load_knowledge()
+    base = {"provider": "microsoft", "tenant_region_scope": "EU"}
+
+    def tenant(tenant_id: str, **extra: str) -> Asset:
+        attributes = {**base, "tenant_id": tenant_id, **extra}
+        return Asset(f"m365:tenant:{tenant_id}", "saas.tenant", "t", attributes, ())
+
+    first, second = resolve_all([tenant("a", tenant_region_sub_scope="EUDB"), tenant("b")], kb)
+    assert "(EUDB)" in first.location.evidence[0].detail
+    assert "(EUDB)" not in second.location.evidence[0].detail
+    # The same attributes on another kind are not a tenant.
+    other = Asset("saas:x", "saas.endpoint", "x", dict(base), ())
+    (answer,) = resolve_all([tenant("c"), other], kb)[1:]
+    assert answer.location.region != "tenant-scope:EU"
