@@ -6,10 +6,12 @@ import json
 from typing import Any
 
 import jsonschema
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sovscan.model import Gap
 from sovscan.report import REPORTERS
-from sovscan.report.json import SCHEMA
+from sovscan.report.json import SCHEMA, indented_json
 from tests.conftest import REPO
 from tests.factories import make_scan
 
@@ -54,3 +56,15 @@ def test_schema_rejects_a_broken_document() -> None:
     except jsonschema.ValidationError:
         return
     raise AssertionError("an unknown finding without missing facts must not validate")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(_JSON)
+def test_the_pieced_encoder_writes_exactly_what_json_dumps_writes(value: object) -> None:
+    assert "".join(indented_json(value)) == json.dumps(value, indent=2, ensure_ascii=False)
