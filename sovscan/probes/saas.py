@@ -113,7 +113,8 @@ def dns_resolve(resolver: dns.resolver.Resolver, clock: Clock) -> Resolve:
 def https_attributes(view: HttpsView, host: str) -> dict[str, AttrValue]:
     """The view as attributes. Headers and certificate of another host (reached by a redirect)
     are kept under `redirect_*` names: they describe that host, not this endpoint."""
-    prefix = "" if view.host == host else "redirect_"
+    same_host = not view.redirects or view.host == host  # `host` may be an IDN, view.host ASCII
+    prefix = "" if same_host else "redirect_"
     return {
         "https_status": view.status,
         "https_url": view.url,
