@@ -119,6 +119,18 @@ class _Signals:
             Location(provider, region, country, subdivision, edge, method, confidence, evidence)
         )
 
+    def edge(
+        self,
+        provider: str | None,
+        method: Method,
+        confidence: Confidence,
+        source: str,
+        detail: str,
+        dataset: str,
+    ) -> None:
+        """A global-edge candidate: the data is served from everywhere, no country."""
+        self.where(provider, None, None, method, confidence, source, detail, dataset, edge=True)
+
     def who(self, control: Control) -> None:
         self.controls.append(control)
 
@@ -301,16 +313,13 @@ def _from_address(match: IpMatch, sig: _Signals) -> None:
         method = Method.PUBLISHED_RANGES
         if cloud.edge or (place is not None and place.kind == "edge"):
             detail = label + ": global edge, no country"
-            sig.where(
+            sig.edge(
                 cloud.provider,
-                None,
-                None,
                 method,
                 Confidence.HIGH,
                 source,
                 detail,
                 cloud.feed,
-                edge=True,
             )
         elif place is not None and place.country:
             detail = f"{label}: {_where(place)}"
@@ -338,16 +347,13 @@ def _from_asn(address: str, asn: int, as_org: str | None, sig: _Signals, *, in_c
     if provider is not None and provider.edge and not in_cloud:
         # The whole AS is the provider's anycast edge: no single country holds the data.
         detail = f"{label}: {provider.name} edge network"
-        sig.where(
+        sig.edge(
             provider.id,
-            None,
-            None,
             Method.ASN_TABLE,
             Confidence.MEDIUM,
             "asn-table",
             detail,
             "ip-asn",
-            edge=True,
         )
     elif not in_cloud:
         sig.nothing(
@@ -419,16 +425,13 @@ def _from_name(name: str, sig: _Signals) -> None:
             )
         elif pattern.edge:
             detail = label + ": global edge, no country"
-            sig.where(
+            sig.edge(
                 vendor.provider,
-                None,
-                None,
                 Method.CATALOGUE,
                 Confidence.MEDIUM,
                 "catalogue:hostnames",
                 detail,
                 "hostnames",
-                edge=True,
             )
         else:
             sig.nothing(
@@ -457,16 +460,13 @@ def _from_headers(asset: Asset, sig: _Signals) -> None:
             label = f"HTTPS header {name}: {bounded(value, 80)} ({vendor.product})"
             sig.who(_vendor_control(sig.kb, vendor, Method.CATALOGUE, label))
             if signal.edge:
-                sig.where(
+                sig.edge(
                     vendor.provider,
-                    None,
-                    None,
                     Method.CATALOGUE,
                     Confidence.MEDIUM,
                     "catalogue:http-signals",
                     f"{label}: served from a global edge; the origin is not seen",
                     "http-signals",
-                    edge=True,
                 )
     if not seen:
         sig.nothing(
