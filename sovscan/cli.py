@@ -7,10 +7,10 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -22,6 +22,15 @@ from sovscan.model import Scan, Severity, Status
 from sovscan.report import REPORTERS
 
 logger = logging.getLogger("sovscan")
+
+if TYPE_CHECKING:
+    from sovscan.stream import StreamedScan
+
+STREAMED_FORMATS = frozenset({"json", "csv"})
+"""Formats `scan` writes from a scan kept on disk (sovscan.stream), so memory stays flat."""
+
+HELD_DOMAINS_HINT = 1_000
+"""More domains than this, in a format that holds the scan, earn a warning."""
 
 EXIT_OK = 0
 EXIT_RISK = 1
@@ -255,6 +264,16 @@ def scan(
 
         extra = read_domains_file(domains_file)
         config = replace(config, domains=tuple(dict.fromkeys((*config.domains, *extra))))
+        if len(config.domains) > HELD_DOMAINS_HINT and (
+            output_format not in STREAMED_FORMATS or evidence is not None
+        ):
+            logger.warning(
+                "%d domains: --format %s%s holds the whole scan in memory; "
+                "--format json or csv without --evidence streams it",
+                len(config.domains),
+                output_format,
+                " with --evidence" if evidence is not None else "",
+            )
     limits = config.limits
     resolver = (
         make_resolver(*server, timeout=limits.dns_timeout, lifetime=limits.dns_lifetime)
@@ -266,6 +285,27 @@ def scan(
     profile_name = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile)
     probes, gaps = build_probes(config, resolver=resolver, dns_workers=concurrency)
+    if output_format in STREAMED_FORMATS and evidence is None:
+        from sovscan.stream import streamed_scan
+
+        # The JSON text also serves as the stored scan's document.
+        formats = frozenset({output_format, *(["json"] if store_path else [])})
+        with (
+            _progress() as progress,
+            streamed_scan(
+                policy,
+                probes,
+                knowledge,
+                ruleset,
+                extra_gaps=gaps,
+                waivers=config.waivers,
+                profile=profile_name,
+                progress=progress,
+                formats=formats,
+            ) as streamed,
+        ):
+            progress("")
+            return _emit_streamed(streamed, output_format, output, fail_on, store_path, fail_on_new)
     with _progress() as progress:
         result = run_scan(
             config,
@@ -376,7 +416,7 @@ def _emit(
     fail_on_new: bool,
 ) -> int:
     from sovscan.files import write_atomic
-    from sovscan.history import diff_scans, list_scans, save_scan
+    from sovscan.history import new_risk_keys, save_scan
 
     if output_format == "table" and output is None and sys.stdout.isatty():
         from sovscan.report.safe import utf8_safe
@@ -392,21 +432,74 @@ def _emit(
     new_keys: set[str] | None = None
     if store is not None:
         save_scan(store, result)
-        if fail_on_new and len(list_scans(store, result.policy.institution)) > 1:
-            diff = diff_scans(store, new_id=result.id)
-            new_keys = {change.key for change in diff.new_risks}
+        if fail_on_new:
+            new_keys = new_risk_keys(store, result.id)
     code = exit_code(result, fail_on, new_keys)
     risks = sum(1 for f in result.findings if f.status is Status.RISK)
+    _log_outcome(result, risks, code)
+    return code
+
+
+def _emit_streamed(
+    streamed: StreamedScan,
+    output_format: str,
+    output: Path | None,
+    fail_on: str,
+    store: Path | None,
+    fail_on_new: bool,
+) -> int:
+    """`_emit` for a scan kept on disk: the report and the history are written piece by piece."""
+    from sovscan.files import write_atomic_pieces
+    from sovscan.history import new_risk_keys, record_scan
+
+    pieces = streamed.json_pieces if output_format == "json" else streamed.csv_pieces
+    if output is None:
+        for chunk in _chunks(pieces()):
+            click.echo(chunk, nl=False)
+    else:
+        write_atomic_pieces(output, pieces())
+    summary = streamed.summary
+    new_keys: set[str] | None = None
+    if store is not None:
+        record_scan(
+            store, summary, streamed.json_pieces, streamed.finding_rows(), streamed.asset_rows()
+        )
+        if fail_on_new:
+            new_keys = new_risk_keys(store, summary.id)
+    if summary.gaps:
+        code = EXIT_PARTIAL
+    elif fail_on == "never":
+        code = EXIT_OK
+    else:
+        code = EXIT_RISK if streamed.failing(Severity(fail_on).rank, new_keys) else EXIT_OK
+    _log_outcome(summary, streamed.risks, code)
+    return code
+
+
+def _chunks(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
+    """The pieces joined into about `size` characters at a time: fewer, larger writes."""
+    held: list[str] = []
+    length = 0
+    for piece in pieces:
+        held.append(piece)
+        length += len(piece)
+        if length >= size:
+            yield "".join(held)
+            held, length = [], 0
+    if held:
+        yield "".join(held)
+
+
+def _log_outcome(result: Scan, risks: int, code: int) -> None:
     logger.info(
         "%d assets, %d risk findings, %d gaps; exit %d",
-        len(result.assets),
+        result.score.assets_total,
         risks,
         len(result.gaps),
         code,
     )
     for gap in result.gaps:
         logger.warning("could not see %s: %s", gap.scope, gap.reason)
-    return code
 
 
 def exit_code(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import glob
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from sovscan.errors import ReportError
@@ -19,6 +20,11 @@ def write_atomic(path: Path, text: str) -> None:
 
     Raises ReportError (one line) when the folder cannot be written.
     """
+    write_atomic_pieces(path, (text,))
+
+
+def write_atomic_pieces(path: Path, pieces: Iterable[str]) -> None:
+    """`write_atomic` of the text the pieces make, never holding it whole."""
     folder = path.parent if str(path.parent) else Path(".")
     _remove_stale(folder, path.name)
     temp_name = str(folder / f".{path.name}.{secrets.token_hex(6)}.tmp")
@@ -30,7 +36,8 @@ def write_atomic(path: Path, text: str) -> None:
         raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+            for piece in pieces:
+                stream.write(piece)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp_name, path)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sovscan.errors import SovscanError
-from sovscan.model import Scan, Status
+from sovscan.model import Finding, ResolvedAsset, Scan, Status
 from sovscan.report.json import scan_document
 
 
@@ -175,14 +175,64 @@ def check_store(path: Path) -> None:
         pass
 
 
+FindingRow = tuple[str, str, str, str, str, str]
+"""key, rule_id, asset_id, status, severity, message."""
+AssetRow = tuple[str, str, str | None, str | None]
+"""asset_id, kind, place ("edge" for an edge location), jurisdictions (comma-separated)."""
+
+
+def finding_row(finding: Finding) -> FindingRow:
+    return (
+        finding.key,
+        finding.rule_id,
+        finding.asset_id,
+        finding.status.value,
+        finding.severity.value,
+        finding.message,
+    )
+
+
+def asset_row(item: ResolvedAsset) -> AssetRow:
+    jurisdictions = item.control.jurisdictions
+    return (
+        item.asset.id,
+        item.asset.kind,
+        "edge" if item.location.edge else item.location.place,
+        None if jurisdictions is None else ",".join(jurisdictions),
+    )
+
+
 def save_scan(path: Path, scan: Scan) -> None:
     """Record `scan` in one transaction: a crash leaves the store as it was before."""
     document = json.dumps(scan_document(scan), ensure_ascii=False, sort_keys=True)
+    record_scan(
+        path,
+        scan,
+        lambda: (document,),
+        (finding_row(f) for f in scan.findings),
+        (asset_row(a) for a in scan.assets),
+    )
+
+
+def record_scan(
+    path: Path,
+    scan: Scan,
+    document: Callable[[], Iterable[str]],
+    findings: Iterable[FindingRow],
+    assets: Iterable[AssetRow],
+) -> None:
+    """Record a scan whose document, findings and assets come in pieces (a streamed scan's are
+    read back from disk): one transaction, so a crash leaves the store as it was before.
+
+    `document` is called twice: once to size the stored text, once to write it.
+    """
+    size = sum(len(piece.encode("utf-8")) for piece in document())
     with open_store(path, create=True) as connection:
         try:
             connection.execute("BEGIN IMMEDIATE")
-            connection.execute(
-                "INSERT OR REPLACE INTO scans VALUES (?, ?, ?, ?, ?, ?, ?)",
+            connection.execute("DELETE FROM scans WHERE id = ?", (scan.id,))
+            cursor = connection.execute(
+                "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, CAST(zeroblob(?) AS TEXT))",
                 (
                     scan.id,
                     scan.policy.institution,
@@ -190,43 +240,32 @@ def save_scan(path: Path, scan: Scan) -> None:
                     scan.finished_at.isoformat(),
                     scan.score.value,
                     int(scan.complete),
-                    document,
+                    size,
                 ),
             )
+            _write_document(connection, cursor.lastrowid, document())
             connection.executemany(
                 "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        scan.id,
-                        f.key,
-                        f.rule_id,
-                        f.asset_id,
-                        f.status.value,
-                        f.severity.value,
-                        f.message,
-                    )
-                    for f in scan.findings
-                ],
+                ((scan.id, *row) for row in findings),
             )
             connection.executemany(
                 "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        scan.id,
-                        a.asset.id,
-                        a.asset.kind,
-                        "edge" if a.location.edge else a.location.place,
-                        None
-                        if a.control.jurisdictions is None
-                        else ",".join(a.control.jurisdictions),
-                    )
-                    for a in scan.assets
-                ],
+                ((scan.id, *row) for row in assets),
             )
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             connection.execute("ROLLBACK")
             raise HistoryError(f"{path}: cannot record the scan ({exc})") from None
+
+
+def _write_document(
+    connection: sqlite3.Connection, rowid: int | None, pieces: Iterable[str]
+) -> None:
+    if rowid is None:  # sqlite3 always sets it after an INSERT
+        raise sqlite3.OperationalError("no row id for the scan")
+    with connection.blobopen("scans", "document", rowid) as blob:
+        for piece in pieces:
+            blob.write(piece.encode("utf-8"))
 
 
 def list_scans(path: Path, institution: str | None = None) -> list[StoredScan]:
@@ -268,6 +307,27 @@ def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None)
         findings = _finding_changes(connection, old_full, new_full, institution)
         assets = _asset_changes(connection, old_full, new_full, institution)
     return ScanDiff(old, new, findings, assets)
+
+
+def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
+    """Keys of the findings that are risks in scan `new_id` and were not in the scan of the same
+    institution before it; None when it is the institution's first scan. Asked in SQL, so
+    neither scan is loaded (`diff_scans` says the same of a "new" change)."""
+    with open_store(path) as connection:
+        institution = connection.execute(
+            "SELECT institution FROM scans WHERE id = ?", (new_id,)
+        ).fetchone()[0]
+        try:
+            old_id = _latest(connection, path, institution, before=new_id)
+        except HistoryError:
+            return None
+        rows = connection.execute(
+            "SELECT n.key FROM findings n WHERE n.scan_id = ? AND n.status = 'risk'"
+            " AND NOT EXISTS (SELECT 1 FROM findings o"
+            " WHERE o.scan_id = ? AND o.key = n.key AND o.status = 'risk')",
+            (new_id, old_id),
+        ).fetchall()
+    return {str(row[0]) for row in rows}
 
 
 def _find(connection: sqlite3.Connection, path: Path, scan_id: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 import boto3
@@ -120,33 +120,38 @@ Progress = Callable[[str], None]
 """Told what the scan is doing ("probing dns: 120 assets"); the CLI shows it on a terminal."""
 
 
-def _silent(_message: str) -> None:
-    return None
+def silent(_message: str) -> None:
+    """A Progress that shows nothing."""
 
 
-def collect(
-    probes: Iterable[Probe], progress: Progress = _silent
-) -> tuple[tuple[Asset, ...], tuple[Gap, ...]]:
-    """Run every probe; a probe that fails outright becomes a Gap and the others still run."""
-    assets: dict[str, Asset] = {}
-    gaps: list[Gap] = []
+def observe(probes: Iterable[Probe], progress: Progress = silent) -> Iterator[Asset | Gap]:
+    """Every probe's assets and gaps as they come; a probe that fails outright becomes a Gap and
+    the others still run."""
     for probe in probes:
         progress(f"probing {probe.name}")
         try:
             for count, item in enumerate(probe.collect(), 1):
                 if count % 50 == 0:
                     progress(f"probing {probe.name}: {count} answers")
-                if isinstance(item, Gap):
-                    gaps.append(item)
-                elif item.id not in assets:
-                    assets[item.id] = item
+                yield item
         except ProbeError as exc:
-            gaps.append(Gap(f"probe:{probe.name}", bounded(str(exc))))
+            yield Gap(f"probe:{probe.name}", bounded(str(exc)))
         except Exception as exc:  # a probe bug must not hide the rest of the estate
             logger.debug("probe %s failed", probe.name, exc_info=True)
-            gaps.append(
-                Gap(f"probe:{probe.name}", f"{type(exc).__name__}: the probe stopped early")
-            )
+            yield Gap(f"probe:{probe.name}", f"{type(exc).__name__}: the probe stopped early")
+
+
+def collect(
+    probes: Iterable[Probe], progress: Progress = silent
+) -> tuple[tuple[Asset, ...], tuple[Gap, ...]]:
+    """Run every probe: its assets (the first of repeated ids, sorted by id) and gaps."""
+    assets: dict[str, Asset] = {}
+    gaps: list[Gap] = []
+    for item in observe(probes, progress):
+        if isinstance(item, Gap):
+            gaps.append(item)
+        elif item.id not in assets:
+            assets[item.id] = item
     return tuple(sorted(assets.values(), key=lambda a: a.id)), tuple(gaps)
 
 
@@ -161,7 +166,7 @@ def run_scan(
     extra_gaps: Sequence[Gap] = (),
     policy: Policy | None = None,
     profile: str | None = None,
-    progress: Progress = _silent,
+    progress: Progress = silent,
 ) -> Scan:
     """Probe, resolve, evaluate and score; never raises for what a probe could not see.
 
@@ -220,13 +225,9 @@ def assess(
     """
     resolved = resolve_all(assets, knowledge, rdap)
     waived = apply_waivers(evaluate(ruleset, resolved, policy), waivers, started.date())
-    findings = tuple(_marked(f, waived.waived.get(f.key)) for f in waived.findings)
-    notices = tuple(
-        [f"waiver expired on {w.expires}: {_waiver_target(w)} ({w.owner})" for w in waived.expired]
-        + [f"waiver matched nothing: {_waiver_target(w)} ({w.owner})" for w in waived.unused]
-    )
+    findings = tuple(mark_waived(f, waived.waived.get(f.key)) for f in waived.findings)
     return Scan(
-        id=_scan_id(policy, started.isoformat(), ruleset.digest, knowledge.digest),
+        id=scan_id(policy, started.isoformat(), ruleset.digest, knowledge.digest),
         started_at=started,
         finished_at=finished,
         tool_version=__version__,
@@ -238,9 +239,9 @@ def assess(
         findings=findings,
         score=score(resolved, waived.unwaived, len(gaps), policy),
         laws=law_summaries(knowledge),
-        rules={rule.id: _rule_info(rule) for rule in ruleset.rules},
+        rules={rule.id: rule_info(rule) for rule in ruleset.rules},
         profile=profile,
-        notices=notices,
+        notices=waiver_notices(waived.expired, waived.unused),
     )
 
 
@@ -254,24 +255,35 @@ def replay_profile(ruleset: RuleSet, policy: Policy, name: str) -> RuleSet:
     return rules
 
 
-def _marked(finding: Finding, waiver: Waiver | None) -> Finding:
+def mark_waived(finding: Finding, waiver: Waiver | None) -> Finding:
+    """`finding`, carrying the waiver that accepts it, if any."""
     if waiver is None:
         return finding
     mark = WaiverMark(waiver.reason, waiver.owner, waiver.expires.isoformat())
     return dataclasses.replace(finding, waiver=mark)
 
 
+def waiver_notices(expired: Iterable[Waiver], unused: Iterable[Waiver]) -> tuple[str, ...]:
+    """What the reader must know of waivers past their date or matching nothing."""
+    return tuple(
+        [f"waiver expired on {w.expires}: {_waiver_target(w)} ({w.owner})" for w in expired]
+        + [f"waiver matched nothing: {_waiver_target(w)} ({w.owner})" for w in unused]
+    )
+
+
 def _waiver_target(waiver: Waiver) -> str:
     return f"finding {waiver.finding}" if waiver.finding else f"asset {waiver.asset}"
 
 
-def _rule_info(rule: Rule) -> RuleInfo:
+def rule_info(rule: Rule) -> RuleInfo:
+    """What reports keep of `rule`."""
     return RuleInfo(
         rule.id, rule.title, rule.severity, rule.source, rule.rationale, rule.remediation
     )
 
 
-def _scan_id(policy: Policy, started: str, rules_digest: str, data_digest: str) -> str:
+def scan_id(policy: Policy, started: str, rules_digest: str, data_digest: str) -> str:
+    """The scan's id, derived from what it ran on."""
     # Derived, not random, so a replay with a fixed clock reproduces the same report byte for byte.
     seed = f"{policy.institution}\0{started}\0{rules_digest}\0{data_digest}"
     return hashlib.sha256(seed.encode()).hexdigest()[:16]

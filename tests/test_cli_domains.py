@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from sovscan.cli import cli
 from sovscan.dnsserver import ZoneServer
+from sovscan.history import load_document
 
 ZONE = """$TTL 300
 @ IN SOA ns1 hostmaster 1 7200 900 1209600 300
@@ -28,6 +30,21 @@ def server() -> Iterator[ZoneServer]:
         dns.zone.from_text(ZONE.format(name=f"school{i}"), origin=f"school{i}.example")
         for i in range(20)
     ]
+    with ZoneServer(zones) as running:
+        yield running
+
+
+@pytest.fixture
+def complete_server() -> Iterator[ZoneServer]:
+    """The schools and their mail hosts' addresses: a scan with no gap."""
+    outlook = "$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\n" + "".join(
+        f"school{i}-example IN A 52.101.{i}.1\n" for i in range(20)
+    )
+    zones = [
+        dns.zone.from_text(ZONE.format(name=f"school{i}"), origin=f"school{i}.example")
+        for i in range(20)
+    ]
+    zones.append(dns.zone.from_text(outlook, origin="mail.protection.outlook.com"))
     with ZoneServer(zones) as running:
         yield running
 
@@ -124,3 +141,80 @@ def test_progress_only_on_a_terminal(tmp_path: Path, server: ZoneServer) -> None
         assert process.wait(timeout=120) in (0, 3)
     os.close(leader)
     assert b"probing dns" in seen and b"\r\x1b[K" in seen
+
+
+@pytest.mark.parametrize("output_format", ["json", "csv", "table"])
+def test_fail_on_new_counts_risks_the_previous_scan_did_not_have(
+    tmp_path: Path, complete_server: ZoneServer, output_format: str
+) -> None:
+    """json and csv scans are streamed (sovscan.stream), table scans are held: both answer the
+    same from the history store."""
+    store = tmp_path / "history.sqlite"
+
+    def scan(count: int, *flags: str) -> int:
+        domains = tmp_path / f"domains-{count}.txt"
+        domains.write_text("".join(f"school{i}.example\n" for i in range(count)), "utf-8")
+        result = CliRunner().invoke(
+            cli,
+            [
+                "scan",
+                "-c",
+                str(inventory(tmp_path)),
+                "--domains",
+                str(domains),
+                "--nameserver",
+                f"{complete_server.host}:{complete_server.port}",
+                "--format",
+                output_format,
+                "--output",
+                str(tmp_path / f"report-{count}.{output_format}"),
+                "--store",
+                str(store),
+                "--fail-on",
+                "low",
+                *flags,
+            ],
+        )
+        assert result.exit_code in (0, 1), result.stderr
+        return result.exit_code
+
+    assert scan(3, "--fail-on-new") == 1  # the first scan: every risk is new
+    assert scan(3, "--fail-on-new") == 0  # the same estate again
+    assert scan(3) == 1  # the risks are still there
+    assert scan(6, "--fail-on-new") == 1  # three more schools, three more risky mail hosts
+    with sqlite3.connect(store) as connection:
+        counts = connection.execute(
+            "SELECT s.id, COUNT(a.asset_id) FROM scans s JOIN assets a ON a.scan_id = s.id"
+            " GROUP BY s.id ORDER BY s.started_at"
+        ).fetchall()
+    assert counts[-1][1] > counts[0][1]
+    if output_format == "json":
+        report = json.loads((tmp_path / "report-6.json").read_text("utf-8"))
+        stored = load_document(store, report["scan_id"])
+        assert stored == report
+
+
+def test_a_long_domain_list_in_a_held_format_is_warned_about(
+    tmp_path: Path, complete_server: ZoneServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sovscan.cli.HELD_DOMAINS_HINT", 2)
+    domains = tmp_path / "domains.txt"
+    domains.write_text("school0.example\nschool1.example\nschool2.example\n", "utf-8")
+    base = [
+        "scan",
+        "-c",
+        str(inventory(tmp_path)),
+        "--domains",
+        str(domains),
+        "--nameserver",
+        f"{complete_server.host}:{complete_server.port}",
+        "--no-store",
+        "--fail-on",
+        "never",
+    ]
+    held = CliRunner().invoke(cli, [*base, "--format", "markdown"])
+    assert held.exit_code == 0, held.stderr
+    assert "3 domains: --format markdown holds the whole scan in memory" in held.stderr
+    streamed = CliRunner().invoke(cli, [*base, "--format", "csv"])
+    assert streamed.exit_code == 0 and "holds the whole scan" not in streamed.stderr
+    assert streamed.stdout.count("school1-example.mail.protection.outlook.com") >= 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from sovscan.engine.loader import RuleSet
@@ -116,6 +116,60 @@ def score(
         by_status=MappingProxyType(by_status),
         complete=gaps_count == 0,
     )
+
+
+@dataclass(slots=True)
+class ScoreTally:
+    """`score` one asset at a time, for a scan streamed in batches rather than held whole.
+
+    Gives the same Score as `score` over the same assets and (unwaived) findings.
+    """
+
+    total_weight: int = 0
+    weighted_risk: int = 0
+    worst: int = 0
+    assets_total: int = 0
+    assets_at_risk: int = 0
+    assets_unknown: int = 0
+    by_severity: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((severity.value for severity in Severity), 0)
+    )
+    by_status: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((status.value for status in Status), 0)
+    )
+
+    def add(self, weight: int, findings: Sequence[tuple[Status, Severity]]) -> None:
+        """One asset of classification `weight` and the (status, severity) of its findings."""
+        risk = 0
+        unknown = False
+        for status, severity in findings:
+            self.by_status[status.value] += 1
+            if status is Status.RISK:
+                self.by_severity[severity.value] += 1
+                risk = max(risk, severity.weight)
+            elif status is Status.UNKNOWN:
+                unknown = True
+        self.assets_total += 1
+        self.total_weight += weight
+        self.weighted_risk += weight * risk
+        self.worst = max(self.worst, risk)
+        self.assets_at_risk += risk > 0
+        self.assets_unknown += unknown
+
+    def score(self, gaps_count: int) -> Score:
+        value = 0
+        if self.total_weight:
+            mean = self.weighted_risk / self.total_weight
+            value = int(100 * (self.worst + mean) / (2 * MAX_WEIGHT) + 0.5)
+        return Score(
+            value=value,
+            assets_total=self.assets_total,
+            assets_at_risk=self.assets_at_risk,
+            assets_unknown=self.assets_unknown,
+            by_severity=MappingProxyType(dict(self.by_severity)),
+            by_status=MappingProxyType(dict(self.by_status)),
+            complete=gaps_count == 0,
+        )
 
 
 def score_detail(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from sovscan.model import ResolvedAsset, Scan
+from sovscan.model import Finding, ResolvedAsset, Scan
 from sovscan.report.safe import spreadsheet_safe
 
 COLUMNS = (
@@ -43,24 +43,39 @@ def render(scan: Scan) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for finding in scan.findings:
-        item = by_id.get(finding.asset_id)
-        row = [
-            finding.key,
-            finding.rule_id,
-            finding.status.value,
-            finding.severity.value,
-            finding.asset_id,
-            *(_asset_columns(item) if item else [""] * 13),
-            finding.message,
-            ";".join(finding.missing),
-            ";".join(f"{r.framework}:{r.control}" for r in finding.references),
-            finding.waiver.owner if finding.waiver else "",
-            finding.waiver.expires if finding.waiver else "",
-            finding.waiver.reason if finding.waiver else "",
-        ]
-        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    writer.writerows(finding_row(f, by_id.get(f.asset_id)) for f in scan.findings)
     return buffer.getvalue()
+
+
+def header() -> str:
+    """The first line of the report."""
+    return ",".join(COLUMNS) + "\r\n"
+
+
+def rows_text(findings: Iterable[Finding], item: ResolvedAsset | None) -> str:
+    """The report's lines for `findings`, all of asset `item` (a streamed scan writes these)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(finding_row(f, item) for f in findings)
+    return buffer.getvalue()
+
+
+def finding_row(finding: Finding, item: ResolvedAsset | None) -> list[str]:
+    """One finding's cells, beside its asset's location and control; formula-safe."""
+    row = [
+        finding.key,
+        finding.rule_id,
+        finding.status.value,
+        finding.severity.value,
+        finding.asset_id,
+        *(_asset_columns(item) if item else [""] * 13),
+        finding.message,
+        ";".join(finding.missing),
+        ";".join(f"{r.framework}:{r.control}" for r in finding.references),
+        finding.waiver.owner if finding.waiver else "",
+        finding.waiver.expires if finding.waiver else "",
+        finding.waiver.reason if finding.waiver else "",
+    ]
+    return [spreadsheet_safe(cell) for cell in row]
 
 
 def _asset_columns(item: ResolvedAsset) -> Sequence[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from sovscan.model import (
@@ -51,6 +51,29 @@ def indented_json(value: Any, level: int = 0) -> Iterator[str]:
         yield json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + pad)
 
 
+def item_json(item: Any) -> str:
+    """One element of a top-level list (`assets`, `findings`) as `indented_json` encodes it."""
+    return json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+
+
+def spliced_json(
+    document: Mapping[str, Any], lists: Mapping[str, Callable[[], Iterable[str]]]
+) -> Iterator[str]:
+    """`render`'s text of `document`, where each top-level list named in `lists` comes as its
+    elements already encoded by `item_json` (read back from disk by a streamed scan)."""
+    yield "{"
+    for index, (key, value) in enumerate(document.items()):
+        yield f"{',' if index else ''}\n  {json.dumps(key, ensure_ascii=False)}: "
+        if key not in lists:
+            yield from indented_json(value, 1)
+            continue
+        count = 0
+        for count, piece in enumerate(lists[key](), 1):
+            yield f"{'[' if count == 1 else ','}\n    {piece}"
+        yield "\n  ]" if count else "[]"
+    yield "\n}\n"
+
+
 def scan_document(scan: Scan) -> dict[str, Any]:
     """The scan as plain JSON-ready data, keys in a stable order."""
     policy = scan.policy
@@ -72,8 +95,8 @@ def scan_document(scan: Scan) -> dict[str, Any]:
         "notices": list(scan.notices),
         "digests": {"rules": scan.rules_digest, "data": scan.data_digest},
         "score": _score(scan.score),
-        "assets": [_asset(item) for item in scan.assets],
-        "findings": [_finding(item) for item in scan.findings],
+        "assets": [asset_document(item) for item in scan.assets],
+        "findings": [finding_document(item) for item in scan.findings],
         "gaps": [_gap(item) for item in scan.gaps],
         "laws": {law_id: dict(entry) for law_id, entry in sorted(scan.laws.items())},
         "rules": {
@@ -101,7 +124,7 @@ def _score(score: Score) -> dict[str, Any]:
     }
 
 
-def _asset(item: ResolvedAsset) -> dict[str, Any]:
+def asset_document(item: ResolvedAsset) -> dict[str, Any]:
     asset = item.asset
     return {
         "id": asset.id,
@@ -148,7 +171,7 @@ def control_document(control: Control) -> dict[str, Any]:
     }
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def finding_document(finding: Finding) -> dict[str, Any]:
     return {
         "key": finding.key,
         "rule_id": finding.rule_id,

@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sovscan.engine import RuleSet, load_rules, score, score_detail
-from sovscan.engine.scoring import institution_value
+from sovscan.engine.scoring import ScoreTally, classification_weight, institution_value
 from sovscan.model import (
     UNKNOWN_CONTROL,
     UNKNOWN_LOCATION,
@@ -151,3 +153,29 @@ def test_sensitive_assets_weigh_more() -> None:
     sensitive_risky = [(2, 7), (1, 0)]
     public_risky = [(1, 7), (2, 0)]
     assert institution_value(sensitive_risky) > institution_value(public_risky)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "public", "personal", "internal"]),
+            st.lists(st.tuples(st.sampled_from(list(Status)), st.sampled_from(list(Severity)))),
+        ),
+        max_size=12,
+    ),
+    st.integers(0, 2),
+)
+def test_the_tally_of_a_streamed_scan_is_the_score(
+    estate: list[tuple[str | None, list[tuple[Status, Severity]]]], gaps: int
+) -> None:
+    assets = [asset(f"a{i}", classification=c) for i, (c, _) in enumerate(estate)]
+    findings = [
+        finding(target, f"rule-{j}", status, severity)
+        for target, (_, judged) in zip(assets, estate, strict=True)
+        for j, (status, severity) in enumerate(judged)
+    ]
+    tally = ScoreTally()
+    for target, (_, judged) in zip(assets, estate, strict=True):
+        tally.add(classification_weight(target, POLICY), judged)
+    assert tally.score(gaps) == score(assets, findings, gaps, POLICY)

@@ -1,0 +1,325 @@
+"""A scan too large to hold: resolved and evaluated in batches, kept on disk, reported from there.
+
+`run_scan` holds every asset and finding until the report is written; for thousands of domains
+that is gigabytes. Here each batch of observations is resolved, evaluated and written to a
+sorted run file; the runs are merged once (dropping repeated assets, as `collect` does, and
+tallying the score), and the JSON and CSV reports and the history rows are read back from the
+merged file. Memory holds one batch, whatever the size of the estate; the reports are the same
+bytes `run_scan` and the reporters would give.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sovscan import __version__
+from sovscan.engine import RuleSet, Waiver, apply_waivers, evaluate
+from sovscan.engine.scoring import ScoreTally, classification_weight
+from sovscan.history import AssetRow, FindingRow, asset_row, finding_row
+from sovscan.model import Asset, Finding, Gap, Policy, ResolvedAsset, Scan, Severity, Status
+from sovscan.probes import Clock, Probe, utc_now
+from sovscan.report import csv as csv_report
+from sovscan.report.json import (
+    asset_document,
+    finding_document,
+    item_json,
+    scan_document,
+    spliced_json,
+)
+from sovscan.report.safe import utf8_safe
+from sovscan.resolve import KnowledgeBase, RdapClient, law_summaries, resolve_all
+from sovscan.scan import (
+    Progress,
+    mark_waived,
+    observe,
+    rule_info,
+    scan_id,
+    silent,
+    waiver_notices,
+)
+
+BATCH_ASSETS = 2_000
+"""Assets resolved and evaluated at once: large enough for the bulk IP look-up to pay, small
+enough that a batch is a few megabytes."""
+
+MAX_OPEN_RUNS = 128
+
+_STATUS = {status.value: status for status in Status}
+_SEVERITY = {severity.value: severity for severity in Severity}
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedScan:
+    """A finished streamed scan: everything but its assets and findings, which stay on disk."""
+
+    summary: Scan  # assets and findings are empty; the score counts them
+    merged: Path  # one record a line, in asset id order (see `_Batches._record`)
+    risks: int  # RISK findings, waived or not
+
+    def records(self) -> Iterator[list[Any]]:
+        with self.merged.open(encoding="utf-8") as lines:
+            for line in lines:
+                yield json.loads(line)
+
+    def json_pieces(self) -> Iterator[str]:
+        """The JSON report, as `sovscan.report.json.render` writes it."""
+
+        def assets() -> Iterator[str]:
+            return (record[5] for record in self.records())
+
+        def findings() -> Iterator[str]:
+            return (f[6] for record in self.records() for f in record[7])
+
+        pieces = spliced_json(scan_document(self.summary), {"assets": assets, "findings": findings})
+        return (utf8_safe(piece) for piece in pieces)
+
+    def csv_pieces(self) -> Iterator[str]:
+        """The CSV report, as `sovscan.report.csv.render` writes it."""
+        yield csv_report.header()
+        for record in self.records():
+            yield utf8_safe(record[6])
+
+    def finding_rows(self) -> Iterator[FindingRow]:
+        for record in self.records():
+            for key, rule_id, status, severity, message, _waived, _piece in record[7]:
+                yield key, rule_id, record[0], status, severity, message
+
+    def asset_rows(self) -> Iterator[AssetRow]:
+        for record in self.records():
+            yield record[0], record[1], record[2], record[3]
+
+    def failing(self, threshold: int, only_keys: set[str] | None = None) -> bool:
+        """Whether an unwaived RISK finding reaches severity rank `threshold` (among
+        `only_keys` when given): `cli.exit_code` for a scan that is not held."""
+        for record in self.records():
+            for key, _rule, status, severity, _message, waived, _piece in record[7]:
+                if status != Status.RISK.value or waived:
+                    continue
+                if _SEVERITY[severity].rank < threshold:
+                    continue
+                if only_keys is None or key in only_keys:
+                    return True
+        return False
+
+
+@contextmanager
+def streamed_scan(
+    policy: Policy,
+    probes: Sequence[Probe],
+    knowledge: KnowledgeBase,
+    ruleset: RuleSet,
+    *,
+    clock: Clock = utc_now,
+    rdap: RdapClient | None = None,
+    extra_gaps: Sequence[Gap] = (),
+    waivers: Sequence[Waiver] = (),
+    profile: str | None = None,
+    progress: Progress = silent,
+    formats: frozenset[str] = frozenset({"json", "csv"}),
+    batch_assets: int = BATCH_ASSETS,
+    open_runs: int = MAX_OPEN_RUNS,
+) -> Iterator[StreamedScan]:
+    """Probe, resolve, evaluate and score as `run_scan` does, one batch at a time.
+
+    `formats` names the report texts to prepare ("json" also serves the history's document).
+    The scan's files live in a temporary folder removed when the context ends.
+    """
+    started = clock()
+    with tempfile.TemporaryDirectory(prefix="sovscan-scan-") as folder:
+        batches = _Batches(
+            Path(folder), policy, knowledge, ruleset, rdap, waivers, started, formats
+        )
+        gaps = list(extra_gaps)
+        done = 0
+        for batch in _batched(observe(probes, progress), gaps, batch_assets):
+            batches.add(batch)
+            done += len(batch)
+            progress(f"resolved and evaluated {done} assets")
+        finished = clock()
+        merged = Path(folder) / "merged.jsonl"
+        progress("merging the batches")
+        tally, risks = _merge(batches.runs, merged, open_runs)
+        today = started.date()
+        active = [w for w in waivers if w.active(today)]
+        notices = waiver_notices(
+            [w for w in waivers if not w.active(today)],
+            [w for w in active if id(w) not in batches.used_waivers],
+        )
+        summary = Scan(
+            id=scan_id(policy, started.isoformat(), ruleset.digest, knowledge.digest),
+            started_at=started,
+            finished_at=finished,
+            tool_version=__version__,
+            rules_digest=ruleset.digest,
+            data_digest=knowledge.digest,
+            policy=policy,
+            assets=(),
+            gaps=tuple(gaps),
+            findings=(),
+            score=tally.score(len(gaps)),
+            laws=law_summaries(knowledge),
+            rules={rule.id: rule_info(rule) for rule in ruleset.rules},
+            profile=profile,
+            notices=notices,
+        )
+        yield StreamedScan(summary, merged, risks)
+
+
+def _batched(items: Iterable[Asset | Gap], gaps: list[Gap], size: int) -> Iterator[list[Asset]]:
+    """Assets in batches of about `size`, never splitting a domain's assets (a DMARC record is
+    resolved beside its domain's mailbox); gaps go to `gaps` as they come."""
+    batch: list[Asset] = []
+    last_domain: object = None
+    for item in items:
+        if isinstance(item, Gap):
+            gaps.append(item)
+            continue
+        domain = item.attributes.get("domain")
+        if len(batch) >= size and (domain is None or domain != last_domain):
+            yield batch
+            batch = []
+        batch.append(item)
+        last_domain = domain
+    if batch:
+        yield batch
+
+
+class _Batches:
+    """Resolves and evaluates each batch, writing it as a run file sorted by asset id."""
+
+    def __init__(
+        self,
+        folder: Path,
+        policy: Policy,
+        knowledge: KnowledgeBase,
+        ruleset: RuleSet,
+        rdap: RdapClient | None,
+        waivers: Sequence[Waiver],
+        started: datetime,
+        formats: frozenset[str],
+    ) -> None:
+        self.folder = folder
+        self.policy = policy
+        self.knowledge = knowledge
+        self.ruleset = ruleset
+        self.rdap = rdap
+        self.waivers = waivers
+        self.today = started.date()
+        self.formats = formats
+        self.runs: list[Path] = []
+        self.used_waivers: set[int] = set()
+
+    def add(self, batch: Sequence[Asset]) -> None:
+        unique: dict[str, Asset] = {}
+        for asset in batch:
+            unique.setdefault(asset.id, asset)
+        assets = sorted(unique.values(), key=lambda a: a.id)
+        resolved = resolve_all(assets, self.knowledge, self.rdap)
+        waived = apply_waivers(
+            evaluate(self.ruleset, resolved, self.policy), self.waivers, self.today
+        )
+        unused = {id(w) for w in waived.unused}
+        self.used_waivers.update(id(w) for w in self.waivers if id(w) not in unused)
+        by_asset: dict[str, list[Finding]] = {}
+        for finding in waived.findings:
+            by_asset.setdefault(finding.asset_id, []).append(
+                mark_waived(finding, waived.waived.get(finding.key))
+            )
+        run = self.folder / f"run-{len(self.runs):06d}.jsonl"
+        with run.open("w", encoding="utf-8") as out:
+            for item in resolved:
+                findings = by_asset.get(item.asset.id, [])
+                out.write(json.dumps(self._record(item, findings), ensure_ascii=False) + "\n")
+        self.runs.append(run)
+
+    def _record(self, item: ResolvedAsset, findings: Sequence[Finding]) -> list[Any]:
+        """[id, kind, place, jurisdictions, weight, asset JSON, CSV lines, findings], each
+        finding [key, rule id, status, severity, message, waived, finding JSON]."""
+        want_json = "json" in self.formats
+        _id, kind, place, jurisdictions = asset_row(item)
+        return [
+            item.asset.id,
+            kind,
+            place,
+            jurisdictions,
+            classification_weight(item, self.policy),
+            item_json(asset_document(item)) if want_json else None,
+            csv_report.rows_text(findings, item) if "csv" in self.formats else None,
+            [
+                [
+                    *finding_row(f)[:2],
+                    f.status.value,
+                    f.severity.value,
+                    f.message,
+                    f.waiver is not None,
+                    item_json(finding_document(f)) if want_json else None,
+                ]
+                for f in findings
+            ],
+        ]
+
+
+def _merge(runs: Sequence[Path], merged: Path, open_runs: int) -> tuple[ScoreTally, int]:
+    """Merge the sorted runs into one file, keeping the first of repeated asset ids (the one
+    `collect` keeps: runs are in the order observed, and the merge is stable), and tally the
+    score on the way."""
+    tally = ScoreTally()
+    risks = 0
+    runs = _fewer_runs(list(runs), merged.parent, open_runs)
+    with _open_all(runs) as streams, merged.open("w", encoding="utf-8") as out:
+        previous: str | None = None
+        for asset_id, record, line in heapq.merge(*map(_keyed, streams), key=_first):
+            if asset_id == previous:
+                continue
+            previous = asset_id
+            unwaived = [(_STATUS[f[2]], _SEVERITY[f[3]]) for f in record[7] if not f[5]]
+            tally.add(record[4], unwaived)
+            risks += sum(1 for f in record[7] if f[2] == Status.RISK.value)
+            out.write(line)
+    for run in runs:
+        run.unlink()
+    return tally, risks
+
+
+def _fewer_runs(runs: list[Path], folder: Path, most: int) -> list[Path]:
+    """At most `most` runs, merging neighbours (order kept, so the first of repeated ids
+    still comes first): a million domains must not open thousands of files at once."""
+    stage = 0
+    while len(runs) > most:
+        stage += 1
+        merged: list[Path] = []
+        for start in range(0, len(runs), most):
+            group = runs[start : start + most]
+            target = folder / f"stage-{stage}-{start:06d}.jsonl"
+            with _open_all(group) as streams, target.open("w", encoding="utf-8") as out:
+                for _id, _record, line in heapq.merge(*map(_keyed, streams), key=_first):
+                    out.write(line)
+            for run in group:
+                run.unlink()
+            merged.append(target)
+        runs = merged
+    return runs
+
+
+def _keyed(stream: TextIO) -> Iterator[tuple[str, list[Any], str]]:
+    for line in stream:
+        record = json.loads(line)
+        yield record[0], record, line
+
+
+def _first(item: tuple[str, list[Any], str]) -> str:
+    return item[0]
+
+
+@contextmanager
+def _open_all(paths: Sequence[Path]) -> Iterator[list[TextIO]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(path.open(encoding="utf-8")) for path in paths]

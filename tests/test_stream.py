@@ -1,0 +1,228 @@
+"""The streamed scan (sovscan.stream) against the held one (sovscan.scan.run_scan): the same
+observations must give the same report bytes, score, notices, history rows and exit decision,
+whatever the batch size and however many merge stages the runs need."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dns.resolver
+import pytest
+
+from sovscan.cli import exit_code
+from sovscan.config import ScanConfig, load_config
+from sovscan.dnsserver import ZoneServer, make_resolver
+from sovscan.engine import RuleSet, Waiver, default_rules_dir, load_rules
+from sovscan.history import load_document, record_scan, save_scan
+from sovscan.model import Asset, Confidence, Evidence, Gap, Scan, Severity, Status
+from sovscan.probes.dns import DnsProbe
+from sovscan.report import REPORTERS
+from sovscan.resolve import KnowledgeBase, load_knowledge
+from sovscan.scan import run_scan
+from sovscan.stream import _batched, streamed_scan
+from tests.conftest import StepClock
+from tests.probes.dns_fixtures import FAULTS, all_zones
+
+START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+OBSERVED = datetime(2026, 11, 24, 11, 0, 0, tzinfo=UTC)
+DOMAINS = (
+    "m365.example",
+    "gws.example",
+    "gateway.example",
+    "mimecast-ca.example",
+    "tokens.example",
+    "cloudflare-dns.example",
+    "hostile.example",
+    "servfail.example",
+    "spfbomb.example",
+    "gsv.example",
+)
+
+
+@pytest.fixture(scope="module")
+def resolver() -> Iterator[dns.resolver.Resolver]:
+    with ZoneServer(all_zones(), faults=FAULTS) as server:
+        yield make_resolver(server.host, server.port, timeout=0.3, lifetime=0.6)
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> KnowledgeBase:
+    return load_knowledge()
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
+    return load_rules(default_rules_dir())
+
+
+@pytest.fixture(scope="module")
+def observations(resolver: dns.resolver.Resolver) -> list[Asset | Gap]:
+    """What the probes saw, once: both paths are then fed the very same items."""
+    probe = DnsProbe(DOMAINS, ("lms",), resolver, clock=lambda: OBSERVED, workers=4)
+    items: list[Asset | Gap] = list(probe.collect())
+    evidence = (Evidence("aws:s3", "GetBucketLocation", OBSERVED, Confidence.HIGH),)
+    bucket = Asset(
+        "aws:123456789012:s3:research",
+        "aws.s3.bucket",
+        "research",
+        {"region": "us-east-1", "classification": "confidential"},
+        evidence,
+    )
+    first_dns = next(item for item in items if isinstance(item, Asset))
+    # A repeated id: the first one observed is kept, as collect() keeps it.
+    repeat = dataclasses.replace(first_dns, attributes={"domain": "elsewhere.example"})
+    return [bucket, *items, repeat, Gap("probe:extra", "AccessDenied: s3:ListBuckets")]
+
+
+class Replay:
+    name = "replay"
+
+    def __init__(self, items: list[Asset | Gap]) -> None:
+        self.items = items
+
+    def collect(self) -> Iterator[Asset | Gap]:
+        yield from self.items
+
+
+def config(tmp_path: Path, waivers: tuple[Waiver, ...] = ()) -> ScanConfig:
+    path = tmp_path / "sovscan.toml"
+    path.write_text(
+        '[institution]\nname = "Université"\nhome = "CA-QC"\ndefault_classification = "internal"\n',
+        encoding="utf-8",
+    )
+    return dataclasses.replace(load_config(path), waivers=waivers)
+
+
+def held(cfg: ScanConfig, items: list[Asset | Gap], kb: KnowledgeBase, rules: RuleSet) -> Scan:
+    return run_scan(cfg, [Replay(items)], kb, rules, clock=StepClock(START))
+
+
+def waivers_for(scan: Scan) -> tuple[Waiver, ...]:
+    risk = next(f for f in scan.findings if f.status is Status.RISK)
+    unknown = next(f for f in scan.findings if f.status is Status.UNKNOWN)
+    until = date(2027, 1, 1)
+    return (
+        Waiver("accepted for the pilot", "dpo@example.ca", until, finding=risk.key),
+        Waiver("vendor contract under review", "it@example.ca", until, asset=unknown.asset_id),
+        Waiver("matches nothing", "it@example.ca", until, asset="aws:none"),
+        Waiver("long expired", "it@example.ca", date(2020, 1, 1), finding=risk.key),
+    )
+
+
+@pytest.mark.parametrize(("batch", "open_runs"), [(10_000, 128), (7, 128), (3, 2)])
+def test_streamed_reports_are_the_held_reports_byte_for_byte(
+    tmp_path: Path,
+    observations: list[Asset | Gap],
+    knowledge: KnowledgeBase,
+    ruleset: RuleSet,
+    batch: int,
+    open_runs: int,
+) -> None:
+    plain = held(config(tmp_path), observations, knowledge, ruleset)
+    cfg = config(tmp_path, waivers_for(plain))
+    expected = held(cfg, observations, knowledge, ruleset)
+    assert expected.notices and any(f.waiver for f in expected.findings)
+    assert expected.gaps and len(expected.assets) > 60
+    with streamed_scan(
+        cfg.policy,
+        [Replay(observations)],
+        knowledge,
+        ruleset,
+        clock=StepClock(START),
+        waivers=cfg.waivers,
+        batch_assets=batch,
+        open_runs=open_runs,
+    ) as streamed:
+        assert streamed.summary.score == expected.score
+        assert streamed.summary.notices == expected.notices
+        assert streamed.summary.gaps == expected.gaps
+        assert "".join(streamed.json_pieces()) == REPORTERS["json"](expected)
+        assert "".join(streamed.csv_pieces()) == REPORTERS["csv"](expected)
+        assert streamed.risks == sum(1 for f in expected.findings if f.status is Status.RISK)
+        without_gaps = dataclasses.replace(expected, gaps=())
+        decisions = set()
+        for severity in Severity:
+            for keys in (None, set(), {f.key for f in expected.findings}):
+                fails = exit_code(without_gaps, severity.value, keys) == 1
+                assert streamed.failing(severity.rank, keys) == fails, (severity, keys)
+                decisions.add(fails)
+        assert decisions == {True, False}
+
+
+def test_streamed_history_holds_what_the_held_scan_records(
+    tmp_path: Path,
+    observations: list[Asset | Gap],
+    knowledge: KnowledgeBase,
+    ruleset: RuleSet,
+) -> None:
+    cfg = config(tmp_path)
+    expected = held(cfg, observations, knowledge, ruleset)
+    held_store, streamed_store = tmp_path / "held.sqlite", tmp_path / "streamed.sqlite"
+    save_scan(held_store, expected)
+    with streamed_scan(
+        cfg.policy,
+        [Replay(observations)],
+        knowledge,
+        ruleset,
+        clock=StepClock(START),
+        batch_assets=5,
+    ) as streamed:
+        record_scan(
+            streamed_store,
+            streamed.summary,
+            streamed.json_pieces,
+            streamed.finding_rows(),
+            streamed.asset_rows(),
+        )
+    for query in QUERIES:
+        assert _rows(held_store, query) == _rows(streamed_store, query)
+    assert load_document(held_store, expected.id) == load_document(streamed_store, expected.id)
+
+
+QUERIES = (
+    "SELECT id, institution, started_at, finished_at, score, complete FROM scans",
+    "SELECT * FROM findings",
+    "SELECT * FROM assets",
+)
+
+
+def _rows(store: Path, query: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(store) as connection:
+        return sorted(connection.execute(query).fetchall())
+
+
+def test_batches_never_split_a_domain() -> None:
+    evidence = (Evidence("dns:A", "x", OBSERVED, Confidence.HIGH),)
+
+    def asset(domain: str, key: str) -> Asset:
+        return Asset(f"dns:{domain}:{key}", "dns.host", key, {"domain": domain}, evidence)
+
+    items: list[Asset | Gap] = [
+        *(asset("a.example", f"k{i}") for i in range(5)),
+        Gap("dns:b.example", "SERVFAIL"),
+        *(asset("b.example", f"k{i}") for i in range(2)),
+        asset("c.example", "k0"),
+    ]
+    gaps: list[Gap] = []
+    batches = list(_batched(items, gaps, 2))
+    assert [[a.attributes["domain"] for a in b] for b in batches] == [
+        ["a.example"] * 5,
+        ["b.example"] * 2,
+        ["c.example"],
+    ]
+    assert gaps == [Gap("dns:b.example", "SERVFAIL")]
+
+
+def test_the_scan_folder_is_gone_afterwards(
+    observations: list[Asset | Gap], knowledge: KnowledgeBase, ruleset: RuleSet, tmp_path: Path
+) -> None:
+    cfg = config(tmp_path)
+    with streamed_scan(cfg.policy, [Replay(observations)], knowledge, ruleset) as streamed:
+        folder = streamed.merged.parent
+        assert streamed.merged.is_file()
+        assert list(folder.glob("run-*")) == []  # merged runs are removed at once
+    assert not folder.exists()
