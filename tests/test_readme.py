@@ -60,6 +60,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # reads the bundle that scan wrote; diff compares the two scans).
     folder = tmp_path_factory.mktemp("readme")
     shutil.copy(REPO / "sovscan.example.toml", folder)
+    (folder / "domains.txt").write_text(
+        "# one institution a line\nuniversite.example\nUNIVERSITE.example.\n", encoding="utf-8"
+    )
     (folder / "aws-config").write_text(
         "[profile audit]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
         "region = us-east-1\n",
