@@ -55,9 +55,11 @@ reformat: $(STAMP)
 	$(BIN)/ruff check --fix $(wildcard $(PY_SRCS))
 
 # Issue 9's long runs, outside make test: 10,000 domains against a server failing 10 % of
-# queries, and the kill and secret-leak tests repeated.
+# queries, the CLI's flat memory over 2,000 then 10,000 domains (issue 4), and the kill and
+# secret-leak tests repeated.
 soak: $(STAMP)
 	$(BIN)/python -m tests.hostile.soak --domains 10000 --workers 32 --fail-share 0.1
+	$(BIN)/python -m tests.hostile.soak_cli --domains 10000
 	SOVSCAN_KILL_REPEATS=40 $(BIN)/python -m pytest -p no:randomly tests/hostile/test_kill.py
 	for run in 1 2 3 4 5; do $(BIN)/python -m pytest -q tests/hostile/test_secrets.py || exit 1; done
 
