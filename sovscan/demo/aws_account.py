@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -10,8 +11,11 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from moto import mock_aws
 from moto.moto_api._internal import mock_random
+
+from sovscan.probes.aws_services import SERVICES
 
 RESEARCH_BUCKET = "ue-research-data"
 REPLICA_BUCKET = "ue-research-data-replica"
@@ -59,6 +63,20 @@ def mocked_estate() -> Iterator[tuple[boto3.Session, str]]:
         os.environ.update(hidden)
 
 
+def import_moto_services(session: boto3.Session) -> None:
+    """Make one request to each service the AWS probe lists, one at a time, before it scans.
+
+    moto imports a service's modules on that service's first request. The probe's threads make
+    first requests to several services at once, and concurrent first imports in one process race:
+    ImportError and SystemError were seen, which the scan would report as gaps the demo does not
+    have. The imports are made here, from one thread.
+    """
+    for client_name, call in sorted({(spec.client, spec.list_call) for spec in SERVICES}):
+        client = session.client(client_name, region_name="us-east-1")  # type: ignore[call-overload]
+        with contextlib.suppress(BotoCoreError, ClientError):
+            getattr(client, call)()
+
+
 def populate(session: boto3.Session) -> str:
     """Create the demo estate with `session` (moto must be active) and return the account id.
 
@@ -69,7 +87,8 @@ def populate(session: boto3.Session) -> str:
     - an RDS instance in us-west-2 and an EC2 instance in ca-central-1.
 
     moto's default AMI snapshots are kept out of the EC2 backends of the demo's regions (see
-    `mocked_estate`), so a scan of those regions sees only this estate.
+    `mocked_estate`), so a scan of those regions sees only this estate. Last, every service the
+    probe lists is asked once, so moto's lazy imports are done before a threaded scan.
     """
     sts = session.client("sts", region_name="us-east-1")
     account = str(sts.get_caller_identity()["Account"])
@@ -80,6 +99,7 @@ def populate(session: boto3.Session) -> str:
         for region in DEMO_REGIONS:
             session.client("ec2", region_name=region).describe_vpcs()  # creates the backend
         _populate(session, account)
+    import_moto_services(session)
     return account
 
 
