@@ -194,3 +194,26 @@ def test_overlapping_asn_ranges_later_start_wins(tmp_path: Path) -> None:
         )
     ]
     assert got == [64510, 64511, 64511, 64510, 64510, None]
+
+
+def test_a_damaged_index_is_one_error_at_load(tmp_path: Path) -> None:
+    import numpy as np
+
+    from sovscan.errors import ResolveError
+
+    prefixes = [Prefix(4, 0x0A000000, 8, ("aws", "ca-central-1", "", "S3", False, "aws"), 1)]
+    arrays = dict(build_arrays(prefixes, []))
+    good = tmp_path / "good.npz"
+    write_index(good, arrays)
+    assert load_index(good).records[0] == ("aws", "ca-central-1", "", "S3", False, "aws")
+    damaged = tmp_path / "damaged.npz"
+    write_index(damaged, {**arrays, "records": np.array(["aws|ca-central-1|S3"])})
+    with pytest.raises(ResolveError, match=r"record 'aws\|ca-central-1\|S3': expected 6 fields"):
+        load_index(damaged)
+    del arrays["v4_asn"]
+    write_index(damaged, arrays)
+    with pytest.raises(ResolveError, match="lacks array"):
+        load_index(damaged)
+    damaged.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(ResolveError, match="cannot read the IP index"):
+        load_index(damaged)
