@@ -55,6 +55,8 @@ def open_report(tmp_path: Path, html: str, screenshot: str) -> tuple[dict[str, s
                 for key in ("score", "count-risk", "count-unknown", "count-gaps", "scan-state")
             }
             seen["rows"] = str(page.locator("#findings tbody tr").count())
+            seen["asset-rows"] = str(page.locator("#assets tbody tr").count())
+            seen["first-chain"] = page.locator("#findings tbody tr summary").first.inner_text()
             page.select_option("#f-status", "risk")
             seen["shown-risk"] = page.inner_text("#f-count")
             ARTIFACTS.mkdir(exist_ok=True)
@@ -73,6 +75,11 @@ def test_report_renders_with_counts_and_working_filters(tmp_path: Path) -> None:
     assert seen["count-gaps"] == "1"
     assert seen["scan-state"].startswith("Partial scan")
     assert seen["rows"] == "2"
+    assert seen["asset-rows"] == str(len(scan.assets))
+    first = next(f for f in scan.findings if f.status is Status.RISK)
+    item = next(a for a in scan.assets if a.asset.id == first.asset_id)
+    chain = [*item.asset.evidence, *item.location.evidence, *item.control.evidence]
+    assert seen["first-chain"] == f"evidence chain ({len(chain) + len(first.evidence)})"
     assert seen["shown-risk"] == "1"  # the filter script ran under the page's CSP
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
 
@@ -84,6 +91,7 @@ def test_hostile_report_runs_no_injected_script(tmp_path: Path) -> None:
 
 
 def test_large_reports_are_paginated(tmp_path: Path) -> None:
+    """Rows are drawn 200 at a time from the page's data, so a large scan stays usable."""
     base = make_scan()
     findings = tuple(
         Finding(f"rule-{i:04d}", base.assets[0].asset.id, Status.RISK, Severity.HIGH, f"m{i}")
