@@ -15,14 +15,19 @@ _CELL = 60  # characters before a cell is cut; wrapped columns stay readable on 
 
 NARROW = 110  # below this many columns, assets and findings are listed, not tabulated
 
+MOST_ROWS = 500
+"""Rows shown per section: a terminal is no place for 100,000 rows (tabulate wraps each one);
+the most exposed come first, and the line under the section says how many other reports hold."""
+
 
 def render(scan: Scan, width: int | None = None) -> str:
     """The scan as plain text for a terminal `width` columns wide (None: wide tables), every
     control character escaped."""
     narrow = width is not None and width < NARROW
+    assets = _most_exposed(scan)
     sections = [
         _header(scan),
-        _assets_list(scan.assets) if narrow else _assets(scan.assets),
+        (_assets_list(assets) if narrow else _assets(assets)) + _more(assets, scan.assets),
         _findings_list(scan.findings) if narrow else _findings(scan.findings),
     ]
     if scan.gaps:
@@ -33,6 +38,39 @@ def render(scan: Scan, width: int | None = None) -> str:
     if narrow and width is not None:
         text = "\n".join(_wrap(line, width) for line in text.split("\n"))
     return terminal_safe_text(text)
+
+
+def _most_exposed(scan: Scan) -> Sequence[ResolvedAsset]:
+    """Every asset in id order, or, past MOST_ROWS, the most exposed ones: worst RISK first,
+    then those with unknowns."""
+    if len(scan.assets) <= MOST_ROWS:
+        return scan.assets
+    worst: dict[str, tuple[int, int]] = {}
+    for finding in scan.findings:
+        risk, unknown = worst.get(finding.asset_id, (0, 0))
+        if finding.status is Status.RISK and finding.waiver is None:
+            risk = max(risk, finding.severity.rank + 1)
+        elif finding.status is Status.UNKNOWN:
+            unknown = 1
+        worst[finding.asset_id] = (risk, unknown)
+
+    def exposure(item: ResolvedAsset) -> tuple[int, int, str]:
+        risk, unknown = worst.get(item.asset.id, (0, 0))
+        return -risk, -unknown, item.asset.id
+
+    return sorted(scan.assets, key=exposure)[:MOST_ROWS]
+
+
+def _more(
+    shown: Sequence[object], total: Sequence[object], order: str = "the most exposed first"
+) -> str:
+    hidden = len(total) - len(shown)
+    if hidden <= 0:
+        return ""
+    return (
+        f"\n({len(shown)} of {len(total)} shown, {order}; {hidden} more in the json, csv and "
+        "html reports)"
+    )
 
 
 def _wrap(line: str, width: int) -> str:
@@ -99,16 +137,25 @@ def _assets_list(assets: Sequence[ResolvedAsset]) -> str:
 
 
 def _findings_list(findings: Sequence[Finding]) -> str:
-    shown = [f for f in findings if f.status is not Status.OK]
-    shown.sort(key=lambda f: (f.status is not Status.RISK, -f.severity.rank, f.rule_id, f.asset_id))
-    lines = [f"Findings ({len(shown)} risk or unknown; {len(findings) - len(shown)} ok not shown)"]
+    judged = _judged(findings)
+    lines = [
+        f"Findings ({len(judged)} risk or unknown; {len(findings) - len(judged)} ok not shown)"
+    ]
+    shown = judged[:MOST_ROWS]
     for finding in shown:
         lines += [
             f"* [{finding.severity.value} {_status(finding)}] {finding.rule_id}",
             f"    {_safe(finding.asset_id)}",
             f"    {_message(finding)}",
         ]
-    return "\n".join(lines)
+    return "\n".join(lines) + _more(shown, judged)
+
+
+def _judged(findings: Sequence[Finding]) -> list[Finding]:
+    """RISK and UNKNOWN findings, the most severe risks first."""
+    shown = [f for f in findings if f.status is not Status.OK]
+    shown.sort(key=lambda f: (f.status is not Status.RISK, -f.severity.rank, f.rule_id, f.asset_id))
+    return shown
 
 
 def _where(location: Location) -> str:
@@ -138,19 +185,18 @@ def _laws(item: ResolvedAsset) -> str:
 
 
 def _findings(findings: Sequence[Finding]) -> str:
-    shown = [f for f in findings if f.status is not Status.OK]
-    shown.sort(key=lambda f: (f.status is not Status.RISK, -f.severity.rank, f.rule_id, f.asset_id))
-    ok_count = len(findings) - len(shown)
+    judged = _judged(findings)
+    shown = judged[:MOST_ROWS]
+    ok_count = len(findings) - len(judged)
     rows = [
         [f.severity.value, f.status.value, f.rule_id, _safe(f.asset_id), _message(f)] for f in shown
     ]
     headers = ["severity", "status", "rule", "asset", "finding"]
-    title = f"Findings ({len(shown)} risk or unknown; {ok_count} ok not shown)"
+    title = f"Findings ({len(judged)} risk or unknown; {ok_count} ok not shown)"
     if not rows:
         return title + "\n(none)"
-    return (
-        title + "\n" + tabulate(rows, headers, tablefmt="simple", maxcolwidths=[8, 7, 30, 40, 60])
-    )
+    table = tabulate(rows, headers, tablefmt="simple", maxcolwidths=[8, 7, 30, 40, 60])
+    return title + "\n" + table + _more(shown, judged)
 
 
 def _status(finding: Finding) -> str:
@@ -168,17 +214,20 @@ def _message(finding: Finding) -> str:
 
 
 def _gaps(scan: Scan) -> str:
-    rows = [[_safe(gap.scope), _safe(gap.reason)] for gap in scan.gaps]
+    shown = scan.gaps[:MOST_ROWS]
+    rows = [[_safe(gap.scope), _safe(gap.reason)] for gap in shown]
     table = tabulate(
         rows, ["scope", "why it could not be seen"], tablefmt="simple", maxcolwidths=[40, 60]
     )
-    return "Gaps: the scan is partial, and nothing below was judged safe\n" + table
+    title = "Gaps: the scan is partial, and nothing below was judged safe\n"
+    return title + table + _more(shown, scan.gaps, "in the order found")
 
 
 def _gaps_list(scan: Scan) -> str:
+    shown = scan.gaps[:MOST_ROWS]
     lines = ["Gaps: the scan is partial, and nothing below was judged safe"]
-    lines += [f"* {_safe(gap.scope)}: {_safe(gap.reason)}" for gap in scan.gaps]
-    return "\n".join(lines)
+    lines += [f"* {_safe(gap.scope)}: {_safe(gap.reason)}" for gap in shown]
+    return "\n".join(lines) + _more(shown, scan.gaps, "in the order found")
 
 
 def _safe(text: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sovscan.model import Gap
-from sovscan.report.table import render
+from sovscan.model import Finding, Gap, Severity, Status
+from sovscan.report.table import MOST_ROWS, render
 from tests.factories import make_scan, resolved_bucket
 
 
@@ -47,3 +47,33 @@ def test_narrow_terminals_get_a_list_that_fits() -> None:
     assert "* [high risk] foreign-law-reach" in narrow
     assert max(len(line) for line in narrow.splitlines()) <= 80
     assert max(len(line) for line in wide.splitlines()) > 80
+
+
+def test_a_large_scan_shows_the_most_exposed_rows_and_says_how_many_more() -> None:
+    buckets = tuple(resolved_bucket(f"bucket-{i:04d}") for i in range(MOST_ROWS + 40))
+    exposed = buckets[-1].asset.id  # last by id: shown only because it is at risk
+    findings = (
+        Finding("foreign-law-reach", exposed, Status.RISK, Severity.CRITICAL, "the exposed one"),
+        *(
+            Finding("data-outside-allowed-locations", b.asset.id, Status.UNKNOWN, Severity.LOW, "?")
+            for b in buckets[: MOST_ROWS + 5]
+        ),
+    )
+    gaps = tuple(Gap(f"dns:d{i}.example", "timeout") for i in range(MOST_ROWS + 1))
+    scan = make_scan(assets=buckets, findings=findings, gaps=gaps)
+    for width in (None, 80):
+        text = render(scan, width)
+        assert "bucket-0539" in text and "bucket-0538" not in text
+        assert f"({MOST_ROWS} of {MOST_ROWS + 40} shown, the most exposed first; 40 more" in text
+        assert f"Findings ({MOST_ROWS + 6} risk or unknown; 0 ok not shown)" in text
+        assert text.index("the exposed one") < text.index("data-outside-allowed-locations")
+        assert f"({MOST_ROWS} of {MOST_ROWS + 6} shown, the most exposed first; 6 more" in text
+        assert f"({MOST_ROWS} of {MOST_ROWS + 1} shown, in the order found; 1 more" in text
+        assert f"d{MOST_ROWS}.example" not in text
+
+
+def test_a_small_scan_shows_everything_in_id_order() -> None:
+    assets = (resolved_bucket("zeta-bucket"), resolved_bucket("alpha-bucket"))
+    text = render(make_scan(assets=assets), None)
+    assert "shown," not in text
+    assert text.index("zeta-bucket") < text.index("alpha-bucket")  # as the scan holds them
