@@ -25,7 +25,7 @@ DOMAINS = (
 @pytest.fixture(scope="module")
 def resolved() -> Iterator[dict[str, ResolvedAsset]]:
     with ZoneServer(all_zones(), faults=FAULTS) as server:
-        resolver = make_resolver(server.host, server.port, timeout=0.3, lifetime=0.6)
+        resolver = make_resolver(server.host, server.port, timeout=1.0, lifetime=3.0)
         items = list(DnsProbe(DOMAINS, (), resolver).collect())
     assets = [i for i in items if isinstance(i, Asset)]
     kb = load_knowledge(default_data_dir())

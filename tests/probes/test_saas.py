@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dns.resolver
-import pytest
 
 from sovscan.config import SaasEndpoint
-from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.model import Asset, Confidence, Evidence, Gap
 from sovscan.probes.saas import SaasProbe
-from tests.probes.dns_fixtures import FAULTS, all_zones
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def resolver() -> Iterator[dns.resolver.Resolver]:
-    with ZoneServer(all_zones(), faults=FAULTS) as server:
-        yield make_resolver(server.host, server.port, timeout=0.3, lifetime=0.6)
 
 
 def collect(resolver: dns.resolver.Resolver, *endpoints: SaasEndpoint) -> list[Asset | Gap]:
@@ -75,10 +65,10 @@ def test_an_endpoint_that_does_not_exist_has_no_addresses_and_no_gap(
 
 
 def test_a_failing_lookup_leaves_addresses_unknown_and_is_a_gap(
-    resolver: dns.resolver.Resolver,
+    impatient: dns.resolver.Resolver,
 ) -> None:
     items = collect(
-        resolver,
+        impatient,
         SaasEndpoint("Mail", "https://mx.servfail.example", "personal"),
         SaasEndpoint("Slow", "https://app.timeout.example", "confidential"),
     )

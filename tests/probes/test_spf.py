@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import dns.resolver
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.model import Asset, Gap
 from sovscan.probes.dns import DnsProbe
 from sovscan.probes.spf import (
@@ -22,7 +21,6 @@ from sovscan.probes.spf import (
     parse_spf,
     select_spf,
 )
-from tests.probes.dns_fixtures import FAULTS, all_zones
 
 
 def fetcher(records: Mapping[str, Sequence[str] | None]) -> tuple[list[str], TxtFetcher]:
@@ -169,12 +167,6 @@ def test_expansion_never_raises_and_stays_within_limits(
     result, asked = expand("v=spf1 " + record, records)
     assert result.lookups <= 11
     assert len(asked) <= 10
-
-
-@pytest.fixture(scope="module")
-def resolver() -> Iterator[dns.resolver.Resolver]:
-    with ZoneServer(all_zones(), faults=FAULTS) as server:
-        yield make_resolver(server.host, server.port, timeout=0.3, lifetime=0.6)
 
 
 def spf_of(resolver: dns.resolver.Resolver, domain: str) -> tuple[Asset, list[Gap]]:
