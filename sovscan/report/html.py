@@ -83,11 +83,19 @@ _SCRIPT = """
     for(var i=1;i<7;i++)row.appendChild(el('td',a[i]));
     return row;
   }
-  function words(item){
-    if(item.words===undefined)item.words=JSON.stringify(item).toLowerCase();
-    return item.words;
+  function chainText(items){
+    return items.map(function(ev){return ev.join(' ');}).join(' ');
   }
-  function pager(table,prefix,items,draw,keep,selects){
+  function findingText(f){
+    var own=f[4]>=0?chainText(assets[f[4]][8]):'';
+    var shown=[f[0],f[1],f[2]?'waived':'',f[3],f[5],f[6],f[7],f[8],f[9]];
+    return shown.concat([own,chainText(f[10])]).join(' ');
+  }
+  function assetText(a){
+    return a.slice(0,8).join(' ')+' '+chainText(a[8]);
+  }
+  function pager(table,prefix,items,draw,keep,selects,describe){
+    var words=[];  // what a search matches, built on the first search only
     var body=document.querySelector('#'+table+' tbody');
     var text=document.getElementById(prefix+'-text'),count=document.getElementById(prefix+'-count');
     var prev=document.getElementById(prefix+'-prev'),next=document.getElementById(prefix+'-next');
@@ -105,8 +113,11 @@ _SCRIPT = """
     }
     function apply(){
       var needle=text.value.toLowerCase();
-      matching=items.filter(function(item){
-        return keep(item)&&(!needle||words(item).indexOf(needle)>=0);
+      matching=items.filter(function(item,index){
+        if(!keep(item))return false;
+        if(!needle)return true;
+        if(words[index]===undefined)words[index]=describe(item).toLowerCase();
+        return words[index].indexOf(needle)>=0;
       });
       page=0;show();
     }
@@ -118,8 +129,8 @@ _SCRIPT = """
   var status=document.getElementById('f-status'),severity=document.getElementById('f-severity');
   pager('findings','f',data.findings,findingRow,function(f){
     return (!status.value||f[1]===status.value)&&(!severity.value||f[0]===severity.value);
-  },[status,severity]);
-  pager('assets','a',assets,assetRow,function(){return true;},[]);
+  },[status,severity],findingText);
+  pager('assets','a',assets,assetRow,function(){return true;},[],assetText);
 })();
 """
 
@@ -266,7 +277,7 @@ def _pager_controls(prefix: str) -> str:
 
 _NO_SCRIPT = (
     "<noscript><p>This table is drawn by the page's own script, which is off here; the JSON "
-    "and CSV reports hold the same rows.</p></noscript>"
+    "report holds the same rows (and the CSV report every finding).</p></noscript>"
 )
 
 

@@ -61,16 +61,21 @@ def _most_exposed(scan: Scan) -> Sequence[ResolvedAsset]:
     return sorted(scan.assets, key=exposure)[:MOST_ROWS]
 
 
+# Where the rows the table leaves out can be read: the CSV has one row per finding only.
+WHOLE_FINDINGS = "the json, csv and html reports"
+WHOLE_OTHERS = "the json and html reports"
+
+
 def _more(
-    shown: Sequence[object], total: Sequence[object], order: str = "the most exposed first"
+    shown: Sequence[object],
+    total: Sequence[object],
+    order: str = "the most exposed first",
+    elsewhere: str = WHOLE_OTHERS,
 ) -> str:
     hidden = len(total) - len(shown)
     if hidden <= 0:
         return ""
-    return (
-        f"\n({len(shown)} of {len(total)} shown, {order}; {hidden} more in the json, csv and "
-        "html reports)"
-    )
+    return f"\n({len(shown)} of {len(total)} shown, {order}; {hidden} more in {elsewhere})"
 
 
 def _wrap(line: str, width: int) -> str:
@@ -148,14 +153,21 @@ def _findings_list(findings: Sequence[Finding]) -> str:
             f"    {_safe(finding.asset_id)}",
             f"    {_message(finding)}",
         ]
-    return "\n".join(lines) + _more(shown, judged)
+    return "\n".join(lines) + _more(shown, judged, elsewhere=WHOLE_FINDINGS)
 
 
 def _judged(findings: Sequence[Finding]) -> list[Finding]:
-    """RISK and UNKNOWN findings, the most severe risks first."""
+    """RISK and UNKNOWN findings: live risks (the most severe first), then unknowns, then what a
+    waiver accepted, so a capped table never hides a live risk behind an accepted one."""
     shown = [f for f in findings if f.status is not Status.OK]
-    shown.sort(key=lambda f: (f.status is not Status.RISK, -f.severity.rank, f.rule_id, f.asset_id))
+    shown.sort(key=lambda f: (_attention(f), -f.severity.rank, f.rule_id, f.asset_id))
     return shown
+
+
+def _attention(finding: Finding) -> int:
+    if finding.waiver is not None:
+        return 2
+    return 0 if finding.status is Status.RISK else 1
 
 
 def _where(location: Location) -> str:
@@ -196,7 +208,7 @@ def _findings(findings: Sequence[Finding]) -> str:
     if not rows:
         return title + "\n(none)"
     table = tabulate(rows, headers, tablefmt="simple", maxcolwidths=[8, 7, 30, 40, 60])
-    return title + "\n" + table + _more(shown, judged)
+    return title + "\n" + table + _more(shown, judged, elsewhere=WHOLE_FINDINGS)
 
 
 def _status(finding: Finding) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from sovscan.model import Finding, Gap, Severity, Status
 from sovscan.report.html import render
@@ -35,6 +37,21 @@ def chromium_path() -> str:
             "Debian's chromium is required: `make test` installs it (apt-get install chromium)"
         )
     return found
+
+
+@contextmanager
+def page_of(page_file: Path) -> Iterator[Page]:
+    """The page in headless Chromium, with the page's own script running under its CSP."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(page_file.as_uri())
+            yield page
+        finally:
+            browser.close()
 
 
 def open_report(tmp_path: Path, html: str, screenshot: str) -> tuple[dict[str, str], list[str]]:
@@ -99,21 +116,36 @@ def test_large_reports_are_paginated(tmp_path: Path) -> None:
     )
     page_file = tmp_path / "big.html"
     page_file.write_text(render(replace(base, findings=findings)), encoding="utf-8")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = browser.new_page()
-            page.goto(page_file.as_uri())
-            visible = page.locator("#findings tbody tr:not([hidden])")
-            assert visible.count() == 200
-            assert page.inner_text("#f-page") == "page 1 of 5"
-            assert page.inner_text("#f-count") == "1000"
-            page.click("#f-next")
-            assert page.inner_text("#f-page") == "page 2 of 5"
-            assert visible.first.inner_text().count("rule-0200") == 1
-            page.fill("#f-text", "rule-0999")
-            assert visible.count() == 1 and page.inner_text("#f-page") == "page 1 of 1"
-        finally:
-            browser.close()
+    with page_of(page_file) as page:
+        visible = page.locator("#findings tbody tr:not([hidden])")
+        assert visible.count() == 200
+        assert page.inner_text("#f-page") == "page 1 of 5"
+        assert page.inner_text("#f-count") == "1000"
+        page.click("#f-next")
+        assert page.inner_text("#f-page") == "page 2 of 5"
+        assert visible.first.inner_text().count("rule-0200") == 1
+        page.fill("#f-text", "rule-0999")
+        assert visible.count() == 1 and page.inner_text("#f-page") == "page 1 of 1"
+
+
+def test_search_reads_what_the_rows_say_and_their_evidence(tmp_path: Path) -> None:
+    scan = make_scan()
+    first = next(f for f in scan.findings if f.status is Status.RISK)
+    item = next(a for a in scan.assets if a.asset.id == first.asset_id)
+    evidence = item.asset.evidence[0].detail  # shown only inside the finding's evidence chain
+    page_file = tmp_path / "search.html"
+    page_file.write_text(render(scan), encoding="utf-8")
+    with page_of(page_file) as page:
+        searches = {
+            evidence.lower(): "1",
+            first.message.upper(): "1",
+            '"': "0",  # the page's JSON punctuation is not text a reader sees
+            ",[": "0",
+        }
+        for needle, count in searches.items():
+            page.fill("#f-text", needle)
+            assert page.inner_text("#f-count") == count, needle
+        page.fill("#a-text", item.asset.id)
+        assert page.inner_text("#a-count") == "1"
+        page.fill("#a-text", evidence)
+        assert int(page.inner_text("#a-count")) >= 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sovscan.model import Finding, Gap, Severity, Status
+from sovscan.model import Finding, Gap, Severity, Status, WaiverMark
 from sovscan.report.table import MOST_ROWS, render
 from tests.factories import make_scan, resolved_bucket
 
@@ -67,8 +67,17 @@ def test_a_large_scan_shows_the_most_exposed_rows_and_says_how_many_more() -> No
         assert f"({MOST_ROWS} of {MOST_ROWS + 40} shown, the most exposed first; 40 more" in text
         assert f"Findings ({MOST_ROWS + 6} risk or unknown; 0 ok not shown)" in text
         assert text.index("the exposed one") < text.index("data-outside-allowed-locations")
-        assert f"({MOST_ROWS} of {MOST_ROWS + 6} shown, the most exposed first; 6 more" in text
-        assert f"({MOST_ROWS} of {MOST_ROWS + 1} shown, in the order found; 1 more" in text
+        flowing = " ".join(text.split())  # a narrow terminal wraps these lines
+        assert (
+            f"({MOST_ROWS} of {MOST_ROWS + 6} shown, the most exposed first; 6 more in the json, "
+            "csv and html reports)"
+        ) in flowing
+        # The CSV has a row per finding only: hidden gaps and assets are in json and html.
+        assert (
+            f"({MOST_ROWS} of {MOST_ROWS + 1} shown, in the order found; 1 more in the json and "
+            "html reports)"
+        ) in flowing
+        assert "40 more in the json and html reports)" in flowing
         assert f"d{MOST_ROWS}.example" not in text
 
 
@@ -77,3 +86,20 @@ def test_a_small_scan_shows_everything_in_id_order() -> None:
     text = render(make_scan(assets=assets), None)
     assert "shown," not in text
     assert text.index("zeta-bucket") < text.index("alpha-bucket")  # as the scan holds them
+
+
+def test_a_capped_table_never_hides_a_live_risk_behind_accepted_ones() -> None:
+    buckets = tuple(resolved_bucket(f"bucket-{i:04d}") for i in range(MOST_ROWS + 50))
+    accepted = WaiverMark("accepted by the board", "dpo@universite.example", "2027-01-31")
+    findings = (
+        *(
+            Finding("a-rule", b.asset.id, Status.RISK, Severity.HIGH, "accepted", waiver=accepted)
+            for b in buckets[: MOST_ROWS + 49]
+        ),
+        Finding("z-rule", buckets[-1].asset.id, Status.RISK, Severity.HIGH, "LIVE RISK"),
+        Finding("z-rule", buckets[0].asset.id, Status.UNKNOWN, Severity.LOW, "CANNOT TELL"),
+    )
+    for width in (None, 80):
+        text = render(make_scan(assets=buckets, findings=findings), width)
+        assert "LIVE RISK" in text and "CANNOT TELL" in text
+        assert text.index("LIVE RISK") < text.index("CANNOT TELL") < text.index("accepted")
