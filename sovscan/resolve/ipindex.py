@@ -320,6 +320,9 @@ def load_index(path: Path) -> IpIndex:
         )
     except KeyError as exc:
         raise ResolveError(f"{path}: IP index lacks array {exc}") from None
+    except (TypeError, ValueError, IndexError) as exc:  # an array of the wrong type or shape
+        detail = " ".join(str(exc).split())[:200]
+        raise ResolveError(f"{path}: cannot read the IP index ({detail})") from None
     if index.v6_block > _V6_BLOCK_LIMIT:
         raise ResolveError(f"{path}: IPv6 table has {index.v6_block} starts sharing a /64")
     return index
@@ -332,6 +335,8 @@ class _Records(Sequence[CloudRecord]):
     __slots__ = ("_lines", "_parsed")
 
     def __init__(self, lines: npt.NDArray[np.str_]) -> None:
+        if lines.ndim != 1 or lines.dtype.kind != "U":
+            raise ValueError(f"records: expected a list of text, got {lines.dtype} {lines.shape}")
         counts = np.char.count(lines, "|")
         if len(lines) and not (counts == 5).all():
             bad = str(lines[int(np.argmax(counts != 5))])

@@ -217,3 +217,16 @@ def test_a_damaged_index_is_one_error_at_load(tmp_path: Path) -> None:
     damaged.write_bytes(good.read_bytes()[:1000])
     with pytest.raises(ResolveError, match="cannot read the IP index"):
         load_index(damaged)
+    arrays = dict(build_arrays(prefixes, []))
+    wrong_types = [
+        {"records": np.array([1, 2])},
+        {"records": np.array([b"a|b|c|d|e|f"])},
+        {"records": np.array("a|b|c|d|e|f")},
+        {"format": np.array(["x"])},
+        {"format": np.array(7)},
+        {"format": np.array([], dtype=np.int64)},
+    ]
+    for change in wrong_types:
+        write_index(damaged, {**arrays, **change})
+        with pytest.raises(ResolveError, match=f"^{damaged}: "):
+            load_index(damaged)
