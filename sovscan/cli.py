@@ -6,7 +6,9 @@ import ipaddress
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,30 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM stopped
+
+
+class Terminated(BaseException):
+    """SIGTERM (`timeout`, systemd, a cancelled CI job), raised in the main thread as
+    KeyboardInterrupt is, so the work folder and temporary report are removed on the way out.
+    A BaseException: the probes' handlers of Exception must not take it for a failed call."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler (a test runner's thread, say)
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 FAIL_ON_CHOICES = [s.value for s in Severity] + ["never"]
 
@@ -51,11 +77,14 @@ class SovscanGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             _fail("interrupted; no report was written", EXIT_INTERRUPTED)
+        except Terminated:
+            _fail("terminated (SIGTERM); the run stopped", EXIT_TERMINATED)
 
     def main(self, *args: Any, **kwargs: Any) -> NoReturn:
         kwargs["standalone_mode"] = False
         try:
-            code = super().main(*args, **kwargs)
+            with _sigterm_raises():
+                code = super().main(*args, **kwargs)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
             sys.exit(EXIT_USAGE)
@@ -67,6 +96,8 @@ class SovscanGroup(click.Group):
             _fail(str(exc), EXIT_USAGE)
         except (KeyboardInterrupt, click.exceptions.Abort):
             _fail("interrupted; no report was written", EXIT_INTERRUPTED)
+        except Terminated:
+            _fail("terminated (SIGTERM); the run stopped", EXIT_TERMINATED)
         except Exception as exc:  # a bug: one line for the user, the traceback only at -vv
             logger.debug("internal error", exc_info=True)
             detail = " ".join(str(exc).split())[:200]
@@ -302,6 +333,8 @@ def scan(
                 profile=profile_name,
                 progress=progress,
                 formats=formats,
+                # Beside the report: the disk it needs anyway, and never a RAM-backed /tmp.
+                work_dir=None if output is None else output.parent,
             ) as streamed,
         ):
             progress("")
@@ -462,7 +495,7 @@ def _emit_streamed(
     new_keys: set[str] | None = None
     if store is not None:
         record_scan(
-            store, summary, streamed.json_pieces, streamed.finding_rows(), streamed.asset_rows()
+            store, summary, streamed.stored_pieces, streamed.finding_rows(), streamed.asset_rows()
         )
         if fail_on_new:
             new_keys = new_risk_keys(store, summary.id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -29,9 +28,11 @@ from sovscan.probes import Clock, Probe, utc_now
 from sovscan.report import csv as csv_report
 from sovscan.report.json import (
     asset_document,
+    compact_json,
     finding_document,
     item_json,
     scan_document,
+    spliced_compact_json,
     spliced_json,
 )
 from sovscan.report.safe import utf8_safe
@@ -45,6 +46,7 @@ from sovscan.scan import (
     silent,
     waiver_notices,
 )
+from sovscan.workdir import disk_errors, work_folder
 
 BATCH_ASSETS = 2_000
 """Assets resolved and evaluated at once: large enough for the bulk IP look-up to pay, small
@@ -79,6 +81,20 @@ class StreamedScan:
             return (f[6] for record in self.records() for f in record[7])
 
         pieces = spliced_json(scan_document(self.summary), {"assets": assets, "findings": findings})
+        return (utf8_safe(piece) for piece in pieces)
+
+    def stored_pieces(self) -> Iterator[str]:
+        """The compact document the history store keeps, as `history.save_scan` writes it."""
+
+        def assets() -> Iterator[str]:
+            return (compact_json(json.loads(record[5])) for record in self.records())
+
+        def findings() -> Iterator[str]:
+            return (compact_json(json.loads(f[6])) for record in self.records() for f in record[7])
+
+        pieces = spliced_compact_json(
+            scan_document(self.summary), {"assets": assets, "findings": findings}
+        )
         return (utf8_safe(piece) for piece in pieces)
 
     def csv_pieces(self) -> Iterator[str]:
@@ -126,17 +142,17 @@ def streamed_scan(
     formats: frozenset[str] = frozenset({"json", "csv"}),
     batch_assets: int = BATCH_ASSETS,
     open_runs: int = MAX_OPEN_RUNS,
+    work_dir: Path | None = None,
 ) -> Iterator[StreamedScan]:
     """Probe, resolve, evaluate and score as `run_scan` does, one batch at a time.
 
     `formats` names the report texts to prepare ("json" also serves the history's document).
-    The scan's files live in a temporary folder removed when the context ends.
+    The scan's files live in a work folder inside `work_dir` (the temporary folder when None),
+    removed when the context ends.
     """
     started = clock()
-    with tempfile.TemporaryDirectory(prefix="sovscan-scan-") as folder:
-        batches = _Batches(
-            Path(folder), policy, knowledge, ruleset, rdap, waivers, started, formats
-        )
+    with work_folder(work_dir) as folder:
+        batches = _Batches(folder, policy, knowledge, ruleset, rdap, waivers, started, formats)
         gaps = list(extra_gaps)
         done = 0
         for batch in _batched(observe(probes, progress), gaps, batch_assets):
@@ -144,9 +160,10 @@ def streamed_scan(
             done += len(batch)
             progress(f"resolved and evaluated {done} assets")
         finished = clock()
-        merged = Path(folder) / "merged.jsonl"
+        merged = folder / "merged.jsonl"
         progress("merging the batches")
-        tally, risks = _merge(batches.runs, merged, open_runs)
+        with disk_errors(folder):
+            tally, risks = _merge(batches.runs, merged, open_runs)
         today = started.date()
         active = [w for w in waivers if w.active(today)]
         notices = waiver_notices(
@@ -234,10 +251,12 @@ class _Batches:
                 mark_waived(finding, waived.waived.get(finding.key))
             )
         run = self.folder / f"run-{len(self.runs):06d}.jsonl"
-        with run.open("w", encoding="utf-8") as out:
+        with disk_errors(self.folder), run.open("w", encoding="utf-8") as out:
             for item in resolved:
                 findings = by_asset.get(item.asset.id, [])
-                out.write(json.dumps(self._record(item, findings), ensure_ascii=False) + "\n")
+                # ASCII escapes: a lone surrogate in hostile text must not stop the write;
+                # the reports clean it when they are read back (utf8_safe), as the held path.
+                out.write(json.dumps(self._record(item, findings)) + "\n")
         self.runs.append(run)
 
     def _record(self, item: ResolvedAsset, findings: Sequence[Finding]) -> list[Any]:

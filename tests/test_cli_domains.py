@@ -218,3 +218,35 @@ def test_a_long_domain_list_in_a_held_format_is_warned_about(
     streamed = CliRunner().invoke(cli, [*base, "--format", "csv"])
     assert streamed.exit_code == 0 and "holds the whole scan" not in streamed.stderr
     assert streamed.stdout.count("school1-example.mail.protection.outlook.com") >= 1
+
+
+def test_a_full_disk_while_streaming_is_one_line_and_no_report(
+    tmp_path: Path, complete_server: ZoneServer
+) -> None:
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    domains = tmp_path / "domains.txt"
+    domains.write_text("".join(f"school{i}.example\n" for i in range(20)), encoding="utf-8")
+    report = tmp_path / "audit.json"
+
+    def small_files() -> None:  # the kernel refuses writes past 16 KiB: a disk that is full
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16_384, 16_384))
+
+    command = [
+        str(Path(sys.executable).parent / "sovscan"),
+        "scan", "-c", str(inventory(tmp_path)), "--domains", str(domains),
+        "--nameserver", f"{complete_server.host}:{complete_server.port}",
+        "--no-store", "--format", "json", "--output", str(report),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, preexec_fn=small_files
+    )
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, lines
+    assert len(lines) == 1 and lines[0].startswith(f"sovscan: error: {tmp_path}/.sovscan-scan-")
+    assert "cannot keep the scan's batches (File too large)" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["domains.txt", "sovscan.toml"]

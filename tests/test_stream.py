@@ -175,13 +175,17 @@ def test_streamed_history_holds_what_the_held_scan_records(
         record_scan(
             streamed_store,
             streamed.summary,
-            streamed.json_pieces,
+            streamed.stored_pieces,
             streamed.finding_rows(),
             streamed.asset_rows(),
         )
     for query in QUERIES:
         assert _rows(held_store, query) == _rows(streamed_store, query)
     assert load_document(held_store, expected.id) == load_document(streamed_store, expected.id)
+    # The same compact text, not only the same data: the stored document is a third smaller.
+    assert _rows(held_store, "SELECT document FROM scans") == _rows(
+        streamed_store, "SELECT document FROM scans"
+    )
 
 
 QUERIES = (
@@ -227,3 +231,24 @@ def test_the_scan_folder_is_gone_afterwards(
         assert streamed.merged.is_file()
         assert list(folder.glob("run-*")) == []  # merged runs are removed at once
     assert not folder.exists()
+
+
+def test_a_lone_surrogate_is_cleaned_as_the_held_reports_clean_it(
+    tmp_path: Path, knowledge: KnowledgeBase, ruleset: RuleSet
+) -> None:
+    evidence = (Evidence("aws:s3", "GetBucketLocation \udfff", OBSERVED, Confidence.HIGH),)
+    bucket = Asset(
+        "aws:123456789012:s3:bad\ud800name",
+        "aws.s3.bucket",
+        "bad\ud800name",
+        {"region": "ca-central-1"},
+        evidence,
+    )
+    cfg = config(tmp_path)
+    expected = held(cfg, [bucket], knowledge, ruleset)
+    with streamed_scan(
+        cfg.policy, [Replay([bucket])], knowledge, ruleset, clock=StepClock(START)
+    ) as streamed:
+        assert "".join(streamed.json_pieces()) == REPORTERS["json"](expected)
+        assert "".join(streamed.csv_pieces()) == REPORTERS["csv"](expected)
+        assert "\ud800" not in "".join(streamed.stored_pieces())

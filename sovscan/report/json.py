@@ -74,6 +74,29 @@ def spliced_json(
     yield "\n}\n"
 
 
+def compact_json(value: Any) -> str:
+    """The compact text the history store keeps: `json.dumps` with sorted keys."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def spliced_compact_json(
+    document: Mapping[str, Any], lists: Mapping[str, Callable[[], Iterable[str]]]
+) -> Iterator[str]:
+    """`compact_json(document)`, where each top-level list named in `lists` comes as its
+    elements already encoded by `compact_json`."""
+    yield "{"
+    for index, key in enumerate(sorted(document)):
+        yield f"{', ' if index else ''}{json.dumps(key, ensure_ascii=False)}: "
+        if key not in lists:
+            yield compact_json(document[key])
+            continue
+        yield "["
+        for count, piece in enumerate(lists[key]()):
+            yield f"{', ' if count else ''}{piece}"
+        yield "]"
+    yield "}"
+
+
 def scan_document(scan: Scan) -> dict[str, Any]:
     """The scan as plain JSON-ready data, keys in a stable order."""
     policy = scan.policy

@@ -148,8 +148,21 @@ def test_the_next_run_removes_a_killed_runs_temporary_report(tmp_path: Path, slo
     assert not stale.exists(), "a stale temporary report from a killed run is never removed"
 
 
+def _work_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob(".sovscan-scan-*"))
+
+
 @pytest.mark.slow
-def test_sigint_exits_130_with_one_line_and_no_report(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sent", "code", "line"),
+    [
+        (signal.SIGINT, 130, "sovscan: error: interrupted; no report was written"),
+        (signal.SIGTERM, 143, "sovscan: error: terminated (SIGTERM); the run stopped"),
+    ],
+)
+def test_sigint_and_sigterm_exit_with_one_line_and_no_report(
+    tmp_path: Path, sent: signal.Signals, code: int, line: str
+) -> None:
     (tmp_path / "sovscan.toml").write_text(INVENTORY, encoding="utf-8")
     # A server that never answers keeps the scan busy until the interrupt.
     faults = [Fault("universite.example", "drop"), Fault("faculte-gateway.example", "drop")]
@@ -174,14 +187,16 @@ def test_sigint_exits_130_with_one_line_and_no_report(tmp_path: Path) -> None:
         while not answered and time.monotonic() < deadline:
             time.sleep(0.05)
         assert answered, "the scan never reached the DNS server"
-        process.send_signal(signal.SIGINT)
+        assert _work_folders(tmp_path), "a streamed scan keeps its batches beside the report"
+        process.send_signal(sent)
         stdout, stderr = process.communicate(timeout=20)
     lines = stderr.decode("utf-8", "replace").splitlines()
-    assert process.returncode == 130, lines
-    assert lines == ["sovscan: error: interrupted; no report was written"]
+    assert process.returncode == code, lines
+    assert lines == [line]
     assert stdout == b""
     assert not (tmp_path / "report.json").exists()
     assert _stray(tmp_path) == []
+    assert _work_folders(tmp_path) == []
 
 
 def test_a_corrupt_store_is_one_line_and_exit_2(tmp_path: Path) -> None:
