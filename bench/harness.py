@@ -289,6 +289,8 @@ def print_table(report: Report) -> None:
             shown = "n/a" if r.get("ratio") is None else f"{r['ratio']:.2f}x"
             target = "" if r.get("target") is None else f" (target >= {r['target']}x)"
             print(f"{r['name']:58} {shown:>10}{target} {met}")
+            if r.get("work"):
+                print(f"    what each did: {r['work']}")
     if report.failures:
         print("\n== FAILURES ==")
         for failure in report.failures:
