@@ -125,7 +125,11 @@ def _naive_field(path: str, resolved: ResolvedAsset, policy: Policy) -> Any:
         if parts[1] in ("classification", "sensitive"):
             raw = asset.attributes.get("classification")
             cls = raw if isinstance(raw, str) else policy.default_classification
-            return cls if parts[1] == "classification" else cls in policy.sensitive_classifications
+            if parts[1] == "classification":
+                return cls
+            # Sensitive unless declared public (an unknown label never relaxes a check).
+            sensitive, public = policy.sensitive_classifications, policy.public_classifications
+            return cls in sensitive or cls not in public
         return getattr(asset, parts[1])
     if root == "location":
         loc = resolved.location
