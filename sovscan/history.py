@@ -141,12 +141,33 @@ def open_store(path: Path, *, create: bool = False) -> Iterator[sqlite3.Connecti
         raise HistoryError(f"{path}: cannot open the history store ({exc})") from None
     with closing(connection):
         try:
+            _refuse_foreign(connection, path)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
             _migrate(connection, path)
         except sqlite3.DatabaseError as exc:
             raise HistoryError(f"{path}: not a sovscan history store ({exc})") from None
         yield connection
+
+
+def _refuse_foreign(connection: sqlite3.Connection, path: Path) -> None:
+    """Another program's SQLite database is never written to, nor its journal mode changed:
+    a database with tables but no sovscan schema version is not ours."""
+    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if version:
+        return
+    tables = [
+        row[0]
+        for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 4"
+        )
+    ]
+    if tables:
+        shown = ", ".join(" ".join(str(name).split())[:40] for name in tables[:3])
+        raise HistoryError(
+            f"{path}: not a sovscan history store (it holds other tables: {shown}); "
+            "nothing was changed"
+        )
 
 
 def _migrate(connection: sqlite3.Connection, path: Path) -> None:

@@ -143,3 +143,23 @@ def test_a_bad_store_fails_before_the_scan_writes_anything(tmp_path: Path) -> No
         cli, ["scan", "-c", str(inventory), "--store", str(tmp_path / "no" / "h.sqlite")]
     )
     assert missing_folder.exit_code == 2 and not (tmp_path / "no").exists()
+
+
+def test_another_programs_database_is_never_written(tmp_path: Path) -> None:
+    foreign = tmp_path / "app.sqlite"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE t (x INTEGER)")
+        connection.execute("INSERT INTO t VALUES (1)")
+    before = foreign.read_bytes()
+    with pytest.raises(
+        HistoryError, match=r"not a sovscan history store \(it holds other tables: t\)"
+    ):
+        list_scans(foreign)
+    with pytest.raises(HistoryError, match="not a sovscan history store"):
+        save_scan(foreign, scan_at(0, (), "scan-1"))
+    for command in (["history"], ["diff"]):
+        result = CliRunner().invoke(cli, [*command, "--store", str(foreign)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1 and "not a sovscan history store" in result.stderr
+    assert foreign.read_bytes() == before  # no table, no schema version, no journal mode change
+    assert not Path(f"{foreign}-wal").exists()
