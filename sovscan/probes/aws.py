@@ -441,6 +441,8 @@ def _scan_service(
         if not isinstance(exc, AWS_ERRORS):
             logger.debug("aws %s in %s failed", spec.service, region, exc_info=True)
         return _Result((), (ctx.gap(scope_region, spec.service, exc, client, spec.list_call),), {})
+    if spec.owner_key is not None:
+        listed = [item for item in listed if _owned_by(item, spec.owner_key, ctx.account)]
     futures = [items.submit(_details, ctx, spec, region, item) for item in listed]
     detailed = [future.result() for future in futures]
     gaps = tuple(gap for _, item_gaps in detailed for gap in item_gaps)
@@ -455,6 +457,12 @@ def _scan_service(
         for item, item_gaps in detailed
     )
     return _Result(assets, gaps, own_keys)
+
+
+def _owned_by(item: dict[str, Any], owner_key: str, account: str) -> bool:
+    # An item without an owner is kept: only a stated foreign owner excludes it.
+    owner = dig(item, owner_key)
+    return owner is None or str(owner) == account
 
 
 def _list_items(client: Any, spec: ServiceSpec) -> Iterator[dict[str, Any]]:

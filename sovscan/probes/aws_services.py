@@ -98,6 +98,9 @@ class ServiceSpec:
     default_key: str | None = None
     facts: tuple[Fact, ...] = ()
     key_source: bool = False  # KMS keys: listed first so other services can name their manager
+    # Path to the item's owning account: items another account owns are not this account's
+    # data (AWS's OwnerIds=self already says so; an emulator or a proxy may not).
+    owner_key: str | None = None
 
 
 _S3_DETAILS = (
@@ -216,6 +219,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         items="Snapshots[]",
         id_key="SnapshotId",
         list_params=(("OwnerIds", ("self",)),),
+        owner_key="OwnerId",
         details=(
             Call(
                 "describe_snapshot_attribute",

@@ -267,6 +267,25 @@ def test_populate_alone_keeps_moto_ami_snapshots_out(monkeypatch: pytest.MonkeyP
     assert of_kind(assets, "aws.ebs.snapshot") == []
 
 
+def test_snapshots_another_account_owns_are_not_this_accounts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # moto answers OwnerIds=["self"] with its default AMIs' snapshots (owner 801119661308) too;
+    # they must not become assets of the scanned account.
+    set_fake_env(monkeypatch)
+    monkeypatch.delenv("MOTO_EC2_LOAD_DEFAULT_AMIS")
+    with mock_aws():
+        session = new_session()
+        ec2 = session.client("ec2", region_name="eu-west-3")
+        volume = ec2.create_volume(AvailabilityZone="eu-west-3a", Size=1)
+        own = ec2.create_snapshot(VolumeId=volume["VolumeId"])["SnapshotId"]
+        listed = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        assert len({s["OwnerId"] for s in listed}) > 1  # the emulator's quirk is still there
+        assets, gaps = scan(session, regions=("eu-west-3",), kinds={"aws.ebs.snapshot"})
+    assert gaps == []
+    assert [a.id.rsplit(":", 1)[-1] for a in of_kind(assets, "aws.ebs.snapshot")] == [own]
+
+
 def test_malformed_arns_do_not_stop_the_scan(session: boto3.Session) -> None:
     def odd_replicas(parsed: dict[str, Any], **_: Any) -> None:
         for instance in parsed.get("DBInstances", []):
