@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -626,6 +627,17 @@ def replay(
         waivers=observations.waivers,
         profile=observations.profile,
     )
+    # A replay carries the original scan's times: say in every format that it is a replay.
+    rules_used = (
+        "the rule folders given with --rules (instead of the bundle's)"
+        if rule_dirs
+        else "the bundle's rules"
+    )
+    notice = (
+        "Replay, not a new scan: the evidence bundle's stored observations, evaluated again "
+        f"offline with {rules_used} and this sovscan's data (digest {result.data_digest[:16]})."
+    )
+    result = replace(result, notices=(*result.notices, notice))
     return _emit(result, output_format, output, fail_on, None, False)
 
 

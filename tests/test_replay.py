@@ -76,6 +76,9 @@ def test_replay_reproduces_the_scan(bundle: tuple[Path, dict[str, Any]]) -> None
     assert document["score"] == original["score"]
     assert document["profile"] == "quebec-law25"
     assert any(f["waiver"] for f in document["findings"])
+    assert document["notices"][-1].startswith("Replay, not a new scan:")
+    assert "with the bundle's rules" in document["notices"][-1]
+    assert not any(n.startswith("Replay") for n in original["notices"])
 
 
 def test_replay_with_a_changed_rule(bundle: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
@@ -99,6 +102,8 @@ def test_replay_with_a_changed_rule(bundle: tuple[Path, dict[str, Any]], tmp_pat
         assert finding["severity"] == expected
         assert finding["status"] == before[key]["status"]
     assert any(k[0] == "foreign-law-reach" for k in after)
+    notices = json.loads(replayed.stdout)["notices"]
+    assert "given with --rules (instead of the bundle's)" in notices[-1]
 
 
 def test_external_ids_never_reach_the_bundle() -> None:
