@@ -54,7 +54,8 @@ def target_asset(target: str, kb: KnowledgeBase) -> Asset:
         attrs = {"provider": "aws", "region": text, "partition": place.partition}
         return Asset(f"lookup:region:aws:{text}", "lookup.region", text, attrs)
     host = text.lower()
-    if not _HOST_RE.match(host):
+    # An all-numeric last label is never a host name (RFC 3696, 2): 999.1.1.1 is a bad address.
+    if not _HOST_RE.match(host) or host.rstrip(".").rpartition(".")[2].isdigit():
         raise click.BadParameter(f"{target[:80]!r} is not an IP address, region or host name")
     return Asset(f"lookup:host:{host}", "lookup.host", host, {"hostname": host.rstrip(".")})
 

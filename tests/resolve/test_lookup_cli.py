@@ -62,7 +62,9 @@ def test_lookup_mentions_asn_attribution_when_it_used_the_asn_table() -> None:
     assert result.exit_code == 0 and "db-ip.com" in result.output and "Vidéotron" in result.output
 
 
-@pytest.mark.parametrize("target", ["not a host!", "aws:nowhere-1", "-x-.."])
+@pytest.mark.parametrize(
+    "target", ["not a host!", "aws:nowhere-1", "-x-..", "999.1.1.1", "10.0.0", "1.2.3.4."]
+)
 def test_lookup_rejects_bad_targets(target: str) -> None:
     result = CliRunner().invoke(lookup, ["--", target])
     assert result.exit_code == 2
