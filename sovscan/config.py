@@ -409,7 +409,8 @@ class _Reader:
         for key in table:
             if key not in allowed:
                 path = f"{where}.{key}" if where else key
-                self.fail(path, "one of " + ", ".join(sorted(allowed)), "an unknown key")
+                known = ", ".join(sorted(allowed))
+                raise ConfigError(f"{self.label}: {path}: unknown key; expected one of {known}")
 
     def table(self, document: Mapping[str, Any], key: str, *, required: bool) -> Mapping[str, Any]:
         value = document.get(key)

@@ -84,7 +84,7 @@ def test_defaults_when_optional_keys_are_missing(tmp_path: Path) -> None:
         ),
         (
             '[institution]\nname = "X"\nhome = "CA"\ncolour = "red"\n',
-            "institution.colour: expected one of",
+            "institution.colour: unknown key; expected one of",
         ),
         (
             '[institution]\nname = "X"\nhome = "CA"\n[[aws]]\nregions = ["Montreal"]\n',
@@ -260,7 +260,7 @@ def test_limits_are_configuration_with_safe_defaults(tmp_path: Path) -> None:
         ("dns_timeout = 0", "limits.dns_timeout: expected a number from 0.1 to 60"),
         ("dns_concurrency = 2.5", "limits.dns_concurrency: expected a whole number from 1 to 256"),
         ("aws_workers = true", "limits.aws_workers: expected a whole number"),
-        ("dns_ttl = 3", "limits.dns_ttl: expected one of"),
+        ("dns_ttl = 3", "limits.dns_ttl: unknown key; expected one of"),
     ],
 )
 def test_bad_limits(tmp_path: Path, line: str, expected: str) -> None:
@@ -315,7 +315,7 @@ def test_https_is_off_by_default_and_configurable(tmp_path: Path) -> None:
             "https.ca_file: expected a readable PEM file; got 'missing.pem'",
         ),
         ('openid_url = "http://x/{domain}"', "https.openid_url: expected an https URL with one"),
-        ("proxy = 'x'", "https.proxy: expected one of"),
+        ("proxy = 'x'", "https.proxy: unknown key; expected one of"),
     ],
 )
 def test_bad_https_settings(tmp_path: Path, line: str, expected: str) -> None:
