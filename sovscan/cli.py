@@ -353,7 +353,7 @@ def scan(
         )
     if evidence is not None:
         from sovscan.engine import default_rules_dir
-        from sovscan.evidence import write_bundle
+        from sovscan.evidence import manifest_sha256, write_bundle
 
         write_bundle(
             evidence,
@@ -361,6 +361,13 @@ def scan(
             config_file=config_path,
             rule_dirs=[default_rules_dir(), *all_rule_dirs],
             waivers=config.waivers,
+        )
+        # Only a digest kept apart from the bundle shows the bundle was not rewritten whole.
+        click.echo(
+            f"evidence bundle {evidence}: manifest SHA-256 {manifest_sha256(evidence)}; keep it "
+            "apart from the bundle, then `sovscan verify DIR --manifest-sha256 HEX` proves the "
+            "bundle unchanged",
+            err=True,
         )
     return _emit(result, output_format, output, fail_on, store_path, fail_on_new)
 
@@ -568,17 +575,46 @@ _register_commands()
 
 @cli.command()
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def verify(bundle: Path) -> int:
+@click.option(
+    "--manifest-sha256",
+    "expected",
+    metavar="HEX",
+    help="The manifest's SHA-256 recorded when the bundle was made (scan --evidence prints it): "
+    "proves the manifest itself was not rewritten.",
+)
+def verify(bundle: Path, expected: str | None) -> int:
     """Check an evidence bundle against its SHA-256 manifest (exit 1 if anything differs)."""
-    from sovscan.evidence import verify_bundle
+    from sovscan.evidence import manifest_sha256, verify_bundle
 
+    if expected is not None and not _is_sha256(expected):
+        raise click.BadParameter(
+            f"expected 64 hexadecimal digits; got {expected[:80]!r}", param_hint="--manifest-sha256"
+        )
     problems = verify_bundle(bundle)
+    digest = manifest_sha256(bundle)
+    if expected is not None and digest != expected.lower():
+        problems.append(
+            f"manifest.json: SHA-256 {digest} is not the recorded {expected.lower()}; "
+            "the bundle was rewritten"
+        )
     for problem in problems:
         click.echo(f"{bundle}: {problem}")
     if problems:
         return EXIT_RISK
-    click.echo(f"{bundle}: intact; every file matches the manifest")
+    if expected is None:
+        click.echo(
+            f"{bundle}: intact; every file matches the manifest (manifest SHA-256 {digest}: "
+            "compare it with the one recorded when the bundle was made, or pass it with "
+            "--manifest-sha256)"
+        )
+    else:
+        click.echo(f"{bundle}: intact; every file matches the manifest, whose SHA-256 {digest} "
+                   "is the recorded one")  # fmt: skip
     return EXIT_OK
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 @cli.command()

@@ -139,6 +139,19 @@ def verify_bundle(folder: Path) -> list[str]:
     return problems
 
 
+def manifest_sha256(folder: Path) -> str:
+    """The SHA-256 of the bundle's manifest: it pins every file of the bundle.
+
+    The manifest alone cannot show that the whole bundle was not rewritten, manifest included;
+    this digest, kept apart from the bundle (a ticket, a signed message), can.
+    """
+    path = folder / MANIFEST
+    try:
+        return _sha256(path)
+    except OSError as exc:
+        raise EvidenceError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
+
+
 def load_observations(folder: Path) -> Observations:
     """The stored observations of a verified bundle. Raises EvidenceError if it was tampered."""
     problems = verify_bundle(folder)

@@ -3,6 +3,7 @@ and profile included; a changed rule changes only what it should."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -57,6 +58,8 @@ def bundle(tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
             ],
         )
     assert result.exit_code in (0, 3), result.stderr
+    stored_digest = hashlib.sha256((tmp_path / "evidence" / "manifest.json").read_bytes())
+    assert f"manifest SHA-256 {stored_digest.hexdigest()}" in result.stderr
     yield tmp_path / "evidence", json.loads(result.stdout)
 
 
@@ -111,3 +114,30 @@ def test_external_ids_never_reach_the_bundle() -> None:
     redacted = redact_inventory(text)
     assert "Zx9-s3cr3t" not in redacted and 'external_id = "<redacted>"' in redacted
     assert "role_arn" in redacted
+
+
+def test_a_bundle_rewritten_with_its_manifest_fails_against_the_recorded_digest(
+    bundle: tuple[Path, dict[str, Any]],
+) -> None:
+    folder, _ = bundle
+    manifest_path = folder / "manifest.json"
+    recorded = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+    runner = CliRunner()
+    checked = runner.invoke(cli, ["verify", str(folder), "--manifest-sha256", recorded.upper()])
+    assert checked.exit_code == 0 and "is the recorded one" in checked.output
+    # A forger changes the policy and rewrites the manifest to match.
+    policy = folder / "policy.json"
+    policy.write_text(policy.read_text(encoding="utf-8").replace("CA-QC", "US"), "utf-8")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["files"]["policy.json"] = hashlib.sha256(policy.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    alone = runner.invoke(cli, ["verify", str(folder)])
+    assert alone.exit_code == 0  # the manifest alone cannot tell: hence the recorded digest
+    assert f"manifest SHA-256 {hashlib.sha256(manifest_path.read_bytes()).hexdigest()}" in (
+        alone.output
+    )
+    caught = runner.invoke(cli, ["verify", str(folder), "--manifest-sha256", recorded])
+    assert caught.exit_code == 1
+    assert f"is not the recorded {recorded}; the bundle was rewritten" in caught.output
+    bad = runner.invoke(cli, ["verify", str(folder), "--manifest-sha256", "xyz"])
+    assert bad.exit_code == 2 and "expected 64 hexadecimal digits" in bad.stderr
