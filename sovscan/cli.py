@@ -112,7 +112,14 @@ class SovscanGroup(click.Group):
 
 def _fail(message: str, code: int) -> NoReturn:
     first_line = " ".join(message.split("\n")[0].split())
-    click.echo(f"sovscan: error: {first_line}", err=True)
+    if any(isinstance(h.formatter, _JsonLines) for h in logging.getLogger("sovscan").handlers):
+        # --log-format json: the error is a JSON line like every warning before it.
+        record = logging.makeLogRecord(
+            {"name": "sovscan", "levelname": "ERROR", "levelno": logging.ERROR, "msg": first_line}
+        )
+        click.echo(_JsonLines().format(record), err=True)
+    else:
+        click.echo(f"sovscan: error: {first_line}", err=True)
     sys.exit(code)
 
 
@@ -282,6 +289,8 @@ def scan(
     from sovscan.dnsserver import make_resolver
     from sovscan.scan import apply_profile_name, build_probes, run_scan
 
+    if no_store and store is not None:
+        raise click.UsageError("--store and --no-store: give one or the other")
     _check_output(output)
     _check_new_folder(evidence)
     server = parse_nameserver(nameserver) if nameserver else None

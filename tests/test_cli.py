@@ -106,3 +106,32 @@ def test_exit_codes() -> None:
     partial = make_scan(findings=(_risk(Severity.CRITICAL),), gaps=(Gap("s", "r"),))
     assert exit_code(partial, "info") == 3  # partial wins over risk
     assert exit_code(partial, "never") == 3
+
+
+def test_with_json_logs_the_error_is_a_json_line_too(runner: CliRunner, tmp_path: Path) -> None:
+    import json
+    import logging
+
+    config = tmp_path / "broken.toml"
+    config.write_text("[institution\n", encoding="utf-8")
+    package_logger = logging.getLogger("sovscan")
+    handlers = package_logger.handlers[:]
+    try:
+        result = runner.invoke(cli, ["--log-format", "json", "scan", "--config", str(config)])
+    finally:
+        package_logger.handlers[:] = handlers  # the CLI configured this process's logging
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "error" and record["logger"] == "sovscan"
+    assert record["message"].startswith(f"{config}: invalid TOML")
+
+
+def test_store_and_no_store_together_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "h.sqlite"
+    result = runner.invoke(cli, ["scan", "-c", "x.toml", "--store", str(store), "--no-store"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "sovscan: error: --store and --no-store: give one or the other"
+    )
+    assert not store.exists()
