@@ -431,7 +431,8 @@ def _finding_changes(
                 _first_seen_risk(connection, key, institution),
             )
         )
-    return tuple(changes)
+    # Read by asset, then rule: the keys are hashes, and their order means nothing to a reader.
+    return tuple(sorted(changes, key=lambda c: (c.asset_id, c.rule_id, c.key)))
 
 
 def _first_seen_risk(connection: sqlite3.Connection, key: str, institution: str) -> str | None:

@@ -163,3 +163,28 @@ def test_another_programs_database_is_never_written(tmp_path: Path) -> None:
         assert result.stderr.count("\n") == 1 and "not a sovscan history store" in result.stderr
     assert foreign.read_bytes() == before  # no table, no schema version, no journal mode change
     assert not Path(f"{foreign}-wal").exists()
+
+
+def test_diff_rows_read_by_asset_then_rule(store: Path) -> None:
+    assets = [f"dns:school{i}.example:mx" for i in (3, 1, 2)]
+    save_scan(store, scan_at(0, (), "scan-1"))
+    save_scan(
+        store,
+        scan_at(10, tuple(risk(rule, asset=a) for a in assets for rule in ("z", "m")), "scan-2"),
+    )
+    rows = [(c.asset_id, c.rule_id) for c in diff_scans(store).findings]
+    assert rows == sorted((a, r) for a in assets for r in ("z", "m"))
+
+
+def test_markdown_diff_has_headed_sections_even_when_nothing_changed(store: Path) -> None:
+    from sovscan.report.diff import render_markdown
+
+    save_scan(store, scan_at(0, (risk("a"),), "scan-1"))
+    save_scan(store, scan_at(10, (risk("a"),), "scan-2"))
+    unchanged = render_markdown(diff_scans(store))
+    assert "## Findings (0 changed, 0 new risks)\n\n(none)\n" in unchanged
+    assert "## Assets (0 changed)\n\n(none)\n" in unchanged
+    assert "|---" not in unchanged  # no empty tables
+    save_scan(store, scan_at(20, (risk("a"), risk("b")), "scan-3"))
+    changed = render_markdown(diff_scans(store))
+    assert "## Findings (1 changed, 1 new risks)\n\n| change | severity | rule |" in changed

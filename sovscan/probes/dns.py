@@ -676,7 +676,9 @@ def read_domains_file(path: Path) -> list[str]:
     """
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the domains file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: cannot read the domains file ({exc})") from None
     lines = text.splitlines()
     first = next((line for line in lines if line.strip() and not line.startswith("#")), "")

@@ -131,19 +131,31 @@ def render_markdown(diff: ScanDiff) -> str:
             f"`{diff.new.id}` ({diff.new.started_at}, score {diff.new.score})."
         ),
         "",
-        "| change | severity | rule | asset | was | now | first seen as risk |",
-        "|---|---|---|---|---|---|---|",
+        f"## Findings ({len(diff.findings)} changed, {len(diff.new_risks)} new risks)",
+        "",
     ]
-    lines += [
-        f"| {c.change} | {c.severity} | {md(c.rule_id)} | {md(c.asset_id)} | "
-        f"{c.old_status or '-'} | {c.new_status or '-'} | {c.first_seen or '-'} |"
-        for c in diff.findings
-    ]
-    lines += ["", "| change | asset | was in | now in |", "|---|---|---|---|"]
-    lines += [
-        f"| {a.change} | {md(a.asset_id)} | {md(a.old_place or '-')} | {md(a.new_place or '-')} |"
-        for a in diff.assets
-    ]
+    if diff.findings:
+        lines += [
+            "| change | severity | rule | asset | was | now | first seen as risk |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c.change} | {c.severity} | {md(c.rule_id)} | {md(c.asset_id)} | "
+            f"{c.old_status or '-'} | {c.new_status or '-'} | {c.first_seen or '-'} |"
+            for c in diff.findings
+        ]
+    else:
+        lines.append("(none)")
+    lines += ["", f"## Assets ({len(diff.assets)} changed)", ""]
+    if diff.assets:
+        lines += ["| change | asset | was in | now in |", "|---|---|---|---|"]
+        lines += [
+            f"| {a.change} | {md(a.asset_id)} | {md(a.old_place or '-')} | "
+            f"{md(a.new_place or '-')} |"
+            for a in diff.assets
+        ]
+    else:
+        lines.append("(none)")
     return "\n".join(lines) + "\n"
 
 

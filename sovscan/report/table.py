@@ -201,13 +201,13 @@ def _findings(findings: Sequence[Finding]) -> str:
     shown = judged[:MOST_ROWS]
     ok_count = len(findings) - len(judged)
     rows = [
-        [f.severity.value, f.status.value, f.rule_id, _safe(f.asset_id), _message(f)] for f in shown
+        [f.severity.value, _status(f), f.rule_id, _safe(f.asset_id), _message(f)] for f in shown
     ]
     headers = ["severity", "status", "rule", "asset", "finding"]
     title = f"Findings ({len(judged)} risk or unknown; {ok_count} ok not shown)"
     if not rows:
         return title + "\n(none)"
-    table = tabulate(rows, headers, tablefmt="simple", maxcolwidths=[8, 7, 30, 40, 60])
+    table = tabulate(rows, headers, tablefmt="simple", maxcolwidths=[8, 8, 30, 40, 60])
     return title + "\n" + table + _more(shown, judged, elsewhere=WHOLE_FINDINGS)
 
 

@@ -103,3 +103,4 @@ def test_a_capped_table_never_hides_a_live_risk_behind_accepted_ones() -> None:
         text = render(make_scan(assets=buckets, findings=findings), width)
         assert "LIVE RISK" in text and "CANNOT TELL" in text
         assert text.index("LIVE RISK") < text.index("CANNOT TELL") < text.index("accepted")
+        assert "(waived)" in text  # the status column says it, in the wide table too
