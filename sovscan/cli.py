@@ -633,8 +633,8 @@ def _is_sha256(text: str) -> bool:
     "rule_dirs",
     multiple=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Evaluate with these rule folders instead of the ones stored in the bundle "
-    "(the first must hold frameworks.yaml).",
+    help="Evaluate with these rule folders instead of the bundle's: they replace its rules, "
+    "which stay in BUNDLE/rules/ (give BUNDLE/rules/0-rules too, to add to them).",
 )
 @_format_option
 @_output_option
