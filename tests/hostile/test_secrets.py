@@ -83,6 +83,31 @@ def _env(folder: Path, files: dict[str, Path], endpoint: str, nameserver: str) -
     }
 
 
+def _seed_the_assumed_account(endpoint: str) -> None:
+    """A bucket in the role's account, so the scan shows that it read that account."""
+    import boto3
+
+    seed = boto3.Session(
+        aws_access_key_id="seed",
+        aws_secret_access_key="seed",  # noqa: S106 - moto's in-memory account
+        region_name="us-east-1",
+    )
+    credentials = seed.client("sts", endpoint_url=endpoint).assume_role(
+        RoleArn=ROLE, RoleSessionName="seed"
+    )["Credentials"]
+    s3 = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="ca-central-1",
+    ).client("s3", endpoint_url=endpoint)
+    if "ue-audit-account" not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(
+            Bucket="ue-audit-account",
+            CreateBucketConfiguration={"LocationConstraint": "ca-central-1"},
+        )
+
+
 def _artefacts(folder: Path, inputs: set[Path]) -> dict[str, bytes]:
     """Every file under `folder` that sovscan may have written (inputs excluded)."""
     found = {}
@@ -98,6 +123,7 @@ def test_no_planted_secret_in_any_artefact(
 ) -> None:
     files = _inputs(tmp_path)
     env = _env(tmp_path, files, moto_endpoint, demo_dns)
+    _seed_the_assumed_account(moto_endpoint)
     (tmp_path / "home").mkdir()
     out = tmp_path / "out"
     out.mkdir()
@@ -146,7 +172,7 @@ def test_no_planted_secret_in_any_artefact(
         assert _leaks(result.stdout.encode()) == [], f"{label} stdout"
         assert _leaks(result.stderr.encode()) == [], f"{label} stderr"
     scan_json = (out / "report.json").read_text(encoding="utf-8")
-    assert "aws:210987654321:" in scan_json, "the assumed role's account was not scanned"
+    assert "aws:210987654321:s3:ue-audit-account" in scan_json, "the role's account was not read"
     assert "universite.example" in scan_json
 
     artefacts = _artefacts(tmp_path, set(files.values()))
