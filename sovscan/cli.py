@@ -111,22 +111,26 @@ class SovscanGroup(click.Group):
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    first_line = " ".join(message.split("\n")[0].split())
+    _say("error", " ".join(message.split("\n")[0].split()))
+    sys.exit(code)
+
+
+def _say(level: str, text: str) -> None:
+    """One line on stderr outside logging's levels (an error, a digest to keep), in the log
+    format chosen: under --log-format json it is a JSON line like every warning before it."""
     if any(isinstance(h.formatter, _JsonLines) for h in logging.getLogger("sovscan").handlers):
-        # --log-format json: the error is a JSON line like every warning before it.
-        record = logging.makeLogRecord(
-            {"name": "sovscan", "levelname": "ERROR", "levelno": logging.ERROR, "msg": first_line}
-        )
+        record = logging.makeLogRecord({"name": "sovscan", "levelname": level.upper(), "msg": text})
         click.echo(_JsonLines().format(record), err=True)
     else:
-        click.echo(f"sovscan: error: {first_line}", err=True)
-    sys.exit(code)
+        click.echo(f"sovscan: {level}: {text}", err=True)
 
 
 @click.group(cls=SovscanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="sovscan")
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Only errors (and an evidence bundle's digest) on stderr."
+)
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
@@ -372,11 +376,12 @@ def scan(
             waivers=config.waivers,
         )
         # Only a digest kept apart from the bundle shows the bundle was not rewritten whole.
-        click.echo(
-            f"evidence bundle {evidence}: manifest SHA-256 {manifest_sha256(evidence)}; keep it "
-            "apart from the bundle, then `sovscan verify DIR --manifest-sha256 HEX` proves the "
-            "bundle unchanged",
-            err=True,
+        # Printed under -q too: it is the one thing about the bundle that must be kept.
+        _say(
+            "evidence",
+            f"bundle {evidence}: manifest SHA-256 {manifest_sha256(evidence)}; keep it apart "
+            "from the bundle, then `sovscan verify DIR --manifest-sha256 HEX` proves the bundle "
+            "unchanged",
         )
     return _emit(result, output_format, output, fail_on, store_path, fail_on_new)
 

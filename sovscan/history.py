@@ -14,6 +14,7 @@ from typing import Any
 from sovscan.errors import SovscanError
 from sovscan.model import Finding, ResolvedAsset, Scan, Status
 from sovscan.report.json import scan_document
+from sovscan.report.safe import utf8_safe
 
 
 class HistoryError(SovscanError):
@@ -151,23 +152,26 @@ def open_store(path: Path, *, create: bool = False) -> Iterator[sqlite3.Connecti
 
 
 def _refuse_foreign(connection: sqlite3.Connection, path: Path) -> None:
-    """Another program's SQLite database is never written to, nor its journal mode changed:
-    a database with tables but no sovscan schema version is not ours."""
-    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-    if version:
+    """Another program's SQLite database is never written to, nor its journal mode changed.
+
+    Ours: empty (a new store), or holding sovscan's tables under a schema version. One
+    statement reads both, so a concurrent scan's migration is seen whole or not at all.
+    """
+    version, names = connection.execute(
+        "SELECT (SELECT user_version FROM pragma_user_version),"
+        " (SELECT group_concat(name, char(31)) FROM"
+        "  (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name))"
+    ).fetchone()
+    tables = set(names.split("\x1f")) if names else set()
+    if not tables or (int(version) and tables >= _OWN_TABLES):
         return
-    tables = [
-        row[0]
-        for row in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 4"
-        )
-    ]
-    if tables:
-        shown = ", ".join(" ".join(str(name).split())[:40] for name in tables[:3])
-        raise HistoryError(
-            f"{path}: not a sovscan history store (it holds other tables: {shown}); "
-            "nothing was changed"
-        )
+    shown = ", ".join(" ".join(str(name).split())[:40] for name in sorted(tables)[:3])
+    raise HistoryError(
+        f"{path}: not a sovscan history store (it holds other tables: {shown}); nothing was changed"
+    )
+
+
+_OWN_TABLES = frozenset({"scans", "findings", "assets"})
 
 
 def _migrate(connection: sqlite3.Connection, path: Path) -> None:
@@ -203,29 +207,31 @@ AssetRow = tuple[str, str, str | None, str | None]
 
 
 def finding_row(finding: Finding) -> FindingRow:
+    # utf8_safe: SQLite takes UTF-8 only, and hostile text may hold a lone surrogate.
     return (
         finding.key,
-        finding.rule_id,
-        finding.asset_id,
+        utf8_safe(finding.rule_id),
+        utf8_safe(finding.asset_id),
         finding.status.value,
         finding.severity.value,
-        finding.message,
+        utf8_safe(finding.message),
     )
 
 
 def asset_row(item: ResolvedAsset) -> AssetRow:
     jurisdictions = item.control.jurisdictions
+    place = "edge" if item.location.edge else item.location.place
     return (
-        item.asset.id,
-        item.asset.kind,
-        "edge" if item.location.edge else item.location.place,
-        None if jurisdictions is None else ",".join(jurisdictions),
+        utf8_safe(item.asset.id),
+        utf8_safe(item.asset.kind),
+        None if place is None else utf8_safe(place),
+        None if jurisdictions is None else utf8_safe(",".join(jurisdictions)),
     )
 
 
 def save_scan(path: Path, scan: Scan) -> None:
     """Record `scan` in one transaction: a crash leaves the store as it was before."""
-    document = json.dumps(scan_document(scan), ensure_ascii=False, sort_keys=True)
+    document = utf8_safe(json.dumps(scan_document(scan), ensure_ascii=False, sort_keys=True))
     record_scan(
         path,
         scan,

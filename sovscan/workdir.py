@@ -10,7 +10,9 @@ next scan in the same place removes it.
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,8 +38,14 @@ def work_folder(beside: Path | None) -> Iterator[Path]:
             f"{parent}: cannot make the scan's work folder ({exc.strerror or exc})"
         ) from None
     try:
-        with (folder / LOCK).open("w", encoding="utf-8") as lock:
+        try:
+            lock = (folder / LOCK).open("w", encoding="utf-8")
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:  # a file system without locks (ENOLCK), say
+            raise ReportError(
+                f"{folder}: cannot lock the scan's work folder ({exc.strerror or exc})"
+            ) from None
+        with lock:
             yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -49,16 +57,35 @@ def sweep(parent: Path) -> list[Path]:
     removed = []
     for folder in parent.glob(PREFIX + "*"):
         try:
-            if folder.stat().st_mtime > cutoff:
+            found = folder.lstat()
+            # Only our own real folders: in a shared /tmp anyone can plant a look-alike.
+            if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
                 continue
-            # "r": never create a lock; another user's folder (mode 0700) fails here and stays.
-            with (folder / LOCK).open("r", encoding="utf-8") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError while its scan lives
+            if found.st_mtime > cutoff:
+                continue
+            if _lock_is_free(folder / LOCK):
                 shutil.rmtree(folder)
-            removed.append(folder)
+                removed.append(folder)
         except OSError:
             continue
     return removed
+
+
+def _lock_is_free(path: Path) -> bool:
+    """Whether `path` is a regular file nobody holds locked. Never blocks: a FIFO planted as the
+    lock would hang a plain open, and never creates or follows anything."""
+    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its scan is alive
+            return False
+        # Free: only the scan that made a folder ever takes its lock, so it stays free.
+        return True
+    finally:
+        os.close(handle)
 
 
 @contextmanager

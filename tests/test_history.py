@@ -188,3 +188,23 @@ def test_markdown_diff_has_headed_sections_even_when_nothing_changed(store: Path
     save_scan(store, scan_at(20, (risk("a"), risk("b")), "scan-3"))
     changed = render_markdown(diff_scans(store))
     assert "## Findings (1 changed, 1 new risks)\n\n| change | severity | rule |" in changed
+
+
+def test_a_foreign_database_with_a_schema_version_is_refused_unchanged(tmp_path: Path) -> None:
+    foreign = tmp_path / "app.sqlite"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE scans (x INTEGER)")  # a name we use, not our table set
+        connection.execute("PRAGMA user_version = 7")
+    before = foreign.read_bytes()
+    with pytest.raises(HistoryError, match="not a sovscan history store"):
+        list_scans(foreign)
+    assert foreign.read_bytes() == before
+    with sqlite3.connect(foreign) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_hostile_text_with_a_lone_surrogate_is_stored(store: Path) -> None:
+    odd = resolved_bucket("bad\ud800name")
+    scan = replace(make_scan(assets=(odd,)), id="scan-odd")
+    save_scan(store, scan)
+    assert [s.id for s in list_scans(store)] == ["scan-odd"]

@@ -141,3 +141,30 @@ def test_a_bundle_rewritten_with_its_manifest_fails_against_the_recorded_digest(
     assert f"is not the recorded {recorded}; the bundle was rewritten" in caught.output
     bad = runner.invoke(cli, ["verify", str(folder), "--manifest-sha256", "xyz"])
     assert bad.exit_code == 2 and "expected 64 hexadecimal digits" in bad.stderr
+
+
+def test_the_bundle_digest_follows_the_log_format(tmp_path: Path) -> None:
+    import logging
+
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(
+        '[institution]\nname = "U"\nhome = "CA-QC"\n[dns]\ndomains = ["uni.example"]\n',
+        encoding="utf-8",
+    )
+    handlers = logging.getLogger("sovscan").handlers[:]
+    try:
+        with ZoneServer([dns.zone.from_text(ZONE, origin="uni.example")]) as server:
+            result = CliRunner().invoke(
+                cli,
+                ["--log-format", "json", "-q", "scan", "-c", str(inventory),
+                 "--nameserver", f"{server.host}:{server.port}", "--no-store",
+                 "--format", "json", "--output", str(tmp_path / "r.json"),
+                 "--evidence", str(tmp_path / "evidence"), "--fail-on", "never"],
+            )  # fmt: skip
+    finally:
+        logging.getLogger("sovscan").handlers[:] = handlers
+    assert result.exit_code in (0, 3), result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    (said,) = [r for r in records if r["level"] == "evidence"]
+    digest = hashlib.sha256((tmp_path / "evidence" / "manifest.json").read_bytes()).hexdigest()
+    assert f"manifest SHA-256 {digest}" in said["message"]

@@ -91,3 +91,20 @@ def test_an_unwritable_place_is_one_clear_error(tmp_path: Path) -> None:
         work_folder(missing),
     ):
         pass
+
+
+def test_a_planted_fifo_or_link_never_blocks_or_misleads_the_sweep(tmp_path: Path) -> None:
+    fifo_folder = tmp_path / f"{PREFIX}fifo"
+    fifo_folder.mkdir()
+    os.mkfifo(fifo_folder / LOCK)  # a plain open() of it would wait forever for a writer
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / LOCK).write_text("", encoding="utf-8")
+    link = tmp_path / f"{PREFIX}link"
+    link.symlink_to(target)
+    for folder in (fifo_folder, target):
+        _age(folder, FRESH_SECONDS * 10)
+    started = time.monotonic()
+    assert sweep(tmp_path) == []
+    assert time.monotonic() - started < 5
+    assert fifo_folder.is_dir() and target.is_dir() and link.is_symlink()

@@ -207,6 +207,17 @@ def _summary(scan: Scan) -> str:
         + '<div class="cards">'
         + "".join(f'<div class="card"><div class="muted">{t}</div>{v}</div>' for t, v in cards)
         + f'</div><p class="muted">Risk findings by severity: {severity}.</p>'
+        + _notices(scan)
+    )
+
+
+def _notices(scan: Scan) -> str:
+    """What the reader must know (expired or unused waivers, a replay), as every format says."""
+    if not scan.notices:
+        return ""
+    items = "".join(f"<li>{_e(notice)}</li>" for notice in scan.notices)
+    return (
+        f'<div class="banner partial" id="notices"><strong>Notices</strong><ul>{items}</ul></div>'
     )
 
 

@@ -68,6 +68,7 @@ def render(scan: Scan) -> str:
                     "rulesDigest": scan.rules_digest,
                     "dataDigest": scan.data_digest,
                     "score": scan.score.value,
+                    **({"notices": list(scan.notices)} if scan.notices else {}),
                 },
             }
         ],

@@ -293,6 +293,7 @@ def load_index(path: Path) -> IpIndex:
         fmt = int(arrays["format"][0])
         if fmt != INDEX_FORMAT:
             raise ResolveError(f"{path}: IP index format {fmt}, expected {INDEX_FORMAT}")
+        _check_shapes(arrays)
         records = _Records(arrays["records"])
         v4 = _Family(
             arrays["v4_start"],
@@ -326,6 +327,42 @@ def load_index(path: Path) -> IpIndex:
     if index.v6_block > _V6_BLOCK_LIMIT:
         raise ResolveError(f"{path}: IPv6 table has {index.v6_block} starts sharing a /64")
     return index
+
+
+_FAMILIES = (
+    # starts (with their value arrays) and the prefix table, per family
+    (("v4_start", "v4_cloud", "v4_asn"), ("v4_pfx", "v4_pfx_len", "v4_pfx_rec")),
+    (
+        ("v6_start_hi", "v6_start_lo", "v6_cloud", "v6_asn"),
+        ("v6_pfx_hi", "v6_pfx_lo", "v6_pfx_len", "v6_pfx_rec"),
+    ),
+)
+_WIDE = {"v4_start": 4, "v4_pfx": 4, "v6_start_hi": 8, "v6_start_lo": 8, "v6_pfx_hi": 8,
+         "v6_pfx_lo": 8}  # fmt: skip
+
+
+def _check_shapes(arrays: dict[str, Any]) -> None:
+    """ValueError unless the arrays fit together: a damaged index must not load and then give
+    tracebacks, or quietly wrong answers, at look-up time."""
+    for name, array in arrays.items():
+        if name != "records" and (array.ndim != 1 or array.dtype.kind != "u"):
+            raise ValueError(f"{name}: expected a list of unsigned integers")
+        if _WIDE.get(name, array.dtype.itemsize) != array.dtype.itemsize:
+            raise ValueError(f"{name}: expected {_WIDE[name] * 8}-bit addresses")
+    for starts, prefixes in _FAMILIES:
+        for group in (starts, prefixes):
+            if len({len(arrays[name]) for name in group}) != 1:
+                raise ValueError(f"{', '.join(group)}: expected arrays of one length")
+        cloud, rows = arrays[starts[-2]], arrays[prefixes[-1]]
+        if len(cloud) and int(cloud.max()) > len(arrays[prefixes[0]]):
+            raise ValueError(f"{starts[-2]}: a row beyond the prefix table")
+        if len(rows) and int(rows.max()) >= len(arrays["records"]):
+            raise ValueError(f"{prefixes[-1]}: a row beyond the record table")
+    offsets = arrays["org_offsets"]
+    if len(offsets) != len(arrays["org_asn"]) + 1 or (
+        len(offsets) and int(offsets.max()) > len(arrays["org_blob"])
+    ):
+        raise ValueError("org_offsets: expected one more offset than org_asn, within org_blob")
 
 
 class _Records(Sequence[CloudRecord]):

@@ -64,3 +64,13 @@ def test_hostile_values_are_inert() -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "\x1b" not in text
     assert not any(name.startswith("on") for name, _ in page.attrs)
+
+
+def test_notices_are_shown_escaped() -> None:
+    from dataclasses import replace
+
+    scan = replace(make_scan(), notices=("Replay, not a new scan: <b>&</b>",))
+    page = render(scan)
+    assert 'id="notices"' in page
+    assert "Replay, not a new scan: &lt;b&gt;&amp;&lt;/b&gt;" in page
+    assert 'id="notices"' not in render(make_scan())

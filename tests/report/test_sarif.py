@@ -47,3 +47,12 @@ def test_gaps_are_tool_notifications_and_mark_execution_unsuccessful() -> None:
     assert invocation["executionSuccessful"] is False
     texts = [n["message"]["text"] for n in invocation["toolExecutionNotifications"]]
     assert texts == ["not seen: aws:1:eu-west-3:rds: AccessDenied"]
+
+
+def test_notices_are_run_properties() -> None:
+    from dataclasses import replace
+
+    scan = replace(make_scan(), notices=("waiver for x expired on 2026-01-01",))
+    run = json.loads(render(scan))["runs"][0]
+    assert run["properties"]["notices"] == ["waiver for x expired on 2026-01-01"]
+    assert "notices" not in json.loads(render(make_scan()))["runs"][0]["properties"]

@@ -225,6 +225,13 @@ def test_a_damaged_index_is_one_error_at_load(tmp_path: Path) -> None:
         {"format": np.array(["x"])},
         {"format": np.array(7)},
         {"format": np.array([], dtype=np.int64)},
+        {"v4_start": np.stack([arrays["v4_start"], arrays["v4_start"]])},
+        {"v4_start": arrays["v4_start"].astype(str)},
+        {"v4_start": arrays["v4_start"].astype(np.uint64)},
+        {"v4_cloud": arrays["v4_cloud"][:-1]},
+        {"v4_pfx_rec": arrays["v4_pfx_rec"] + 5},
+        {"v4_cloud": arrays["v4_cloud"] + 9},
+        {"org_offsets": arrays["org_offsets"][:-1]},
     ]
     for change in wrong_types:
         write_index(damaged, {**arrays, **change})
