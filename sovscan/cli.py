@@ -598,14 +598,13 @@ _register_commands()
 )
 def verify(bundle: Path, expected: str | None) -> int:
     """Check an evidence bundle against its SHA-256 manifest (exit 1 if anything differs)."""
-    from sovscan.evidence import manifest_sha256, verify_bundle
+    from sovscan.evidence import checked_bundle
 
     if expected is not None and not _is_sha256(expected):
         raise click.BadParameter(
             f"expected 64 hexadecimal digits; got {expected[:80]!r}", param_hint="--manifest-sha256"
         )
-    problems = verify_bundle(bundle)
-    digest = manifest_sha256(bundle)
+    problems, digest = checked_bundle(bundle)
     if expected is not None and digest != expected.lower():
         problems.append(
             f"manifest.json: SHA-256 {digest} is not the recorded {expected.lower()}; "

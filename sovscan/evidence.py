@@ -119,7 +119,19 @@ def _remove_stale_staging(parent: Path, name: str) -> None:
 
 def verify_bundle(folder: Path) -> list[str]:
     """Every problem found in the bundle, one line each; an empty list means it is intact."""
-    manifest = _read_json(folder / MANIFEST)
+    return checked_bundle(folder)[0]
+
+
+def checked_bundle(folder: Path) -> tuple[list[str], str]:
+    """`verify_bundle`'s problems, and the SHA-256 of the very manifest bytes they were checked
+    against (read once, so a manifest swapped during the check cannot pass as the recorded one).
+    """
+    path = folder / MANIFEST
+    raw = _read_bytes(path)
+    return _problems(folder, _parsed(path, raw)), hashlib.sha256(raw).hexdigest()
+
+
+def _problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
     if manifest.get("schema") != BUNDLE_SCHEMA or not isinstance(manifest.get("files"), dict):
         raise EvidenceError(f"{folder / MANIFEST}: expected a {BUNDLE_SCHEMA} manifest")
     expected: dict[str, str] = manifest["files"]
@@ -294,12 +306,21 @@ def _write_json(path: Path, document: Any) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    return _parsed(path, _read_bytes(path))
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
         if path.stat().st_size > MAX_BUNDLE_FILE:
             raise EvidenceError(f"{path}: too large to be a sovscan bundle file")
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return path.read_bytes()
     except OSError as exc:
         raise EvidenceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _parsed(path: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvidenceError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(document, dict):
