@@ -83,12 +83,13 @@ _SCRIPT = """
     for(var i=1;i<7;i++)row.appendChild(el('td',a[i]));
     return row;
   }
-  function chainText(items){
-    return items.map(function(ev){return ev.join(' ');}).join(' ');
+  function chainText(items){  // as chain() shows each item
+    return items.map(function(ev){return ev[0]+' ('+ev[1]+'): '+ev[2];}).join(' ');
   }
   function findingText(f){
     var own=f[4]>=0?chainText(assets[f[4]][8]):'';
-    var shown=[f[0],f[1],f[2]?'waived':'',f[3],f[5],f[6],f[7],f[8],f[9]];
+    var shown=[f[0],f[1]+(f[2]?' (waived)':''),f[3],f[5],f[6],'unknown facts: '+f[7],
+      'accepted risk '+f[8],'frameworks: '+(f[9]||'none mapped')];
     return shown.concat([own,chainText(f[10])]).join(' ');
   }
   function assetText(a){

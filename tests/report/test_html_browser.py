@@ -138,6 +138,7 @@ def test_search_reads_what_the_rows_say_and_their_evidence(tmp_path: Path) -> No
     with page_of(page_file) as page:
         searches = {
             evidence.lower(): "1",
+            f"({item.asset.evidence[0].confidence.value}): {evidence}": "1",  # as the row shows
             first.message.upper(): "1",
             '"': "0",  # the page's JSON punctuation is not text a reader sees
             ",[": "0",
