@@ -472,18 +472,30 @@ def _emit(
 ) -> int:
     from sovscan.files import write_atomic
     from sovscan.history import new_risk_keys, save_scan
+    from sovscan.report.safe import utf8_safe
 
-    if output_format == "table" and output is None and sys.stdout.isatty():
-        from sovscan.report.safe import utf8_safe
-        from sovscan.report.table import render as render_table
+    if output_format == "json":
+        from sovscan.files import write_atomic_pieces
+        from sovscan.report.json import pieces
 
-        text = utf8_safe(render_table(result, shutil.get_terminal_size().columns))
+        # In pieces: a held scan of 100,000 assets never becomes one 600 MB string.
+        safe = (utf8_safe(piece) for piece in pieces(result))
+        if output is None:
+            for chunk in _chunks(safe):
+                click.echo(chunk, nl=False)
+        else:
+            write_atomic_pieces(output, safe)
     else:
-        text = REPORTERS[output_format](result)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        write_atomic(output, text)
+        if output_format == "table" and output is None and sys.stdout.isatty():
+            from sovscan.report.table import render as render_table
+
+            text = utf8_safe(render_table(result, shutil.get_terminal_size().columns))
+        else:
+            text = REPORTERS[output_format](result)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            write_atomic(output, text)
     new_keys: set[str] | None = None
     if store is not None:
         save_scan(store, result)

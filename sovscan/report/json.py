@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -23,7 +24,18 @@ SCHEMA = "sovscan.scan/1"
 
 def render(scan: Scan) -> str:
     """The scan as a JSON document (see docs/json-report.md and sovscan/schemas/scan-1.json)."""
-    return "".join(indented_json(scan_document(scan))) + "\n"
+    return "".join(pieces(scan))
+
+
+def pieces(scan: Scan) -> Iterator[str]:
+    """`render`'s text in pieces, one asset or finding at a time: the whole document is never
+    built as one object (for 100,000 assets that held five times the report's size)."""
+    summary = dataclasses.replace(scan, assets=(), findings=())
+    lists: dict[str, Callable[[], Iterable[str]]] = {
+        "assets": lambda: (item_json(asset_document(item)) for item in scan.assets),
+        "findings": lambda: (item_json(finding_document(item)) for item in scan.findings),
+    }
+    return spliced_json(scan_document(summary), lists)
 
 
 def indented_json(value: Any, level: int = 0) -> Iterator[str]:
