@@ -767,6 +767,9 @@ def diff(
     return EXIT_OK
 
 
+_NAMESERVER = "--nameserver (or SOVSCAN_NAMESERVER)"  # the value may come from either
+
+
 def parse_nameserver(value: str) -> tuple[str, int]:
     """'HOST', 'HOST:PORT', '[IPv6]:PORT' or a bare IPv6 address -> (host, port)."""
     host, port_text = value, "53"
@@ -775,16 +778,16 @@ def parse_nameserver(value: str) -> tuple[str, int]:
         if rest.startswith(":"):
             port_text = rest[1:]
         elif rest:
-            raise ConfigError(f"--nameserver: expected HOST[:PORT] or [IPv6]:PORT; got {value!r}")
+            raise ConfigError(f"{_NAMESERVER}: expected HOST[:PORT] or [IPv6]:PORT; got {value!r}")
     elif value.count(":") == 1:
         host, port_text = value.split(":")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"--nameserver: expected HOST[:PORT] with a port 1-65535; got {value!r}")
+        raise ConfigError(f"{_NAMESERVER}: expected HOST[:PORT] with a port 1-65535; got {value!r}")
     try:
         ipaddress.ip_address(host)
     except ValueError:
         raise ConfigError(
-            f"--nameserver: expected an IP address (optionally :PORT); got {value!r}"
+            f"{_NAMESERVER}: expected an IP address (optionally :PORT); got {value!r}"
         ) from None
     return host, int(port_text)
 
