@@ -135,3 +135,15 @@ def test_store_and_no_store_together_is_a_usage_error(runner: CliRunner, tmp_pat
         "sovscan: error: --store and --no-store: give one or the other"
     )
     assert not store.exists()
+
+
+def test_a_bad_nameserver_from_the_environment_names_the_variable(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    config = tmp_path / "sovscan.toml"
+    config.write_text('[institution]\nname = "X"\nhome = "CA"\n', encoding="utf-8")
+    result = runner.invoke(
+        cli, ["scan", "-c", str(config), "--no-store"], env={"SOVSCAN_NAMESERVER": "bogus"}
+    )
+    assert result.exit_code == 2
+    assert "SOVSCAN_NAMESERVER" in result.stderr and "'bogus'" in result.stderr
