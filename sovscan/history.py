@@ -14,7 +14,7 @@ from typing import Any
 from sovscan.errors import SovscanError
 from sovscan.model import Finding, ResolvedAsset, Scan, Status
 from sovscan.report.json import scan_document
-from sovscan.report.safe import utf8_safe
+from sovscan.report.safe import terminal_safe, utf8_safe
 
 
 class HistoryError(SovscanError):
@@ -165,7 +165,8 @@ def _refuse_foreign(connection: sqlite3.Connection, path: Path) -> None:
     tables = set(names.split("\x1f")) if names else set()
     if not tables or (int(version) and tables >= _OWN_TABLES):
         return
-    shown = ", ".join(" ".join(str(name).split())[:40] for name in sorted(tables)[:3])
+    # Table names come from the foreign file: escaped and cut before they reach a terminal.
+    shown = ", ".join(terminal_safe(str(name), 40) for name in sorted(tables)[:3])
     raise HistoryError(
         f"{path}: not a sovscan history store (it holds other tables: {shown}); nothing was changed"
     )

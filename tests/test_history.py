@@ -208,3 +208,13 @@ def test_hostile_text_with_a_lone_surrogate_is_stored(store: Path) -> None:
     scan = replace(make_scan(assets=(odd,)), id="scan-odd")
     save_scan(store, scan)
     assert [s.id for s in list_scans(store)] == ["scan-odd"]
+
+
+def test_a_foreign_table_name_reaches_the_error_escaped(tmp_path: Path) -> None:
+    foreign = tmp_path / "app.sqlite"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute('CREATE TABLE "evil\x1b]0;pwned\x07" (x INTEGER)')
+    with pytest.raises(HistoryError) as caught:
+        list_scans(foreign)
+    assert "\x1b" not in str(caught.value) and "\x07" not in str(caught.value)
+    assert "evil" in str(caught.value)
