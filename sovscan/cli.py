@@ -303,8 +303,6 @@ def scan(
     if store_path is not None:
         check_store(store_path)  # before the scan: a bad store must not cost a whole scan
     if domains_file is not None:
-        from dataclasses import replace
-
         from sovscan.probes.dns import read_domains_file
 
         extra = read_domains_file(domains_file)
@@ -475,16 +473,10 @@ def _emit(
     from sovscan.report.safe import utf8_safe
 
     if output_format == "json":
-        from sovscan.files import write_atomic_pieces
         from sovscan.report.json import pieces
 
         # In pieces: a held scan of 100,000 assets never becomes one 600 MB string.
-        safe = (utf8_safe(piece) for piece in pieces(result))
-        if output is None:
-            for chunk in _chunks(safe):
-                click.echo(chunk, nl=False)
-        else:
-            write_atomic_pieces(output, safe)
+        _write_pieces((utf8_safe(piece) for piece in pieces(result)), output)
     else:
         if output_format == "table" and output is None and sys.stdout.isatty():
             from sovscan.report.table import render as render_table
@@ -516,15 +508,10 @@ def _emit_streamed(
     fail_on_new: bool,
 ) -> int:
     """`_emit` for a scan kept on disk: the report and the history are written piece by piece."""
-    from sovscan.files import write_atomic_pieces
     from sovscan.history import new_risk_keys, record_scan
 
     pieces = streamed.json_pieces if output_format == "json" else streamed.csv_pieces
-    if output is None:
-        for chunk in _chunks(pieces()):
-            click.echo(chunk, nl=False)
-    else:
-        write_atomic_pieces(output, pieces())
+    _write_pieces(pieces(), output)
     summary = streamed.summary
     new_keys: set[str] | None = None
     if store is not None:
@@ -541,6 +528,17 @@ def _emit_streamed(
         code = EXIT_RISK if streamed.failing(Severity(fail_on).rank, new_keys) else EXIT_OK
     _log_outcome(summary, streamed.risks, code)
     return code
+
+
+def _write_pieces(pieces: Iterable[str], output: Path | None) -> None:
+    """A report given in pieces: to `output` atomically, or to stdout in large writes."""
+    from sovscan.files import write_atomic_pieces
+
+    if output is None:
+        for chunk in _chunks(pieces):
+            click.echo(chunk, nl=False)
+    else:
+        write_atomic_pieces(output, pieces)
 
 
 def _chunks(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:

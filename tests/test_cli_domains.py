@@ -55,6 +55,14 @@ def inventory(tmp_path: Path) -> Path:
     return path
 
 
+def scan_args(tmp_path: Path, domains: Path, server: ZoneServer) -> list[str]:
+    """`scan` of a domains file against the loopback server; each test adds its own flags."""
+    return [
+        "scan", "-c", str(inventory(tmp_path)), "--domains", str(domains),
+        "--nameserver", f"{server.host}:{server.port}",
+    ]  # fmt: skip
+
+
 def test_domains_file_is_scanned_concurrently(tmp_path: Path, server: ZoneServer) -> None:
     domains = tmp_path / "domains.csv"
     domains.write_text(
@@ -66,13 +74,7 @@ def test_domains_file_is_scanned_concurrently(tmp_path: Path, server: ZoneServer
     result = CliRunner().invoke(
         cli,
         [
-            "scan",
-            "-c",
-            str(inventory(tmp_path)),
-            "--domains",
-            str(domains),
-            "--nameserver",
-            f"{server.host}:{server.port}",
+            *scan_args(tmp_path, domains, server),
             "--concurrency",
             "8",
             "--format",
@@ -109,13 +111,7 @@ def test_progress_only_on_a_terminal(tmp_path: Path, server: ZoneServer) -> None
     domains.write_text("school1.example\nschool2.example\n", encoding="utf-8")
     command = [
         str(Path(sys.executable).parent / "sovscan"),
-        "scan",
-        "-c",
-        str(inventory(tmp_path)),
-        "--domains",
-        str(domains),
-        "--nameserver",
-        f"{server.host}:{server.port}",
+        *scan_args(tmp_path, domains, server),
         "--no-store",
         "--format",
         "json",
@@ -157,13 +153,7 @@ def test_fail_on_new_counts_risks_the_previous_scan_did_not_have(
         result = CliRunner().invoke(
             cli,
             [
-                "scan",
-                "-c",
-                str(inventory(tmp_path)),
-                "--domains",
-                str(domains),
-                "--nameserver",
-                f"{complete_server.host}:{complete_server.port}",
+                *scan_args(tmp_path, domains, complete_server),
                 "--format",
                 output_format,
                 "--output",
@@ -201,13 +191,7 @@ def test_a_long_domain_list_in_a_held_format_is_warned_about(
     domains = tmp_path / "domains.txt"
     domains.write_text("school0.example\nschool1.example\nschool2.example\n", "utf-8")
     base = [
-        "scan",
-        "-c",
-        str(inventory(tmp_path)),
-        "--domains",
-        str(domains),
-        "--nameserver",
-        f"{complete_server.host}:{complete_server.port}",
+        *scan_args(tmp_path, domains, complete_server),
         "--no-store",
         "--fail-on",
         "never",
@@ -238,8 +222,7 @@ def test_a_full_disk_while_streaming_is_one_line_and_no_report(
 
     command = [
         str(Path(sys.executable).parent / "sovscan"),
-        "scan", "-c", str(inventory(tmp_path)), "--domains", str(domains),
-        "--nameserver", f"{complete_server.host}:{complete_server.port}",
+        *scan_args(tmp_path, domains, complete_server),
         "--no-store", "--format", "json", "--output", str(report),
     ]  # fmt: skip
     done = subprocess.run(
