@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+import numpy as np
+
 from bench.harness import Report, check, fail, measure, ratio
 from sovscan.engine import default_rules_dir, evaluate, load_rules
+from sovscan.engine.columns import OUT_OF_SCOPE, verdicts
 from sovscan.engine.evaluate import compile_rule
 from sovscan.engine.facts import facts_of
 from sovscan.engine.rule import All, AnyOf, ConfigRef, Leaf, Node, Not
@@ -193,6 +196,7 @@ def naive_eval(node: Node, resolved: ResolvedAsset, policy: Policy) -> bool | No
 
 
 _CODE = {Status.RISK: b"r", Status.OK: b"o", Status.UNKNOWN: b"u"}
+_VERDICT_BYTES = np.frombuffer(b"our", dtype=np.uint8)  # indexed by FALSE, UNKNOWN, TRUE
 _VERDICT = {True: ord("r"), False: ord("o"), None: ord("u")}
 
 
@@ -227,6 +231,17 @@ def run(contender: str, spec: Mapping[str, Any]) -> dict[str, float]:
                 out += bytes(_VERDICT[p(facts)] for p in preds)
         seconds = time.perf_counter() - started
         codes = bytes(out)
+        evaluations = len(codes)
+        risks = codes.count(b"r")
+    elif contender == "sovscan-verdicts":
+        # The engine's rule evaluation: every rule decided for the whole batch by columns
+        # (`sovscan.engine.columns.verdicts`), as `evaluate` does before writing the findings.
+        started = time.perf_counter()
+        rows = verdicts(ruleset.rules, assets, POLICY, POLICY.config_values())
+        # Asset order, then rule order within an asset: the order of the other contenders.
+        matrix = np.frombuffer(b"".join(rows), dtype=np.int8).reshape(len(rows), n).T.ravel()
+        seconds = time.perf_counter() - started
+        codes = _VERDICT_BYTES[matrix[matrix != OUT_OF_SCOPE]].tobytes()
         evaluations = len(codes)
         risks = codes.count(b"r")
     else:
@@ -265,17 +280,24 @@ def plan(report: Report, size: str, workdir: Any) -> None:
     print(f"[rules] {n} assets x shipped rules", flush=True)
     ours = measure(report, "rules", "sovscan", n, {"n": n})
     preds = measure(report, "rules", "sovscan-predicates", n, {"n": n})
+    columns = measure(report, "rules", "sovscan-verdicts", n, {"n": n})
     naive = measure(report, "rules", "naive-interpreter", n, {"n": n})
     if ours.runs and naive.runs:
         expected = naive.runs[0]["digest"]
-        for m in (ours, preds, naive):
+        for m in (ours, preds, columns, naive):
             if any(run["digest"] != expected for run in m.runs):
                 fail(report, m, "statuses differ from the naive interpreter's")
     ratio(report, f"rules {n}: engine vs naive interpreter", ours, naive, "seconds",
           higher_is_better=False)  # fmt: skip
     ratio(report, f"rules {n}: compiled predicates vs naive interpreter", preds, naive, "seconds",
           higher_is_better=False)  # fmt: skip
-    for m, what in ((ours, "evaluate() incl. Finding objects"), (preds, "predicates only")):
+    ratio(report, f"rules {n}: columnar verdicts vs naive interpreter", columns, naive, "seconds",
+          higher_is_better=False)  # fmt: skip
+    for m, what in (
+        (ours, "evaluate() incl. Finding objects"),
+        (preds, "per-asset predicates"),
+        (columns, "columnar verdicts (the engine's rule evaluation)"),
+    ):
         if m.runs and m.correct:
             check(report, f"rules {n}: us per rule evaluation, {what}",
                   m.median("us_per_evaluation"), 0.5, at_most=True)  # fmt: skip

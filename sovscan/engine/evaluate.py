@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from sovscan.engine.facts import Facts, FactValue, facts_of
+from sovscan.engine.columns import FALSE, TRUE, UNKNOWN, verdicts
+from sovscan.engine.facts import Facts, FactValue, asset_facts, control_facts, location_facts
 from sovscan.engine.loader import RuleSet
-from sovscan.engine.rule import Predicate, Rule, compile_leaves, compile_node, unknown_fields
+from sovscan.engine.rule import (
+    Predicate,
+    Rule,
+    Truth,
+    compile_leaves,
+    compile_node,
+    unknown_fields,
+)
 from sovscan.model import AttrValue, Evidence, Finding, Policy, ResolvedAsset, Status
 
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -94,19 +103,33 @@ def evaluate(
     """Findings for every (asset, rule) pair in scope, in asset order then rule id order."""
     config = policy.config_values()
     compiled = tuple(compile_rule(rule, config) for rule in ruleset.rules)
-    by_kind: dict[str, tuple[CompiledRule, ...]] = {}
+    # Verdicts are decided for the whole batch at once; the per-asset loop below only writes the
+    # findings, and builds an asset's facts only when a message needs them.
+    rows = verdicts(ruleset.rules, assets, policy, config)
+    by_kind: dict[str, tuple[tuple[CompiledRule, bytes], ...]] = {}
+    facts_for = _SharedFacts(policy)
     findings: list[Finding] = []
-    for resolved in assets:
+    for position, resolved in enumerate(assets):
         kind = resolved.asset.kind
         in_scope = by_kind.get(kind)
         if in_scope is None:
-            in_scope = by_kind[kind] = tuple(c for c in compiled if c.rule.applies(kind))
+            in_scope = by_kind[kind] = tuple(
+                (c, row) for c, row in zip(compiled, rows, strict=True) if c.rule.applies(kind)
+            )
         if not in_scope:
             continue
-        facts = facts_of(resolved, policy)
+        facts: Facts = _NO_FACTS
         evidence = _EvidenceFor(resolved)
-        findings.extend(judge(c, resolved, facts, config, evidence) for c in in_scope)
+        for rule, row in in_scope:
+            verdict = row[position]
+            if verdict != FALSE and facts is _NO_FACTS:
+                facts = facts_for(resolved)
+            findings.append(decide(rule, resolved, _OUTCOME[verdict], facts, config, evidence))
     return tuple(findings)
+
+
+_NO_FACTS: Facts = MappingProxyType({})
+_OUTCOME: dict[int, Truth] = {TRUE: True, FALSE: False, UNKNOWN: None}
 
 
 def judge(
@@ -117,8 +140,19 @@ def judge(
     evidence: _EvidenceFor | None = None,
 ) -> Finding:
     """The finding of one compiled rule on one asset whose facts are already built."""
+    return decide(compiled, resolved, compiled.predicate(facts), facts, config, evidence)
+
+
+def decide(
+    compiled: CompiledRule,
+    resolved: ResolvedAsset,
+    outcome: Truth,
+    facts: Facts,
+    config: Mapping[str, AttrValue],
+    evidence: _EvidenceFor | None = None,
+) -> Finding:
+    """The finding for a rule's `outcome` on one asset; `facts` may be empty when it is False."""
     rule = compiled.rule
-    outcome = compiled.predicate(facts)
     missing: tuple[str, ...] = ()
     if outcome is True:
         status = Status.RISK
@@ -147,6 +181,32 @@ def judge(
         rule.references,
         rule.source,
     )
+
+
+class _SharedFacts:
+    """`facts_of`, with the location and control facts built once per object for the batch
+    (resolution shares one Location or Control among the assets it places alike)."""
+
+    __slots__ = ("_controls", "_locations", "_policy")
+
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
+        # Keyed by identity: the objects stay alive in the batch being evaluated.
+        self._locations: dict[int, dict[str, FactValue]] = {}
+        self._controls: dict[int, dict[str, FactValue]] = {}
+
+    def __call__(self, resolved: ResolvedAsset) -> dict[str, FactValue]:
+        facts = asset_facts(resolved.asset, self._policy)
+        location, control = resolved.location, resolved.control
+        place = self._locations.get(id(location))
+        if place is None:
+            place = self._locations[id(location)] = location_facts(location)
+        operator = self._controls.get(id(control))
+        if operator is None:
+            operator = self._controls[id(control)] = control_facts(control)
+        facts.update(place)
+        facts.update(operator)
+        return facts
 
 
 class _EvidenceFor:

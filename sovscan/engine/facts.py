@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from sovscan.model import Method, Policy, ResolvedAsset
+from sovscan.model import Asset, AttrValue, Control, Location, Method, Policy, ResolvedAsset
 
 FactValue = str | int | bool | tuple[str, ...] | None
 """A fact's value; `None` always means unknown."""
@@ -57,16 +57,44 @@ def fact_type(name: str) -> str:
 
 def facts_of(resolved: ResolvedAsset, policy: Policy) -> dict[str, FactValue]:
     """The facts of one asset under `policy`: built once, then read by every rule that applies."""
-    asset, location, control = resolved.asset, resolved.location, resolved.control
-    raw_class = asset.attributes.get("classification")
-    classification = raw_class if isinstance(raw_class, str) else policy.default_classification
-    location_known = location.method is not Method.UNKNOWN
+    facts = asset_facts(resolved.asset, policy)
+    facts.update(location_facts(resolved.location))
+    facts.update(control_facts(resolved.control))
+    return facts
+
+
+def classification_of(raw: object, policy: Policy) -> str:
+    """The asset's label: its ``classification`` attribute when it is text, else the default."""
+    return raw if isinstance(raw, str) else policy.default_classification
+
+
+def attribute_fact(value: AttrValue | None) -> FactValue:
+    """An attribute as a fact; absent, or the text "unknown", is unknown.
+
+    Attributes cannot hold None, so probes write the text "unknown" when they could not read a
+    value (e.g. key_manager of a KMS key they may not describe).
+    """
+    return None if value is None or value == UNKNOWN_ATTR else value
+
+
+def asset_facts(asset: Asset, policy: Policy) -> dict[str, FactValue]:
+    """The ``asset.*`` facts, attributes included."""
+    classification = classification_of(asset.attributes.get("classification"), policy)
     facts: dict[str, FactValue] = {
         "asset.id": asset.id,
         "asset.kind": asset.kind,
         "asset.name": asset.name,
         "asset.classification": classification,
         "asset.sensitive": policy.is_sensitive(classification),
+    }
+    for key, value in asset.attributes.items():
+        facts[ATTR_PREFIX + key] = None if value == UNKNOWN_ATTR else value
+    return facts
+
+
+def location_facts(location: Location) -> dict[str, FactValue]:
+    """The ``location.*`` facts, the same for every asset at `location`."""
+    return {
         "location.provider": location.provider,
         "location.region": location.region,
         "location.country": location.country,
@@ -74,10 +102,16 @@ def facts_of(resolved: ResolvedAsset, policy: Policy) -> dict[str, FactValue]:
         "location.place": location.subdivision or location.country,
         # `edge` is a plain bool on Location; when nothing located the asset, False only means
         # "not looked at", so the fact is unknown rather than a reassuring "not an edge network".
-        "location.edge": location.edge if location_known else None,
+        "location.edge": location.edge if location.method is not Method.UNKNOWN else None,
         # Method and Confidence are StrEnums: the member is already its text, without `.value`.
         "location.method": location.method,
         "location.confidence": location.confidence,
+    }
+
+
+def control_facts(control: Control) -> dict[str, FactValue]:
+    """The ``control.*`` facts, the same for every asset under `control`."""
+    return {
         "control.operator": control.operator,
         "control.parent": control.parent,
         "control.jurisdictions": control.jurisdictions,
@@ -85,8 +119,3 @@ def facts_of(resolved: ResolvedAsset, policy: Policy) -> dict[str, FactValue]:
         "control.method": control.method,
         "control.confidence": control.confidence,
     }
-    for key, value in asset.attributes.items():
-        # Attributes cannot hold None, so probes write the text "unknown" when they could not
-        # read a value (e.g. key_manager of a KMS key they may not describe): it is unknown here.
-        facts[ATTR_PREFIX + key] = None if value == UNKNOWN_ATTR else value
-    return facts
