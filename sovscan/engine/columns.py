@@ -24,9 +24,10 @@ from sovscan.engine.facts import (
     attribute_fact,
     classification_of,
     control_facts,
+    facts_of,
     location_facts,
 )
-from sovscan.engine.rule import All, Leaf, Node, Not, Rule, compile_leaves
+from sovscan.engine.rule import All, Leaf, Node, Not, Rule, compile_leaves, compile_node
 from sovscan.model import AttrValue, Policy, ResolvedAsset
 
 FALSE, UNKNOWN, TRUE, OUT_OF_SCOPE = 0, 1, 2, 3
@@ -41,7 +42,7 @@ class _Column:
     """One source of facts, encoded: each asset's index into `values` (its distinct values)."""
 
     codes: Codes
-    values: tuple[Any, ...]
+    values: Sequence[Any]
 
 
 def verdicts(
@@ -53,10 +54,44 @@ def verdicts(
     """For each rule, one byte per asset: FALSE, UNKNOWN, TRUE, or OUT_OF_SCOPE for its kind.
 
     The verdicts equal those of the rule's compiled predicate on `facts_of` each asset (the
-    property tests compare the two).
+    property tests compare the two). Attribute values outside `AttrValue` (a float, a list, a
+    tuple of numbers: an inventory never gives them, a caller might) may compare equal to values
+    a test tells apart, so such a batch is decided asset by asset instead.
     """
-    kind_codes, kinds = _encode(list(map(attrgetter("asset.kind"), assets)))
-    scopes = [np.array([rule.applies(str(kind)) for kind in kinds], dtype=bool) for rule in rules]
+    try:
+        return _by_columns(rules, assets, policy, config)
+    except _Irregular:
+        return _one_by_one(rules, assets, policy, config)
+
+
+class _Irregular(Exception):
+    """A column holds a value outside `AttrValue`: distinct values may not encode apart."""
+
+
+def _one_by_one(
+    rules: Sequence[Rule],
+    assets: Sequence[ResolvedAsset],
+    policy: Policy,
+    config: Mapping[str, AttrValue],
+) -> tuple[bytes, ...]:
+    predicates = [compile_node(rule.match, config) for rule in rules]
+    rows = [bytearray([OUT_OF_SCOPE]) * len(assets) for _ in rules]
+    for position, resolved in enumerate(assets):
+        facts = facts_of(resolved, policy)
+        for rule, predicate, row in zip(rules, predicates, rows, strict=True):
+            if rule.applies(resolved.asset.kind):
+                row[position] = _TRUTH[predicate(facts)]
+    return tuple(bytes(row) for row in rows)
+
+
+def _by_columns(
+    rules: Sequence[Rule],
+    assets: Sequence[ResolvedAsset],
+    policy: Policy,
+    config: Mapping[str, AttrValue],
+) -> tuple[bytes, ...]:
+    kind_codes, kinds = _encode_values(list(map(attrgetter("asset.kind"), assets)))
+    scopes = [np.array([rule.applies(kind) for kind in kinds], dtype=bool) for rule in rules]
     # An attribute is read only on the kinds of the rules that read it (an account's guardrail).
     reach: dict[str, npt.NDArray[np.bool_]] = {}
     for rule, scope in zip(rules, scopes, strict=True):
@@ -175,7 +210,7 @@ class _Columns:
             return _Column(codes, tuple(by_identity.values()))
         if source.startswith("attr:"):
             return self._attribute_column(source)
-        return _encode_values(list(map(attrgetter("asset." + source), self._assets)))
+        return _Column(*_encode_values(list(map(attrgetter("asset." + source), self._assets))))
 
     def _attribute_column(self, source: str) -> _Column:
         """An attribute, read only on the assets of the kinds whose rules read it."""
@@ -195,28 +230,38 @@ class _Columns:
             if plain
             else list(map(methodcaller("get", name), attributes))
         )
-        column = _encode_values(values)
-        if positions is None:
-            return column
-        # Assets outside the reach read code 0: no rule that reads this column sees them.
-        spread = np.zeros(len(self._assets), dtype=np.intp)
-        spread[positions] = column.codes
-        return _Column(spread, column.values)
+        codes, distinct = _encode_values(values)
+        if positions is not None:
+            # Assets outside the reach read code 0: no rule that reads this column sees them.
+            spread = np.zeros(len(self._assets), dtype=np.intp)
+            spread[positions] = codes
+            codes = spread
+        return _Column(codes, tuple(distinct))
 
 
-def _encode_values(values: list[Hashable]) -> _Column:
-    codes, distinct = _encode(values)
-    # A number hidden behind an equal one is a number too, so text-only columns need no check.
-    numeric = any(type(value) not in _UNCONFUSED for value in distinct)
-    if numeric and len(set(map(type, values)) - _UNCONFUSED) > 1:
+def _encode_values(values: list[Any]) -> tuple[Codes, list[Any]]:
+    """`_encode` for fact values; raises _Irregular for a value outside `AttrValue`."""
+    try:
+        codes, distinct = _encode(values)
+    except TypeError:  # unhashable, e.g. a list
+        raise _Irregular from None
+    numbers = False
+    for value in distinct:
+        kind = type(value)
+        if isinstance(value, tuple) and kind is tuple:
+            # Text equals only text, so a tuple of text hides no other tuple behind it.
+            if not all(type(item) is str for item in value):
+                raise _Irregular
+        elif kind is int or kind is bool:
+            numbers = True
+        elif kind is not str and value is not None:
+            raise _Irregular
+    # A number hidden behind an equal one is a number too, so columns without one need no check.
+    if numbers and {int, bool} <= set(map(type, values)):
         # True == 1 as dictionary keys, yet a test may tell them apart: keep the types apart.
         codes, typed = _encode([(type(value), value) for value in values])
         distinct = [pair[1] for pair in typed if isinstance(pair, tuple)]
-    return _Column(codes, tuple(distinct))
-
-
-_UNCONFUSED = frozenset({str, tuple, type(None)})
-"""Types whose values equal no value of another attribute type (tuples hold only text)."""
+    return codes, distinct
 
 
 def _source_of(field: str) -> str:

@@ -18,7 +18,16 @@ from sovscan.engine.rule import (
     compile_node,
     unknown_fields,
 )
-from sovscan.model import AttrValue, Evidence, Finding, Policy, ResolvedAsset, Status
+from sovscan.model import (
+    AttrValue,
+    Control,
+    Evidence,
+    Finding,
+    Location,
+    Policy,
+    ResolvedAsset,
+    Status,
+)
 
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 UNKNOWN_TEXT = "unknown"
@@ -191,21 +200,22 @@ class _SharedFacts:
 
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
-        # Keyed by identity: the objects stay alive in the batch being evaluated.
-        self._locations: dict[int, dict[str, FactValue]] = {}
-        self._controls: dict[int, dict[str, FactValue]] = {}
+        # Keyed by identity, each entry holding its object: while it is held, no other object
+        # can take its address, whatever kind of sequence the assets come in.
+        self._locations: dict[int, tuple[Location, dict[str, FactValue]]] = {}
+        self._controls: dict[int, tuple[Control, dict[str, FactValue]]] = {}
 
     def __call__(self, resolved: ResolvedAsset) -> dict[str, FactValue]:
         facts = asset_facts(resolved.asset, self._policy)
         location, control = resolved.location, resolved.control
         place = self._locations.get(id(location))
         if place is None:
-            place = self._locations[id(location)] = location_facts(location)
+            place = self._locations[id(location)] = (location, location_facts(location))
         operator = self._controls.get(id(control))
         if operator is None:
-            operator = self._controls[id(control)] = control_facts(control)
-        facts.update(place)
-        facts.update(operator)
+            operator = self._controls[id(control)] = (control, control_facts(control))
+        facts.update(place[1])
+        facts.update(operator[1])
         return facts
 
 

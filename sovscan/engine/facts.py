@@ -1,4 +1,4 @@
-"""The fact fields rules may read, computed once per resolved asset into a flat mapping."""
+"""The fact fields rules may read, and how each is computed from a resolved asset."""
 
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ def fact_type(name: str) -> str:
 
 
 def facts_of(resolved: ResolvedAsset, policy: Policy) -> dict[str, FactValue]:
-    """The facts of one asset under `policy`: built once, then read by every rule that applies."""
+    """The facts of one asset under `policy`, as one flat mapping (the rule test cases, and the
+    messages of risk and unknown findings, read them)."""
     facts = asset_facts(resolved.asset, policy)
     facts.update(location_facts(resolved.location))
     facts.update(control_facts(resolved.control))

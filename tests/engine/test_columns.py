@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, overload
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sovscan.engine import load_rules
+from sovscan.engine import RuleSet, evaluate, load_rules
 from sovscan.engine.columns import FALSE, OUT_OF_SCOPE, TRUE, UNKNOWN, verdicts
-from sovscan.engine.evaluate import compile_rule
+from sovscan.engine.evaluate import compile_rule, judge
 from sovscan.engine.facts import FACT_TYPES, facts_of
 from sovscan.engine.rule import All, AnyOf, ConfigRef, Leaf, Node, Not, Rule
 from sovscan.model import (
@@ -22,6 +25,7 @@ from sovscan.model import (
     Confidence,
     Control,
     Evidence,
+    Finding,
     Location,
     Method,
     ResolvedAsset,
@@ -207,20 +211,130 @@ def test_true_and_one_are_told_apart_where_a_test_can_tell() -> None:
 
 def test_an_attribute_is_read_only_on_the_kinds_whose_rules_read_it() -> None:
     guardrail = rule_of(Leaf("asset.attr.guard", "equals", False), ("aws.account",), 1)
-    everyone = rule_of(Leaf("asset.attr.guard", "exists", None), ("aws.account",), 2)
+    everyone = rule_of(Leaf("asset.attr.guard", "exists", None), ("*",), 2)
     assets = [
         asset(0, "dns.mx", guard=False),
         asset(1, "aws.account", guard=False),
         asset(2, "dns.mx", guard=True),
         asset(3, "aws.account", guard="unknown"),
         asset(4, "aws.account", guard=True),
+        asset(5, "dns.mx"),
     ]
     rows = verdicts([guardrail, everyone], assets, POLICY, CONFIG)
-    assert list(rows[0]) == [OUT_OF_SCOPE, TRUE, OUT_OF_SCOPE, UNKNOWN, FALSE]
-    assert list(rows[1]) == [OUT_OF_SCOPE, TRUE, OUT_OF_SCOPE, FALSE, TRUE]
+    assert list(rows[0]) == [OUT_OF_SCOPE, TRUE, OUT_OF_SCOPE, UNKNOWN, FALSE, OUT_OF_SCOPE]
+    assert list(rows[1]) == [TRUE, TRUE, TRUE, FALSE, TRUE, FALSE]
+    only_accounts = verdicts([guardrail], assets, POLICY, CONFIG)
+    assert only_accounts[0] == rows[0]
+
+
+def test_attributes_in_any_mapping_are_read() -> None:
+    rule = rule_of(Leaf("asset.attr.guard", "equals", False), ("*",))
+    plain = [asset(0, "dns.mx", guard=False), asset(1, "dns.mx", guard=True)]
+    proxied = [
+        replace(r, asset=replace(r.asset, attributes=MappingProxyType(dict(r.asset.attributes))))
+        for r in plain
+    ]
+    assert list(verdicts([rule], proxied, POLICY, CONFIG)[0]) == [TRUE, FALSE]
+    mixed = [plain[0], proxied[1]]
+    assert list(verdicts([rule], mixed, POLICY, CONFIG)[0]) == [TRUE, FALSE]
+
+
+def test_values_outside_attrvalue_are_decided_asset_by_asset() -> None:
+    # Equal as keys, told apart by `within`, which reads their text: the batch falls back to the
+    # per-asset closures rather than merging them.
+    within = rule_of(Leaf("asset.attr.x", "within", ("True", "0.0")), ("*",))
+    exists = rule_of(Leaf("asset.attr.x", "exists", None), ("*",), 1)
+    for values in (
+        [(True,), (1,)],  # tuples of numbers
+        [-0.0, 0.0],  # floats
+        [["CA"], "CA"],  # a list: unhashable
+    ):
+        assets = [asset(i, "dns.mx", x=value) for i, value in enumerate(values)]  # type: ignore[arg-type]
+        got = [list(row) for row in verdicts([within, exists], assets, POLICY, CONFIG)]
+        assert got == expected([within, exists], assets), values
 
 
 def test_no_assets_and_no_rules() -> None:
     rule = rule_of(Leaf("asset.kind", "exists", None), ("*",))
     assert verdicts([rule], [], POLICY, CONFIG) == (b"",)
     assert verdicts([], [asset(0, "dns.mx")], POLICY, CONFIG) == ()
+
+
+def one_by_one(rules: list[Rule], assets: list[ResolvedAsset]) -> list[Finding]:
+    """The findings as evaluate() wrote them before the columns: facts and judge, per asset."""
+    compiled = [compile_rule(rule, CONFIG) for rule in rules]
+    out = []
+    for resolved in assets:
+        in_scope = [c for c in compiled if c.rule.applies(resolved.asset.kind)]
+        if in_scope:
+            facts = facts_of(resolved, POLICY)
+            out += [judge(c, resolved, facts, CONFIG) for c in in_scope]
+    return out
+
+
+MESSAGES = (
+    "{asset.name} is in {location.place} under {control.jurisdictions}",
+    "{asset.attr.flag} / {asset.attr.places} / {asset.sensitive} ({config.home})",
+    "no placeholder",
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            trees(), st.sampled_from(("*", "dns.*", "aws.s3.bucket")), st.sampled_from(MESSAGES)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    batches(),
+)
+def test_evaluate_writes_what_the_per_asset_path_wrote(
+    drawn: list[tuple[Node, str, str]], assets: list[ResolvedAsset]
+) -> None:
+    rules = [
+        replace(rule_of(match, (kinds,), i), message=message)
+        for i, (match, kinds, message) in enumerate(drawn)
+    ]
+    assert list(evaluate(RuleSet(tuple(rules), {}, ""), assets, POLICY)) == one_by_one(
+        rules, assets
+    )
+
+
+class Lazy(Sequence[ResolvedAsset]):
+    """Builds each asset when it is read, so nothing keeps an earlier one's Location alive."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> ResolvedAsset: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ResolvedAsset]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.size))]
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        country = ("CA", "US", "FR")[index % 3]
+        location = Location("aws", None, country, None, False, Method.CATALOGUE, Confidence.HIGH)
+        return ResolvedAsset(
+            Asset(f"t:{index}", "dns.mx", f"n{index}", {}, ()), location, UNKNOWN_CONTROL
+        )
+
+
+def test_findings_of_assets_made_on_the_fly_keep_their_own_place() -> None:
+    # A freed Location's address is reused by the next one: facts must not be shared by address.
+    rule = replace(
+        rule_of(Leaf("location.country", "exists", None), ("*",)),
+        message="{asset.name} in {location.country}",
+    )
+    assets = Lazy(200)
+    found = evaluate(RuleSet((rule,), {}, ""), assets, POLICY)
+    assert [f.message for f in found] == [
+        f"n{i} in {('CA', 'US', 'FR')[i % 3]}" for i in range(200)
+    ]
