@@ -1,9 +1,10 @@
 """Rule verdicts for many assets at once.
 
 Thousands of assets share a handful of kinds, places, operators and attribute values, so a leaf is
-decided once per distinct value of the column it reads, with the same compiled closure the
-per-asset path uses, and the rule trees are then combined over arrays in Kleene order
-(false < unknown < true: "all of" is the minimum, "any of" the maximum, "not" the mirror).
+decided once per distinct value of the column it reads, by its closure from `rule.compile_leaves`
+(the code behind the per-asset predicates), and the rule trees are then combined over arrays in
+Kleene order (false < unknown < true: "all of" is the minimum, "any of" the maximum, "not" the
+mirror).
 """
 
 from __future__ import annotations
