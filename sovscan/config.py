@@ -57,11 +57,12 @@ class Limits:
 
     dns_timeout: float = 2.0  # seconds to wait for one DNS answer
     dns_lifetime: float = 5.0  # seconds for one question, retries included
-    dns_concurrency: int = 8  # domains probed at once (--concurrency overrides)
+    dns_concurrency: int = 8  # domains probed at once on the live path (--concurrency overrides)
     aws_workers: int = 8  # AWS calls in flight per account
     aws_max_attempts: int = 3  # retries after the first try (adaptive: throttling slows down)
     aws_connect_timeout: float = 3.0  # seconds
     aws_read_timeout: float = 12.0  # seconds
+    dns_in_flight: int = 256  # DNS questions outstanding at once on the bulk path; 0 turns it off
 
 
 OPENID_URL = "https://login.microsoftonline.com/{domain}/v2.0/.well-known/openid-configuration"
@@ -84,6 +85,7 @@ _LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
     "dns_timeout": (0.1, 60),
     "dns_lifetime": (0.1, 300),
     "dns_concurrency": (1, 256),
+    "dns_in_flight": (0, 4096),
     "aws_workers": (1, 64),
     "aws_max_attempts": (0, 20),
     "aws_connect_timeout": (0.5, 120),

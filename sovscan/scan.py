@@ -29,6 +29,7 @@ from sovscan.model import Asset, Finding, Gap, Policy, RuleInfo, Scan, WaiverMar
 from sovscan.probes import Clock, Probe, utc_now
 from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe, client_config, session_for
 from sovscan.probes.dns import DnsProbe
+from sovscan.probes.dns_prefetch import bulk_settings
 from sovscan.probes.https import HttpsOptions
 from sovscan.probes.saas import SaasProbe
 from sovscan.probes.tenant import M365TenantProbe
@@ -99,6 +100,7 @@ def build_probes(
                 resolver,
                 clock=clock,
                 workers=dns_workers or config.limits.dns_concurrency,
+                bulk=bulk_settings(resolver, config.limits.dns_in_flight),
             )
         )
     https = config.https

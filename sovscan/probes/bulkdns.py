@@ -57,6 +57,7 @@ class Result:
     attempts: int = 1
     via_tcp: bool = False
     reason: str = ""  # why the status is "error" or "timeout"
+    wire: bytes = b""  # the response as received (over TCP when via_tcp), for a full decoder
 
     def values(self, rdtype: int | None = None) -> list[object]:
         """Data of the answer records of `rdtype` (default: the type asked)."""
@@ -129,6 +130,7 @@ class BulkResolver:
         rto: float = DEFAULT_RTO,
         cache_size: int = DEFAULT_CACHE,
         edns_payload: int = dnswire.DEFAULT_EDNS_PAYLOAD,
+        recursion_desired: bool = False,
     ) -> None:
         if window < 1 or timeout <= 0 or rto <= 0:
             raise ValueError("window, timeout and rto must be positive")
@@ -138,6 +140,7 @@ class BulkResolver:
         self.timeout = timeout
         self.rto = rto
         self.edns_payload = edns_payload
+        self.recursion_desired = recursion_desired
         self.stats = Stats()
         self._cache = _Cache(cache_size)
         self._followups: deque[tuple[str, int]] = deque()
@@ -215,7 +218,13 @@ class BulkResolver:
                 while qid in pending:
                     qid = next(ids)
                 try:
-                    wire = dnswire.encode_query(qid, name, rdtype, edns_payload=self.edns_payload)
+                    wire = dnswire.encode_query(
+                        qid,
+                        name,
+                        rdtype,
+                        edns_payload=self.edns_payload,
+                        rd=self.recursion_desired,
+                    )
                 except WireError as exc:
                     yield self._finish(question, "error", -1, (), 0, False, str(exc))
                     continue
@@ -281,9 +290,10 @@ class BulkResolver:
 
     def _answer(self, query: _Query, data: bytes) -> Result | None:
         key = (query.name, query.rdtype)
+        attempts = query.attempts
         parsed = self._parse(data)
         if parsed is None:
-            return self._finish(key, "error", -1, (), query.attempts, False, "malformed response")
+            return self._finish(key, "error", -1, (), attempts, False, "malformed response", data)
         qname, qtype, flags, rcode, records = parsed
         if qname.lower() != query.name or qtype != query.rdtype:
             return None
@@ -292,22 +302,22 @@ class BulkResolver:
             via_tcp = True
             self.stats.tcp += 1
             try:
-                parsed = self._parse(self._tcp(query.wire))
+                data = self._tcp(query.wire)
             except (OSError, ValueError) as exc:
-                return self._finish(key, "error", -1, (), query.attempts, True, f"TCP: {exc}")
+                return self._finish(key, "error", -1, (), attempts, True, f"TCP: {exc}")
+            parsed = self._parse(data)
             if parsed is None:
                 reason = "malformed TCP response"
-                return self._finish(key, "error", -1, (), query.attempts, True, reason)
+                return self._finish(key, "error", -1, (), attempts, True, reason, data)
             _, _, _, rcode, records = parsed
         if rcode == dnswire.NXDOMAIN:
             status: Status = "nxdomain"
         elif rcode != dnswire.NOERROR:
-            return self._finish(
-                key, "error", rcode, records, query.attempts, via_tcp, f"rcode {rcode}"
-            )
+            reason = f"rcode {rcode}"
+            return self._finish(key, "error", rcode, records, attempts, via_tcp, reason, data)
         else:
             status = "answer" if records else "nodata"
-        return self._finish(key, status, rcode, records, query.attempts, via_tcp, "")
+        return self._finish(key, status, rcode, records, attempts, via_tcp, "", data)
 
     def _parse(self, data: bytes) -> tuple[str, int, int, int, tuple[Record, ...]] | None:
         try:
@@ -351,8 +361,9 @@ class BulkResolver:
         attempts: int,
         via_tcp: bool,
         reason: str,
+        wire: bytes = b"",
     ) -> Result:
-        result = Result(key[0], key[1], status, rcode, records, attempts, via_tcp, reason)
+        result = Result(key[0], key[1], status, rcode, records, attempts, via_tcp, reason, wire)
         self._active.discard(key)
         followup = key in self._submitted
         self._submitted.discard(key)

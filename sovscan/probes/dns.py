@@ -9,10 +9,8 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 import dns.exception
@@ -32,6 +30,8 @@ from sovscan.bounds import bounded
 from sovscan.errors import ConfigError
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap
 from sovscan.probes import Clock, utc_now
+from sovscan.probes.dns_prefetch import Asker, BulkSettings, Prefetcher
+from sovscan.probes.dnslookup import MAX_RECORDS, Lookup, host_text, lookup
 from sovscan.probes.spf import SpfLookupError, expand_spf, select_spf
 
 logger = logging.getLogger(__name__)
@@ -40,145 +40,9 @@ WELL_KNOWN_NAMES = ("www", "mail", "autodiscover", "lyncdiscover", "enterpriseen
 # Selectors the big mail providers and senders publish (Microsoft, Google, Mailchimp, SendGrid...).
 DKIM_SELECTORS = ("selector1", "selector2", "google", "k1", "k2", "s1", "s2", "default", "dkim")
 SRV_NAMES = ("_sip._tls", "_sipfederationtls._tcp", "_autodiscover._tcp", "_xmpp-server._tcp")
-MAX_CNAME_CHAIN = 8
 MAX_TXT_BYTES = 4096  # bytes of one TXT record read; a 64 KiB record is cut, not refused
-MAX_RECORDS = 64  # records of one answer turned into assets; a hostile zone cannot flood the scan
 MAX_DOMAINS_LINE = 1024
 MAX_TIMEOUTS_PER_DOMAIN = 3  # then the domain's remaining questions are not asked
-
-Outcome = Literal["answer", "nxdomain", "nodata", "error"]
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """One DNS question and what came back, already free of dnspython types except the rdata."""
-
-    qname: str
-    rdtype: str
-    outcome: Outcome
-    records: tuple[dns.rdata.Rdata, ...]
-    cname_chain: tuple[str, ...]  # CNAME targets followed, in order, ending at the canonical name
-    detail: str  # the answer as text, bounded, for evidence
-    observed_at: datetime
-    reason: str = ""  # why the look-up failed (outcome "error")
-    timed_out: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome == "error"
-
-    @property
-    def exists(self) -> bool:
-        """Whether the name has records of this type or is an alias."""
-        return self.outcome == "answer" or bool(self.cname_chain)
-
-    def evidence(self) -> Evidence:
-        return Evidence(f"dns:{self.rdtype}", self.detail, self.observed_at, Confidence.HIGH)
-
-
-def host_text(name: dns.name.Name) -> str:
-    """A DNS name as lowercase text without the final dot (non-printable bytes escaped)."""
-    return bounded(name.to_text(omit_final_dot=True).lower(), 255)
-
-
-class _ChainError(Exception):
-    """The CNAME chain in a response loops or is longer than MAX_CNAME_CHAIN."""
-
-
-def _walk(
-    response: dns.message.Message, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType
-) -> tuple[tuple[dns.rdata.Rdata, ...], tuple[dns.name.Name, ...]]:
-    """The records answering `qname` in `response` and the CNAME chain that led to them."""
-    current = qname
-    chain: list[dns.name.Name] = []
-    seen = {qname}
-    while True:
-        found = response.get_rrset(response.answer, current, dns.rdataclass.IN, rdtype)
-        if found is not None:
-            return tuple(found), tuple(chain)
-        if rdtype == dns.rdatatype.CNAME:
-            return (), tuple(chain)
-        alias = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
-        if alias is None or len(alias) == 0:
-            return (), tuple(chain)
-        target: dns.name.Name = next(iter(alias)).target
-        if target in seen:
-            names = " -> ".join(host_text(n) for n in (qname, *chain, target))
-            raise _ChainError(bounded(f"CNAME loop: {names}"))
-        chain.append(target)
-        seen.add(target)
-        if len(chain) > MAX_CNAME_CHAIN:
-            raise _ChainError(f"CNAME chain longer than {MAX_CNAME_CHAIN} names")
-        current = target
-
-
-def _answer_text(response: dns.message.Message | None, fallback: str) -> str:
-    if response is None or not response.answer:
-        return fallback
-    # Records sorted within each RRset: servers rotate them, evidence should not churn.
-    parts = ("\n".join(sorted(rrset.to_text().splitlines())) for rrset in response.answer)
-    return bounded(" | ".join(parts))
-
-
-def lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str, clock: Clock) -> Lookup:
-    """Ask `resolver` one question; every failure becomes a Lookup with a reason, never a raise."""
-    observed = clock()
-    kind = dns.rdatatype.from_text(rdtype)
-
-    def failed(reason: str) -> Lookup:
-        return Lookup(name, rdtype, "error", (), (), bounded(reason), observed, bounded(reason))
-
-    try:
-        qname = dns.name.from_text(name)
-    except dns.exception.DNSException as exc:
-        return failed(f"invalid name: {type(exc).__name__}")
-    response: dns.message.Message | None
-    nxdomain = False
-    try:
-        answer = resolver.resolve(qname, kind, raise_on_no_answer=False, search=False)
-        response = answer.response
-    except dns.resolver.NXDOMAIN as exc:
-        nxdomain = True
-        response = exc.kwargs.get("responses", {}).get(qname)
-    except dns.resolver.NoNameservers as exc:
-        response = _chain_response(exc)
-        if response is None:
-            return failed(_nameserver_failure(exc))
-    except dns.resolver.LifetimeTimeout:
-        reason = f"timeout: no answer within {resolver.lifetime:g}s"
-        return Lookup(name, rdtype, "error", (), (), reason, observed, reason, timed_out=True)
-    except dns.exception.DNSException as exc:
-        return failed(f"{type(exc).__name__}: {exc}")
-    except (OSError, ValueError) as exc:  # a resolver misconfigured or a socket refused
-        return failed(f"{type(exc).__name__}: {exc}")
-    try:
-        records, chain = _walk(response, qname, kind) if response is not None else ((), ())
-    except _ChainError as exc:
-        return failed(str(exc))
-    outcome: Outcome = "answer" if records else ("nxdomain" if nxdomain else "nodata")
-    detail = _answer_text(response, f"{name} {rdtype}: {outcome.upper()}")
-    chain_text = tuple(host_text(n) for n in chain)
-    return Lookup(name, rdtype, outcome, records[:MAX_RECORDS], chain_text, detail, observed)
-
-
-def _chain_response(exc: dns.resolver.NoNameservers) -> dns.message.Message | None:
-    # dnspython gives up on a CNAME loop (ChainTooLong) but keeps the response: walk it ourselves
-    # so the reason can name the loop.
-    for error in exc.kwargs.get("errors", []):
-        if isinstance(error[3], dns.message.ChainTooLong) and error[4] is not None:
-            response: dns.message.Message = error[4]
-            return response
-    return None
-
-
-def _nameserver_failure(exc: dns.resolver.NoNameservers) -> str:
-    reasons: list[str] = []
-    for error in exc.kwargs.get("errors", []):
-        problem = error[3]
-        text = problem if isinstance(problem, str) else type(problem).__name__
-        if text not in reasons:
-            reasons.append(text)
-    return ", ".join(reasons) or "no nameserver answered"
 
 
 def sorted_addresses(values: Iterable[str]) -> tuple[str, ...]:
@@ -266,12 +130,20 @@ class _DomainScan:
     """One domain's look-ups; holds a per-domain memo so each host is asked about once."""
 
     def __init__(
-        self, domain: str, names: Sequence[str], resolver: dns.resolver.Resolver, clock: Clock
+        self,
+        domain: str,
+        names: Sequence[str],
+        asker: Asker,
+        clock: Clock,
+        *,
+        rehearsal: bool = False,
     ) -> None:
         self.domain = domain
         self.names = names
-        self.resolver = resolver
+        self.asker = asker
         self.clock = clock
+        # A rehearsal (the bulk path finding out which questions a domain needs) logs nothing.
+        self.rehearsal = rehearsal
         self.memo: dict[tuple[str, str], Lookup] = {}
         self.timeouts = 0
 
@@ -284,7 +156,7 @@ class _DomainScan:
                 reason = f"not asked: {self.timeouts} look-ups for {self.domain} timed out"
                 result = Lookup(name, rdtype, "error", (), (), reason, self.clock(), reason)
             else:
-                result = lookup(self.resolver, name, rdtype, self.clock)
+                result = self.asker(name, rdtype)
                 self.timeouts += result.timed_out
             self.memo[key] = result
         return self.memo[key]
@@ -326,7 +198,8 @@ class _DomainScan:
             yield Gap(f"dns:{self.domain}", f"SOA: {soa.reason}; the domain was not probed further")
             return
         if soa.outcome == "nxdomain":
-            logger.warning("domain %s does not exist (NXDOMAIN)", self.domain)
+            if not self.rehearsal:
+                logger.warning("domain %s does not exist (NXDOMAIN)", self.domain)
             return
         seen: list[Asset] = []
         for part in (
@@ -440,7 +313,8 @@ class _DomainScan:
         if result.failed:
             yield self.gap(result)
             return
-        texts = [txt_text(rdata) for rdata in result.records]
+        # Sorted: servers rotate records, and the assets' order and the mailbox's lists should not.
+        texts = sorted(txt_text(rdata) for rdata in result.records)
         tokens = [(verification_key(text), text) for text in texts]
         counts: dict[str, int] = {}
         for key, _text in tokens:
@@ -526,7 +400,7 @@ class _DomainScan:
                 "selector": selector,
             }
             if result.records:
-                attributes["text"] = bounded(txt_text(result.records[0]))
+                attributes["text"] = bounded(min(txt_text(r) for r in result.records))
             tenant = _m365_tenant(result.cname_chain)
             if tenant is not None:
                 attributes["tenant"] = tenant
@@ -606,8 +480,10 @@ class DnsProbe:
 
     Gaps: ``dns:<domain>`` when the domain's SOA cannot be asked (nothing else is then asked),
     ``dns:<name>:<TYPE>`` for one failed question, ``dns:<domain>:SPF`` for SPF limits and loops.
-    `workers` > 1 scans that many domains at once (each asks one question at a time), with at
-    most ``2 * workers`` domains' results held, so memory stays flat on long domain lists.
+    With `bulk` settings the questions of a batch of domains are asked at once, and the probe
+    runs on the answers (`dns_prefetch`); what the bulk path cannot take is asked live. Without,
+    `workers` > 1 scans that many domains at once (each asks one question at a time). Either way
+    a bounded number of domains' results is held, so memory stays flat on long domain lists.
     """
 
     name = "dns"
@@ -620,25 +496,46 @@ class DnsProbe:
         *,
         clock: Clock = utc_now,
         workers: int = 1,
+        bulk: BulkSettings | None = None,
     ) -> None:
         self.domains = tuple(domains)
         self.names = tuple(names)
         self.resolver = resolver
         self.clock = clock
         self.workers = max(1, workers)
+        self.bulk = bulk
 
     def collect(self) -> Iterator[Asset | Gap]:
-        if self.workers == 1:
+        if self.bulk is not None:
+            yield from self._collect_in_bulk(self.bulk)
+        elif self.workers == 1:
             for domain in self.domains:
                 yield from self._scan(domain)
-            return
-        yield from self._collect_concurrently()
+        else:
+            yield from self._collect_concurrently()
 
-    def _scan(self, domain: str) -> Iterator[Asset | Gap]:
-        return _DomainScan(domain, self.names, self.resolver, self.clock).run()
+    def _live(self, name: str, rdtype: str) -> Lookup:
+        return lookup(self.resolver, name, rdtype, self.clock)
+
+    def _scan(self, domain: str, asker: Asker | None = None) -> Iterator[Asset | Gap]:
+        return _DomainScan(domain, self.names, asker or self._live, self.clock).run()
 
     def _scan_all(self, domain: str) -> list[Asset | Gap]:
         return list(self._scan(domain))
+
+    def _rehearse(self, domain: str, asker: Asker) -> None:
+        for _item in _DomainScan(domain, self.names, asker, self.clock, rehearsal=True).run():
+            pass
+
+    def _collect_in_bulk(self, settings: BulkSettings) -> Iterator[Asset | Gap]:
+        prefetcher = Prefetcher(settings, self.clock)
+        asker = prefetcher.asker(self._live)
+        step = max(1, settings.batch_domains)
+        for start in range(0, len(self.domains), step):
+            batch = self.domains[start : start + step]
+            prefetcher.fetch(batch, self._rehearse)
+            for domain in batch:
+                yield from self._scan(domain, asker)
 
     def _collect_concurrently(self) -> Iterator[Asset | Gap]:
         window = 2 * self.workers

@@ -12,7 +12,8 @@ from sovscan.bounds import bounded
 from sovscan.config import SaasEndpoint
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap
 from sovscan.probes import Clock, utc_now
-from sovscan.probes.dns import lookup, sorted_addresses
+from sovscan.probes.dns import sorted_addresses
+from sovscan.probes.dnslookup import lookup
 from sovscan.probes.https import HttpsError, HttpsOptions, HttpsView, Resolve, read_endpoint
 
 

@@ -16,7 +16,8 @@ import pytest
 from sovscan.dnsserver import make_resolver
 from sovscan.engine import default_rules_dir, load_rules
 from sovscan.model import Asset, Gap, Policy
-from sovscan.probes.dns import MAX_CNAME_CHAIN, MAX_RECORDS, DnsProbe
+from sovscan.probes.dns import DnsProbe
+from sovscan.probes.dnslookup import MAX_CNAME_CHAIN, MAX_RECORDS
 from sovscan.probes.spf import MAX_LOOKUPS
 from sovscan.report import REPORTERS
 from sovscan.resolve import load_knowledge

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.model import Asset, Confidence, Gap
-from sovscan.probes.dns import DnsProbe, dmarc_report_domains, lookup, verification_key
+from sovscan.probes.dns import DnsProbe, dmarc_report_domains, verification_key
+from sovscan.probes.dnslookup import lookup
 from tests.conftest import StepClock
 
 START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)

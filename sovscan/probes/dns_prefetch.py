@@ -1,0 +1,264 @@
+"""The DNS probe's bulk path: ask a batch of domains' questions at once, then probe the answers.
+
+The probe asks about 36 questions per domain, and which ones depends on earlier answers (the
+addresses of the MX hosts, the SPF includes...). Asked one at a time through dnspython, a domain
+costs about a millisecond of CPU per question plus a round trip each. Here the probe is first
+*rehearsed* on every domain of a batch: each question it would ask and that is not known yet is
+noted and answered "nodata" for the rehearsal. The noted questions are then asked all at once by
+the `BulkResolver` (one socket, hundreds in flight), and the rehearsal runs again with the new
+answers, until no domain needs a new question. The real probe then runs on the answers.
+
+Every answer is turned into the very `Lookup` the live path would make: the response bytes are
+read by dnspython and handed to the same code (`lookup_from_response`), after the checks
+dnspython's resolver makes (a response to this question, NOERROR or NXDOMAIN, a CNAME chain it
+accepts). Anything else (another rcode, a truncated answer, an odd response, a question the lean
+encoder cannot write, a mixed-case name) is not kept, and the probe asks it live. A question with
+no answer within the resolver's lifetime is a time-out either way, so that one is kept.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+
+from sovscan.probes import Clock, dnswire
+from sovscan.probes.bulkdns import BulkResolver, Result
+from sovscan.probes.dnslookup import Lookup, lookup_from_response
+
+Asker = Callable[[str, str], Lookup]
+"""Asks one question (name, type) and says what came back."""
+
+Rehearse = Callable[[str, Asker], None]
+"""Runs the probe on one domain with `Asker` answering, and throws its results away."""
+
+BATCH_DOMAINS = 256  # domains rehearsed and asked together; their answers are held until probed
+MAX_ROUNDS = 12  # rehearsals per batch; SPF includes nest, each level is one more round
+ANSWERS_KEPT = 20_000  # answers held at once (a batch needs ~10k); shared hosts stay across batches
+_REHEARSAL_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # a rehearsal's answers are never reported
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSettings:
+    """Where and how the bulk path asks: the resolver's first server, its lifetime and EDNS."""
+
+    server: str
+    port: int
+    lifetime: float  # seconds until a question is given up, as the live resolver's lifetime
+    edns_payload: int  # 0: no EDNS, as the live resolver
+    in_flight: int  # questions outstanding at once
+    batch_domains: int = BATCH_DOMAINS
+    answers_kept: int = ANSWERS_KEPT
+
+
+def bulk_settings(resolver: dns.resolver.Resolver, in_flight: int) -> BulkSettings | None:
+    """The bulk path's settings for `resolver`, or None when only the live path can ask as it does.
+
+    The bulk path sends what dnspython would send (RD set, the same EDNS buffer) to the first
+    name server; a DNS-over-HTTPS or -TLS server, EDNS options or other flags stay live.
+    """
+    if in_flight < 1 or not resolver.nameservers:
+        return None
+    server = resolver.nameservers[0]
+    if not isinstance(server, str):
+        return None
+    try:
+        ipaddress.ip_address(server)
+    except ValueError:
+        return None
+    if resolver.flags not in (None, dns.flags.RD) or resolver.ednsflags or resolver.edns > 0:
+        return None
+    if resolver.ednsoptions:
+        return None
+    payload = resolver.payload if resolver.edns == 0 else 0
+    return BulkSettings(server, int(resolver.port), float(resolver.lifetime), payload, in_flight)
+
+
+def lookup_from_wire(name: str, rdtype: str, wire: bytes, observed: datetime) -> Lookup | None:
+    """The Lookup dnspython's resolver makes of this response; None if it would refuse it."""
+    try:
+        qname = dns.name.from_text(name)
+        kind = dns.rdatatype.from_text(rdtype)
+        response = dns.message.from_wire(wire, raise_on_truncation=True)
+    except (dns.exception.DNSException, ValueError):
+        return None
+    if not isinstance(response, dns.message.QueryMessage):
+        return None
+    if not response.flags & dns.flags.QR or response.opcode() != dns.opcode.QUERY:
+        return None
+    if len(response.question) != 1:
+        return None
+    question = response.question[0]
+    if (question.name, question.rdtype, question.rdclass) != (qname, kind, dns.rdataclass.IN):
+        return None
+    rcode = response.rcode()
+    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        return None  # dnspython tries the next server or fails: the live path says how
+    nxdomain = rcode == dns.rcode.NXDOMAIN
+    if nxdomain:
+        # dnspython's resolver refuses an NXDOMAIN with an answer, or with a CNAME chain it
+        # cannot follow, and then fails the question: the live path says how.
+        try:
+            dns.resolver.Answer(qname, dns.rdatatype.ANY, dns.rdataclass.IN, response)
+        except Exception:  # noqa: BLE001 - whatever dnspython refuses, the live path reports
+            return None
+    # A NOERROR response whose CNAME chain dnspython cannot follow (a loop, 16 names or more)
+    # fails its resolver, and the live path then reads that same response (`_chain_response`):
+    # either way the Lookup is this one, whose `_walk` refuses such chains (8 names at most).
+    return lookup_from_response(name, rdtype, qname, kind, response, nxdomain, observed)
+
+
+def lookup_from_result(
+    result: Result, rdtype: str, lifetime: float, observed: datetime
+) -> Lookup | None:
+    """The Lookup of one bulk answer, or None when the question must be asked live."""
+    if result.status == "timeout":
+        reason = f"timeout: no answer within {lifetime:g}s"
+        return Lookup(result.name, rdtype, "error", (), (), reason, observed, reason, True)
+    if result.status == "error" or result.via_tcp or result.rcode not in (0, 3):
+        return None  # the rcode includes EDNS's extended bits: BADVERS is not NOERROR
+    wire = answer_part(result.wire)
+    if wire is None:
+        return None
+    if wire[6:8] == b"\0\0":
+        return _without_answers(result, rdtype, wire, observed)
+    return lookup_from_wire(result.name, rdtype, wire, observed)
+
+
+def _without_answers(result: Result, rdtype: str, wire: bytes, observed: datetime) -> Lookup | None:
+    """NODATA or NXDOMAIN with an empty answer section: nothing for dnspython to read.
+
+    The checks `lookup_from_wire` makes, on the header: a response, to a QUERY, of class IN
+    (the name, type and question count were checked by the bulk resolver).
+    """
+    flags = int.from_bytes(wire[2:4])
+    if not flags & dns.flags.QR or (flags >> 11) & 0xF != dns.opcode.QUERY:
+        return None
+    end = dnswire.skip_name(wire, 12, len(wire))
+    if wire[end + 2 : end + 4] != b"\0\1":
+        return None
+    try:
+        qname = dns.name.from_text(result.name)
+        kind = dns.rdatatype.from_text(rdtype)
+    except (dns.exception.DNSException, ValueError):
+        return None
+    nxdomain = result.rcode == dns.rcode.NXDOMAIN
+    return lookup_from_response(result.name, rdtype, qname, kind, None, nxdomain, observed)
+
+
+def answer_part(wire: bytes) -> bytes | None:
+    """The message up to the end of its answer section, with no authority or additional records.
+
+    A Lookup reads the header, the question and the answers only, and the bulk resolver has
+    already checked the whole message (its codec refuses whatever dnspython would refuse), so
+    dnspython need not build the name server and glue records that follow: they were half of
+    its time per response.
+    """
+    size = len(wire)
+    try:
+        pos = dnswire.skip_name(wire, 12, size) + 4
+        for _ in range(int.from_bytes(wire[6:8])):
+            pos = dnswire.skip_name(wire, pos, size) + 10
+            pos += int.from_bytes(wire[pos - 2 : pos])
+    except (dnswire.WireError, IndexError):
+        return None
+    if size < 12 or pos > size:
+        return None
+    return wire[:8] + b"\0\0\0\0" + wire[12:pos]
+
+
+class Prefetcher:
+    """Answers fetched in bulk for the probe, in a bounded map (least recently used out first)."""
+
+    def __init__(self, settings: BulkSettings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.answers: OrderedDict[tuple[str, str], Lookup] = OrderedDict()
+        self.resolver = BulkResolver(
+            settings.server,
+            settings.port,
+            window=settings.in_flight,
+            timeout=settings.lifetime,
+            edns_payload=settings.edns_payload,
+            recursion_desired=True,
+            cache_size=0,  # answers are kept here, as Lookups
+        )
+
+    def known(self, name: str, rdtype: str) -> Lookup | None:
+        """The fetched answer to (name, type); only lowercase names are fetched (see module)."""
+        key = (name, rdtype)
+        found = self.answers.get(key)
+        if found is not None:
+            self.answers.move_to_end(key)
+        return found
+
+    def fetch(self, domains: Sequence[str], rehearse: Rehearse, rounds: int = MAX_ROUNDS) -> None:
+        """Rehearse the probe on `domains` and ask what it needs, until it needs nothing new."""
+        asked: set[tuple[str, str]] = set()
+        for _ in range(rounds):
+            wanted: dict[tuple[str, str], None] = {}
+            rehearsal_asker = partial(self._rehearsal_answer, asked, wanted)
+            for domain in domains:
+                rehearse(domain, rehearsal_asker)
+            if not wanted:
+                return
+            asked.update(wanted)
+            self._ask(wanted)
+
+    def _rehearsal_answer(
+        self,
+        asked: set[tuple[str, str]],
+        wanted: dict[tuple[str, str], None],
+        name: str,
+        rdtype: str,
+    ) -> Lookup:
+        """What was fetched; else the question is noted as wanted and answered "nodata"."""
+        found = self.known(name, rdtype)
+        if found is not None:
+            return found
+        key = (name, rdtype)
+        if name == name.lower() and key not in asked:
+            wanted[key] = None
+        return Lookup(name, rdtype, "nodata", (), (), "", _REHEARSAL_TIME)
+
+    def asker(self, live: Asker) -> Asker:
+        """Answers from what was fetched, and from `live` for the rest."""
+
+        def ask(name: str, rdtype: str) -> Lookup:
+            found = self.known(name, rdtype)
+            return found if found is not None else live(name, rdtype)
+
+        return ask
+
+    def _ask(self, questions: Iterable[tuple[str, str]]) -> None:
+        codes: dict[str, int] = {}
+        wanted: list[tuple[str, int]] = []
+        for name, rdtype in questions:
+            code = codes.setdefault(rdtype, int(dns.rdatatype.from_text(rdtype)))
+            wanted.append((name, code))
+        texts = {code: rdtype for rdtype, code in codes.items()}
+        lifetime = self.settings.lifetime
+        for result in self.resolver.resolve(wanted, remember=False):
+            rdtype = texts[result.rdtype]
+            found = lookup_from_result(result, rdtype, lifetime, self.clock())
+            if found is not None:
+                self._keep((result.name, rdtype), found)
+
+    def _keep(self, key: tuple[str, str], found: Lookup) -> None:
+        self.answers[key] = found
+        self.answers.move_to_end(key)
+        while len(self.answers) > self.settings.answers_kept:
+            self.answers.popitem(last=False)

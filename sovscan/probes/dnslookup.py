@@ -1,0 +1,174 @@
+"""One DNS question through dnspython's resolver, and what came back as a `Lookup`.
+
+Every failure becomes a Lookup with a reason, never an exception: the probe turns those into gaps.
+The bulk path (`dns_prefetch`) builds the same Lookups from the answers it fetched in bulk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+
+from sovscan.bounds import bounded
+from sovscan.model import Confidence, Evidence
+from sovscan.probes import Clock
+
+MAX_CNAME_CHAIN = 8
+MAX_RECORDS = 64  # records of one answer turned into assets; a hostile zone cannot flood the scan
+
+Outcome = Literal["answer", "nxdomain", "nodata", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One DNS question and what came back, already free of dnspython types except the rdata."""
+
+    qname: str
+    rdtype: str
+    outcome: Outcome
+    records: tuple[dns.rdata.Rdata, ...]
+    cname_chain: tuple[str, ...]  # CNAME targets followed, in order, ending at the canonical name
+    detail: str  # the answer as text, bounded, for evidence
+    observed_at: datetime
+    reason: str = ""  # why the look-up failed (outcome "error")
+    timed_out: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "error"
+
+    @property
+    def exists(self) -> bool:
+        """Whether the name has records of this type or is an alias."""
+        return self.outcome == "answer" or bool(self.cname_chain)
+
+    def evidence(self) -> Evidence:
+        return Evidence(f"dns:{self.rdtype}", self.detail, self.observed_at, Confidence.HIGH)
+
+
+def host_text(name: dns.name.Name) -> str:
+    """A DNS name as lowercase text without the final dot (non-printable bytes escaped)."""
+    return bounded(name.to_text(omit_final_dot=True).lower(), 255)
+
+
+class _ChainError(Exception):
+    """The CNAME chain in a response loops or is longer than MAX_CNAME_CHAIN."""
+
+
+def _walk(
+    response: dns.message.Message, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType
+) -> tuple[tuple[dns.rdata.Rdata, ...], tuple[dns.name.Name, ...]]:
+    """The records answering `qname` in `response` and the CNAME chain that led to them."""
+    current = qname
+    chain: list[dns.name.Name] = []
+    seen = {qname}
+    while True:
+        found = response.get_rrset(response.answer, current, dns.rdataclass.IN, rdtype)
+        if found is not None:
+            return tuple(found), tuple(chain)
+        if rdtype == dns.rdatatype.CNAME:
+            return (), tuple(chain)
+        alias = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
+        if alias is None or len(alias) == 0:
+            return (), tuple(chain)
+        target: dns.name.Name = next(iter(alias)).target
+        if target in seen:
+            names = " -> ".join(host_text(n) for n in (qname, *chain, target))
+            raise _ChainError(bounded(f"CNAME loop: {names}"))
+        chain.append(target)
+        seen.add(target)
+        if len(chain) > MAX_CNAME_CHAIN:
+            raise _ChainError(f"CNAME chain longer than {MAX_CNAME_CHAIN} names")
+        current = target
+
+
+def _answer_text(response: dns.message.Message | None, fallback: str) -> str:
+    if response is None or not response.answer:
+        return fallback
+    # Records sorted within each RRset: servers rotate them, evidence should not churn.
+    parts = ("\n".join(sorted(rrset.to_text().splitlines())) for rrset in response.answer)
+    return bounded(" | ".join(parts))
+
+
+def lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str, clock: Clock) -> Lookup:
+    """Ask `resolver` one question; every failure becomes a Lookup with a reason, never a raise."""
+    observed = clock()
+    kind = dns.rdatatype.from_text(rdtype)
+
+    def failed(reason: str) -> Lookup:
+        return Lookup(name, rdtype, "error", (), (), bounded(reason), observed, bounded(reason))
+
+    try:
+        qname = dns.name.from_text(name)
+    except dns.exception.DNSException as exc:
+        return failed(f"invalid name: {type(exc).__name__}")
+    response: dns.message.Message | None
+    nxdomain = False
+    try:
+        answer = resolver.resolve(qname, kind, raise_on_no_answer=False, search=False)
+        response = answer.response
+    except dns.resolver.NXDOMAIN as exc:
+        nxdomain = True
+        response = exc.kwargs.get("responses", {}).get(qname)
+    except dns.resolver.NoNameservers as exc:
+        response = _chain_response(exc)
+        if response is None:
+            return failed(_nameserver_failure(exc))
+    except dns.resolver.LifetimeTimeout:
+        reason = f"timeout: no answer within {resolver.lifetime:g}s"
+        return Lookup(name, rdtype, "error", (), (), reason, observed, reason, timed_out=True)
+    except dns.exception.DNSException as exc:
+        return failed(f"{type(exc).__name__}: {exc}")
+    except (OSError, ValueError) as exc:  # a resolver misconfigured or a socket refused
+        return failed(f"{type(exc).__name__}: {exc}")
+    return lookup_from_response(name, rdtype, qname, kind, response, nxdomain, observed)
+
+
+def lookup_from_response(
+    name: str,
+    rdtype: str,
+    qname: dns.name.Name,
+    kind: dns.rdatatype.RdataType,
+    response: dns.message.Message | None,
+    nxdomain: bool,
+    observed: datetime,
+) -> Lookup:
+    """The Lookup of a response the resolver accepted (NOERROR, or NXDOMAIN if `nxdomain`)."""
+    try:
+        records, chain = _walk(response, qname, kind) if response is not None else ((), ())
+    except _ChainError as exc:
+        reason = bounded(str(exc))
+        return Lookup(name, rdtype, "error", (), (), reason, observed, reason)
+    outcome: Outcome = "answer" if records else ("nxdomain" if nxdomain else "nodata")
+    detail = _answer_text(response, f"{name} {rdtype}: {outcome.upper()}")
+    chain_text = tuple(host_text(n) for n in chain)
+    return Lookup(name, rdtype, outcome, records[:MAX_RECORDS], chain_text, detail, observed)
+
+
+def _chain_response(exc: dns.resolver.NoNameservers) -> dns.message.Message | None:
+    # dnspython gives up on a CNAME loop (ChainTooLong) but keeps the response: walk it ourselves
+    # so the reason can name the loop.
+    for error in exc.kwargs.get("errors", []):
+        if isinstance(error[3], dns.message.ChainTooLong) and error[4] is not None:
+            response: dns.message.Message = error[4]
+            return response
+    return None
+
+
+def _nameserver_failure(exc: dns.resolver.NoNameservers) -> str:
+    reasons: list[str] = []
+    for error in exc.kwargs.get("errors", []):
+        problem = error[3]
+        text = problem if isinstance(problem, str) else type(problem).__name__
+        if text not in reasons:
+            reasons.append(text)
+    return ", ".join(reasons) or "no nameserver answered"

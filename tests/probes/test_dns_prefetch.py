@@ -1,0 +1,351 @@
+"""The DNS probe's bulk path gives exactly what the live path gives, against the loopback server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+import dns.rrset
+import pytest
+
+from sovscan.config import load_config
+from sovscan.dnsserver import ZoneServer, make_resolver
+from sovscan.errors import ConfigError
+from sovscan.model import Asset, Gap
+from sovscan.probes.bulkdns import Result
+from sovscan.probes.dns import DnsProbe
+from sovscan.probes.dns_prefetch import (
+    BulkSettings,
+    answer_part,
+    bulk_settings,
+    lookup_from_result,
+    lookup_from_wire,
+)
+from sovscan.probes.dnslookup import Lookup, lookup
+from tests.probes.dns_fixtures import all_zones
+
+START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+
+# Faults whose outcome does not depend on timing (the slow ones answer late, which one path may
+# wait for and the other not on a loaded machine).
+STEADY_FAULTS = (
+    "servfail.example",
+    "refused.example",
+    "txtfail.example",
+    "tc.hostile.example",
+    "lying.hostile.example",
+    "nosuch.example",  # no zone: the server refuses
+)
+# Nothing usable comes back: dropped, the wrong id, bytes that do not parse (dnspython waits on).
+SILENT_FAULTS = (
+    "timeout.example",
+    "dropa.example",
+    "badid.hostile.example",
+    "garbage.hostile.example",
+)
+
+
+class CountingResolver(dns.resolver.Resolver):
+    """A real dnspython resolver that counts the questions it is asked (the live path's)."""
+
+    asked: list[tuple[str, str]]
+
+    def resolve(self, qname: Any, rdtype: Any = "A", *args: Any, **kwargs: Any) -> Any:
+        self.asked.append((str(qname), str(rdtype)))
+        return super().resolve(qname, rdtype, *args, **kwargs)
+
+
+def counting(server: ZoneServer, timeout: float, lifetime: float) -> CountingResolver:
+    resolver = CountingResolver(configure=False)
+    resolver.nameservers = [server.host]
+    resolver.port = server.port
+    resolver.timeout = timeout
+    resolver.lifetime = lifetime
+    resolver.use_edns(0, 0, 1232)
+    resolver.asked = []
+    return resolver
+
+
+def fixture_domains() -> list[str]:
+    """Every fixture zone but those that never answer (they have a test of their own)."""
+    origins = (zone.origin.to_text(omit_final_dot=True) for zone in all_zones())
+    return sorted(origin for origin in origins if origin not in SILENT_FAULTS)
+
+
+def probe(
+    resolver: dns.resolver.Resolver,
+    domains: Sequence[str],
+    bulk: BulkSettings | None,
+    names: Sequence[str] = ("lms",),
+) -> list[Asset | Gap]:
+    return list(DnsProbe(domains, names, resolver, clock=lambda: START, bulk=bulk).collect())
+
+
+def settings_for(resolver: dns.resolver.Resolver, **changes: Any) -> BulkSettings:
+    found = bulk_settings(resolver, 64)
+    assert found is not None
+    return replace(found, **changes)
+
+
+def test_bulk_gives_the_live_items_for_every_fixture_domain(server: ZoneServer) -> None:
+    domains = [*fixture_domains(), *STEADY_FAULTS]
+    live_resolver = counting(server, 1.0, 3.0)
+    bulk_resolver = counting(server, 1.0, 3.0)
+    live = probe(live_resolver, domains, None)
+    bulk = probe(bulk_resolver, domains, settings_for(bulk_resolver))
+    assert bulk == live
+    assert sum(isinstance(item, Asset) for item in live) > 100
+    assert sum(isinstance(item, Gap) for item in live) > 5
+    # The live path asked every question; the bulk path only those it could not take as is
+    # (refused, servfail, garbage, truncated: the faults), never a question of a clean domain.
+    assert len(live_resolver.asked) > 1000
+    assert 0 < len(bulk_resolver.asked) < len(live_resolver.asked) / 5
+    clean = ("m365.example", "gws.example", "gateway.example", "tokens.example")
+    assert not [q for q in bulk_resolver.asked if q[0].rstrip(".").endswith(clean)]
+    faulty = {q[0].rstrip(".") for q in bulk_resolver.asked}
+    assert "servfail.example" in faulty
+    assert "tc.hostile.example" in faulty
+
+
+def test_small_batches_and_a_small_answer_map_change_nothing(server: ZoneServer) -> None:
+    # Batches of 3 domains and room for 40 answers: shared hosts are evicted and asked again,
+    # and the items stay those of the live path, in the same order.
+    resolver = make_resolver(server.host, server.port, timeout=1.0, lifetime=3.0)
+    domains = fixture_domains()[:12]
+    live = probe(resolver, domains, None)
+    small = settings_for(resolver, batch_domains=3, answers_kept=40)
+    assert probe(resolver, domains, small) == live
+
+
+def test_silent_servers_are_time_outs_on_both_paths(server: ZoneServer) -> None:
+    # Nothing comes back (dropped, or answered with the wrong id): each path gives up after the
+    # resolver's lifetime, and after three time-outs a domain's other questions are not asked.
+    live_resolver = counting(server, 0.3, 0.6)
+    bulk_resolver = counting(server, 0.3, 0.6)
+    live = probe(live_resolver, SILENT_FAULTS, None, names=())
+    bulk = probe(bulk_resolver, SILENT_FAULTS, settings_for(bulk_resolver), names=())
+    assert bulk == live
+    reasons = [item.reason for item in live if isinstance(item, Gap)]
+    assert any("timeout: no answer within 0.6s" in r for r in reasons)
+    assert any(r.startswith("not asked: 3 look-ups") for r in reasons)
+    # A time-out is kept, not waited for twice; garbage is not an answer the bulk path can take,
+    # so that one question (the SOA: the domain goes no further) is asked live again.
+    assert bulk_resolver.asked == [("garbage.hostile.example.", "6")]
+
+
+def test_a_domain_that_does_not_exist_is_logged_once(
+    server: ZoneServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    resolver = make_resolver(server.host, server.port, timeout=1.0, lifetime=3.0)
+    with caplog.at_level(logging.WARNING, logger="sovscan.probes.dns"):
+        items = probe(resolver, ["lying.hostile.example"], settings_for(resolver))
+    assert items == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["domain lying.hostile.example does not exist (NXDOMAIN)"]
+
+
+def test_a_mixed_case_name_is_asked_live(server: ZoneServer) -> None:
+    # The bulk path asks in lowercase; the server echoes the case it was asked in, and the
+    # evidence quotes it: a name asked in another case goes live so the evidence is the same.
+    resolver = counting(server, 1.0, 3.0)
+    live = probe(resolver, ["m365.example"], None, names=("LMS",))
+    resolver.asked = []
+    bulk = probe(resolver, ["m365.example"], settings_for(resolver), names=("LMS",))
+    assert bulk == live
+    assert {q[0] for q in resolver.asked} == {"LMS.m365.example."}
+
+
+# --- one response -----------------------------------------------------------------------------
+
+
+def _response(name: str, rdtype: str, rcode: int = dns.rcode.NOERROR) -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype)
+    response = dns.message.make_response(query)
+    response.set_rcode(rcode)
+    if rcode == dns.rcode.NOERROR:
+        response.answer.append(dns.rrset.from_text(name + ".", 300, "IN", rdtype, "192.0.2.1"))
+    return response
+
+
+def ordered(found: Lookup) -> tuple[Any, ...]:
+    return tuple(sorted(found.records, key=str))
+
+
+@pytest.mark.parametrize(
+    ("name", "rdtype", "outcome"),
+    [
+        ("m365.example", "MX", "answer"),
+        ("m365.example", "CAA", "answer"),
+        ("autodiscover.m365.example", "A", "answer"),  # a CNAME chain into outlook.com
+        ("_sip._tls.m365.example", "SRV", "answer"),
+        ("m365.example", "AAAA", "nodata"),
+        ("nosuch.m365.example", "A", "nxdomain"),
+    ],
+)
+def test_a_clean_response_gives_the_live_lookup(
+    server: ZoneServer, name: str, rdtype: str, outcome: str
+) -> None:
+    resolver = make_resolver(server.host, server.port, timeout=1.0, lifetime=3.0)
+    live = lookup(resolver, name, rdtype, lambda: START)
+    query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
+    answer = dns.query.udp(query, server.host, port=server.port, timeout=3)
+    made = lookup_from_wire(name, rdtype, answer.to_wire(), START)
+    assert made is not None
+    # The server rotates records (as real ones do); the evidence text sorts them, and so here.
+    assert replace(made, records=ordered(made)) == replace(live, records=ordered(live))
+    assert live.outcome == outcome
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda m: setattr(m, "flags", m.flags & ~dns.flags.QR), "a query, not a response"),
+        (lambda m: m.set_rcode(dns.rcode.SERVFAIL), "SERVFAIL: dnspython tries elsewhere"),
+        (lambda m: m.set_rcode(dns.rcode.REFUSED), "REFUSED"),
+        (lambda m: m.set_rcode(dns.rcode.YXDOMAIN), "YXDOMAIN raises in dnspython"),
+        (lambda m: setattr(m, "flags", m.flags | dns.flags.TC), "truncated: asked again over TCP"),
+        (lambda m: m.question.clear(), "no question"),
+    ],
+)
+def test_a_response_the_resolver_would_not_take_is_left_to_the_live_path(
+    change: Any, why: str
+) -> None:
+    response = _response("www.example.org", "A")
+    change(response)
+    assert lookup_from_wire("www.example.org", "A", response.to_wire(), START) is None, why
+
+
+def test_another_question_or_class_is_left_to_the_live_path() -> None:
+    wire = _response("www.example.org", "A").to_wire()
+    assert lookup_from_wire("www.example.org", "A", wire, START) is not None
+    assert lookup_from_wire("mail.example.org", "A", wire, START) is None
+    assert lookup_from_wire("www.example.org", "AAAA", wire, START) is None
+    chaos = dns.message.make_response(dns.message.make_query("www.example.org", "A", "CH"))
+    assert lookup_from_wire("www.example.org", "A", chaos.to_wire(), START) is None
+    assert lookup_from_wire("www.example.org", "A", b"\x00\x01garbage", START) is None
+
+
+def test_cname_loops_and_long_chains_give_the_live_gaps(server: ZoneServer) -> None:
+    # dnspython's resolver gives up on the loop; the live path then reads the same response
+    # itself, and the bulk path reads it directly: the same gaps, nothing asked live again.
+    live_resolver = counting(server, 1.0, 3.0)
+    bulk_resolver = counting(server, 1.0, 3.0)
+    names = ("loop", "long", "short")
+    live = probe(live_resolver, ["faults.example"], None, names)
+    bulk = probe(bulk_resolver, ["faults.example"], settings_for(bulk_resolver), names)
+    assert bulk == live
+    reasons = {item.scope: item.reason for item in live if isinstance(item, Gap)}
+    assert reasons["dns:loop.faults.example:A"].startswith("CNAME loop: loop.faults.example")
+    assert reasons["dns:long.faults.example:A"] == "CNAME chain longer than 8 names"
+    assert not [q for q in bulk_resolver.asked if "loop" in q[0] or "long" in q[0]]
+
+
+def test_an_nxdomain_with_an_answer_is_left_to_the_live_path() -> None:
+    response = _response("www.example.org", "A")
+    response.set_rcode(dns.rcode.NXDOMAIN)  # yet the answer is there: dnspython refuses it
+    assert lookup_from_wire("www.example.org", "A", response.to_wire(), START) is None
+    empty = _response("www.example.org", "A", dns.rcode.NXDOMAIN)
+    found = lookup_from_wire("www.example.org", "A", empty.to_wire(), START)
+    assert found is not None and found.outcome == "nxdomain"
+
+
+def test_time_outs_are_kept_and_errors_are_not() -> None:
+    def result(status: str, rcode: int = 0, **kw: Any) -> Result:
+        return Result("www.example.org", 1, status, rcode, (), **kw)  # type: ignore[arg-type]
+
+    timed_out = lookup_from_result(result("timeout", -1), "A", 5.0, START)
+    assert timed_out is not None and timed_out.timed_out and timed_out.failed
+    assert timed_out.reason == "timeout: no answer within 5s"
+    assert lookup_from_result(result("error", 2, reason="rcode 2"), "A", 5.0, START) is None
+    wire = _response("www.example.org", "A").to_wire()
+    tcp = result("answer", via_tcp=True, wire=wire)
+    assert lookup_from_result(tcp, "A", 5.0, START) is None
+    udp = result("answer", wire=wire)
+    assert lookup_from_result(udp, "A", 5.0, START) is not None
+    # Without answers dnspython is not needed; the header checks still hold.
+    for rcode, outcome in ((dns.rcode.NOERROR, "nodata"), (dns.rcode.NXDOMAIN, "nxdomain")):
+        empty = dns.message.make_response(dns.message.make_query("www.example.org", "A"))
+        empty.set_rcode(rcode)
+        negative = lookup_from_result(result("nodata", rcode, wire=empty.to_wire()), "A", 5, START)
+        assert negative is not None and negative.outcome == outcome
+        assert negative == lookup_from_wire("www.example.org", "A", empty.to_wire(), START)
+        empty.flags &= ~dns.flags.QR
+        assert (
+            lookup_from_result(result("nodata", rcode, wire=empty.to_wire()), "A", 5, START) is None
+        )
+    chaos = dns.message.make_response(dns.message.make_query("www.example.org", "A", "CH"))
+    assert lookup_from_result(result("nodata", wire=chaos.to_wire()), "A", 5.0, START) is None
+    # BADVERS (16) has NOERROR's low bits in the header: the full rcode decides.
+    assert lookup_from_result(result("answer", 16, wire=wire), "A", 5.0, START) is None
+
+
+def test_the_answer_part_reads_as_the_whole_message() -> None:
+    # An authoritative answer as NSD writes it: name servers in authority, glue in additional.
+    response = _response("www.example.org", "A")
+    response.use_edns(0, 0, 1232)
+    response.authority.append(
+        dns.rrset.from_text("example.org.", 300, "IN", "NS", "ns1.example.org.")
+    )
+    response.additional.append(
+        dns.rrset.from_text("ns1.example.org.", 300, "IN", "A", "192.0.2.53")
+    )
+    wire = response.to_wire()
+    part = answer_part(wire)
+    assert part is not None and len(part) < len(wire)
+    cut = dns.message.from_wire(part)
+    assert (cut.authority, cut.additional, cut.answer) == ([], [], response.answer)
+    whole = lookup_from_wire("www.example.org", "A", wire, START)
+    assert whole is not None and lookup_from_wire("www.example.org", "A", part, START) == whole
+    assert answer_part(wire[:20]) is None  # cut inside the question
+    assert answer_part(wire[: len(part) - 1]) is None  # cut inside the answer
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def test_settings_follow_the_resolver() -> None:
+    resolver = make_resolver("127.0.0.1", 5353, timeout=1.0, lifetime=4.0)
+    assert bulk_settings(resolver, 128) == BulkSettings("127.0.0.1", 5353, 4.0, 1232, 128)
+    resolver.use_edns(-1)
+    plain = bulk_settings(resolver, 128)
+    assert plain is not None and plain.edns_payload == 0
+    assert bulk_settings(resolver, 0) is None  # limits.dns_in_flight = 0 turns the path off
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: setattr(r, "nameservers", ["https://dns.example/dns-query"]),
+        lambda r: setattr(r, "nameservers", []),
+        lambda r: setattr(r, "flags", dns.flags.RD | dns.flags.CD),
+        lambda r: r.use_edns(0, dns.flags.DO, 1232),
+    ],
+)
+def test_settings_the_bulk_path_cannot_copy_keep_the_live_path(change: Any) -> None:
+    resolver = make_resolver("127.0.0.1", 5353)
+    change(resolver)
+    assert bulk_settings(resolver, 128) is None
+
+
+def test_a_config_can_turn_the_bulk_path_off(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.toml"
+    head = '[institution]\nname = "X"\nhome = "CA"\n[limits]\n'
+    path.write_text(head)
+    assert load_config(path).limits.dns_in_flight == 256
+    path.write_text(head + "dns_in_flight = 0\n")
+    assert load_config(path).limits.dns_in_flight == 0
+    path.write_text(head + "dns_in_flight = 5000\n")
+    with pytest.raises(ConfigError, match=r"limits\.dns_in_flight: expected a whole number from 0"):
+        load_config(path)
