@@ -256,7 +256,8 @@ _rules_option = click.option(
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
-    help="Domains probed at once (default: limits.dns_concurrency, 8).",
+    help="Domains probed at once when DNS questions go one at a time (limits.dns_in_flight = 0; "
+    "default: limits.dns_concurrency, 8).",
 )
 @_fail_on_option("high")
 @click.option(
