@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import secrets
 import select
 import socket
 import struct
@@ -205,7 +206,6 @@ class BulkResolver:
         pending: dict[int, _Query] = {}
         timers: list[tuple[float, int, int, int]] = []  # (deadline, seq, query id, attempt)
         sequence = itertools.count()
-        ids = itertools.cycle(range(1, 0x10000))
         stats = self.stats
         while True:
             # Fill the window: follow-ups first, then the caller's questions.
@@ -214,9 +214,10 @@ class BulkResolver:
                 if question is None:
                     break
                 name, rdtype = question
-                qid = next(ids)
+                # Random ids, as dnspython's: a forged answer must guess the id and the port.
+                qid = secrets.randbits(16)
                 while qid in pending:
-                    qid = next(ids)
+                    qid = secrets.randbits(16)
                 try:
                     wire = dnswire.encode_query(
                         qid,

@@ -536,6 +536,7 @@ class DnsProbe:
             prefetcher.fetch(batch, self._rehearse)
             for domain in batch:
                 yield from self._scan(domain, asker)
+            prefetcher.forget_timeouts()
 
     def _collect_concurrently(self) -> Iterator[Asset | Gap]:
         window = 2 * self.workers

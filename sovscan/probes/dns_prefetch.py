@@ -60,6 +60,9 @@ class BulkSettings:
     lifetime: float  # seconds until a question is given up, as the live resolver's lifetime
     edns_payload: int  # 0: no EDNS, as the live resolver
     in_flight: int  # questions outstanding at once
+    # With one server a question it leaves unanswered is a time-out on either path; with more,
+    # the live path would ask the next one, so a time-out is asked live.
+    keep_timeouts: bool = True
     batch_domains: int = BATCH_DOMAINS
     answers_kept: int = ANSWERS_KEPT
 
@@ -68,23 +71,27 @@ def bulk_settings(resolver: dns.resolver.Resolver, in_flight: int) -> BulkSettin
     """The bulk path's settings for `resolver`, or None when only the live path can ask as it does.
 
     The bulk path sends what dnspython would send (RD set, the same EDNS buffer) to the first
-    name server; a DNS-over-HTTPS or -TLS server, EDNS options or other flags stay live.
+    name server; a DNS-over-HTTPS or -TLS server, per-server ports, TSIG keys, EDNS options or
+    other flags stay live.
     """
-    if in_flight < 1 or not resolver.nameservers:
+    servers = list(resolver.nameservers)
+    if in_flight < 1 or not servers or not all(isinstance(s, str) for s in servers):
         return None
-    server = resolver.nameservers[0]
-    if not isinstance(server, str):
-        return None
+    server = str(servers[0])
     try:
         ipaddress.ip_address(server)
     except ValueError:
         return None
     if resolver.flags not in (None, dns.flags.RD) or resolver.ednsflags or resolver.edns > 0:
         return None
-    if resolver.ednsoptions:
+    if resolver.ednsoptions or resolver.nameserver_ports or resolver.keyring or resolver.keyname:
         return None
+    if resolver.edns == 0 and resolver.payload < 512:
+        return None  # dnspython still sends an OPT record; the bulk codec would send none
     payload = resolver.payload if resolver.edns == 0 else 0
-    return BulkSettings(server, int(resolver.port), float(resolver.lifetime), payload, in_flight)
+    lifetime = float(resolver.lifetime)
+    single = len(servers) == 1
+    return BulkSettings(server, int(resolver.port), lifetime, payload, in_flight, single)
 
 
 def lookup_from_wire(name: str, rdtype: str, wire: bytes, observed: datetime) -> Lookup | None:
@@ -122,10 +129,12 @@ def lookup_from_wire(name: str, rdtype: str, wire: bytes, observed: datetime) ->
 
 
 def lookup_from_result(
-    result: Result, rdtype: str, lifetime: float, observed: datetime
+    result: Result, rdtype: str, lifetime: float, observed: datetime, keep_timeouts: bool = True
 ) -> Lookup | None:
     """The Lookup of one bulk answer, or None when the question must be asked live."""
     if result.status == "timeout":
+        if not keep_timeouts:
+            return None
         reason = f"timeout: no answer within {lifetime:g}s"
         return Lookup(result.name, rdtype, "error", (), (), reason, observed, reason, True)
     if result.status == "error" or result.via_tcp or result.rcode not in (0, 3):
@@ -173,11 +182,20 @@ def answer_part(wire: bytes) -> bytes | None:
         for _ in range(int.from_bytes(wire[6:8])):
             pos = dnswire.skip_name(wire, pos, size) + 10
             pos += int.from_bytes(wire[pos - 2 : pos])
+        end = pos
+        # EDNS options are read by dnspython, which refuses some the bulk codec lets through (a
+        # bad client subnet, a short cookie): such a response goes live, as it would be refused.
+        for _ in range(int.from_bytes(wire[8:10]) + int.from_bytes(wire[10:12])):
+            pos = dnswire.skip_name(wire, pos, size) + 10
+            length = int.from_bytes(wire[pos - 2 : pos])
+            if int.from_bytes(wire[pos - 10 : pos - 8]) == dnswire.OPT and length:
+                return None
+            pos += length
     except (dnswire.WireError, IndexError):
         return None
     if size < 12 or pos > size:
         return None
-    return wire[:8] + b"\0\0\0\0" + wire[12:pos]
+    return wire[:8] + b"\0\0\0\0" + wire[12:end]
 
 
 class Prefetcher:
@@ -207,7 +225,9 @@ class Prefetcher:
 
     def fetch(self, domains: Sequence[str], rehearse: Rehearse, rounds: int = MAX_ROUNDS) -> None:
         """Rehearse the probe on `domains` and ask what it needs, until it needs nothing new."""
-        asked: set[tuple[str, str]] = set()
+        # The SOAs first: a domain that does not exist or does not answer asks nothing more.
+        asked = {(d, "SOA") for d in domains if d == d.lower() and not self.known(d, "SOA")}
+        self._ask(dict.fromkeys(asked))
         for _ in range(rounds):
             wanted: dict[tuple[str, str], None] = {}
             rehearsal_asker = partial(self._rehearsal_answer, asked, wanted)
@@ -234,6 +254,11 @@ class Prefetcher:
             wanted[key] = None
         return Lookup(name, rdtype, "nodata", (), (), "", _REHEARSAL_TIME)
 
+    def forget_timeouts(self) -> None:
+        """Drop kept time-outs once a batch is probed: a later batch asks those questions again."""
+        for key in [key for key, found in self.answers.items() if found.timed_out]:
+            del self.answers[key]
+
     def asker(self, live: Asker) -> Asker:
         """Answers from what was fetched, and from `live` for the rest."""
 
@@ -253,7 +278,9 @@ class Prefetcher:
         lifetime = self.settings.lifetime
         for result in self.resolver.resolve(wanted, remember=False):
             rdtype = texts[result.rdtype]
-            found = lookup_from_result(result, rdtype, lifetime, self.clock())
+            found = lookup_from_result(
+                result, rdtype, lifetime, self.clock(), self.settings.keep_timeouts
+            )
             if found is not None:
                 self._keep((result.name, rdtype), found)
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.name
@@ -28,6 +29,7 @@ from sovscan.probes.bulkdns import Result
 from sovscan.probes.dns import DnsProbe
 from sovscan.probes.dns_prefetch import (
     BulkSettings,
+    Prefetcher,
     answer_part,
     bulk_settings,
     lookup_from_result,
@@ -120,13 +122,16 @@ def test_bulk_gives_the_live_items_for_every_fixture_domain(server: ZoneServer) 
 
 
 def test_small_batches_and_a_small_answer_map_change_nothing(server: ZoneServer) -> None:
-    # Batches of 3 domains and room for 40 answers: shared hosts are evicted and asked again,
+    # Batches of 3 domains and room for 150 answers: shared hosts are evicted and asked again,
     # and the items stay those of the live path, in the same order.
-    resolver = make_resolver(server.host, server.port, timeout=1.0, lifetime=3.0)
+    live_resolver = counting(server, 1.0, 3.0)
+    bulk_resolver = counting(server, 1.0, 3.0)
     domains = fixture_domains()[:12]
-    live = probe(resolver, domains, None)
-    small = settings_for(resolver, batch_domains=3, answers_kept=40)
-    assert probe(resolver, domains, small) == live
+    live = probe(live_resolver, domains, None)
+    small = settings_for(bulk_resolver, batch_domains=3, answers_kept=150)
+    assert probe(bulk_resolver, domains, small) == live
+    # Evicted answers are asked live again, but most still came from the bulk path.
+    assert len(bulk_resolver.asked) < len(live_resolver.asked) / 2
 
 
 def test_silent_servers_are_time_outs_on_both_paths(server: ZoneServer) -> None:
@@ -201,7 +206,11 @@ def test_a_clean_response_gives_the_live_lookup(
     live = lookup(resolver, name, rdtype, lambda: START)
     query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
     answer = dns.query.udp(query, server.host, port=server.port, timeout=3)
-    made = lookup_from_wire(name, rdtype, answer.to_wire(), START)
+    wire = answer.to_wire()
+    code = int(dns.rdatatype.from_text(rdtype))
+    status = "answer" if answer.answer else ("nxdomain" if answer.rcode() else "nodata")
+    result = Result(name, code, status, answer.rcode(), (), wire=wire)  # type: ignore[arg-type]
+    made = lookup_from_result(result, rdtype, 3.0, START)  # through answer_part, as a scan goes
     assert made is not None
     # The server rotates records (as real ones do); the evidence text sorts them, and so here.
     assert replace(made, records=ordered(made)) == replace(live, records=ordered(live))
@@ -287,6 +296,8 @@ def test_time_outs_are_kept_and_errors_are_not() -> None:
         )
     chaos = dns.message.make_response(dns.message.make_query("www.example.org", "A", "CH"))
     assert lookup_from_result(result("nodata", wire=chaos.to_wire()), "A", 5.0, START) is None
+    # With several servers the live path would try the next one: a time-out is asked live.
+    assert lookup_from_result(result("timeout", -1), "A", 5.0, START, keep_timeouts=False) is None
     # BADVERS (16) has NOERROR's low bits in the header: the full rcode decides.
     assert lookup_from_result(result("answer", 16, wire=wire), "A", 5.0, START) is None
 
@@ -310,6 +321,9 @@ def test_the_answer_part_reads_as_the_whole_message() -> None:
     assert whole is not None and lookup_from_wire("www.example.org", "A", part, START) == whole
     assert answer_part(wire[:20]) is None  # cut inside the question
     assert answer_part(wire[: len(part) - 1]) is None  # cut inside the answer
+    # EDNS options dnspython would read (and may refuse): the whole response goes live.
+    response.use_edns(0, 0, 1232, options=[dns.edns.GenericOption(65001, b"x")])
+    assert answer_part(response.to_wire()) is None
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -322,6 +336,21 @@ def test_settings_follow_the_resolver() -> None:
     plain = bulk_settings(resolver, 128)
     assert plain is not None and plain.edns_payload == 0
     assert bulk_settings(resolver, 0) is None  # limits.dns_in_flight = 0 turns the path off
+    resolver.nameservers = ["127.0.0.1", "127.0.0.2"]
+    several = bulk_settings(resolver, 128)
+    assert several is not None and several.server == "127.0.0.1" and not several.keep_timeouts
+
+
+def test_time_outs_are_forgotten_after_their_batch() -> None:
+    settings = BulkSettings("127.0.0.1", 5353, 1.0, 0, 8)
+    prefetcher = Prefetcher(settings, lambda: START)
+    answered = Lookup("a.example", "A", "nodata", (), (), "a.example A: NODATA", START)
+    timed_out = Lookup("b.example", "A", "error", (), (), "timeout", START, "timeout", True)
+    prefetcher._keep(("a.example", "A"), answered)
+    prefetcher._keep(("b.example", "A"), timed_out)
+    prefetcher.forget_timeouts()
+    assert prefetcher.known("a.example", "A") == answered
+    assert prefetcher.known("b.example", "A") is None
 
 
 @pytest.mark.parametrize(
@@ -331,6 +360,9 @@ def test_settings_follow_the_resolver() -> None:
         lambda r: setattr(r, "nameservers", []),
         lambda r: setattr(r, "flags", dns.flags.RD | dns.flags.CD),
         lambda r: r.use_edns(0, dns.flags.DO, 1232),
+        lambda r: r.use_edns(0, 0, 0),  # dnspython still sends OPT; the codec would not
+        lambda r: setattr(r, "nameserver_ports", {"127.0.0.1": 5354}),
+        lambda r: r.use_tsig({dns.name.from_text("k."): b"secret"}),
     ],
 )
 def test_settings_the_bulk_path_cannot_copy_keep_the_live_path(change: Any) -> None:
