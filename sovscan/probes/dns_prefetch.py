@@ -172,9 +172,10 @@ def answer_part(wire: bytes) -> bytes | None:
     """The message up to the end of its answer section, with no authority or additional records.
 
     A Lookup reads the header, the question and the answers only, and the bulk resolver has
-    already checked the whole message (its codec refuses whatever dnspython would refuse), so
-    dnspython need not build the name server and glue records that follow: they were half of
-    its time per response.
+    already checked the whole message (its codec refuses what dnspython refuses, but for the
+    contents of EDNS options: a response with options is refused here), so dnspython need not
+    build the name server and glue records that follow: they were half of its time per response.
+    None when the message is cut short or carries EDNS options.
     """
     size = len(wire)
     try:
