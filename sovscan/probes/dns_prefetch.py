@@ -228,7 +228,8 @@ class Prefetcher:
         """Rehearse the probe on `domains` and ask what it needs, until it needs nothing new."""
         # The SOAs first: a domain that does not exist or does not answer asks nothing more.
         asked = {(d, "SOA") for d in domains if d == d.lower() and not self.known(d, "SOA")}
-        self._ask(dict.fromkeys(asked))
+        if asked:
+            self._ask(asked)
         for _ in range(rounds):
             wanted: dict[tuple[str, str], None] = {}
             rehearsal_asker = partial(self._rehearsal_answer, asked, wanted)
