@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import collections
+import enum
 import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sovscan.model import Gap
 from sovscan.report import REPORTERS
-from sovscan.report.json import SCHEMA, indented_json
+from sovscan.report.json import SCHEMA, dumps_indented, indented_json
 from tests.conftest import REPO
 from tests.factories import make_scan
 
@@ -68,3 +74,82 @@ _JSON = st.recursive(
 @given(_JSON)
 def test_the_pieced_encoder_writes_exactly_what_json_dumps_writes(value: object) -> None:
     assert "".join(indented_json(value)) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class _Colour(enum.Enum):
+    RED = 1
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Kind(enum.StrEnum):
+    DNS = "dns"
+
+
+_Pair = collections.namedtuple("_Pair", "left right")
+
+# Everything orjson writes otherwise than json.dumps, or encodes where json.dumps refuses: floats
+# (tiny, huge, NaN, infinite), integers beyond 64 bits, lone surrogates, keys that are not
+# strings, enums, UUIDs, dataclasses, datetimes, subclasses of the containers.
+_ODD_LEAVES = (
+    st.floats()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text(alphabet=st.characters(codec=None))
+    | st.sampled_from(
+        [
+            _Colour.RED,
+            _Level.HIGH,
+            _Kind.DNS,
+            uuid.UUID(int=7),
+            datetime(2026, 11, 24, tzinfo=UTC),
+            Gap("dns:x", "why"),
+            b"bytes",
+        ]
+    )
+)
+_ODD_KEYS = st.text() | st.integers() | st.booleans() | st.none() | st.sampled_from([_Kind.DNS])
+_ODD_JSON = st.recursive(
+    st.none() | st.booleans() | _ODD_LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(_ODD_KEYS, inner, max_size=4)
+        | st.dictionaries(st.text(), inner, max_size=3).map(collections.OrderedDict)
+        | st.tuples(inner, inner).map(lambda pair: _Pair(*pair))
+    ),
+    max_leaves=20,
+)
+
+
+def _written(encode: Callable[[object], str], value: object) -> str | tuple[str, str]:
+    try:
+        return encode(value)
+    except (TypeError, ValueError) as exc:
+        return ("refused", type(exc).__name__)
+
+
+@settings(max_examples=400)
+@given(_ODD_JSON)
+def test_dumps_indented_writes_or_refuses_exactly_as_json_dumps(value: object) -> None:
+    # orjson writes most values; every value where it would differ must go to json.dumps.
+    def stdlib(v: object) -> str:
+        return json.dumps(v, indent=2, ensure_ascii=False)
+
+    assert _written(dumps_indented, value) == _written(stdlib, value)
+
+
+@given(_JSON)
+def test_dumps_indented_matches_json_dumps_on_plain_values(value: object) -> None:
+    assert dumps_indented(value) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def test_dumps_indented_sends_floats_and_enums_to_json_dumps() -> None:
+    # Cases orjson alone gets wrong, each checked by name so a regression says which.
+    assert dumps_indented({"a": [1e-05]}) == '{\n  "a": [\n    1e-05\n  ]\n}'
+    assert dumps_indented([float("nan")]) == "[\n  NaN\n]"
+    assert dumps_indented({1: "x"}) == '{\n  "1": "x"\n}'
+    assert dumps_indented([2**64]) == "[\n  18446744073709551616\n]"
+    with pytest.raises(TypeError):
+        dumps_indented({"colour": _Colour.RED})
