@@ -8,12 +8,14 @@ noted and answered "nodata" for the rehearsal. The noted questions are then aske
 the `BulkResolver` (one socket, hundreds in flight), and the rehearsal runs again with the new
 answers, until no domain needs a new question. The real probe then runs on the answers.
 
-Every answer is turned into the very `Lookup` the live path would make: the response bytes are
-read by dnspython and handed to the same code (`lookup_from_response`), after the checks
-dnspython's resolver makes (a response to this question, NOERROR or NXDOMAIN, a CNAME chain it
-accepts). Anything else (another rcode, a truncated answer, an odd response, a question the lean
-encoder cannot write, a mixed-case name) is not kept, and the probe asks it live. A question with
-no answer within the resolver's lifetime is a time-out either way, so that one is kept.
+Every answer is turned into the very `Lookup` the live path would make: a plain answer (NOERROR,
+lowercase names, the lean codec's types) by `dns_answers.plain_lookup` from the codec's records;
+any other, by dnspython reading the response bytes and handing them to the same code as the live
+path (`lookup_from_response`), after the checks dnspython's resolver makes (a response to this
+question, NOERROR or NXDOMAIN, a CNAME chain it accepts). Anything else (another rcode, a
+truncated answer, an odd response, a question the lean encoder cannot write, a mixed-case name)
+is not kept, and the probe asks it live. A question with no answer within the resolver's
+lifetime is a time-out either way, so that one is kept.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ import dns.resolver
 
 from sovscan.probes import Clock, dnswire
 from sovscan.probes.bulkdns import BulkResolver, Result
-from sovscan.probes.dnslookup import Lookup, lookup_from_response
+from sovscan.probes.dns_answers import RdataMemo, plain_lookup
+from sovscan.probes.dnslookup import Lookup, Outcome, empty_lookup, lookup_from_response
 
 Asker = Callable[[str, str], Lookup]
 """Asks one question (name, type) and says what came back."""
@@ -129,7 +132,12 @@ def lookup_from_wire(name: str, rdtype: str, wire: bytes, observed: datetime) ->
 
 
 def lookup_from_result(
-    result: Result, rdtype: str, lifetime: float, observed: datetime, keep_timeouts: bool = True
+    result: Result,
+    rdtype: str,
+    lifetime: float,
+    observed: datetime,
+    keep_timeouts: bool = True,
+    memo: RdataMemo | None = None,
 ) -> Lookup | None:
     """The Lookup of one bulk answer, or None when the question must be asked live."""
     if result.status == "timeout":
@@ -144,6 +152,10 @@ def lookup_from_result(
         return None
     if wire[6:8] == b"\0\0":
         return _without_answers(result, rdtype, wire, observed)
+    if memo is not None:
+        plain = plain_lookup(result.name, rdtype, wire, observed, memo)
+        if plain is not None:
+            return plain
     return lookup_from_wire(result.name, rdtype, wire, observed)
 
 
@@ -159,13 +171,9 @@ def _without_answers(result: Result, rdtype: str, wire: bytes, observed: datetim
     end = dnswire.skip_name(wire, 12, len(wire))
     if wire[end + 2 : end + 4] != b"\0\1":
         return None
-    try:
-        qname = dns.name.from_text(result.name)
-        kind = dns.rdatatype.from_text(rdtype)
-    except (dns.exception.DNSException, ValueError):
-        return None
-    nxdomain = result.rcode == dns.rcode.NXDOMAIN
-    return lookup_from_response(result.name, rdtype, qname, kind, None, nxdomain, observed)
+    # No answer to walk, so no dnspython name to make (the lean encoder wrote this name).
+    outcome: Outcome = "nxdomain" if result.rcode == dns.rcode.NXDOMAIN else "nodata"
+    return empty_lookup(result.name, rdtype, outcome, observed)
 
 
 def answer_part(wire: bytes) -> bytes | None:
@@ -206,6 +214,7 @@ class Prefetcher:
         self.settings = settings
         self.clock = clock
         self.answers: OrderedDict[tuple[str, str], Lookup] = OrderedDict()
+        self.memo = RdataMemo()
         self.resolver = BulkResolver(
             settings.server,
             settings.port,
@@ -281,7 +290,7 @@ class Prefetcher:
         for result in self.resolver.resolve(wanted, remember=False):
             rdtype = texts[result.rdtype]
             found = lookup_from_result(
-                result, rdtype, lifetime, self.clock(), self.settings.keep_timeouts
+                result, rdtype, lifetime, self.clock(), self.settings.keep_timeouts, self.memo
             )
             if found is not None:
                 self._keep((result.name, rdtype), found)

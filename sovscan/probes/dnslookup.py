@@ -91,9 +91,7 @@ def _walk(
         current = target
 
 
-def _answer_text(response: dns.message.Message | None, fallback: str) -> str:
-    if response is None or not response.answer:
-        return fallback
+def _answer_text(response: dns.message.Message) -> str:
     # Records sorted within each RRset: servers rotate them, evidence should not churn.
     parts = ("\n".join(sorted(rrset.to_text().splitlines())) for rrset in response.answer)
     return bounded(" | ".join(parts))
@@ -149,9 +147,16 @@ def lookup_from_response(
         reason = bounded(str(exc))
         return Lookup(name, rdtype, "error", (), (), reason, observed, reason)
     outcome: Outcome = "answer" if records else ("nxdomain" if nxdomain else "nodata")
-    detail = _answer_text(response, f"{name} {rdtype}: {outcome.upper()}")
+    if response is None or not response.answer:
+        return empty_lookup(name, rdtype, outcome, observed)
+    detail = _answer_text(response)
     chain_text = tuple(host_text(n) for n in chain)
     return Lookup(name, rdtype, outcome, records[:MAX_RECORDS], chain_text, detail, observed)
+
+
+def empty_lookup(name: str, rdtype: str, outcome: Outcome, observed: datetime) -> Lookup:
+    """The Lookup of a response with an empty answer section."""
+    return Lookup(name, rdtype, outcome, (), (), f"{name} {rdtype}: {outcome.upper()}", observed)
 
 
 def _chain_response(exc: dns.resolver.NoNameservers) -> dns.message.Message | None:

@@ -25,6 +25,7 @@ from sovscan.config import load_config
 from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.errors import ConfigError
 from sovscan.model import Asset, Gap
+from sovscan.probes import dns_answers, dns_prefetch
 from sovscan.probes.bulkdns import Result
 from sovscan.probes.dns import DnsProbe
 from sovscan.probes.dns_prefetch import (
@@ -119,6 +120,30 @@ def test_bulk_gives_the_live_items_for_every_fixture_domain(server: ZoneServer) 
     faulty = {q[0].rstrip(".") for q in bulk_resolver.asked}
     assert "servfail.example" in faulty
     assert "tc.hostile.example" in faulty
+
+
+def test_plain_answers_skip_dnspython_and_give_the_same_items(
+    server: ZoneServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    domains = fixture_domains()
+    live = probe(counting(server, 1.0, 3.0), domains, None)
+    made: list[Lookup | None] = []
+
+    def counted(*args: Any) -> Lookup | None:
+        found = dns_answers.plain_lookup(*args)
+        made.append(found)
+        return found
+
+    monkeypatch.setattr(dns_prefetch, "plain_lookup", counted)
+    resolver = counting(server, 1.0, 3.0)
+    assert probe(resolver, domains, settings_for(resolver)) == live
+    plain = sum(found is not None for found in made)
+    # Most answers with records are plain; the rest (mixed case, escapes, SRV, CAA...) are read
+    # by dnspython, and with the plain path off everything is, with the same items.
+    assert plain > 100 and plain > len(made) * 0.9
+    monkeypatch.setattr(dns_prefetch, "plain_lookup", lambda *args: None)
+    resolver = counting(server, 1.0, 3.0)
+    assert probe(resolver, domains, settings_for(resolver)) == live
 
 
 def test_small_batches_and_a_small_answer_map_change_nothing(server: ZoneServer) -> None:
