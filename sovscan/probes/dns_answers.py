@@ -31,14 +31,21 @@ from dns.rdtypes.IN.AAAA import AAAA
 
 from sovscan.bounds import bounded
 from sovscan.probes import dnswire
-from sovscan.probes.dnslookup import MAX_CNAME_CHAIN, MAX_RECORDS, Lookup, Outcome
+from sovscan.probes.dnslookup import (
+    MAX_CNAME_CHAIN,
+    MAX_RECORDS,
+    Lookup,
+    Outcome,
+    empty_lookup,
+)
 
 # Lowercase ASCII names with no byte dnspython escapes: their text is their wire form, and two
 # of them are the same name exactly when the strings are equal.
 _PLAIN_NAME = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*\Z")
 _MAX_TTL = 0x7FFFFFFF  # dnspython reads a larger TTL as 0
 _IN = dns.rdataclass.IN
-MEMO_LIMIT = 50_000  # rdata objects (and names) kept for reuse; emptied when full
+MEMO_LIMIT = 10_000  # rdata objects (and names) kept for reuse; emptied when full
+MEMO_TXT_TEXT = 512  # a TXT record with longer text is not kept: seldom shared, hostile ones big
 
 Made = tuple[dns.rdata.Rdata, str]  # an rdata and its text
 
@@ -73,6 +80,8 @@ def plain_lookup(
         or not _question_class_in(wire)
     ):
         return None
+    if not response.answer:
+        return empty_lookup(name, rdtype, "nodata", observed)
     groups = _rrsets(response.answer, memo)
     if groups is None:
         return None
@@ -152,9 +161,12 @@ def _rdata(rdtype: int, value: object, memo: RdataMemo) -> Made | None:
         rdata = _MAKERS[rdtype](value, memo)
         if rdata is None:
             return None
+        made = (rdata, rdata.to_text())
+        if rdtype == dnswire.TXT and len(made[1]) > MEMO_TXT_TEXT:
+            return made
         if len(memo.rdata) >= MEMO_LIMIT:
             memo.rdata.clear()
-        made = memo.rdata[key] = (rdata, rdata.to_text())
+        memo.rdata[key] = made
     return made
 
 

@@ -70,7 +70,8 @@ def item_json(item: Any) -> str:
     return dumps_indented(item).replace("\n", "\n    ")
 
 
-# Types orjson would encode where json.dumps raises (or, for subclasses, encodes otherwise) go to
+# A backstop: `_needs_json` already sends such values to json.dumps, but should one reach orjson,
+# types it would encode where json.dumps raises (or, for subclasses, encodes otherwise) go to
 # `_refuse` and so to json.dumps, which then writes or refuses them as it always did.
 _ORJSON_INDENTED = (
     orjson.OPT_INDENT_2
@@ -94,7 +95,11 @@ def dumps_indented(value: Any) -> str:
     value holding anything else goes to json.dumps, as does one orjson refuses (integers beyond
     64 bits, lone surrogates, keys that are not strings).
     """
-    if _needs_json(value):
+    try:
+        plain = not _needs_json(value)
+    except RecursionError:  # nested deeper than the walk goes, or circular: json.dumps says
+        plain = False
+    if not plain:
         return json.dumps(value, indent=2, ensure_ascii=False)
     try:
         return orjson.dumps(value, default=_refuse, option=_ORJSON_INDENTED).decode()

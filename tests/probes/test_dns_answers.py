@@ -8,6 +8,7 @@ import itertools
 import struct
 from datetime import UTC, datetime
 
+import dns.message
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -113,7 +114,17 @@ def _responses(draw: st.DrawFn, odd: bool) -> tuple[str, bytes, bool]:
         if rd.rdtype in (dns.rdatatype.CNAME, dns.rdatatype.SOA):
             singles.setdefault((owner, rd.rdtype), set()).add(rd)
     conflict = any(len(rds) > 1 for rds in singles.values())
-    return qtype, _message(QNAME, qtype, records), conflict
+    if draw(st.booleans()):
+        return qtype, _message(QNAME, qtype, records), conflict
+    # As a server writes it: dnspython's RRsets (one CNAME or SOA per name: no conflict left),
+    # names compressed (owners point at the question).
+    query = dns.message.make_query(QNAME, qtype, use_edns=False, id=7)
+    message = dns.message.make_response(query)
+    for owner, ttl, rd in records:
+        name = dns.name.from_text(owner) if isinstance(owner, str) else owner
+        rrset = message.find_rrset(message.answer, name, IN, rd.rdtype, create=True)
+        rrset.add(rd, min(ttl, 0x7FFFFFFF))
+    return qtype, message.to_wire(want_shuffle=False), False
 
 
 def _dnspython(qtype: str, wire: bytes) -> Lookup | None:
@@ -203,6 +214,7 @@ def test_records_of_one_rrset_apart_and_repeated_are_grouped_as_dnspython_does()
         ("WWW.uni.example", [("WWW.uni.example", 60, "192.0.2.1")]),  # asked in capitals
         (QNAME, [("WWW.uni.example", 60, "192.0.2.1")]),  # answered in capitals
         (QNAME, [(QNAME, 60, "192.0.2.1"), (r"sp\032ace.uni.example", 60, "192.0.2.2")]),
+        ("sp ace.uni.example", [("sp ace.uni.example", 60, "192.0.2.1")]),  # an odd question
     ],
 )
 def test_names_that_are_not_plain_are_declined(
@@ -244,3 +256,23 @@ def test_a_chain_longer_than_the_walk_takes_is_declined(length: int) -> None:
         assert expected.outcome == "error" and got is None
     else:
         assert got is not None and got == expected and len(got.cname_chain) == length
+
+
+def test_a_question_with_its_final_dot_and_an_empty_answer_give_dnspython_s_lookups() -> None:
+    clean = _message(QNAME, "A", [(QNAME, 60, _a("192.0.2.1"))])
+    got = plain_lookup(QNAME + ".", "A", clean, SEEN, RdataMemo())
+    assert got is not None and got == lookup_from_wire(QNAME + ".", "A", clean, SEEN)
+    empty = _message(QNAME, "A", [])
+    got = plain_lookup(QNAME, "A", empty, SEEN, RdataMemo())
+    assert got is not None and got == _dnspython("A", empty)
+    assert got.detail == "www.uni.example A: NODATA"
+
+
+def test_long_txt_records_are_not_kept_in_the_memo() -> None:
+    memo = RdataMemo()
+    short = TXT(IN, dns.rdatatype.TXT, [b"v=spf1 -all"])
+    long = TXT(IN, dns.rdatatype.TXT, [bytes(range(200)), b"x" * 250])
+    wire = _message(QNAME, "TXT", [(QNAME, 60, short), (QNAME, 60, long)])
+    got = plain_lookup(QNAME, "TXT", wire, SEEN, memo)
+    assert got is not None and got == _dnspython("TXT", wire)
+    assert [rd for rd, _text in memo.rdata.values()] == [short]

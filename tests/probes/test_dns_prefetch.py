@@ -28,6 +28,7 @@ from sovscan.model import Asset, Gap
 from sovscan.probes import dns_answers, dns_prefetch
 from sovscan.probes.bulkdns import Result
 from sovscan.probes.dns import DnsProbe
+from sovscan.probes.dns_answers import RdataMemo, plain_lookup
 from sovscan.probes.dns_prefetch import (
     BulkSettings,
     Prefetcher,
@@ -235,10 +236,12 @@ def test_a_clean_response_gives_the_live_lookup(
     code = int(dns.rdatatype.from_text(rdtype))
     status = "answer" if answer.answer else ("nxdomain" if answer.rcode() else "nodata")
     result = Result(name, code, status, answer.rcode(), (), wire=wire)  # type: ignore[arg-type]
-    made = lookup_from_result(result, rdtype, 3.0, START)  # through answer_part, as a scan goes
-    assert made is not None
-    # The server rotates records (as real ones do); the evidence text sorts them, and so here.
-    assert replace(made, records=ordered(made)) == replace(live, records=ordered(live))
+    # Through answer_part, as a scan goes: by dnspython, and by the plain path with a memo.
+    for memo in (None, RdataMemo()):
+        made = lookup_from_result(result, rdtype, 3.0, START, memo=memo)
+        assert made is not None
+        # The server rotates records (as real ones do); the evidence text sorts them, and so here.
+        assert replace(made, records=ordered(made)) == replace(live, records=ordered(live))
     assert live.outcome == outcome
 
 
@@ -259,6 +262,10 @@ def test_a_response_the_resolver_would_not_take_is_left_to_the_live_path(
     response = _response("www.example.org", "A")
     change(response)
     assert lookup_from_wire("www.example.org", "A", response.to_wire(), START) is None, why
+    if response.question:
+        wire = answer_part(response.to_wire())
+        assert wire is not None
+        assert plain_lookup("www.example.org", "A", wire, START, RdataMemo()) is None, why
 
 
 def test_another_question_or_class_is_left_to_the_live_path() -> None:

@@ -145,7 +145,7 @@ def test_dumps_indented_matches_json_dumps_on_plain_values(value: object) -> Non
     assert dumps_indented(value) == json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def test_dumps_indented_sends_floats_and_enums_to_json_dumps() -> None:
+def test_dumps_indented_writes_floats_and_refuses_enums_as_json_dumps_does() -> None:
     # Cases orjson alone gets wrong, each checked by name so a regression says which.
     assert dumps_indented({"a": [1e-05]}) == '{\n  "a": [\n    1e-05\n  ]\n}'
     assert dumps_indented([float("nan")]) == "[\n  NaN\n]"
@@ -153,3 +153,14 @@ def test_dumps_indented_sends_floats_and_enums_to_json_dumps() -> None:
     assert dumps_indented([2**64]) == "[\n  18446744073709551616\n]"
     with pytest.raises(TypeError):
         dumps_indented({"colour": _Colour.RED})
+
+
+def test_dumps_indented_follows_json_dumps_on_deep_and_circular_values() -> None:
+    deep: list[Any] = []
+    for _ in range(600):  # deeper than the float walk recurses, within json.dumps's reach
+        deep = [deep]
+    assert dumps_indented(deep) == json.dumps(deep, indent=2, ensure_ascii=False)
+    circular: list[Any] = []
+    circular.append(circular)
+    with pytest.raises(ValueError, match="Circular reference"):
+        dumps_indented(circular)
