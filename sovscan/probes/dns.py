@@ -146,6 +146,7 @@ class _DomainScan:
         self.rehearsal = rehearsal
         self.memo: dict[tuple[str, str], Lookup] = {}
         self.timeouts = 0
+        self.missing = False  # the SOA said NXDOMAIN
 
     def ask(self, name: str, rdtype: str) -> Lookup:
         key = (name.lower(), rdtype)
@@ -198,6 +199,7 @@ class _DomainScan:
             yield Gap(f"dns:{self.domain}", f"SOA: {soa.reason}; the domain was not probed further")
             return
         if soa.outcome == "nxdomain":
+            self.missing = True
             if not self.rehearsal:
                 logger.warning("domain %s does not exist (NXDOMAIN)", self.domain)
             return
@@ -523,9 +525,10 @@ class DnsProbe:
     def _scan_all(self, domain: str) -> list[Asset | Gap]:
         return list(self._scan(domain))
 
-    def _rehearse(self, domain: str, asker: Asker) -> None:
-        for _item in _DomainScan(domain, self.names, asker, self.clock, rehearsal=True).run():
-            pass
+    def _rehearse(self, domain: str, asker: Asker) -> list[Asset | Gap] | None:
+        scan = _DomainScan(domain, self.names, asker, self.clock, rehearsal=True)
+        items = list(scan.run())
+        return None if scan.missing else items  # the real run logs that the domain is missing
 
     def _collect_in_bulk(self, settings: BulkSettings) -> Iterator[Asset | Gap]:
         prefetcher = Prefetcher(settings, self.clock)
@@ -535,7 +538,8 @@ class DnsProbe:
             batch = self.domains[start : start + step]
             prefetcher.fetch(batch, self._rehearse)
             for domain in batch:
-                yield from self._scan(domain, asker)
+                finished = prefetcher.take(domain)
+                yield from self._scan(domain, asker) if finished is None else finished
             prefetcher.forget_timeouts()
 
     def _collect_concurrently(self) -> Iterator[Asset | Gap]:

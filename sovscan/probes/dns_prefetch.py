@@ -37,6 +37,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
+from sovscan.model import Asset, Gap
 from sovscan.probes import Clock, dnswire
 from sovscan.probes.bulkdns import BulkResolver, Result
 from sovscan.probes.dns_answers import RdataMemo, plain_lookup
@@ -45,8 +46,9 @@ from sovscan.probes.dnslookup import Lookup, Outcome, empty_lookup, lookup_from_
 Asker = Callable[[str, str], Lookup]
 """Asks one question (name, type) and says what came back."""
 
-Rehearse = Callable[[str, Asker], None]
-"""Runs the probe on one domain with `Asker` answering, and throws its results away."""
+Rehearse = Callable[[str, Asker], list[Asset | Gap] | None]
+"""Runs the probe on one domain with `Asker` answering; gives its items, or None when they
+cannot stand for a real run (one that would log)."""
 
 BATCH_DOMAINS = 256  # domains rehearsed and asked together; their answers are held until probed
 MAX_ROUNDS = 12  # rehearsals per batch; SPF includes nest, each level is one more round
@@ -214,6 +216,9 @@ class Prefetcher:
         self.settings = settings
         self.clock = clock
         self.answers: OrderedDict[tuple[str, str], Lookup] = OrderedDict()
+        # Items of the batch's domains whose last rehearsal had every answer: the real run would
+        # ask the same questions, get the same Lookups and make the same items.
+        self.finished: dict[str, list[Asset | Gap]] = {}
         self.memo = RdataMemo()
         self.resolver = BulkResolver(
             settings.server,
@@ -234,35 +239,61 @@ class Prefetcher:
         return found
 
     def fetch(self, domains: Sequence[str], rehearse: Rehearse, rounds: int = MAX_ROUNDS) -> None:
-        """Rehearse the probe on `domains` and ask what it needs, until it needs nothing new."""
+        """Rehearse the probe on `domains` and ask what it needs, until it needs nothing new.
+
+        A domain whose rehearsal had every answer keeps its items in `finished` (see `take`).
+        """
+        self.finished.clear()
         # The SOAs first: a domain that does not exist or does not answer asks nothing more.
         asked = {(d, "SOA") for d in domains if d == d.lower() and not self.known(d, "SOA")}
         if asked:
             self._ask(asked)
+        pending = list(domains)
         for _ in range(rounds):
             wanted: dict[tuple[str, str], None] = {}
-            rehearsal_asker = partial(self._rehearsal_answer, asked, wanted)
-            for domain in domains:
-                rehearse(domain, rehearsal_asker)
+            new: list[tuple[str, str]] = []
+            unknown: list[tuple[str, str]] = []
+            rehearsal_asker = partial(self._rehearsal_answer, asked, wanted, new, unknown)
+            again = []
+            for domain in pending:
+                new.clear()
+                unknown.clear()
+                items = rehearse(domain, rehearsal_asker)
+                # A domain that met no new question has all the answers it will get: the next
+                # round would rehearse it to the same end, so only the others go on.
+                if new:
+                    again.append(domain)
+                elif not unknown and items is not None:
+                    self.finished[domain] = items
             if not wanted:
                 return
             asked.update(wanted)
             self._ask(wanted)
+            pending = again
+
+    def take(self, domain: str) -> list[Asset | Gap] | None:
+        """The items of a domain whose last rehearsal had every answer, once; else None."""
+        return self.finished.pop(domain, None)
 
     def _rehearsal_answer(
         self,
         asked: set[tuple[str, str]],
         wanted: dict[tuple[str, str], None],
+        new: list[tuple[str, str]],
+        unknown: list[tuple[str, str]],
         name: str,
         rdtype: str,
     ) -> Lookup:
-        """What was fetched; else the question is noted as wanted and answered "nodata"."""
+        """What was fetched; else the question is noted (as `unknown` for the domain being
+        rehearsed, and as wanted and `new` unless asked already) and answered "nodata"."""
         found = self.known(name, rdtype)
         if found is not None:
             return found
         key = (name, rdtype)
+        unknown.append(key)
         if name == name.lower() and key not in asked:
             wanted[key] = None
+            new.append(key)
         return Lookup(name, rdtype, "nodata", (), (), "", _REHEARSAL_TIME)
 
     def forget_timeouts(self) -> None:

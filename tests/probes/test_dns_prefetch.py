@@ -147,6 +147,28 @@ def test_plain_answers_skip_dnspython_and_give_the_same_items(
     assert probe(resolver, domains, settings_for(resolver)) == live
 
 
+def test_a_rehearsal_with_every_answer_stands_for_the_real_run(
+    server: ZoneServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    domains = [*fixture_domains(), *STEADY_FAULTS]
+    live = probe(counting(server, 1.0, 3.0), domains, None)
+    real_runs: list[str] = []
+    scan = DnsProbe._scan
+
+    def counted(self: DnsProbe, domain: str, asker: Any = None) -> Any:
+        real_runs.append(domain)
+        return scan(self, domain, asker)
+
+    monkeypatch.setattr(DnsProbe, "_scan", counted)
+    resolver = counting(server, 1.0, 3.0)
+    assert probe(resolver, domains, settings_for(resolver)) == live
+    # Only the domains with an answer left to the live path (the faults, name servers in zones
+    # the server refuses), or missing (whose real run logs it), are probed after rehearsals.
+    assert 0 < len(set(real_runs)) < len(set(domains)) / 2
+    assert "servfail.example" in real_runs and "nosuch.example" in real_runs
+    assert not [d for d in real_runs if d.endswith(("m365.example", "gws.example"))]
+
+
 def test_small_batches_and_a_small_answer_map_change_nothing(server: ZoneServer) -> None:
     # Batches of 3 domains and room for 150 answers: shared hosts are evicted and asked again,
     # and the items stay those of the live path, in the same order.
