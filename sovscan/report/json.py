@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import orjson
 
@@ -95,11 +95,7 @@ def dumps_indented(value: Any) -> str:
     value holding anything else goes to json.dumps, as does one orjson refuses (integers beyond
     64 bits, lone surrogates, keys that are not strings).
     """
-    try:
-        plain = not _needs_json(value)
-    except RecursionError:  # nested deeper than the walk goes, or circular: json.dumps says
-        plain = False
-    if not plain:
+    if _needs_json(value):
         return json.dumps(value, indent=2, ensure_ascii=False)
     try:
         return orjson.dumps(value, default=_refuse, option=_ORJSON_INDENTED).decode()
@@ -108,18 +104,40 @@ def dumps_indented(value: Any) -> str:
 
 
 def _needs_json(value: object) -> bool:
-    """Whether `value` holds anything but plain containers, strings, integers, booleans, None."""
-    if type(value) is dict:
-        children: Iterable[object] = value.values()
-    elif type(value) is list or type(value) is tuple:
-        children = value
-    else:
-        return type(value) not in _PLAIN
-    return any(
-        type(v) not in _PLAIN and (type(v) not in _NESTED or _needs_json(v)) for v in children
-    )
+    """Whether `value` holds anything but plain containers, strings, integers, booleans, None.
+
+    A loop, not recursion: a value nested deeper than Python recurses is json.dumps's to write
+    or refuse. Past `_WALK_LIMIT` containers the answer is yes, which ends the walk of a circular
+    value (json.dumps then says so) and bounds the walk of a huge one.
+    """
+    if type(value) in _PLAIN:
+        return False
+    pending = [value]
+    walked = 0
+    while pending:
+        current = pending.pop()
+        walked += 1
+        if walked > _WALK_LIMIT:
+            return True
+        kind = type(current)
+        if kind is dict:
+            children: Iterable[object] = cast("dict[object, object]", current).values()
+        elif kind is list or kind is tuple:
+            children = cast("Iterable[object]", current)
+        else:
+            return True
+        for child in children:
+            child_kind = type(child)
+            if child_kind in _PLAIN:
+                continue
+            if child_kind in _NESTED:
+                pending.append(child)
+            else:
+                return True
+    return False
 
 
+_WALK_LIMIT = 100_000
 _PLAIN = frozenset({str, int, bool, type(None)})
 _NESTED = frozenset({dict, list, tuple})
 
