@@ -106,18 +106,16 @@ def dumps_indented(value: Any) -> str:
 def _needs_json(value: object) -> bool:
     """Whether `value` holds anything but plain containers, strings, integers, booleans, None.
 
-    A loop, not recursion: a value nested deeper than Python recurses is json.dumps's to write
-    or refuse. Past `_WALK_LIMIT` containers the answer is yes, which ends the walk of a circular
-    value (json.dumps then says so) and bounds the walk of a huge one.
+    A depth-first loop, not recursion. Containers nested deeper than orjson goes (`_MAX_DEPTH`)
+    are json.dumps's to write or refuse: that also ends, within `_MAX_DEPTH` steps down, the
+    walk of a circular value (json.dumps then says so).
     """
     if type(value) in _PLAIN:
         return False
-    pending = [value]
-    walked = 0
+    pending: list[tuple[object, int]] = [(value, 1)]
     while pending:
-        current = pending.pop()
-        walked += 1
-        if walked > _WALK_LIMIT:
+        current, depth = pending.pop()
+        if depth > _MAX_DEPTH:
             return True
         kind = type(current)
         if kind is dict:
@@ -131,13 +129,13 @@ def _needs_json(value: object) -> bool:
             if child_kind in _PLAIN:
                 continue
             if child_kind in _NESTED:
-                pending.append(child)
+                pending.append((child, depth + 1))
             else:
                 return True
     return False
 
 
-_WALK_LIMIT = 100_000
+_MAX_DEPTH = 254  # orjson refuses containers nested more than 255 deep
 _PLAIN = frozenset({str, int, bool, type(None)})
 _NESTED = frozenset({dict, list, tuple})
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sovscan.model import Finding, Scan, Severity, Status
+from sovscan.report.json import dumps_indented
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/sovscan/sovscan"
@@ -73,7 +73,7 @@ def render(scan: Scan) -> str:
             }
         ],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return dumps_indented(log) + "\n"
 
 
 def _rule(scan: Scan, rule_id: str, findings: list[Finding]) -> dict[str, Any]:

@@ -164,3 +164,17 @@ def test_dumps_indented_follows_json_dumps_on_deep_and_circular_values() -> None
     circular.append(circular)
     with pytest.raises(ValueError, match="Circular reference"):
         dumps_indented(circular)
+
+
+def test_a_large_plain_value_is_written_by_orjson_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A report of many assets is one large plain value: it must not fall to json.dumps.
+    large = [
+        {"id": f"asset-{i}", "evidence": [{"n": i, "seen": [True, None]}]} for i in range(60_000)
+    ]
+    expected = json.dumps(large, indent=2, ensure_ascii=False)
+
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise AssertionError("json.dumps was called")
+
+    monkeypatch.setattr(json, "dumps", refuse)
+    assert dumps_indented(large) == expected
