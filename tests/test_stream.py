@@ -5,6 +5,7 @@ whatever the batch size and however many merge stages the runs need."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -267,8 +268,10 @@ _RECORD = st.recursive(
 @given(st.lists(_RECORD, max_size=8))
 def test_a_record_line_reads_back_as_written(record: list[object]) -> None:
     # orjson writes and reads most lines; a lone surrogate goes through json's ASCII escapes.
+    # What json gave before: a surrogate pair stored as two characters reads back as one.
     line = record_line(record)
-    assert line.endswith("\n") and "\n" not in line[:-1] and "\r" not in line
-    assert read_record(line) == record
+    assert line.endswith("\n") and not [c for c in line[:-1] if c in "\r\n"]
+    assert read_record(line) == json.loads(json.dumps(record))
     with_surrogate = [*record, "a\ud800b"]
-    assert read_record(record_line(with_surrogate)) == with_surrogate
+    assert read_record(record_line(with_surrogate)) == json.loads(json.dumps(with_surrogate))
+    assert with_surrogate[-1] == read_record(record_line(with_surrogate))[-1]

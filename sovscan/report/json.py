@@ -106,13 +106,15 @@ def dumps_indented(value: Any) -> str:
 def _needs_json(value: object) -> bool:
     """Whether `value` holds anything but plain containers, strings, integers, booleans, None.
 
-    A depth-first loop, not recursion. Containers nested deeper than orjson goes (`_MAX_DEPTH`)
-    are json.dumps's to write or refuse: that also ends, within `_MAX_DEPTH` steps down, the
-    walk of a circular value (json.dumps then says so).
+    A depth-first loop, not recursion, that walks each container once: a value that shares
+    lists, or holds itself, costs one visit per distinct container (a circular value then goes
+    to orjson, which refuses it, and to json.dumps, which says it is circular). A value nested
+    deeper than orjson goes (`_MAX_DEPTH`) is json.dumps's to write or refuse.
     """
     if type(value) in _PLAIN:
         return False
     pending: list[tuple[object, int]] = [(value, 1)]
+    pushed = {id(value)}
     while pending:
         current, depth = pending.pop()
         if depth > _MAX_DEPTH:
@@ -128,14 +130,15 @@ def _needs_json(value: object) -> bool:
             child_kind = type(child)
             if child_kind in _PLAIN:
                 continue
-            if child_kind in _NESTED:
-                pending.append((child, depth + 1))
-            else:
+            if child_kind not in _NESTED:
                 return True
+            if id(child) not in pushed:
+                pushed.add(id(child))
+                pending.append((child, depth + 1))
     return False
 
 
-_MAX_DEPTH = 254  # orjson refuses containers nested more than 255 deep
+_MAX_DEPTH = 255  # orjson refuses containers nested more than 255 deep
 _PLAIN = frozenset({str, int, bool, type(None)})
 _NESTED = frozenset({dict, list, tuple})
 

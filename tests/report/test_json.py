@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import enum
 import json
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -178,3 +179,41 @@ def test_a_large_plain_value_is_written_by_orjson_alone(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(json, "dumps", refuse)
     assert dumps_indented(large) == expected
+
+
+def _in_a_thread(work: Callable[[], object]) -> tuple[bool, BaseException | None]:
+    """Whether `work` ended within 60 s (a generous bound: it takes milliseconds), and what it
+    raised. A walk that revisits shared lists would take years on these values."""
+    raised: list[BaseException | None] = [None]
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            raised[0] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    return not thread.is_alive(), raised[0]
+
+
+def test_shared_and_self_holding_lists_are_walked_once_each() -> None:
+    shared: list[Any] = ["leaf"]
+    for _ in range(40):  # 2**40 paths, 41 distinct lists
+        shared = [shared, shared]
+    circular: list[Any] = []
+    circular.append(circular)
+    wide: list[Any] = []
+    wide.extend([wide] * 10_000)
+    for value, error in (
+        ([circular, shared], ValueError),  # json.dumps: "Circular reference detected"
+        ([[object()], shared], TypeError),  # json.dumps: not JSON serializable
+        (wide, ValueError),
+    ):
+        ended, raised = _in_a_thread(lambda value=value: dumps_indented(value))
+        assert ended and isinstance(raised, error)
+    small: list[Any] = ["leaf"]
+    for _ in range(6):
+        small = [small, small]
+    assert dumps_indented(small) == json.dumps(small, indent=2, ensure_ascii=False)
