@@ -6,7 +6,9 @@ costs about a millisecond of CPU per question plus a round trip each. Here the p
 *rehearsed* on every domain of a batch: each question it would ask and that is not known yet is
 noted and answered "nodata" for the rehearsal. The noted questions are then asked all at once by
 the `BulkResolver` (one socket, hundreds in flight), and the rehearsal runs again with the new
-answers, until no domain needs a new question. The real probe then runs on the answers.
+answers, until no domain needs a new question. The real probe then runs on the answers, but
+for a domain whose last rehearsal had every answer: its items are the rehearsal's, which the
+real run would make again from the same Lookups.
 
 Every answer is turned into the very `Lookup` the live path would make: a plain answer (NOERROR,
 lowercase names, the lean codec's types) by `dns_answers.plain_lookup` from the codec's records;
