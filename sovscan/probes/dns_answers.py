@@ -77,7 +77,7 @@ def plain_lookup(
         or response.rcode != dnswire.NOERROR
         or response.qname != asked
         or dnswire.TYPE_NAMES.get(response.qtype) != rdtype
-        or not _question_class_in(wire)
+        or not dnswire.question_class_in(wire)
     ):
         return None
     if not response.answer:
@@ -96,11 +96,6 @@ def plain_lookup(
     detail = bounded(" | ".join(texts))
     found = tuple(rd for rd, _text in records)[:MAX_RECORDS]
     return Lookup(name, rdtype, outcome, found, chain, detail, observed)
-
-
-def _question_class_in(wire: bytes) -> bool:
-    end = dnswire.skip_name(wire, 12, len(wire))
-    return wire[end + 2 : end + 4] == b"\0\1"
 
 
 Group = tuple[int, list[Made]]  # the RRset's TTL and its rdata
@@ -146,7 +141,7 @@ def _walk(
         alias = groups.get((current, dnswire.CNAME))
         if rdtype == dnswire.CNAME or alias is None:
             return [], tuple(chain)
-        target = str(alias[1][0][1]).removesuffix(".")
+        target = alias[1][0][1].removesuffix(".")  # the CNAME's text, absolute
         if target in seen or len(chain) >= MAX_CNAME_CHAIN:
             return None, ()
         chain.append(target)

@@ -172,8 +172,7 @@ def _without_answers(result: Result, rdtype: str, wire: bytes, observed: datetim
     flags = int.from_bytes(wire[2:4])
     if not flags & dns.flags.QR or (flags >> 11) & 0xF != dns.opcode.QUERY:
         return None
-    end = dnswire.skip_name(wire, 12, len(wire))
-    if wire[end + 2 : end + 4] != b"\0\1":
+    if not dnswire.question_class_in(wire):
         return None
     # No answer to walk, so no dnspython name to make (the lean encoder wrote this name).
     outcome: Outcome = "nxdomain" if result.rcode == dns.rcode.NXDOMAIN else "nodata"

@@ -403,6 +403,14 @@ def decode_response(data: bytes, *, authority: bool = True) -> Response:
     )
 
 
+def question_class_in(data: bytes) -> bool:
+    """Whether the question of a message whose question section is well formed (read by
+    `decode_response` or cut by `dns_prefetch.answer_part`) asks about class IN: the decoder
+    reads the question's type but not its class."""
+    end = skip_name(data, 12, len(data))
+    return data[end + 2 : end + 4] == b"\0\1"
+
+
 def peek_id(data: bytes) -> int:
     """The message id, or -1 when `data` is too short to hold one."""
     return (data[0] << 8) | data[1] if len(data) >= 2 else -1
