@@ -43,6 +43,7 @@ _SOA_TAIL = struct.Struct("!IIIII")
 # Bytes dnspython writes as themselves in a label's text; every other byte is escaped.
 _SPECIAL = b'"().;\\@$'
 _PLAIN = bytes(c for c in range(0x21, 0x7F) if c not in _SPECIAL)
+_PLAIN_OR_DOT = _PLAIN + b"."
 
 
 class WireError(ValueError):
@@ -317,11 +318,32 @@ def _options_ok(data: bytes, pos: int, end: int) -> bool:
     return pos == end
 
 
-def decode_response(data: bytes, *, authority: bool = True) -> Response:
+def asked(name: str, rdtype: int, query: bytes) -> tuple[bytes, str] | None:
+    """What `decode_response` takes as `asked` for `query`, made by `encode_query` for `name` and
+    `rdtype`: the question section as sent, and the text `read_name` reads from it. None when
+    that text is not `name` itself (the root, or a byte `label_text` escapes)."""
+    text = name.removesuffix(".")
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if not raw or raw.translate(None, _PLAIN_OR_DOT):
+        return None
+    end = 12 + len(raw) + 6  # the labels' length octets and the root label, then type and class
+    question = query[12:end]
+    if len(question) != end - 12 or question[-4:] != struct.pack("!HH", rdtype, CLASS_IN):
+        return None
+    return question, text
+
+
+def decode_response(
+    data: bytes, *, authority: bool = True, asked: tuple[bytes, str] | None = None
+) -> Response:
     """Decode a response to one question; WireError if malformed or outside the lean subset.
 
     With `authority` False the authority section is checked but not decoded (the bulk path reads
-    only answers); the additional section is always checked only.
+    only answers); the additional section is always checked only. `asked` (from `asked()`) is
+    the question as sent: when the response repeats it byte for byte, its name is not read again.
     """
     size = len(data)
     if size < 12:
@@ -333,21 +355,28 @@ def decode_response(data: bytes, *, authority: bool = True) -> Response:
         raise WireError("responses must carry exactly one question")
     if ancount + nscount + arcount > MAX_RECORDS:
         raise WireError("too many records")
-    qname, pos = read_name(data, 12, size)
-    if pos + 4 > size:
-        raise WireError("truncated question")
-    qtype = (data[pos] << 8) | data[pos + 1]
-    pos += 4
+    if asked is not None and data.startswith(asked[0], 12):
+        # The question sent, byte for byte: a plain name, no pointer, its text already known.
+        qname = asked[1]
+        pos = 12 + len(asked[0])
+        qtype = (data[pos - 4] << 8) | data[pos - 3]
+        plain_question = True
+    else:
+        qname, pos = read_name(data, 12, size)
+        if pos + 4 > size:
+            raise WireError("truncated question")
+        qtype = (data[pos] << 8) | data[pos + 1]
+        pos += 4
+        # Whether the question name is written out plainly (no pointer): then an owner that is
+        # just a pointer to it (offset 12) is that name, by the same rules read_name applies.
+        p = 12
+        while 0 < data[p] < 64:
+            p += data[p] + 1
+        plain_question = data[p] == 0 and p + 5 == pos
     sections: list[list[Record]] = [[], []]
     singles: dict[tuple[str, int], object] = {}
     rcode_high = 0
     seen_opt = False
-    # Whether the question name is written out plainly (no pointer): then an owner that is just a
-    # pointer to it (offset 12) is that name, by the same rules read_name applies.
-    p = 12
-    while 0 < data[p] < 64:
-        p += data[p] + 1
-    plain_question = data[p] == 0 and p + 5 == pos
     for index, count in enumerate((ancount, nscount, arcount)):
         out = sections[index] if index == 0 or (index == 1 and authority) else None
         for _ in range(count):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ import dns.zone
 import pytest
 
 from sovscan.dnsserver import Fault, ZoneServer, make_resolver
-from sovscan.probes import dnswire
+from sovscan.probes import bulkdns, dnswire
 from sovscan.probes.bulkdns import BulkResolver, Result
 
 A, AAAA, MX, NS, TXT, CNAME = (
@@ -217,3 +218,21 @@ def test_cache_is_bounded_oldest_first(server: ZoneServer) -> None:
     assert resolver.submit("u3.test", A) is not None
     assert resolver.submit("u2.test", A) is not None
     assert resolver.submit("u1.test", A) is None  # evicted first
+
+
+def test_query_ids_are_random_and_drawn_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws: list[int] = []
+    urandom = os.urandom
+
+    def counted(size: int) -> bytes:
+        draws.append(size)
+        return urandom(size)
+
+    monkeypatch.setattr(bulkdns.os, "urandom", counted)
+    ids = bulkdns._QueryIds()
+    drawn = [ids.next() for _ in range(10_000)]
+    assert len(draws) == 5  # 2,048 ids per call to the CSPRNG, not one call per query
+    # Spread over the 16-bit range as random ids are (about 9,270 distinct expected): a counter
+    # or a constant would not be.
+    assert len(set(drawn)) > 8_800
+    assert min(drawn) < 500 and max(drawn) > 65_000

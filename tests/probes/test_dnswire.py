@@ -165,12 +165,39 @@ def messages(draw: st.DrawFn) -> bytes:
     return bytes(response.to_wire(want_shuffle=False))
 
 
+def _asked_of(wire: bytes) -> tuple[bytes, str] | None:
+    """`dnswire.asked` for the question of `wire` (a response's question is laid out as the
+    query's was)."""
+    text, end = read_name(wire, 12, len(wire))
+    return dnswire.asked(text, (wire[end] << 8) | wire[end + 1], wire)
+
+
+def assert_asked_agrees(wire: bytes, asked: tuple[bytes, str] | None) -> None:
+    """Told the question as sent, the decoder reads what it reads untold, or refuses alike."""
+    for authority in (True, False):
+        try:
+            untold = decode_response(wire, authority=authority)
+        except WireError as exc:
+            untold = exc
+        try:
+            told = decode_response(wire, authority=authority, asked=asked)
+        except WireError as exc:
+            told = exc
+        if isinstance(untold, WireError):
+            assert isinstance(told, WireError), "the question as sent let a refused message in"
+        else:
+            assert told == untold
+
+
 @FUZZ
 @given(messages())
 def test_generated_messages_decode_like_dnspython(wire: bytes) -> None:
     ours = decode_response(wire)  # well-formed messages of handled types are never refused
     assert ours is not None
     assert_agrees(wire)
+    asked = _asked_of(wire)
+    if asked is not None:
+        assert decode_response(wire, asked=asked) == ours
 
 
 @FUZZ
@@ -189,6 +216,7 @@ def test_mutated_messages_never_disagree(wire: bytes, data: st.DataObject) -> No
             at = data.draw(st.integers(0, len(mutated)))
             mutated[at:at] = data.draw(st.binary(min_size=1, max_size=4))
     assert_agrees(bytes(mutated))
+    assert_asked_agrees(bytes(mutated), _asked_of(wire))
 
 
 @FUZZ
@@ -213,6 +241,44 @@ def test_queries_parse_in_dnspython(name: dns.name.Name, rdtype: int, qid: int) 
     assert parsed.question[0].rdtype == rdtype
     assert parsed.edns == 0
     assert parsed.payload == dnswire.DEFAULT_EDNS_PAYLOAD
+
+
+@FUZZ
+@given(_names, st.sampled_from(list(dnswire.TYPE_CODES.values())), st.integers(0, 65535))
+def test_asked_is_the_question_as_read_name_reads_it(
+    name: dns.name.Name, rdtype: int, qid: int
+) -> None:
+    text = name.to_text(omit_final_dot=True)
+    try:
+        wire = encode_query(qid, text, rdtype)
+    except WireError:
+        return
+    asked = dnswire.asked(text, rdtype, wire)
+    read, end = read_name(wire, 12, len(wire))
+    if asked is None:
+        # Only the root and names with a byte the text escapes are left to read_name.
+        assert text == "." or not name.labels[:-1] or read != text
+        return
+    assert asked == (wire[12 : end + 4], read)
+    assert dnswire.asked(text, rdtype % 65535 + 1, wire) is None  # another type: not this query
+
+
+def test_asked_skips_only_a_question_sent_byte_for_byte() -> None:
+    query = encode_query(9, "Mail.Example.org", dnswire.MX)
+    asked = dnswire.asked("Mail.Example.org", dnswire.MX, query)
+    assert asked == (query[12:-11], "Mail.Example.org")
+    response = dns.message.make_response(dns.message.from_wire(query))
+    response.answer.append(
+        dns.rrset.from_text("mail.example.org.", 60, "IN", "MX", "10 mx.example.net.")
+    )
+    wire = response.to_wire()
+    told = decode_response(wire, asked=asked)
+    assert told == decode_response(wire)
+    assert told.answer[0].data == (10, "mx.example.net")
+    # The server wrote the name in another case: read again, as written.
+    lowered = wire[:12] + wire[12:29].lower() + wire[29:]
+    assert decode_response(lowered, asked=asked).qname == "mail.example.org"
+    assert dnswire.asked("a(b.example", dnswire.A, encode_query(1, "a(b.example", 1)) is None
 
 
 # --- hand-made malformed input ------------------------------------------------------------------
