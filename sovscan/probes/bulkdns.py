@@ -329,7 +329,14 @@ class BulkResolver:
             if parsed is None:
                 reason = "malformed TCP response"
                 return self._finish(key, "error", -1, (), attempts, True, reason, data)
-            _, _, _, rcode, records = parsed
+            qname, qtype, _, rcode, records = parsed
+            if (
+                dnswire.peek_id(data) != dnswire.peek_id(query.wire)
+                or qname.lower() != query.name
+                or qtype != query.rdtype
+            ):
+                reason = "TCP: the response is not to this question"
+                return self._finish(key, "error", -1, (), attempts, True, reason, data)
         if rcode == dnswire.NXDOMAIN:
             status: Status = "nxdomain"
         elif rcode != dnswire.NOERROR:

@@ -14,10 +14,12 @@ Every answer is turned into the very `Lookup` the live path would make: a plain 
 lowercase names, the lean codec's types) by `dns_answers.plain_lookup` from the codec's records;
 any other, by dnspython reading the response bytes and handing them to the same code as the live
 path (`lookup_from_response`), after the checks dnspython's resolver makes (a response to this
-question, NOERROR or NXDOMAIN, a CNAME chain it accepts). Anything else (another rcode, a
-truncated answer, an odd response, a question the lean encoder cannot write, a mixed-case name)
-is not kept, and the probe asks it live. A question with no answer within the resolver's
-lifetime is a time-out either way, so that one is kept.
+question, NOERROR or NXDOMAIN, a CNAME chain it accepts). An answer truncated over UDP was asked
+again over TCP by the bulk resolver, as dnspython's resolver would; the TCP response is read like
+any other. Anything else (another rcode, a response still truncated, an odd response, a question
+the lean encoder cannot write, a mixed-case name) is not kept, and the probe asks it live. A
+question with no answer within the resolver's lifetime is a time-out either way, so that one is
+kept.
 """
 
 from __future__ import annotations
@@ -149,7 +151,9 @@ def lookup_from_result(
             return None
         reason = f"timeout: no answer within {lifetime:g}s"
         return Lookup(result.name, rdtype, "error", (), (), reason, observed, reason, True)
-    if result.status == "error" or result.via_tcp or result.rcode not in (0, 3):
+    # A truncated answer was asked again over TCP by the bulk resolver (as dnspython's resolver
+    # does): `result.wire` is that whole response, read below like any other.
+    if result.status == "error" or result.rcode not in (0, 3):
         return None  # the rcode includes EDNS's extended bits: BADVERS is not NOERROR
     wire = answer_part(result.wire)
     if wire is None:

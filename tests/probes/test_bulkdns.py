@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import dns.flags
+import dns.message
 import dns.resolver
+import dns.rrset
 import dns.zone
 import pytest
 
@@ -236,3 +242,63 @@ def test_query_ids_are_random_and_drawn_in_blocks(monkeypatch: pytest.MonkeyPatc
     # or a constant would not be.
     assert len(set(drawn)) > 8_800
     assert min(drawn) < 500 and max(drawn) > 65_000
+
+
+def _truncating_server(answer: Callable[[dns.message.Message], dns.message.Message]) -> Any:
+    """A UDP socket that answers TC=1 and a TCP listener on the same port that sends `answer`
+    of the query, for one question each; returns (port, thread)."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    port = udp.getsockname()[1]
+    tcp = socket.create_server(("127.0.0.1", port))
+
+    def serve() -> None:
+        with udp, tcp:
+            data, client = udp.recvfrom(4096)
+            cut = dns.message.make_response(dns.message.from_wire(data))
+            cut.flags |= dns.flags.TC
+            udp.sendto(cut.to_wire(), client)
+            conn, _ = tcp.accept()
+            with conn:
+                size = int.from_bytes(conn.recv(2), "big")
+                reply = answer(dns.message.from_wire(conn.recv(size))).to_wire()
+                conn.sendall(len(reply).to_bytes(2, "big") + reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return port, thread
+
+
+def _answered(query: dns.message.Message) -> dns.message.Message:
+    response = dns.message.make_response(query)
+    response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.7"))
+    return response
+
+
+def _other_id(query: dns.message.Message) -> dns.message.Message:
+    response = _answered(query)
+    response.id = (query.id + 1) % 65536
+    return response
+
+
+def _other_name(query: dns.message.Message) -> dns.message.Message:
+    return _answered(dns.message.make_query("other.test", "A", id=query.id))
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"), [(_answered, "answer"), (_other_id, "error"), (_other_name, "error")]
+)
+def test_a_truncated_answer_is_taken_over_tcp_only_for_its_question(
+    answer: Callable[[dns.message.Message], dns.message.Message], status: str
+) -> None:
+    port, thread = _truncating_server(answer)
+    resolver = BulkResolver("127.0.0.1", port, timeout=2.0)
+    (result,) = resolver.resolve([("tc.test", A)])
+    thread.join(5)
+    assert result.via_tcp and resolver.stats.tcp == 1
+    assert result.status == status
+    if status == "answer":
+        assert result.values() == ["192.0.2.7"]
+    else:
+        assert result.reason == "TCP: the response is not to this question"
+        assert result.records == ()
