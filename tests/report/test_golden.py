@@ -9,8 +9,11 @@ tests/golden/. A change of rules, data or renderer shows up as a diff to read. R
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,13 +39,42 @@ EXTENSIONS = {
 }
 
 
-def record_observations() -> None:
+def observe() -> dict[str, Any]:
+    """One demo run's observations, as the observations file holds them."""
     scan = run_demo(load_knowledge(), load_rules(default_rules_dir()), clock=StepClock(STARTED))
-    document = {
+    return {
         "assets": [asset_document(item.asset) for item in scan.assets],
         "gaps": [{"scope": g.scope, "reason": g.reason} for g in scan.gaps],
     }
+
+
+def demo_observations() -> dict[str, Any]:
+    """What the demo observes today, in a process of its own as `sovscan demo` runs: moto's
+    seeded ids (EC2, KMS) come out the same in every process, but not in a second demo run
+    within one process, which other tests of the suite may already have made."""
+    code = "import json; from tests.report.test_golden import observe; print(json.dumps(observe()))"
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(
+        command, check=False, cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def record_observations() -> None:
+    document = demo_observations()
     OBSERVATIONS.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", "utf-8")
+
+
+def _timeless(value: Any) -> Any:
+    """`value` without its observation times: the probes' threads read the shared step clock
+    in no fixed order, so those alone may differ from one demo run to the next."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k != "observed_at"}
+    if isinstance(value, list):
+        return [_timeless(item) for item in value]
+    return value
 
 
 def golden_scan() -> Scan:
@@ -83,3 +115,13 @@ def test_golden_demo_teaches_the_lesson(scan: Scan) -> None:
     assert (bucket.location.country, bucket.location.subdivision) == ("CA", "CA-QC")
     assert bucket.control.laws is not None and "us-cloud-act" in bucket.control.laws
     assert scan.complete
+
+
+@pytest.mark.usefixtures("scan")  # with --update-golden, it records the observations first
+def test_the_observations_are_the_demos_of_today() -> None:
+    # Without this, a change in what the probes observe (say, the order of TXT tokens) would
+    # leave the golden files rendered from a demo that no longer runs that way.
+    recorded = json.loads(OBSERVATIONS.read_text(encoding="utf-8"))
+    assert _timeless(demo_observations()) == _timeless(recorded), (
+        "the demo observes something else now: rerun with --update-golden and read the diff"
+    )
