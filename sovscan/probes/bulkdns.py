@@ -314,8 +314,8 @@ class BulkResolver:
         parsed = self._parse(data, query.asked)
         if parsed is None:
             return self._finish(key, "error", -1, (), attempts, False, "malformed response", data)
-        qname, qtype, flags, rcode, records = parsed
-        if qname.lower() != query.name or qtype != query.rdtype:
+        _, _, flags, rcode, records = parsed
+        if not _responds_to(query, data, parsed):
             return None
         via_tcp = False
         if flags & 0x0200:  # TC: the whole answer only fits in a TCP response
@@ -329,11 +329,9 @@ class BulkResolver:
             if parsed is None:
                 reason = "malformed TCP response"
                 return self._finish(key, "error", -1, (), attempts, True, reason, data)
-            qname, qtype, _, rcode, records = parsed
-            if (
-                dnswire.peek_id(data) != dnswire.peek_id(query.wire)
-                or qname.lower() != query.name
-                or qtype != query.rdtype
+            _, _, _, rcode, records = parsed
+            if dnswire.peek_id(data) != dnswire.peek_id(query.wire) or not _responds_to(
+                query, data, parsed
             ):
                 reason = "TCP: the response is not to this question"
                 return self._finish(key, "error", -1, (), attempts, True, reason, data)
@@ -346,16 +344,14 @@ class BulkResolver:
             status = "answer" if records else "nodata"
         return self._finish(key, status, rcode, records, attempts, via_tcp, "", data)
 
-    def _parse(
-        self, data: bytes, asked: tuple[bytes, str] | None
-    ) -> tuple[str, int, int, int, tuple[Record, ...]] | None:
+    def _parse(self, data: bytes, asked: tuple[bytes, str] | None) -> Parsed | None:
         try:
             response = dnswire.decode_response(data, authority=False, asked=asked)
         except WireError:
             return self._parse_dnspython(data)
         return response.qname, response.qtype, response.flags, response.rcode, response.answer
 
-    def _parse_dnspython(self, data: bytes) -> tuple[str, int, int, int, tuple[Record, ...]] | None:
+    def _parse_dnspython(self, data: bytes) -> Parsed | None:
         """The slow path: dnspython reads what the lean codec refused; unhandled types dropped."""
         try:
             message = dns.message.from_wire(data)
@@ -400,6 +396,25 @@ class BulkResolver:
         if status != "timeout" and (self._remember or followup):
             self._cache.put(key, result)
         return result
+
+
+Parsed = tuple[str, int, int, int, tuple[Record, ...]]  # qname, qtype, flags, rcode, answer
+
+
+def _responds_to(query: _Query, data: bytes, parsed: Parsed) -> bool:
+    """Whether `data` is a response (QR set, opcode QUERY) to `query`'s question, name, type and
+    class IN, as dnspython's `Message.is_response` requires; the caller matches the id."""
+    qname, qtype, flags, _, _ = parsed
+    if not flags & 0x8000 or (flags >> 11) & 0xF or qname.lower() != query.name:
+        return False
+    if qtype != query.rdtype:
+        return False
+    if query.asked is not None and data.startswith(query.asked[0], 12):
+        return True  # the question as sent, class IN included
+    try:
+        return dnswire.question_class_in(data)
+    except WireError:  # a question dnspython read but the lean codec does not
+        return False
 
 
 def _read_exactly(conn: socket.socket, count: int) -> bytes:

@@ -16,8 +16,9 @@ any other, by dnspython reading the response bytes and handing them to the same 
 path (`lookup_from_response`), after the checks dnspython's resolver makes (a response to this
 question, NOERROR or NXDOMAIN, a CNAME chain it accepts). An answer truncated over UDP was asked
 again over TCP by the bulk resolver, as dnspython's resolver would; the TCP response is read like
-any other. Anything else (another rcode, a response still truncated, an odd response, a question
-the lean encoder cannot write, a mixed-case name) is not kept, and the probe asks it live. A
+any other. Anything else (another rcode, records in a response still marked truncated, an odd
+response, a question the lean encoder cannot write, a mixed-case name) is not kept, and the probe
+asks it live. A
 question with no answer within the resolver's lifetime is a time-out either way, so that one is
 kept.
 """

@@ -244,13 +244,23 @@ def test_query_ids_are_random_and_drawn_in_blocks(monkeypatch: pytest.MonkeyPatc
     assert min(drawn) < 500 and max(drawn) > 65_000
 
 
+def _udp_and_tcp_sockets() -> tuple[socket.socket, socket.socket]:
+    """A UDP socket and a TCP listener on the same free loopback port."""
+    for _ in range(50):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        try:
+            return udp, socket.create_server(("127.0.0.1", udp.getsockname()[1]))
+        except OSError:  # another process holds that port for TCP: try another
+            udp.close()
+    raise OSError("no loopback port free for both UDP and TCP")
+
+
 def _truncating_server(answer: Callable[[dns.message.Message], dns.message.Message]) -> Any:
     """A UDP socket that answers TC=1 and a TCP listener on the same port that sends `answer`
     of the query, for one question each; returns (port, thread)."""
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
+    udp, tcp = _udp_and_tcp_sockets()
     port = udp.getsockname()[1]
-    tcp = socket.create_server(("127.0.0.1", port))
 
     def serve() -> None:
         with udp, tcp:
@@ -269,9 +279,9 @@ def _truncating_server(answer: Callable[[dns.message.Message], dns.message.Messa
     return port, thread
 
 
-def _answered(query: dns.message.Message) -> dns.message.Message:
+def _answered(query: dns.message.Message, address: str = "192.0.2.7") -> dns.message.Message:
     response = dns.message.make_response(query)
-    response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.7"))
+    response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", address))
     return response
 
 
@@ -285,8 +295,23 @@ def _other_name(query: dns.message.Message) -> dns.message.Message:
     return _answered(dns.message.make_query("other.test", "A", id=query.id))
 
 
+def _echo(query: dns.message.Message) -> dns.message.Message:
+    return query  # QR unset: the query itself, as a reflecting middlebox would send it
+
+
+def _other_class(query: dns.message.Message) -> dns.message.Message:
+    return _answered(dns.message.make_query("tc.test", "A", "CH", id=query.id), "192.0.2.66")
+
+
 @pytest.mark.parametrize(
-    ("answer", "status"), [(_answered, "answer"), (_other_id, "error"), (_other_name, "error")]
+    ("answer", "status"),
+    [
+        (_answered, "answer"),
+        (_other_id, "error"),
+        (_other_name, "error"),
+        (_echo, "error"),
+        (_other_class, "error"),
+    ],
 )
 def test_a_truncated_answer_is_taken_over_tcp_only_for_its_question(
     answer: Callable[[dns.message.Message], dns.message.Message], status: str
@@ -295,6 +320,7 @@ def test_a_truncated_answer_is_taken_over_tcp_only_for_its_question(
     resolver = BulkResolver("127.0.0.1", port, timeout=2.0)
     (result,) = resolver.resolve([("tc.test", A)])
     thread.join(5)
+    assert not thread.is_alive()
     assert result.via_tcp and resolver.stats.tcp == 1
     assert result.status == status
     if status == "answer":
@@ -302,3 +328,26 @@ def test_a_truncated_answer_is_taken_over_tcp_only_for_its_question(
     else:
         assert result.reason == "TCP: the response is not to this question"
         assert result.records == ()
+
+
+def test_a_datagram_that_is_not_a_response_is_ignored() -> None:
+    # The query reflected back (QR unset), then the same question in class CH, then the answer:
+    # only the answer is taken, the two others are ignored as dnspython's is_response ignores them
+    # (had one been taken, the answer would come after its query was done: ignored too).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with sock:
+            data, client = sock.recvfrom(4096)
+            query = dns.message.from_wire(data)
+            for reply in (_echo(query), _other_class(query), _answered(query)):
+                sock.sendto(reply.to_wire(), client)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    resolver = BulkResolver("127.0.0.1", sock.getsockname()[1], timeout=2.0)
+    (result,) = resolver.resolve([("tc.test", A)])
+    thread.join(5)
+    assert result.status == "answer" and result.values() == ["192.0.2.7"]
+    assert resolver.stats.ignored == 2
