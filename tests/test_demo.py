@@ -67,6 +67,24 @@ def test_montreal_bucket_is_in_quebec_yet_reachable_by_us_law(
     assert statuses["foreign-law-reach"] == "risk"
 
 
+def test_published_data_abroad_is_not_a_compelled_access_risk(
+    demo_document: dict[str, Any],
+) -> None:
+    # Both buckets sit in Virginia under Amazon; only the one holding personal data is at risk.
+    statuses = {}
+    for name in ("ue-web-assets", "ue-research-data-replica"):
+        bucket = asset_named(demo_document, name)
+        statuses[name] = {
+            f["rule_id"]: f["status"]
+            for f in demo_document["findings"]
+            if f["asset_id"] == bucket["id"]
+        }
+    assert statuses["ue-web-assets"]["foreign-law-reach"] == "ok"
+    assert statuses["ue-web-assets"]["data-outside-allowed-locations"] == "ok"
+    assert statuses["ue-research-data-replica"]["foreign-law-reach"] == "risk"
+    assert statuses["ue-research-data-replica"]["data-outside-allowed-locations"] == "risk"
+
+
 def test_demo_is_complete_and_never_calls_the_unseen_ok(demo_document: dict[str, Any]) -> None:
     assert demo_document["complete"] is True and demo_document["gaps"] == []
     by_id = {a["id"]: a for a in demo_document["assets"]}

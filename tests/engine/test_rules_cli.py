@@ -80,7 +80,7 @@ def test_show_a_rule_with_its_citations() -> None:
     assert result.exit_code == 0
     assert "CQLR c. P-39.1, s. 17" in result.output
     assert "Regulation (EU) 2016/679, art. 48" in result.output
-    assert "reads: control.jurisdictions" in result.output
+    assert "reads: asset.sensitive, control.jurisdictions" in result.output
 
 
 def test_show_an_unknown_rule_is_an_error() -> None:

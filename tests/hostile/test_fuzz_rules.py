@@ -93,6 +93,13 @@ def test_arbitrary_bytes(tmp_path_factory: Any, data: bytes) -> None:
     _load(tmp_path_factory.mktemp("rules"), data)
 
 
+def _edited(old: str, new: str) -> str:
+    """The shipped rule with `old` replaced; fails at once if the rule no longer holds `old`
+    (else the hostile case would silently be the valid rule)."""
+    assert old in VALID, f"foreign-law-reach.yaml no longer contains {old!r}"
+    return VALID.replace(old, new)
+
+
 HOSTILE_YAML = {
     "unhashable-block-key": "? [a, b]\n: 1\n",
     "unhashable-flow-key": "{[a]: 1, id: x}\n",
@@ -116,14 +123,14 @@ HOSTILE_YAML = {
     "bom-and-bidi": "\ufeffid: foreign\u202e-law-reach\n",
     "duplicate-keys": "id: a\nid: b\n",
     "multiple-documents": "id: a\n---\nid: b\n",
-    "bad-regex": VALID.replace(
-        "    op: within\n    value: {config: home_jurisdictions}",
-        "    op: matches\n    value: '(a+)+$['",
+    "bad-regex": _edited(
+        "        op: within\n        value: {config: home_jurisdictions}",
+        "        op: matches\n        value: '(a+)+$['",
     ),
-    "catastrophic-regex": VALID.replace(
-        "  not:\n    field: control.jurisdictions\n    op: within\n"
-        "    value: {config: home_jurisdictions}",
-        "  field: asset.name\n  op: matches\n  value: '(a|aa)+$'",
+    "catastrophic-regex": _edited(
+        "    - not:\n        field: control.jurisdictions\n        op: within\n"
+        "        value: {config: home_jurisdictions}",
+        "    - field: asset.name\n      op: matches\n      value: '(a|aa)+$'",
     ),
 }
 
