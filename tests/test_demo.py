@@ -19,7 +19,7 @@ from sovscan.history import diff_scans, save_scan
 from sovscan.model import Scan, Status
 from sovscan.resolve import KnowledgeBase, load_knowledge
 from sovscan.scan import apply_profile_name, assess
-from tests.conftest import StepClock
+from tests.conftest import REPO, StepClock
 
 MONTREAL_BUCKET = "ue-research-data"
 
@@ -268,3 +268,17 @@ def test_two_demo_scans_with_a_change_give_the_expected_diff(
     assert all(c.asset_id in (paris.id, archive.id) for c in diff.findings)
     first_seen = {c.asset_id: c.first_seen for c in diff.assets}
     assert first_seen[archive.id] == later.isoformat()
+
+
+def test_every_demo_run_is_the_same_estate(
+    demo_scan: Scan, knowledge: KnowledgeBase, ruleset: RuleSet
+) -> None:
+    # The golden observations were recorded by a process's first demo run; a later run in this
+    # process (the fixture's came first) must observe the very same resources, moto's ids included.
+    recorded = json.loads(
+        (REPO / "tests" / "golden" / "demo-observations.json").read_text(encoding="utf-8")
+    )
+    again = run_demo(knowledge, ruleset, clock=StepClock(datetime(2026, 11, 24, 12, tzinfo=UTC)))
+    ids = [item.asset.id for item in again.assets]
+    assert ids == [item.asset.id for item in demo_scan.assets]
+    assert ids == [asset["id"] for asset in recorded["assets"]]
