@@ -128,7 +128,8 @@ class _QueryIds:
 
 
 def _key(name: str, rdtype: int) -> tuple[str, int]:
-    return name.lower().removesuffix("."), rdtype
+    # The root stays ".", as the decoder reads it, so that its answer matches its question.
+    return name.lower().removesuffix(".") or ".", rdtype
 
 
 class BulkResolver:

@@ -351,3 +351,11 @@ def test_a_datagram_that_is_not_a_response_is_ignored() -> None:
     thread.join(5)
     assert result.status == "answer" and result.values() == ["192.0.2.7"]
     assert resolver.stats.ignored == 2
+
+
+def test_the_root_is_a_question_like_any_other(server: ZoneServer) -> None:
+    # The fixture server serves no root zone and refuses: an answer, not a time-out.
+    resolver = BulkResolver(server.host, server.port, timeout=1.0)
+    (result,) = resolver.resolve([(".", NS)])
+    assert result.name == "."
+    assert result.status == "error" and result.rcode == 5
