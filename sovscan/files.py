@@ -1,4 +1,9 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half of it."""
+"""Atomic file writes: a reader sees the old file or the whole new one, never half of it.
+
+Only a regular file (or a new one) is replaced: a symbolic link is followed and its target
+replaced, and a device, a FIFO or a socket (`/dev/null`, `/dev/stdout`, a pipe to a reader) is
+written into as it is, for a rename would put a file in its place.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import contextlib
 import glob
 import os
 import secrets
+import stat
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +31,19 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_atomic_pieces(path: Path, pieces: Iterable[str]) -> None:
     """`write_atomic` of the text the pieces make, never holding it whole."""
+    try:
+        mode = os.stat(path).st_mode  # through symbolic links
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise ReportError(f"{path}: is a folder; expected a file name")
+    if mode is not None and not stat.S_ISREG(mode):
+        _write_into(path, pieces)
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # replace the target, keep the link
     folder = path.parent if str(path.parent) else Path(".")
     _remove_stale(folder, path.name)
     temp_name = str(folder / f".{path.name}.{secrets.token_hex(6)}.tmp")
@@ -48,6 +67,16 @@ def write_atomic_pieces(path: Path, pieces: Iterable[str]) -> None:
         if isinstance(exc, OSError):
             raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
         raise
+
+
+def _write_into(path: Path, pieces: Iterable[str]) -> None:
+    """Write into what is at `path` as it is (a device, a FIFO): nothing to make atomic."""
+    try:
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            for piece in pieces:
+                stream.write(piece)
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 
 def _remove_stale(folder: Path, name: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,52 @@ def test_reports_get_the_users_umask_not_0600(tmp_path: Path) -> None:
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == 0o644
+
+
+def test_a_symbolic_link_is_followed_and_kept(tmp_path: Path) -> None:
+    target = tmp_path / "reports" / "latest.json"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    link = tmp_path / "report.json"
+    link.symlink_to(target)
+    write_atomic(link, "new\n")
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_text(encoding="utf-8") == "new\n"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["latest.json", "report.json", "reports"]
+    # A link to a file not written yet: the file is made where the link points.
+    dangling = tmp_path / "next.json"
+    dangling.symlink_to(tmp_path / "reports" / "next-target.json")
+    write_atomic(dangling, "first\n")
+    assert dangling.is_symlink()
+    assert (tmp_path / "reports" / "next-target.json").read_text(encoding="utf-8") == "first\n"
+
+
+def test_a_fifo_is_written_into_not_replaced(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    write_atomic(fifo, "line one\nline two\n")
+    reader.join(5)
+    assert received == [b"line one\nline two\n"]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_device_is_written_into_not_replaced() -> None:
+    # A pseudo-terminal of our own stands for /dev/null or /dev/stdout, which a rename would
+    # have turned into a regular file (seen as root: /dev/null replaced by the report).
+    controller, terminal = os.openpty()
+    try:
+        device = Path(os.ttyname(terminal))
+        write_atomic(device, "report")
+        assert os.read(controller, 100) == b"report"
+        assert stat.S_ISCHR(device.stat().st_mode)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+
+def test_a_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="is a folder; expected a file name"):
+        write_atomic(tmp_path, "x")
