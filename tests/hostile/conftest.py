@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +48,12 @@ def _moto_server() -> Iterator[str]:
 def moto_endpoint(_moto_server: str) -> str:
     """A moto server on 127.0.0.1 holding a small estate: two buckets and one EBS volume.
 
-    The server shares moto's in-process state, which other tests' mocks reset: the estate is
-    made again (idempotently) for each test.
+    The server shares moto's in-process state, which other tests' mocks reset or fill (the
+    demo leaves its estate behind): moto's state is reset and the estate made again for each test.
     """
     url = _moto_server
+    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")  # noqa: S310 - loopback http
+    urllib.request.urlopen(reset).close()  # noqa: S310 - the moto server above
     session = boto3.Session(
         aws_access_key_id="seed",
         aws_secret_access_key="seed",  # noqa: S106 - moto's in-memory account
