@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import ipaddress
-import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,8 +32,6 @@ from sovscan.probes import Clock, utc_now
 from sovscan.probes.dns_prefetch import Asker, BulkSettings, Prefetcher
 from sovscan.probes.dnslookup import MAX_RECORDS, Lookup, host_text, lookup
 from sovscan.probes.spf import SpfLookupError, expand_spf, select_spf
-
-logger = logging.getLogger(__name__)
 
 WELL_KNOWN_NAMES = ("www", "mail", "autodiscover", "lyncdiscover", "enterpriseenrollment", "sip")
 # Selectors the big mail providers and senders publish (Microsoft, Google, Mailchimp, SendGrid...).
@@ -135,18 +132,13 @@ class _DomainScan:
         names: Sequence[str],
         asker: Asker,
         clock: Clock,
-        *,
-        rehearsal: bool = False,
     ) -> None:
         self.domain = domain
         self.names = names
         self.asker = asker
         self.clock = clock
-        # A rehearsal (the bulk path finding out which questions a domain needs) logs nothing.
-        self.rehearsal = rehearsal
         self.memo: dict[tuple[str, str], Lookup] = {}
         self.timeouts = 0
-        self.missing = False  # the SOA said NXDOMAIN
 
     def ask(self, name: str, rdtype: str) -> Lookup:
         key = (name.lower(), rdtype)
@@ -199,9 +191,11 @@ class _DomainScan:
             yield Gap(f"dns:{self.domain}", f"SOA: {soa.reason}; the domain was not probed further")
             return
         if soa.outcome == "nxdomain":
-            self.missing = True
-            if not self.rehearsal:
-                logger.warning("domain %s does not exist (NXDOMAIN)", self.domain)
+            # Seen, but not what the inventory said: a typo must not drop a domain silently.
+            yield Gap(
+                f"dns:{self.domain}",
+                "the domain does not exist (NXDOMAIN); check its name in the inventory",
+            )
             return
         seen: list[Asset] = []
         for part in (
@@ -525,10 +519,8 @@ class DnsProbe:
     def _scan_all(self, domain: str) -> list[Asset | Gap]:
         return list(self._scan(domain))
 
-    def _rehearse(self, domain: str, asker: Asker) -> list[Asset | Gap] | None:
-        scan = _DomainScan(domain, self.names, asker, self.clock, rehearsal=True)
-        items = list(scan.run())
-        return None if scan.missing else items  # the real run logs that the domain is missing
+    def _rehearse(self, domain: str, asker: Asker) -> list[Asset | Gap]:
+        return list(_DomainScan(domain, self.names, asker, self.clock).run())
 
     def _collect_in_bulk(self, settings: BulkSettings) -> Iterator[Asset | Gap]:
         prefetcher = Prefetcher(settings, self.clock)

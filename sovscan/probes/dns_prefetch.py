@@ -51,7 +51,7 @@ from sovscan.probes.dnslookup import Lookup, Outcome, empty_lookup, lookup_from_
 Asker = Callable[[str, str], Lookup]
 """Asks one question (name, type) and says what came back."""
 
-Rehearse = Callable[[str, Asker], list[Asset | Gap] | None]
+Rehearse = Callable[[str, Asker], list[Asset | Gap]]
 """Runs the probe on one domain with `Asker` answering; gives its items, or None when they
 cannot stand for a real run (one that would log)."""
 
@@ -269,7 +269,7 @@ class Prefetcher:
                 # round would rehearse it to the same end, so only the others go on.
                 if new:
                     again.append(domain)
-                elif not unknown and items is not None:
+                elif not unknown:
                     self.finished[domain] = items
             if not wanted:
                 return

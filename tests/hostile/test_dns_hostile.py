@@ -101,9 +101,12 @@ def test_servfail_and_refused_are_a_gap_for_the_domain(code: dns.rcode.Rcode, re
     assert len(server.queries) <= 2 and elapsed < 1
 
 
-def test_nxdomain_for_the_domain_is_neither_an_asset_nor_a_gap() -> None:
+def test_nxdomain_for_the_domain_is_one_gap_and_no_asset() -> None:
     assets, gaps, _elapsed, _ = probe(zone(), rcode(dns.rcode.NXDOMAIN))
-    assert (assets, gaps) == ([], [])
+    assert assets == []
+    assert [g.reason for g in gaps] == [
+        "the domain does not exist (NXDOMAIN); check its name in the inventory"
+    ]
 
 
 @pytest.mark.parametrize(

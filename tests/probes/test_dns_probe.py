@@ -449,11 +449,14 @@ def test_a_failing_record_type_is_a_gap_and_the_rest_is_still_seen(
     assert {g.reason for g in gaps} == {"SERVFAIL"}
 
 
-def test_a_domain_that_does_not_exist_is_an_answer_not_a_gap(
+def test_a_domain_that_does_not_exist_is_a_gap_not_silence(
     resolver: dns.resolver.Resolver,
 ) -> None:
+    # Nothing under it can be inventoried: a report that only left it out would read like a
+    # domain with nothing to report (a mistyped name in the inventory, say).
     assets, gaps = scan(resolver, ["nope.m365.example"])
-    assert (assets, gaps) == ({}, [])
+    reason = "the domain does not exist (NXDOMAIN); check its name in the inventory"
+    assert (assets, gaps) == ({}, [Gap("dns:nope.m365.example", reason)])
 
 
 def test_cname_loops_and_overlong_chains_are_gaps_with_the_reason(
