@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from sovscan.model import Scan, Status
+from sovscan.model import Finding, Scan, Status
 from sovscan.report.safe import strip_controls
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -61,8 +61,7 @@ def render(scan: Scan) -> str:
                 f.status.value + (" (waived)" if f.waiver else ""),
                 f.rule_id,
                 f.asset_id,
-                f.message
-                + (f" [accepted by {f.waiver.owner} until {f.waiver.expires}]" if f.waiver else ""),
+                f.message + _accepted(f),
             ]
             for f in shown
         ],
@@ -87,3 +86,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(md(cell) for cell in row) + " |" for row in rows]
     return out
+
+
+def _accepted(finding: Finding) -> str:
+    """Who accepted a waived finding, until when, and why, as the table report says it."""
+    waiver = finding.waiver
+    if waiver is None:
+        return ""
+    return f" [accepted by {waiver.owner} until {waiver.expires}: {waiver.reason}]"
