@@ -104,6 +104,7 @@ class StreamedScan:
         yield csv_report.header()
         for record in self.records():
             yield utf8_safe(record[6])
+        yield utf8_safe(csv_report.gap_rows_text(self.summary.gaps))
 
     def finding_rows(self) -> Iterator[FindingRow]:
         for record in self.records():

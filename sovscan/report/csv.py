@@ -1,4 +1,6 @@
-"""The CSV report: one row per finding, with the asset's location and control beside it."""
+"""The CSV report: one row per finding, with the asset's location and control beside it, then
+one row per gap (status `gap`: the scope in `asset_id`, the reason in `message`), so that a
+partial scan's CSV says what could not be seen, as every other format does."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from sovscan.model import Finding, ResolvedAsset, Scan
+from sovscan.model import Finding, Gap, ResolvedAsset, Scan
 from sovscan.report.safe import spreadsheet_safe
 
 COLUMNS = (
@@ -44,6 +46,7 @@ def render(scan: Scan) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     writer.writerows(finding_row(f, by_id.get(f.asset_id)) for f in scan.findings)
+    writer.writerows(gap_row(g) for g in scan.gaps)
     return buffer.getvalue()
 
 
@@ -57,6 +60,20 @@ def rows_text(findings: Iterable[Finding], item: ResolvedAsset | None) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(finding_row(f, item) for f in findings)
     return buffer.getvalue()
+
+
+def gap_rows_text(gaps: Iterable[Gap]) -> str:
+    """The report's closing lines, one per gap (a streamed scan writes these last)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(gap_row(g) for g in gaps)
+    return buffer.getvalue()
+
+
+def gap_row(gap: Gap) -> list[str]:
+    """A gap as a row of the findings' columns: what could not be seen, and why."""
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(finding_key=f"gap:{gap.scope}", status="gap", asset_id=gap.scope, message=gap.reason)
+    return [spreadsheet_safe(cell) for cell in row.values()]
 
 
 def finding_row(finding: Finding, item: ResolvedAsset | None) -> list[str]:
