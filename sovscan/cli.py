@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from sovscan import __version__
-from sovscan.config import load_config
+from sovscan.config import check_aws_regions, load_config
 from sovscan.errors import ConfigError, SovscanError
 from sovscan.history import check_store, default_store_path
 from sovscan.model import Scan, Severity, Status
@@ -326,6 +326,9 @@ def scan(
     )
     all_rule_dirs = [*config.rule_dirs, *rule_dirs]
     knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
+    check_aws_regions(
+        config, {region for provider, region in knowledge.regions if provider == "aws"}
+    )
     profile_name = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile)
     probes, gaps = build_probes(config, resolver=resolver, dns_workers=concurrency)

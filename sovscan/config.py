@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -129,6 +130,21 @@ def load_config(path: Path) -> ScanConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: invalid TOML: {exc}") from None
     return parse_config(document, label)
+
+
+def check_aws_regions(config: ScanConfig, known: Collection[str]) -> None:
+    """Every AWS region the inventory names must be in `known` (the region table, which the
+    scan loads after the file): a misspelt region would otherwise only surface as a gap."""
+    for i, source in enumerate(config.aws):
+        for j, region in enumerate(source.regions or ()):
+            if region in known:
+                continue
+            close = difflib.get_close_matches(region, sorted(known), n=1)
+            raise ConfigError(
+                f"{config.source}: aws[{i}].regions[{j}]: expected an AWS region such as "
+                f"{close[0] if close else 'ca-central-1'} (one AWS opened lately: run `sovscan "
+                f"data update`); got {region!r}"
+            )
 
 
 def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:

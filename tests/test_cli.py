@@ -59,6 +59,29 @@ def test_bad_config_names_file_and_key(runner: CliRunner, tmp_path: Path) -> Non
     assert not output.exists()
 
 
+def test_a_misspelt_aws_region_is_a_config_error_before_any_probe(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # Without the check, the scan asked AWS and reported a RegionNotEnabled gap (exit 3).
+    config = tmp_path / "sovscan.toml"
+    config.write_text(
+        '[institution]\nname = "X"\nhome = "CA-QC"\n'
+        '[[aws]]\nname = "main"\nregions = ["ca-central-1", "ca-centrale-1"]\n',
+        encoding="utf-8",
+    )
+    output = tmp_path / "report.json"
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_CONFIG_FILE": str(tmp_path / "none")}
+    result = runner.invoke(
+        cli, ["scan", "--config", str(config), "--output", str(output), "--no-store"], env=env
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"sovscan: error: {config}: aws[0].regions[1]: expected an AWS region such as "
+        "ca-central-1 (one AWS opened lately: run `sovscan data update`); got 'ca-centrale-1'"
+    )
+    assert not output.exists()
+
+
 def test_unwritable_output_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
     config = tmp_path / "sovscan.toml"
     config.write_text('[institution]\nname = "X"\nhome = "CA"\n', encoding="utf-8")

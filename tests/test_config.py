@@ -322,3 +322,23 @@ def test_bad_https_settings(tmp_path: Path, line: str, expected: str) -> None:
     path = write(tmp_path, f'[institution]\nname = "X"\nhome = "CA"\n[https]\n{line}\n')
     with pytest.raises(ConfigError, match=re.escape(f"{path}: {expected}")):
         load_config(path)
+
+
+def test_aws_regions_are_checked_against_the_region_table(tmp_path: Path) -> None:
+    from sovscan.config import check_aws_regions
+    from sovscan.demo import demo_config
+    from sovscan.resolve import load_knowledge
+
+    known = {region for provider, region in load_knowledge().regions if provider == "aws"}
+    check_aws_regions(load_config(REPO / "sovscan.example.toml"), known)
+    check_aws_regions(demo_config(), known)
+    path = tmp_path / "sovscan.toml"
+    path.write_text(
+        '[institution]\nname = "X"\nhome = "CA"\n[[aws]]\nregions = "all"\n'
+        '[[aws]]\nname = "b"\nregions = ["us-east-1", "eu-west-33"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ConfigError, match=r"aws\[1\]\.regions\[1\]: .* such as eu-west-3 .*'eu-west-33'"
+    ):
+        check_aws_regions(load_config(path), known)
