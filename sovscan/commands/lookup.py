@@ -53,6 +53,17 @@ def target_asset(target: str, kb: KnowledgeBase) -> Asset:
         place = kb.regions[("aws", text)]
         attrs = {"provider": "aws", "region": text, "partition": place.partition}
         return Asset(f"lookup:region:aws:{text}", "lookup.region", text, attrs)
+    owners = sorted(p for p, r in kb.regions if r == text and p != "aws")
+    if len(owners) == 1:  # `canadaeast` can only be azure:canadaeast
+        return Asset(
+            f"lookup:region:{owners[0]}:{text}",
+            "lookup.region",
+            text,
+            {"provider": owners[0], "region": text},
+        )
+    if owners:
+        choices = ", ".join(f"{p}:{text}" for p in owners)
+        raise click.BadParameter(f"{target!r} is a region of several providers: write {choices}")
     host = text.lower()
     # An all-numeric last label is never a host name (RFC 3696, 2): 999.1.1.1 is a bad address.
     if not _HOST_RE.match(host) or host.rstrip(".").rpartition(".")[2].isdigit():

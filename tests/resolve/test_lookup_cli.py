@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from sovscan.commands.lookup import data, explain, explain_law, explain_provider, lookup
+from sovscan.commands.lookup import (
+    data,
+    explain,
+    explain_law,
+    explain_provider,
+    lookup,
+    target_asset,
+)
 from sovscan.resolve import KnowledgeBase
 
 
@@ -55,6 +64,19 @@ def test_lookup_regions_and_hosts() -> None:
     assert proofpoint["control"]["operator"] == "Proofpoint, Inc."
     assert proofpoint["location"]["country"] is None
     assert unknown["location"]["method"] == "unknown" and unknown["control"]["laws"] is None
+
+
+def test_a_bare_region_of_another_provider_is_that_providers_region(kb: KnowledgeBase) -> None:
+    azure, google = _json("canadaeast", "northamerica-northeast1")["results"]
+    assert (azure["location"]["provider"], azure["location"]["subdivision"]) == (
+        "microsoft",
+        "CA-QC",
+    )
+    assert google["control"]["operator"] == "Google LLC"
+    # A name two providers use is not guessed: the error says how to choose.
+    shared = {**kb.regions, ("ovhcloud", "canadaeast"): kb.regions[("microsoft", "canadaeast")]}
+    with pytest.raises(click.BadParameter, match="write microsoft:canadaeast, ovhcloud:canadaeast"):
+        target_asset("canadaeast", dataclasses.replace(kb, regions=shared))
 
 
 def test_lookup_mentions_asn_attribution_when_it_used_the_asn_table() -> None:
