@@ -350,7 +350,7 @@ def scan(
                 progress=progress,
                 formats=formats,
                 # Beside the report: the disk it needs anyway, and never a RAM-backed /tmp.
-                work_dir=None if output is None else output.parent,
+                work_dir=_work_dir(output),
             ) as streamed,
         ):
             progress("")
@@ -442,9 +442,27 @@ def _check_output(output: Path | None) -> None:
     # Fail before a long scan, not after it, when the report could never be written.
     if output is None:
         return
-    folder = output.parent if str(output.parent) else Path(".")
+    from sovscan.files import output_target
+
+    target, write_into = output_target(output)
+    if write_into:
+        if not os.access(output, os.W_OK):
+            raise ConfigError(f"--output: {output}: not writable")
+        return
+    folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise ConfigError(f"--output: {output}: the folder does not exist or is not writable")
+
+
+def _work_dir(output: Path | None) -> Path | None:
+    """Where a streamed scan keeps its files: beside the report it replaces (the same disk),
+    else in the temporary folder (stdout, a device, a FIFO)."""
+    from sovscan.files import output_target
+
+    if output is None:
+        return None
+    target, write_into = output_target(output)
+    return None if write_into else (target.parent if str(target.parent) else Path("."))
 
 
 def _check_new_folder(folder: Path | None) -> None:

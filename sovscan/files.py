@@ -1,8 +1,9 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never half of it.
 
 Only a regular file (or a new one) is replaced: a symbolic link is followed and its target
-replaced, and a device, a FIFO or a socket (`/dev/null`, `/dev/stdout`, a pipe to a reader) is
-written into as it is, for a rename would put a file in its place.
+replaced. A device or a FIFO (`/dev/null`, a pipe to a reader), and anything reached through
+`/proc` or `/dev/fd` (`/dev/stdout`: whatever the shell opened, a file it appends to included),
+is written into as it is, for a rename would put a new file in its place.
 """
 
 from __future__ import annotations
@@ -29,21 +30,43 @@ def write_atomic(path: Path, text: str) -> None:
     write_atomic_pieces(path, (text,))
 
 
-def write_atomic_pieces(path: Path, pieces: Iterable[str]) -> None:
-    """`write_atomic` of the text the pieces make, never holding it whole."""
+_MAX_LINKS = 40  # as the kernel's own limit on a path's symbolic links
+_MAGIC = ("/proc/", "/dev/fd/")  # links there name an open file, not a place to replace
+
+
+def output_target(path: Path) -> tuple[Path, bool]:
+    """Where a report for `path` goes: the regular file (existing or not) to replace, its
+    symbolic links followed, and False; or `path` itself and True when it must be written into
+    as it is (a device, a FIFO, a link through /proc or /dev/fd). ReportError for a folder or
+    a link loop."""
+    current = path
+    for _ in range(_MAX_LINKS):
+        if not current.is_symlink():
+            break
+        target = os.readlink(current)
+        current = Path(target) if os.path.isabs(target) else current.parent / target
+        if str(current).startswith(_MAGIC):
+            return path, True
+    else:
+        raise ReportError(f"{path}: too many levels of symbolic links")
     try:
-        mode = os.stat(path).st_mode  # through symbolic links
+        mode = os.stat(current).st_mode
     except FileNotFoundError:
-        mode = None
+        return current, False
     except OSError as exc:
         raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
-    if mode is not None and stat.S_ISDIR(mode):
+    if stat.S_ISDIR(mode):
         raise ReportError(f"{path}: is a folder; expected a file name")
-    if mode is not None and not stat.S_ISREG(mode):
+    return (current, False) if stat.S_ISREG(mode) else (path, True)
+
+
+def write_atomic_pieces(path: Path, pieces: Iterable[str]) -> None:
+    """`write_atomic` of the text the pieces make, never holding it whole."""
+    target, write_into = output_target(path)
+    if write_into:
         _write_into(path, pieces)
         return
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))  # replace the target, keep the link
+    path = target
     folder = path.parent if str(path.parent) else Path(".")
     _remove_stale(folder, path.name)
     temp_name = str(folder / f".{path.name}.{secrets.token_hex(6)}.tmp")
@@ -70,9 +93,11 @@ def write_atomic_pieces(path: Path, pieces: Iterable[str]) -> None:
 
 
 def _write_into(path: Path, pieces: Iterable[str]) -> None:
-    """Write into what is at `path` as it is (a device, a FIFO): nothing to make atomic."""
+    """Write into what is at `path` as it is (a device, a FIFO): nothing to make atomic.
+
+    Appending: for `/dev/stdout` that a shell sent to a file, "w" would truncate it (`>>`)."""
     try:
-        with path.open("w", encoding="utf-8", newline="") as stream:
+        with path.open("a", encoding="utf-8", newline="") as stream:
             for piece in pieces:
                 stream.write(piece)
     except OSError as exc:

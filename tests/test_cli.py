@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,27 @@ def test_a_misspelt_aws_region_is_a_config_error_before_any_probe(
         "ca-central-1 (one AWS opened lately: run `sovscan data update`); got 'ca-centrale-1'"
     )
     assert not output.exists()
+
+
+def test_a_streamed_report_into_a_device_keeps_its_work_files_elsewhere(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # A pseudo-terminal of the test's own stands for /dev/stdout or /dev/null: the streamed
+    # scan's work folder cannot go beside it (in /dev/pts), so it goes to the temporary folder,
+    # and the report is written into the device.
+    config = tmp_path / "sovscan.toml"
+    config.write_text('[institution]\nname = "X"\nhome = "CA"\n', encoding="utf-8")
+    controller, terminal = os.openpty()
+    try:
+        device = os.ttyname(terminal)
+        args = ["scan", "-c", str(config), "--format", "csv", "--output", device, "--no-store"]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert os.read(controller, 4096).startswith(b"finding_key,rule_id,status")
+        assert stat.S_ISCHR(os.stat(device).st_mode)
+    finally:
+        os.close(controller)
+        os.close(terminal)
 
 
 def test_unwritable_output_is_one_line(runner: CliRunner, tmp_path: Path) -> None:

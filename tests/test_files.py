@@ -100,3 +100,27 @@ def test_a_device_is_written_into_not_replaced() -> None:
 def test_a_folder_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="is a folder; expected a file name"):
         write_atomic(tmp_path, "x")
+
+
+def test_a_link_through_proc_is_written_into_as_the_shell_opened_it(tmp_path: Path) -> None:
+    # `--output /dev/stdout` with stdout sent to a file by `>>`: /dev/stdout -> /proc/self/fd/1
+    # -> that file. Replacing the file would drop what it held and lose the shell's later
+    # writes (they would go to the old, unlinked file).
+    log = tmp_path / "cron.log"
+    log.write_text("earlier run\n", encoding="utf-8")
+    descriptor = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        stdout = tmp_path / "stdout"
+        stdout.symlink_to(f"/proc/self/fd/{descriptor}")
+        write_atomic(stdout, "report\n")
+        os.write(descriptor, b"after\n")
+    finally:
+        os.close(descriptor)
+    assert log.read_text(encoding="utf-8") == "earlier run\nreport\nafter\n"
+
+
+def test_a_link_loop_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(ReportError, match="too many levels of symbolic links"):
+        write_atomic(tmp_path / "a", "x")
