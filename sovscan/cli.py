@@ -300,6 +300,10 @@ def scan(
     _check_new_folder(evidence)
     server = parse_nameserver(nameserver) if nameserver else None
     config = load_config(config_path)
+    # Before the store is opened: a bad inventory writes nothing.
+    all_rule_dirs = [*config.rule_dirs, *rule_dirs]
+    knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
+    check_aws_regions(config, _aws_regions(knowledge))
     store_path = None if no_store else (store or default_store_path())
     if store_path is not None:
         check_store(store_path)  # before the scan: a bad store must not cost a whole scan
@@ -323,11 +327,6 @@ def scan(
         make_resolver(*server, timeout=limits.dns_timeout, lifetime=limits.dns_lifetime)
         if server
         else None
-    )
-    all_rule_dirs = [*config.rule_dirs, *rule_dirs]
-    knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
-    check_aws_regions(
-        config, {region for provider, region in knowledge.regions if provider == "aws"}
     )
     profile_name = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile)
@@ -452,6 +451,18 @@ def _check_output(output: Path | None) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise ConfigError(f"--output: {output}: the folder does not exist or is not writable")
+
+
+def _aws_regions(knowledge: Any) -> set[str]:
+    """The AWS regions an inventory may name: the region table's, and those of the installed
+    botocore, which learns of a new region with a `pip install -U boto3`."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    known = {region for provider, region in knowledge.regions if provider == "aws"}
+    for partition in session.get_available_partitions():
+        known.update(session.get_available_regions("ec2", partition_name=partition))
+    return known
 
 
 def _work_dir(output: Path | None) -> Path | None:

@@ -133,8 +133,9 @@ def load_config(path: Path) -> ScanConfig:
 
 
 def check_aws_regions(config: ScanConfig, known: Collection[str]) -> None:
-    """Every AWS region the inventory names must be in `known` (the region table, which the
-    scan loads after the file): a misspelt region would otherwise only surface as a gap."""
+    """Every AWS region the inventory names must be in `known` (the region table and
+    botocore's, which the scan loads after the file): a misspelt region would otherwise only
+    surface as a gap."""
     for i, source in enumerate(config.aws):
         for j, region in enumerate(source.regions or ()):
             if region in known:
@@ -142,8 +143,8 @@ def check_aws_regions(config: ScanConfig, known: Collection[str]) -> None:
             close = difflib.get_close_matches(region, sorted(known), n=1)
             raise ConfigError(
                 f"{config.source}: aws[{i}].regions[{j}]: expected an AWS region such as "
-                f"{close[0] if close else 'ca-central-1'} (one AWS opened lately: run `sovscan "
-                f"data update`); got {region!r}"
+                f"{close[0] if close else 'ca-central-1'} (one newer than the installed boto3: "
+                f"pip install -U boto3); got {region!r}"
             )
 
 

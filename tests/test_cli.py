@@ -71,17 +71,17 @@ def test_a_misspelt_aws_region_is_a_config_error_before_any_probe(
         '[[aws]]\nname = "main"\nregions = ["ca-central-1", "ca-centrale-1"]\n',
         encoding="utf-8",
     )
-    output = tmp_path / "report.json"
+    output, store = tmp_path / "report.json", tmp_path / "history.sqlite"
     env = {"AWS_ACCESS_KEY_ID": "", "AWS_CONFIG_FILE": str(tmp_path / "none")}
-    result = runner.invoke(
-        cli, ["scan", "--config", str(config), "--output", str(output), "--no-store"], env=env
-    )
+    args = ["scan", "--config", str(config), "--output", str(output), "--store", str(store)]
+    result = runner.invoke(cli, args, env=env)
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == (
         f"sovscan: error: {config}: aws[0].regions[1]: expected an AWS region such as "
-        "ca-central-1 (one AWS opened lately: run `sovscan data update`); got 'ca-centrale-1'"
+        "ca-central-1 (one newer than the installed boto3: pip install -U boto3); "
+        "got 'ca-centrale-1'"
     )
-    assert not output.exists()
+    assert not output.exists() and not store.exists()  # exit 2 writes nothing
 
 
 def test_a_streamed_report_into_a_device_keeps_its_work_files_elsewhere(
@@ -193,3 +193,23 @@ def test_a_bad_nameserver_from_the_environment_names_the_variable(
     )
     assert result.exit_code == 2
     assert "SOVSCAN_NAMESERVER" in result.stderr and "'bogus'" in result.stderr
+
+
+def test_the_regions_an_inventory_may_name_include_botocores() -> None:
+    # A region AWS opens after this release is known to an upgraded botocore before sovscan's
+    # region table: the check must not block it.
+    import botocore.session
+
+    from sovscan.cli import _aws_regions
+    from sovscan.resolve import load_knowledge
+
+    knowledge = load_knowledge()
+    session = botocore.session.get_session()
+    botocore_regions = {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    }
+    table = {region for provider, region in knowledge.regions if provider == "aws"}
+    assert {"us-gov-west-1", "cn-north-1", "ca-west-1"} <= botocore_regions
+    assert _aws_regions(knowledge) == table | botocore_regions
