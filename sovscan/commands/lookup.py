@@ -53,7 +53,7 @@ def target_asset(target: str, kb: KnowledgeBase) -> Asset:
         place = kb.regions[("aws", text)]
         attrs = {"provider": "aws", "region": text, "partition": place.partition}
         return Asset(f"lookup:region:aws:{text}", "lookup.region", text, attrs)
-    owners = sorted(p for p, r in kb.regions if r == text and p != "aws")
+    owners = _bare_region_owners(text, kb)
     if len(owners) == 1:  # `canadaeast` can only be azure:canadaeast
         return Asset(
             f"lookup:region:{owners[0]}:{text}",
@@ -69,6 +69,19 @@ def target_asset(target: str, kb: KnowledgeBase) -> Asset:
     if not _HOST_RE.match(host) or host.rstrip(".").rpartition(".")[2].isdigit():
         raise click.BadParameter(f"{target[:80]!r} is not an IP address, region or host name")
     return Asset(f"lookup:host:{host}", "lookup.host", host, {"hostname": host.rstrip(".")})
+
+
+def _bare_region_owners(text: str, kb: KnowledgeBase) -> list[str]:
+    """The providers (AWS aside: its bare names come first) with a region named `text`. Only
+    names of six characters or more: `ca` or `uk` read as countries, not as Mimecast's regions;
+    and only regions, not edges (`global`)."""
+    if len(text) < 6:
+        return []
+    return sorted(
+        provider
+        for (provider, region), place in kb.regions.items()
+        if region == text and provider != "aws" and place.kind != "edge"
+    )
 
 
 def render_json(results: Sequence[ResolvedAsset], kb: KnowledgeBase) -> str:

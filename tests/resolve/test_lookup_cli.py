@@ -73,6 +73,10 @@ def test_a_bare_region_of_another_provider_is_that_providers_region(kb: Knowledg
         "CA-QC",
     )
     assert google["control"]["operator"] == "Google LLC"
+    # Two-letter names are countries to a reader, not Mimecast's regions; an edge is no region.
+    for word in ("ca", "uk", "global"):
+        (result,) = _json(word)["results"]
+        assert result["location"]["method"] == "unknown", word
     # A name two providers use is not guessed: the error says how to choose.
     shared = {**kb.regions, ("ovhcloud", "canadaeast"): kb.regions[("microsoft", "canadaeast")]}
     with pytest.raises(click.BadParameter, match="write microsoft:canadaeast, ovhcloud:canadaeast"):
