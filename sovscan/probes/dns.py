@@ -194,7 +194,8 @@ class _DomainScan:
             # Seen, but not what the inventory said: a typo must not drop a domain silently.
             yield Gap(
                 f"dns:{self.domain}",
-                "the domain does not exist (NXDOMAIN); check its name in the inventory",
+                "the domain does not exist (NXDOMAIN); "
+                "check its name in the inventory or domains file",
             )
             return
         seen: list[Asset] = []

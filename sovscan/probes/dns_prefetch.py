@@ -52,8 +52,7 @@ Asker = Callable[[str, str], Lookup]
 """Asks one question (name, type) and says what came back."""
 
 Rehearse = Callable[[str, Asker], list[Asset | Gap]]
-"""Runs the probe on one domain with `Asker` answering; gives its items, or None when they
-cannot stand for a real run (one that would log)."""
+"""Runs the probe on one domain with `Asker` answering; gives its items."""
 
 BATCH_DOMAINS = 256  # domains rehearsed and asked together; their answers are held until probed
 MAX_ROUNDS = 12  # rehearsals per batch; SPF includes nest, each level is one more round

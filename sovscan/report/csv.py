@@ -72,7 +72,8 @@ def gap_rows_text(gaps: Iterable[Gap]) -> str:
 def gap_row(gap: Gap) -> list[str]:
     """A gap as a row of the findings' columns: what could not be seen, and why."""
     row = dict.fromkeys(COLUMNS, "")
-    row.update(finding_key=f"gap:{gap.scope}", status="gap", asset_id=gap.scope, message=gap.reason)
+    # No finding key: a gap is not a finding, and a waiver cannot accept it.
+    row.update(status="gap", asset_id=gap.scope, message=gap.reason)
     return [spreadsheet_safe(cell) for cell in row.values()]
 
 

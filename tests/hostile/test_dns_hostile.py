@@ -105,7 +105,7 @@ def test_nxdomain_for_the_domain_is_one_gap_and_no_asset() -> None:
     assets, gaps, _elapsed, _ = probe(zone(), rcode(dns.rcode.NXDOMAIN))
     assert assets == []
     assert [g.reason for g in gaps] == [
-        "the domain does not exist (NXDOMAIN); check its name in the inventory"
+        "the domain does not exist (NXDOMAIN); check its name in the inventory or domains file"
     ]
 
 

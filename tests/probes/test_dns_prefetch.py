@@ -203,7 +203,7 @@ def test_a_domain_that_does_not_exist_is_one_gap(server: ZoneServer) -> None:
     # by the bulk path as by the live one, and the scan is partial.
     gap = Gap(
         "dns:lying.hostile.example",
-        "the domain does not exist (NXDOMAIN); check its name in the inventory",
+        "the domain does not exist (NXDOMAIN); check its name in the inventory or domains file",
     )
     for bulk in (True, False):
         resolver = make_resolver(server.host, server.port, timeout=1.0, lifetime=3.0)

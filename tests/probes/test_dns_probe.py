@@ -455,7 +455,7 @@ def test_a_domain_that_does_not_exist_is_a_gap_not_silence(
     # Nothing under it can be inventoried: a report that only left it out would read like a
     # domain with nothing to report (a mistyped name in the inventory, say).
     assets, gaps = scan(resolver, ["nope.m365.example"])
-    reason = "the domain does not exist (NXDOMAIN); check its name in the inventory"
+    reason = "the domain does not exist (NXDOMAIN); check its name in the inventory or domains file"
     assert (assets, gaps) == ({}, [Gap("dns:nope.m365.example", reason)])
 
 

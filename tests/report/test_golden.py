@@ -49,9 +49,8 @@ def observe() -> dict[str, Any]:
 
 
 def demo_observations() -> dict[str, Any]:
-    """What the demo observes today, in a process of its own as `sovscan demo` runs: moto's
-    seeded ids (EC2, KMS) come out the same in every process, but not in a second demo run
-    within one process, which other tests of the suite may already have made."""
+    """What the demo observes today, in a process of its own as `sovscan demo` runs and as
+    --update-golden records it, whatever other tests of the suite ran in this one."""
     code = "import json; from tests.report.test_golden import observe; print(json.dumps(observe()))"
     command = [sys.executable, "-c", code]
     done = subprocess.run(
