@@ -20,7 +20,7 @@ ALL_REGIONS = "all"
 _CLASSIFICATION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _ROLE_NAME_RE = re.compile(r"^[\w+=,.@/-]{1,512}$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_REGION_RE = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$")  # eusc-de-east-1: 4 letters
 _DOMAIN_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _HOST_LABEL_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 

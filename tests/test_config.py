@@ -329,8 +329,19 @@ def test_aws_regions_are_checked_against_the_region_table(tmp_path: Path) -> Non
     from sovscan.demo import demo_config
     from sovscan.resolve import load_knowledge
 
-    known = {region for provider, region in load_knowledge().regions if provider == "aws"}
+    table = load_knowledge().regions
+    known = {region for provider, region in table if provider == "aws"}
     check_aws_regions(load_config(REPO / "sovscan.example.toml"), known)
+    # Every region of the table passes the file's own syntax check too, the AWS European
+    # Sovereign Cloud's eusc-de-east-1 included.
+    every = tmp_path / "every.toml"
+    names = sorted(r for (p, r), place in table.items() if p == "aws" and place.kind == "region")
+    every.write_text(
+        f'[institution]\nname = "X"\nhome = "CA"\n[[aws]]\nregions = {names!r}\n'.replace("'", '"'),
+        encoding="utf-8",
+    )
+    assert "eusc-de-east-1" in names
+    check_aws_regions(load_config(every), known)
     check_aws_regions(demo_config(), known)
     path = tmp_path / "sovscan.toml"
     path.write_text(
