@@ -303,7 +303,8 @@ def scan(
     # Before the store is opened: a bad inventory writes nothing.
     all_rule_dirs = [*config.rule_dirs, *rule_dirs]
     knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
-    check_aws_regions(config, _aws_regions(knowledge))
+    if any(source.regions for source in config.aws):  # botocore's import costs 0.3 s
+        check_aws_regions(config, _aws_regions(knowledge))
     store_path = None if no_store else (store or default_store_path())
     if store_path is not None:
         check_store(store_path)  # before the scan: a bad store must not cost a whole scan

@@ -40,6 +40,8 @@ def output_target(path: Path) -> tuple[Path, bool]:
     as it is (a device, a FIFO, a link through /proc or /dev/fd). ReportError for a folder or
     a link loop."""
     current = path
+    if os.path.realpath(path.parent).startswith("/proc/"):  # /dev/fd/1, /proc/self/fd/1
+        return path, True
     for _ in range(_MAX_LINKS):
         if not current.is_symlink():
             break

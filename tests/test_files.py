@@ -124,3 +124,15 @@ def test_a_link_loop_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "b").symlink_to(tmp_path / "a")
     with pytest.raises(ReportError, match="too many levels of symbolic links"):
         write_atomic(tmp_path / "a", "x")
+
+
+@pytest.mark.parametrize("folder", ["/dev/fd", "/proc/self/fd"])
+def test_an_open_file_named_by_its_descriptor_is_written_into(tmp_path: Path, folder: str) -> None:
+    log = tmp_path / "cron.log"
+    log.write_text("earlier run\n", encoding="utf-8")
+    descriptor = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        write_atomic(Path(folder) / str(descriptor), "report\n")
+    finally:
+        os.close(descriptor)
+    assert log.read_text(encoding="utf-8") == "earlier run\nreport\n"
