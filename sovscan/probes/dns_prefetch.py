@@ -18,9 +18,8 @@ question, NOERROR or NXDOMAIN, a CNAME chain it accepts). An answer truncated ov
 again over TCP by the bulk resolver, as dnspython's resolver would; the TCP response is read like
 any other. Anything else (another rcode, records in a response still marked truncated, an odd
 response, a question the lean encoder cannot write, a mixed-case name) is not kept, and the probe
-asks it live. A
-question with no answer within the resolver's lifetime is a time-out either way, so that one is
-kept.
+asks it live. A question with no answer within the resolver's lifetime is a time-out either way,
+so that one is kept.
 """
 
 from __future__ import annotations
