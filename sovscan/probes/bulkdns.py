@@ -42,7 +42,6 @@ DEFAULT_TIMEOUT = 3.0  # seconds from the first send until a question is given u
 DEFAULT_RTO = 0.2  # first retransmission after 200 ms, as issue 8 recommends
 MAX_RTO = 1.0
 DEFAULT_CACHE = 100_000  # answers kept for later duplicates; oldest evicted first
-TCP_TIMEOUT = 3.0
 _RECV_BUFFER = 4 << 20  # a window of answers waiting in the kernel while the consumer works
 _IDS_PER_DRAW = 2048
 
@@ -373,10 +372,14 @@ class BulkResolver:
         return qname, int(question.rdtype), int(message.flags), message.rcode(), tuple(records)
 
     def _tcp(self, wire: bytes) -> bytes:
-        with socket.create_connection((self.server, self.port), timeout=TCP_TIMEOUT) as conn:
+        # One deadline for the whole exchange, the question's own timeout: a server that drips a
+        # byte at a time must not hold the loop longer than an unanswered question would.
+        deadline = time.monotonic() + self.timeout
+        with socket.create_connection((self.server, self.port), timeout=self.timeout) as conn:
+            conn.settimeout(_remaining(deadline))
             conn.sendall(struct.pack("!H", len(wire)) + wire)
-            (size,) = struct.unpack("!H", _read_exactly(conn, 2))
-            return _read_exactly(conn, size)
+            (size,) = struct.unpack("!H", _read_exactly(conn, 2, deadline))
+            return _read_exactly(conn, size, deadline)
 
     def _finish(
         self,
@@ -418,9 +421,17 @@ def _responds_to(query: _Query, data: bytes, parsed: Parsed) -> bool:
         return False
 
 
-def _read_exactly(conn: socket.socket, count: int) -> bytes:
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    return left
+
+
+def _read_exactly(conn: socket.socket, count: int, deadline: float) -> bytes:
     chunks = bytearray()
     while len(chunks) < count:
+        conn.settimeout(_remaining(deadline))
         chunk = conn.recv(count - len(chunks))
         if not chunk:
             raise ValueError("connection closed mid-message")

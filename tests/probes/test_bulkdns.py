@@ -256,11 +256,20 @@ def _udp_and_tcp_sockets() -> tuple[socket.socket, socket.socket]:
     raise OSError("no loopback port free for both UDP and TCP")
 
 
-def _truncating_server(answer: Callable[[dns.message.Message], dns.message.Message]) -> Any:
+def _truncating_server(
+    answer: Callable[[dns.message.Message], dns.message.Message],
+    on_tcp: Callable[[socket.socket], None] | None = None,
+) -> Any:
     """A UDP socket that answers TC=1 and a TCP listener on the same port that sends `answer`
-    of the query, for one question each; returns (port, thread)."""
+    of the query (or hands the connection to `on_tcp`), for one question each; returns
+    (port, thread)."""
     udp, tcp = _udp_and_tcp_sockets()
     port = udp.getsockname()[1]
+
+    def reply(conn: socket.socket) -> None:
+        size = int.from_bytes(conn.recv(2), "big")
+        wire = answer(dns.message.from_wire(conn.recv(size))).to_wire()
+        conn.sendall(len(wire).to_bytes(2, "big") + wire)
 
     def serve() -> None:
         with udp, tcp:
@@ -270,9 +279,7 @@ def _truncating_server(answer: Callable[[dns.message.Message], dns.message.Messa
             udp.sendto(cut.to_wire(), client)
             conn, _ = tcp.accept()
             with conn:
-                size = int.from_bytes(conn.recv(2), "big")
-                reply = answer(dns.message.from_wire(conn.recv(size))).to_wire()
-                conn.sendall(len(reply).to_bytes(2, "big") + reply)
+                (on_tcp or reply)(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -328,6 +335,28 @@ def test_a_truncated_answer_is_taken_over_tcp_only_for_its_question(
     else:
         assert result.reason == "TCP: the response is not to this question"
         assert result.records == ()
+
+
+def test_a_stalled_tcp_answer_is_given_up_at_the_question_timeout() -> None:
+    # The TCP server sends one byte of the length and then nothing: the fetch must end at the
+    # resolver's own timeout (0.5 s here), not at a fixed one, and say why.
+    release = threading.Event()
+
+    def stall(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"\x00")
+        release.wait(10)
+
+    port, thread = _truncating_server(_answered, stall)
+    resolver = BulkResolver("127.0.0.1", port, timeout=0.5)
+    started = time.monotonic()
+    (result,) = resolver.resolve([("tc.test", A)])
+    elapsed = time.monotonic() - started
+    release.set()
+    thread.join(5)
+    assert result.status == "error" and result.via_tcp
+    assert result.reason == "TCP: timed out"
+    assert 0.4 < elapsed < 2.0
 
 
 def test_a_datagram_that_is_not_a_response_is_ignored() -> None:
