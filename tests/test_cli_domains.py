@@ -233,3 +233,28 @@ def test_a_full_disk_while_streaming_is_one_line_and_no_report(
     assert len(lines) == 1 and lines[0].startswith(f"sovscan: error: {tmp_path}/.sovscan-scan-")
     assert "cannot keep the scan's batches (File too large)" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["domains.txt", "sovscan.toml"]
+
+
+def test_a_mailbox_stays_personal_when_unlabelled_assets_default_to_public(
+    tmp_path: Path, complete_server: ZoneServer
+) -> None:
+    # An institution whose unlabelled assets are public still has its mail under US control.
+    config = tmp_path / "sovscan.toml"
+    config.write_text(
+        '[institution]\nname = "Ministry"\nhome = "CA-QC"\ndefault_classification = "public"\n'
+        '[dns]\ndomains = ["school0.example"]\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "scan", "-c", str(config), "--format", "json", "--fail-on", "never",
+            "--nameserver", f"{complete_server.host}:{complete_server.port}",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    findings = report["findings"]
+    reach = {f["asset_id"]: f["status"] for f in findings if f["rule_id"] == "foreign-law-reach"}
+    assert report["institution"]["default_classification"] == "public"
+    assert reach == {"dns:school0.example:mailbox": "risk"}  # "ok" before: public by default

@@ -40,6 +40,7 @@ SRV_NAMES = ("_sip._tls", "_sipfederationtls._tcp", "_autodiscover._tcp", "_xmpp
 MAX_TXT_BYTES = 4096  # bytes of one TXT record read; a 64 KiB record is cut, not refused
 MAX_DOMAINS_LINE = 1024
 MAX_TIMEOUTS_PER_DOMAIN = 3  # then the domain's remaining questions are not asked
+MAIL_CLASSIFICATION = "personal"  # the label of every dns.mailbox asset
 
 
 def sorted_addresses(values: Iterable[str]) -> tuple[str, ...]:
@@ -252,6 +253,9 @@ class _DomainScan:
                 if not _strings(a, "cname_chain") and "text" in a.attributes
             ),
         }
+        # Mail is correspondence: it carries personal information whatever the institution's
+        # default label for unlabelled assets, so "public" by default must not exempt it.
+        attributes["classification"] = MAIL_CLASSIFICATION
         tenant = next((_text(a, "tenant") for a in dkims if _text(a, "tenant")), "")
         if tenant:
             attributes["tenant"] = tenant

@@ -222,6 +222,7 @@ def test_proofpoint_gateway_in_front_of_microsoft_365(resolver: dns.resolver.Res
         "autodiscover_chain": ("autodiscover.outlook.com", "autod.ha-autod.office.com"),
         "verification_tokens": ("ms",),
         "dkim_selectors": (),  # selector1 is a CNAME: its target is the signal, not its name
+        "classification": "personal",  # mail is personal information, whatever the default
         "tenant": "gatewayexample.onmicrosoft.com",
         "domain": "gateway.example",
     }
