@@ -52,11 +52,14 @@ def build_probes(
     probes: list[Probe] = []
     gaps: list[Gap] = []
     for index, source in enumerate(config.aws):
-        scope = f"aws:{source.label or source.profile or source.role_arn or f'source-{index}'}"
+        # The source's name: a probe that cannot start is the Gap "probe:aws:<source>", whether
+        # its session could not be made or its credentials were refused.
+        label = source.label or source.profile or source.role_arn or f"source-{index}"
+        name = f"aws:{bounded(label, 200)}"
         try:
             session = session_factory(source)
         except ProbeError as exc:
-            gaps.append(Gap(scope, bounded(str(exc))))
+            gaps.append(Gap(f"probe:{name}", bounded(str(exc))))
             continue
         limits = config.limits
         aws_config = client_config(
@@ -69,6 +72,7 @@ def build_probes(
                 AwsOrganizationProbe(
                     source,
                     session,
+                    name=name,
                     role_name=source.member_role,
                     external_id=source.member_external_id,
                     clock=clock,
@@ -82,6 +86,7 @@ def build_probes(
                 AwsProbe(
                     source,
                     session,
+                    name=name,
                     clock=clock,
                     max_workers=limits.aws_workers,
                     classification_tag=source.classification_tag,

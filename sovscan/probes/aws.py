@@ -119,18 +119,18 @@ class AwsProbe:
     region that cannot be seen becomes a Gap and every other scope is still collected.
     """
 
-    name = "aws"
-
     def __init__(
         self,
         source: AwsSource,
         session: boto3.Session,
         *,
+        name: str = "aws",
         clock: Clock = utc_now,
         max_workers: int = 8,
         classification_tag: str = "DataClassification",
         client_config: Config = CLIENT_CONFIG,
     ) -> None:
+        self.name = name  # "aws:<source>" in a scan, so a source that cannot start is named
         self.source = source
         self.session = session
         self.clock = clock
@@ -176,14 +176,13 @@ class AwsOrganizationProbe:
     Gap. Raises ProbeError only when the organization's accounts cannot be listed.
     """
 
-    name = "aws"
-
     def __init__(
         self,
         source: AwsSource,
         session: boto3.Session,
         *,
         role_name: str,
+        name: str = "aws",
         external_id: str | None = None,
         clock: Clock = utc_now,
         max_workers: int = 8,
@@ -192,6 +191,7 @@ class AwsOrganizationProbe:
         services: tuple[ServiceSpec, ...] = SERVICES,
         client_config: Config = CLIENT_CONFIG,
     ) -> None:
+        self.name = name
         self.source = source
         self.session = session
         self.services = services

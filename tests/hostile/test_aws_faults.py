@@ -209,6 +209,20 @@ def test_access_denied_on_a_single_call_is_one_gap(tmp_path: Path, faults: dict[
     assert "secret-principal" not in stderr + json.dumps(document)
 
 
+def test_refused_credentials_are_a_gap_naming_the_source(
+    tmp_path: Path, faults: dict[str, Any]
+) -> None:
+    # The account cannot be identified: the gap names the inventory's source ("main"), as a
+    # source whose role cannot be assumed does, so a scan of several accounts says which failed.
+    faults["call"].append(("sts.GetCallerIdentity", _deny("InvalidClientTokenId", "Get")))
+    code, document, _ = scan(tmp_path)
+    assert code == EXIT_PARTIAL
+    assert gaps(document) == {
+        "probe:aws:main": "aws: cannot identify the account (InvalidClientTokenId: "
+        "sts:GetCallerIdentity)"
+    }
+
+
 def test_credentials_expiring_midway_end_in_gaps_not_a_crash(
     tmp_path: Path, faults: dict[str, Any]
 ) -> None:
@@ -371,7 +385,7 @@ def test_a_denied_assume_role_leaks_neither_external_id_nor_message(
     document = json.loads(result.stdout)
     assert result.exit_code == EXIT_PARTIAL
     assert gaps(document) == {
-        "aws:main": "aws: cannot assume role arn:aws:iam::210987654321:role/sovscan-audit "
+        "probe:aws:main": "aws: cannot assume role arn:aws:iam::210987654321:role/sovscan-audit "
         "(AccessDenied)"
     }
     for text in (result.stdout, result.stderr):
