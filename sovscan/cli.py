@@ -590,6 +590,9 @@ def _chunks(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
 
 
 def _log_outcome(result: Scan, risks: int, code: int) -> None:
+    # The summary last: the tail of a cron log is what gets read.
+    for gap in result.gaps:
+        logger.warning("could not see %s: %s", gap.scope, gap.reason)
     logger.info(
         "%d assets, %d risk findings, %d gaps; exit %d",
         result.score.assets_total,
@@ -597,8 +600,6 @@ def _log_outcome(result: Scan, risks: int, code: int) -> None:
         len(result.gaps),
         code,
     )
-    for gap in result.gaps:
-        logger.warning("could not see %s: %s", gap.scope, gap.reason)
 
 
 def exit_code(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> int:

@@ -42,6 +42,7 @@ def test_servfail_becomes_a_gap_and_exit_3(tmp_path: Path) -> None:
         ]
         result = runner.invoke(cli, [*base, "--format", "json"])
         table = runner.invoke(cli, [*base, "--format", "table"])
+        verbose = runner.invoke(cli, ["-v", *base, "--format", "json"])
     assert result.exit_code == 3, result.stderr
     document = json.loads(result.stdout)
     assert document["complete"] is False and document["score"]["complete"] is False
@@ -55,3 +56,7 @@ def test_servfail_becomes_a_gap_and_exit_3(tmp_path: Path) -> None:
     assert table.exit_code == 3
     assert "PARTIAL" in table.stdout and "dns:broken.example" in table.stdout
     assert "could not see dns:broken.example" in result.stderr
+    # With -v the summary comes last, after the warnings it sums up (a log's tail reads right).
+    lines = verbose.stderr.splitlines()
+    assert lines[-1].startswith("sovscan: INFO: ") and lines[-1].endswith("gaps; exit 3")
+    assert any("could not see dns:broken.example" in line for line in lines[:-1])
