@@ -55,6 +55,7 @@ from sovscan.resolve.ipindex import IpMatch
 from sovscan.resolve.knowledge import KnowledgeBase
 from sovscan.resolve.mail import MailAttribution, MailSignal, attribute_mailbox
 from sovscan.resolve.rdap import RdapClient, RdapNetwork
+from sovscan.resolve.special_addresses import special_use
 
 MAX_ADDRESSES = 16
 """Addresses examined per asset: enough to see disagreement, bounded against hostile input."""
@@ -336,7 +337,14 @@ def _from_address(match: IpMatch, sig: _Signals) -> None:
     if match.asn is not None:
         _from_asn(address, match.asn, match.as_org, sig, in_cloud=cloud is not None)
     elif cloud is None:
-        sig.nothing("ip-index", f"{address}: in no published range and no routed prefix", "ip-asn")
+        kind = special_use(address)
+        detail = (
+            f"{address}: {kind}, not reachable from the internet: no published range or routed "
+            "prefix can say where it is or who runs it"
+            if kind
+            else f"{address}: in no published range and no routed prefix"
+        )
+        sig.nothing("ip-index", detail, "ip-asn")
 
 
 def _from_asn(address: str, asn: int, as_org: str | None, sig: _Signals, *, in_cloud: bool) -> None:

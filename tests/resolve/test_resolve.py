@@ -164,6 +164,39 @@ def test_unknown_addresses_stay_unknown(kb: KnowledgeBase, address: str) -> None
     assert r.location.evidence and r.control.evidence  # what was tried is recorded
 
 
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("10.0.0.1", "a private address (RFC 1918)"),
+        ("172.31.255.255", "a private address (RFC 1918)"),
+        ("192.168.1.1", "a private address (RFC 1918)"),
+        ("100.64.0.1", "a carrier-grade NAT address (RFC 6598)"),
+        ("192.0.2.1", "a documentation address (RFC 5737)"),
+        ("127.0.0.1", "a loopback address"),
+        ("fd12:3456::1", "a unique local address (RFC 4193)"),
+        ("2001:db8::1", "a documentation address (RFC 3849)"),
+        ("::ffff:10.1.2.3", "a private address (RFC 1918), mapped into IPv6"),
+    ],
+)
+def test_a_special_use_address_is_named_in_the_evidence(
+    kb: KnowledgeBase, address: str, kind: str
+) -> None:
+    # The unknown is the nature of the address, not a hole in sovscan's data: say so.
+    r = resolve(_ip(address), kb)
+    assert r.location.method is Method.UNKNOWN and r.control.method is Method.UNKNOWN
+    for evidence in (*r.location.evidence, *r.control.evidence):
+        assert f": {kind}, not reachable from the internet" in evidence.detail
+
+
+@pytest.mark.parametrize("address", ["172.32.0.1", "11.0.0.1", "100.128.0.1", "2001:db9::1"])
+def test_a_routable_address_outside_every_range_is_not_called_special(
+    kb: KnowledgeBase, address: str
+) -> None:
+    r = resolve(_ip(address), kb)
+    details = [e.detail for e in (*r.location.evidence, *r.control.evidence)]
+    assert details and all("not reachable" not in detail for detail in details)
+
+
 def test_an_asset_with_nothing_to_resolve(kb: KnowledgeBase) -> None:
     r = resolve(Asset("x", "saas.endpoint", "x", {}), kb)
     assert r.location.method is Method.UNKNOWN and r.control.method is Method.UNKNOWN
