@@ -19,7 +19,7 @@ import click
 
 from sovscan import __version__
 from sovscan.config import check_aws_regions, load_config
-from sovscan.errors import ConfigError, SovscanError
+from sovscan.errors import ConfigError, RuleError, SovscanError
 from sovscan.history import check_store, default_store_path
 from sovscan.model import Scan, Severity, Status
 from sovscan.report import REPORTERS
@@ -27,6 +27,7 @@ from sovscan.report import REPORTERS
 logger = logging.getLogger("sovscan")
 
 if TYPE_CHECKING:
+    from sovscan.engine import RuleSet
     from sovscan.stream import StreamedScan
 
 STREAMED_FORMATS = frozenset({"json", "csv"})
@@ -491,7 +492,20 @@ def _knowledge_and_rules(rule_dirs: Sequence[Path]) -> tuple[Any, Any]:
     from sovscan.engine import default_rules_dir, load_rules
     from sovscan.resolve import load_knowledge
 
-    return load_knowledge(), load_rules(default_rules_dir(), *rule_dirs)
+    ruleset = load_rules(default_rules_dir(), *rule_dirs)
+    _check_own_cases(ruleset, rule_dirs)
+    return load_knowledge(), ruleset
+
+
+def _check_own_cases(ruleset: RuleSet, rule_dirs: Sequence[Path]) -> None:
+    """An institution's rule that contradicts its own test cases would give findings nobody
+    meant: refuse it as bad input. (The shipped rules' cases run in sovscan's own tests.)"""
+    from sovscan.engine.cases import failing_cases
+
+    failures = failing_cases(ruleset, rule_dirs)
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise RuleError(f"{failures[0]}{more}; `sovscan rules validate DIR` runs them all")
 
 
 def _emit(
@@ -707,6 +721,7 @@ def replay(
     if not folders:
         raise ConfigError(f"{bundle}: the bundle holds no rules; give --rules DIR")
     ruleset = load_rules(*folders)
+    _check_own_cases(ruleset, rule_dirs)
     if observations.profile is not None:
         # The stored policy already is the profile's; the profile still selects the rules.
         ruleset = replay_profile(ruleset, observations.policy, observations.profile)

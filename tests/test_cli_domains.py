@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from sovscan.cli import cli
 from sovscan.dnsserver import ZoneServer
 from sovscan.history import load_document
+from tests.engine.test_rules_cli import own_folder
 
 ZONE = """$TTL 300
 @ IN SOA ns1 hostmaster 1 7200 900 1209600 300
@@ -258,3 +259,41 @@ def test_a_mailbox_stays_personal_when_unlabelled_assets_default_to_public(
     reach = {f["asset_id"]: f["status"] for f in findings if f["rule_id"] == "foreign-law-reach"}
     assert report["institution"]["default_classification"] == "public"
     assert reach == {"dns:school0.example:mailbox": "risk"}  # "ok" before: public by default
+
+
+@pytest.mark.parametrize(
+    ("expect", "code"), [("risk", 0), ("ok", 2)], ids=["cases-pass", "a-case-fails"]
+)
+def test_a_scan_refuses_an_own_rule_that_fails_its_own_cases(
+    tmp_path: Path, server: ZoneServer, expect: str, code: int
+) -> None:
+    own = own_folder(tmp_path)
+    cases = own / "own" / "own-rule.test.yaml"
+    text = cases.read_text(encoding="utf-8")
+    cases.write_text(text.replace("expect: risk", f"expect: {expect}", 1), encoding="utf-8")
+    config = tmp_path / "sovscan.toml"
+    config.write_text(
+        '[institution]\nname = "U"\nhome = "CA-QC"\n[dns]\ndomains = ["school0.example"]\n'
+        f"[rules]\ndirs = [{json.dumps(str(own))}]\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "scan", "-c", str(config), "--format", "json", "--output", str(report),
+            "--no-store", "--fail-on", "never",
+            "--nameserver", f"{server.host}:{server.port}",
+        ],
+    )  # fmt: skip
+    assert result.exit_code in ((0, 3) if code == 0 else (code,)), result.stderr
+    if code == 2:
+        (line,) = result.stderr.splitlines()
+        assert line == (
+            f"sovscan: error: {own.as_posix()}/own/own-rule.test.yaml: cases[0] "
+            "(grant data in Ohio): expected ok; got risk; "
+            "`sovscan rules validate DIR` runs them all"
+        )
+        assert not report.exists()
+    else:
+        assert report.exists()

@@ -109,6 +109,25 @@ def test_replay_with_a_changed_rule(bundle: tuple[Path, dict[str, Any]], tmp_pat
     assert "given with --rules (instead of the bundle's)" in notices[-1]
 
 
+def test_replay_refuses_rules_that_fail_their_own_cases(
+    bundle: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    folder, _ = bundle
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    cases = rules / "control" / "foreign-law-reach.test.yaml"
+    text = cases.read_text(encoding="utf-8")
+    cases.write_text(text.replace("expect: risk", "expect: ok", 1), encoding="utf-8")
+    replayed = CliRunner().invoke(
+        cli, ["replay", str(folder), "--rules", str(rules), "--format", "json"]
+    )
+    assert replayed.exit_code == 2
+    assert replayed.stdout == ""
+    (line,) = replayed.stderr.splitlines()
+    assert line.startswith(f"sovscan: error: {rules.as_posix()}/control/foreign-law-reach.test")
+    assert "expected ok; got risk" in line
+
+
 def test_external_ids_never_reach_the_bundle() -> None:
     text = '[[aws]]\nrole_arn = "arn:aws:iam::123456789012:role/a"\nexternal_id = "Zx9-s3cr3t"\n'
     redacted = redact_inventory(text)

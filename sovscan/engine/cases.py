@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,25 @@ def check_folder(ruleset: RuleSet, root: Path) -> tuple[int, list[str]]:
         count += len(case_file.cases)
         failures.extend(run_case_file(ruleset, case_file))
     return count, failures
+
+
+def failing_cases(ruleset: RuleSet, roots: Sequence[Path]) -> list[str]:
+    """The failure lines of the test files present under `roots` (an institution's own rule
+    folders), for a scan about to use their rules.
+
+    Unlike `check_folder`, a rule without a test file is not a failure here: `rules validate`
+    asks for one, a scan only refuses a rule that contradicts its own cases.
+    """
+    failures: list[str] = []
+    for root in roots:
+        for rule_path in rule_files(root):
+            test_path = sibling_cases(rule_path)
+            if not test_path.is_file():
+                continue
+            label = rule_label(root, rule_path)
+            case_file = load_case_file(test_path, label[: -len(".yaml")] + ".test.yaml")
+            failures.extend(run_case_file(ruleset, case_file))
+    return failures
 
 
 def load_case_file(path: Path, label: str) -> CaseFile:
