@@ -83,7 +83,8 @@ class StoredScan:
 class FindingChange:
     """A finding that differs between two scans."""
 
-    change: str  # "new" (now a risk), "resolved" (no longer a risk), "changed"
+    change: str  # "new" (now a risk), "resolved" (no longer a risk), "changed", or "unseen"
+    # (a risk the newer scan, partial, did not see: not resolved)
     key: str
     rule_id: str
     asset_id: str
@@ -98,7 +99,7 @@ class FindingChange:
 class AssetChange:
     """An asset that appeared, disappeared or moved between two scans."""
 
-    change: str  # "new", "removed", "changed"
+    change: str  # "new", "removed", "changed", or "unseen" (not in the newer scan, partial)
     asset_id: str
     kind: str
     old_place: str | None
@@ -332,30 +333,73 @@ def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None)
             else _latest(connection, path, institution, before=new_full)
         )
         old, new = _stored(connection, old_full), _stored(connection, new_full)
-        findings = _finding_changes(connection, old_full, new_full, institution)
-        assets = _asset_changes(connection, old_full, new_full, institution)
+        if old.institution != new.institution:
+            raise HistoryError(
+                f"{path}: scan {old.id} is of {old.institution!r} and scan {new.id} of "
+                f"{new.institution!r}; diff compares two scans of one institution"
+            )
+        if (old.started_at, old.id) >= (new.started_at, new.id):
+            raise HistoryError(
+                f"{path}: scan {old.id} ({old.started_at}) is not older than scan {new.id} "
+                f"({new.started_at}); give the older scan first"
+            )
+        findings = _finding_changes(connection, old, new)
+        assets = _asset_changes(connection, old, new)
     return ScanDiff(old, new, findings, assets)
 
 
 def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
-    """Keys of the findings that are risks in scan `new_id` and were not in the scan of the same
-    institution before it; None when it is the institution's first scan. Asked in SQL, so
-    neither scan is loaded (`diff_scans` says the same of a "new" change)."""
+    """Keys of the findings that are risks in scan `new_id` and were not risks the last time an
+    earlier scan of the institution saw them (a partial scan that lacks one did not see it);
+    None when it is the institution's first scan. Asked in SQL, so neither scan is loaded
+    (`diff_scans` says the same of a "new" change)."""
     with open_store(path) as connection:
         institution = connection.execute(
             "SELECT institution FROM scans WHERE id = ?", (new_id,)
         ).fetchone()[0]
         try:
-            old_id = _latest(connection, path, institution, before=new_id)
+            _latest(connection, path, institution, before=new_id)
         except HistoryError:
-            return None
-        rows = connection.execute(
-            "SELECT n.key FROM findings n WHERE n.scan_id = ? AND n.status = 'risk'"
-            " AND NOT EXISTS (SELECT 1 FROM findings o"
-            " WHERE o.scan_id = ? AND o.key = n.key AND o.status = 'risk')",
-            (new_id, old_id),
-        ).fetchall()
+            return None  # the institution's first scan
+        # A risk is new unless it was a risk the last time it was looked at: in the latest
+        # earlier scan that holds it, or that is complete (then its absence was seen). A
+        # partial scan without it is skipped: not seeing a risk there says nothing.
+        rows = connection.execute(_NEW_RISKS, (new_id, institution, new_id)).fetchall()
     return {str(row[0]) for row in rows}
+
+
+# "Last seen": the latest scan before a given one (for --fail-on-new) or up to it (the older
+# side of a diff) that saw a finding or an asset: one that holds it, or a complete one (whose
+# lack of it was seen). Partial scans that lack it are passed over: they could not tell.
+_NEW_RISKS = (
+    "SELECT n.key FROM findings n WHERE n.scan_id = ? AND n.status = 'risk'"
+    " AND NOT EXISTS (SELECT 1 FROM findings o WHERE o.key = n.key AND o.status = 'risk'"
+    " AND o.scan_id = (SELECT s.id FROM scans s WHERE s.institution = ?"
+    " AND (s.started_at, s.id) < (SELECT started_at, id FROM scans WHERE id = ?)"
+    " AND (s.complete = 1 OR EXISTS"
+    " (SELECT 1 FROM findings f WHERE f.scan_id = s.id AND f.key = n.key))"
+    " ORDER BY s.started_at DESC, s.id DESC LIMIT 1))"
+)
+_FINDINGS_OF_SCAN = (
+    "SELECT key, rule_id, asset_id, status, severity, message FROM findings WHERE scan_id = ?"
+)
+_FINDING_LAST_SEEN = (
+    "SELECT key, rule_id, asset_id, status, severity, message FROM findings"
+    " WHERE key = ? AND scan_id = (SELECT s.id FROM scans s WHERE s.institution = ?"
+    " AND (s.started_at, s.id) <= (SELECT started_at, id FROM scans WHERE id = ?)"
+    " AND (s.complete = 1 OR EXISTS"
+    " (SELECT 1 FROM findings f WHERE f.scan_id = s.id AND f.key = ?))"
+    " ORDER BY s.started_at DESC, s.id DESC LIMIT 1)"
+)
+_ASSETS_OF_SCAN = "SELECT asset_id, kind, place, jurisdictions FROM assets WHERE scan_id = ?"
+_ASSET_LAST_SEEN = (
+    "SELECT asset_id, kind, place, jurisdictions FROM assets"
+    " WHERE asset_id = ? AND scan_id = (SELECT s.id FROM scans s WHERE s.institution = ?"
+    " AND (s.started_at, s.id) <= (SELECT started_at, id FROM scans WHERE id = ?)"
+    " AND (s.complete = 1 OR EXISTS"
+    " (SELECT 1 FROM assets a WHERE a.scan_id = s.id AND a.asset_id = ?))"
+    " ORDER BY s.started_at DESC, s.id DESC LIMIT 1)"
+)
 
 
 def _find(connection: sqlite3.Connection, path: Path, scan_id: str) -> str:
@@ -394,27 +438,46 @@ def _stored(connection: sqlite3.Connection, scan_id: str) -> StoredScan:
     return StoredScan(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
 
 
-def _finding_changes(
-    connection: sqlite3.Connection, old_id: str, new_id: str, institution: str
-) -> tuple[FindingChange, ...]:
-    def rows(scan_id: str) -> dict[str, Sequence[Any]]:
-        return {
-            r[0]: r
-            for r in connection.execute(
-                "SELECT key, rule_id, asset_id, status, severity, message FROM findings"
-                " WHERE scan_id = ?",
-                (scan_id,),
-            )
-        }
+Rows = dict[str, Sequence[Any]]  # a scan's findings or assets by key or asset id
 
-    old, new = rows(old_id), rows(new_id)
+
+def _both_sides(
+    connection: sqlite3.Connection,
+    old_scan: StoredScan,
+    new_scan: StoredScan,
+    of_scan: str,
+    last_seen: str,
+) -> tuple[Rows, Rows]:
+    """The rows of both scans; what a partial older scan lacks is taken from the last scan up
+    to it that saw it (`last_seen`), so an outage never makes anything look new."""
+
+    def rows(scan_id: str) -> Rows:
+        return {r[0]: r for r in connection.execute(of_scan, (scan_id,))}
+
+    old, new = rows(old_scan.id), rows(new_scan.id)
+    if not old_scan.complete:
+        for key in new.keys() - old.keys():
+            args = (key, old_scan.institution, old_scan.id, key)
+            seen = connection.execute(last_seen, args).fetchone()
+            if seen is not None:
+                old[key] = seen
+    return old, new
+
+
+def _finding_changes(
+    connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
+) -> tuple[FindingChange, ...]:
+    institution = old_scan.institution
+    old, new = _both_sides(connection, old_scan, new_scan, _FINDINGS_OF_SCAN, _FINDING_LAST_SEEN)
     changes = []
     for key in sorted(old.keys() | new.keys()):
         before, after = old.get(key), new.get(key)
         old_status = before[3] if before else None
         new_status = after[3] if after else None
         risk_before, risk_after = old_status == Status.RISK, new_status == Status.RISK
-        if risk_after and not risk_before:
+        if risk_before and after is None and not new_scan.complete:
+            change = "unseen"  # the newer scan is partial: a risk it missed is not resolved
+        elif risk_after and not risk_before:
             change = "new"
         elif risk_before and not risk_after:
             change = "resolved"
@@ -452,24 +515,21 @@ def _first_seen_risk(connection: sqlite3.Connection, key: str, institution: str)
 
 
 def _asset_changes(
-    connection: sqlite3.Connection, old_id: str, new_id: str, institution: str
+    connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
 ) -> tuple[AssetChange, ...]:
-    def rows(scan_id: str) -> dict[str, Sequence[Any]]:
-        return {
-            r[0]: r
-            for r in connection.execute(
-                "SELECT asset_id, kind, place, jurisdictions FROM assets WHERE scan_id = ?",
-                (scan_id,),
-            )
-        }
-
-    old, new = rows(old_id), rows(new_id)
+    institution = old_scan.institution
+    old, new = _both_sides(connection, old_scan, new_scan, _ASSETS_OF_SCAN, _ASSET_LAST_SEEN)
     changes = []
     for asset_id in sorted(old.keys() | new.keys()):
         before, after = old.get(asset_id), new.get(asset_id)
         if before and after and tuple(before[2:]) == tuple(after[2:]):
             continue
-        change = "new" if before is None else "removed" if after is None else "changed"
+        if before is None:
+            change = "new"
+        elif after is None:
+            change = "removed" if new_scan.complete else "unseen"
+        else:
+            change = "changed"
         row = after if after is not None else before
         if row is None:  # unreachable: the id came from one of the two scans
             continue

@@ -17,9 +17,11 @@ from sovscan.history import (
     diff_scans,
     list_scans,
     load_document,
+    new_risk_keys,
     save_scan,
 )
-from sovscan.model import Finding, Scan, Severity, Status
+from sovscan.model import Finding, Gap, Scan, Severity, Status
+from sovscan.report.diff import render_markdown, render_table
 from tests.factories import make_scan, resolved_bucket
 
 ASSET = "aws:123456789012:s3:research-data"
@@ -73,6 +75,56 @@ def test_asset_moves_are_reported(store: Path) -> None:
     ]
 
 
+def partial(scan: Scan) -> Scan:
+    """`scan` with the DNS probe's gap: what it lacks was not seen, not found absent."""
+    return replace(scan, gaps=(Gap("dns:universite.example", "SOA: timeout"),))
+
+
+def test_a_partial_scan_neither_resolves_nor_renews_what_it_did_not_see(store: Path) -> None:
+    both = (risk("a"), risk("b", asset="dns:universite.example:host:www.universite.example"))
+    save_scan(store, scan_at(0, both, "scan-1"))
+    save_scan(store, partial(scan_at(10, (risk("a"),), "scan-2")))
+    outage = diff_scans(store)
+    assert not outage.new.complete
+    assert [(c.rule_id, c.change, c.old_status, c.new_status) for c in outage.findings] == [
+        ("b", "unseen", "risk", None)
+    ]
+    assert outage.assets == ()  # both assets were seen: only the risk on www was not
+    for text in (render_table(outage), render_markdown(outage)):
+        assert "partial)" in text and "listed as unseen, not as resolved or removed" in text
+    # The next complete scan sees b again, and a new risk c: only c is new, against the scan
+    # before the outage for b (the partial scan could not say b was gone).
+    save_scan(store, scan_at(20, (*both, risk("c")), "scan-3"))
+    back = diff_scans(store)
+    assert [(c.rule_id, c.change) for c in back.findings] == [("c", "new")]
+    assert "listed as unseen" not in render_table(back)  # the newer scan is complete
+    assert new_risk_keys(store, "scan-3") == {risk("c").key}
+    # A complete scan without b resolves it, and b coming back after that is new again.
+    save_scan(store, scan_at(30, (risk("a"), risk("c")), "scan-4"))
+    assert [(c.rule_id, c.change) for c in diff_scans(store).findings] == [("b", "resolved")]
+    save_scan(store, scan_at(40, (*both, risk("c")), "scan-5"))
+    assert new_risk_keys(store, "scan-5") == {both[1].key}
+
+
+def test_an_asset_a_partial_scan_missed_is_unseen_not_removed(store: Path) -> None:
+    save_scan(store, scan_at(0, (), "scan-1"))
+    missed = replace(partial(scan_at(10, (), "scan-2")), assets=(resolved_bucket(),))
+    save_scan(store, missed)
+    assert [(a.asset_id, a.change) for a in diff_scans(store).assets] == [
+        ("dns:universite.example:txt:acme", "unseen")
+    ]
+    save_scan(store, scan_at(20, (), "scan-3"))  # seen again, unchanged: nothing to report
+    assert diff_scans(store).assets == ()
+
+
+def test_diff_refuses_scans_of_two_institutions(store: Path) -> None:
+    save_scan(store, scan_at(0, (), "scan-1"))
+    other = scan_at(10, (), "scan-2")
+    save_scan(store, replace(other, policy=replace(other.policy, institution="Autre")))
+    with pytest.raises(HistoryError, match="diff compares two scans of one institution"):
+        diff_scans(store, "scan-1", "scan-2")
+
+
 def test_list_and_load(store: Path) -> None:
     save_scan(store, scan_at(0, (risk("a"),), "scan-1"))
     save_scan(store, scan_at(5, (), "scan-2"))
@@ -119,8 +171,15 @@ def test_history_and_diff_commands(store: Path, tmp_path: Path) -> None:
         result = runner.invoke(cli, ["diff", "--store", str(store), "--format", fmt])
         assert result.exit_code == 0, result.stderr
         assert "new-rule" in result.stdout
-    explicit = runner.invoke(cli, ["diff", "scan-2", "scan-1", "--store", str(store)])
-    assert explicit.exit_code == 0 and "resolved" in explicit.stdout
+    explicit = runner.invoke(cli, ["diff", "scan-1", "scan-2", "--store", str(store)])
+    assert explicit.exit_code == 0 and "new-rule" in explicit.stdout
+    # Backwards, every new risk would read as resolved: refused, in one line.
+    backwards = runner.invoke(cli, ["diff", "scan-2", "scan-1", "--store", str(store)])
+    assert backwards.exit_code == 2 and backwards.stdout == ""
+    assert backwards.stderr.endswith("; give the older scan first\n")
+    assert (
+        "scan scan-2 (" in backwards.stderr and "is not older than scan scan-1" in backwards.stderr
+    )
     empty = runner.invoke(cli, ["diff", "--store", str(tmp_path / "empty.sqlite")])
     assert empty.exit_code == 2
     assert empty.stderr.startswith("sovscan: error: ") and "no history store here" in empty.stderr
@@ -177,8 +236,6 @@ def test_diff_rows_read_by_asset_then_rule(store: Path) -> None:
 
 
 def test_markdown_diff_has_headed_sections_even_when_nothing_changed(store: Path) -> None:
-    from sovscan.report.diff import render_markdown
-
     save_scan(store, scan_at(0, (risk("a"),), "scan-1"))
     save_scan(store, scan_at(10, (risk("a"),), "scan-2"))
     unchanged = render_markdown(diff_scans(store))

@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from tabulate import tabulate
 
-from sovscan.history import ScanDiff
+from sovscan.history import ScanDiff, StoredScan
 from sovscan.report.markdown import md
 from sovscan.report.safe import spreadsheet_safe, terminal_safe, terminal_safe_text
 
@@ -30,13 +30,26 @@ def render_json(diff: ScanDiff) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+def _scan(scan: StoredScan) -> str:
+    partial = "" if scan.complete else ", partial"
+    return f"{scan.id} ({scan.started_at}, score {scan.score}{partial})"
+
+
+def _partial_note(diff: ScanDiff) -> str:
+    """Why some changes read "unseen"; empty when the newer scan is complete."""
+    if diff.new.complete:
+        return ""
+    return (
+        "The newer scan is partial (it has gaps): a risk or an asset it did not see is listed "
+        "as unseen, not as resolved or removed."
+    )
+
+
 def render_table(diff: ScanDiff) -> str:
     """The diff as terminal tables; control characters escaped."""
-    head = (
-        f"{terminal_safe(diff.new.institution)}: scan {diff.old.id} ({diff.old.started_at}, "
-        f"score {diff.old.score}) -> {diff.new.id} ({diff.new.started_at}, "
-        f"score {diff.new.score})"
-    )
+    head = f"{terminal_safe(diff.new.institution)}: scan {_scan(diff.old)} -> {_scan(diff.new)}"
+    if note := _partial_note(diff):
+        head += "\n" + note
     findings = tabulate(
         [
             [
@@ -126,11 +139,9 @@ def render_markdown(diff: ScanDiff) -> str:
     lines = [
         f"# Changes for {md(diff.new.institution)}",
         "",
-        (
-            f"From scan `{diff.old.id}` ({diff.old.started_at}, score {diff.old.score}) to "
-            f"`{diff.new.id}` ({diff.new.started_at}, score {diff.new.score})."
-        ),
+        f"From scan `{_scan(diff.old)}` to `{_scan(diff.new)}`.",
         "",
+        *([_partial_note(diff), ""] if _partial_note(diff) else []),
         f"## Findings ({len(diff.findings)} changed, {len(diff.new_risks)} new risks)",
         "",
     ]
