@@ -282,3 +282,11 @@ def test_every_demo_run_is_the_same_estate(
     ids = [item.asset.id for item in again.assets]
     assert ids == [item.asset.id for item in demo_scan.assets]
     assert ids == [asset["id"] for asset in recorded["assets"]]
+
+
+def test_the_demo_account_region_guardrail_is_unknown_not_unchecked(demo_scan: Scan) -> None:
+    # A single account's SCPs cannot be read from it: Guardrail 5 is answered "unknown".
+    (finding,) = [f for f in demo_scan.findings if f.rule_id == "account-without-region-guardrail"]
+    assert finding.asset_id == "aws:123456789012:account"
+    assert finding.status is Status.UNKNOWN
+    assert finding.missing == ("asset.attr.region_guardrail",)

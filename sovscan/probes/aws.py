@@ -129,6 +129,7 @@ class AwsProbe:
         max_workers: int = 8,
         classification_tag: str = "DataClassification",
         client_config: Config = CLIENT_CONFIG,
+        account_asset: bool = True,
     ) -> None:
         self.name = name  # "aws:<source>" in a scan, so a source that cannot start is named
         self.source = source
@@ -138,6 +139,8 @@ class AwsProbe:
         self.classification_tag = classification_tag
         self.client_config = client_config
         self.services: tuple[ServiceSpec, ...] = SERVICES
+        # An Organization scan makes each member's aws.account asset from what it read there.
+        self.account_asset = account_asset
 
     def collect(self) -> Iterator[Asset | Gap]:
         """Every asset (sorted by id), then every gap (sorted), of the session's account."""
@@ -148,6 +151,8 @@ class AwsProbe:
         )
         regions, gaps = _regions(ctx, self.source.regions)
         assets: list[Asset] = []
+        if self.account_asset:
+            assets.append(lone_account_asset(account, partition, ctx.observed_at))
         with (
             ThreadPoolExecutor(self.max_workers, thread_name_prefix="sovscan-aws") as tasks,
             ThreadPoolExecutor(self.max_workers, thread_name_prefix="sovscan-aws-item") as items,
@@ -242,6 +247,7 @@ class AwsOrganizationProbe:
                 max_workers=self.max_workers,
                 classification_tag=self.classification_tag,
                 client_config=self.client_config,
+                account_asset=False,
             )
             probe.services = self.services
             return list(probe.collect())
@@ -287,6 +293,22 @@ def account_asset(account: MemberAccount, partition: str, observed_at: datetime)
         name=bounded(account.name or account.id, 200),
         attributes=attributes,
         evidence=tuple(evidence),
+    )
+
+
+def lone_account_asset(account: str, partition: str, observed_at: datetime) -> Asset:
+    """The `aws.account` asset of an account scanned on its own: its region guardrail stays
+    unknown, since SCPs can only be read from the Organization's management account."""
+    detail = (
+        f"account {account}; the service control policies that may restrict its regions are "
+        "read from the Organization's management account (member_role), not from the account"
+    )
+    return Asset(
+        id=f"aws:{account}:account",
+        kind="aws.account",
+        name=account,
+        attributes={"provider": "aws", "partition": partition, "account": account},
+        evidence=(Evidence("aws:sts:GetCallerIdentity", detail, observed_at, Confidence.HIGH),),
     )
 
 

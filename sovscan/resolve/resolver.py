@@ -259,7 +259,15 @@ def _from_cloud_api(asset: Asset, sig: _Signals) -> None:
         return
     region = _text_attr(asset, "region")
     partition = _text_attr(asset, "partition")
-    if region is None:
+    if region is None and asset.kind == "aws.account" and partition is not None:
+        # An account has no place, but its partition says which offer it is in (the European
+        # Sovereign Cloud's aws-eusc, AWS China's operators...), which rules about offers read.
+        offer = _operator_of(kb, provider_id, partition, None).id
+        detail = f"{provider_id} account in partition {partition}: an account has no region"
+        sig.where(
+            offer, None, None, Method.CLOUD_API, Confidence.HIGH, "asset", detail, "providers"
+        )
+    elif region is None:
         sig.nothing("asset", f"{provider_id} asset without a region")
     else:
         place = kb.regions.get((provider_id, region))

@@ -50,6 +50,18 @@ def demo() -> tuple[dict[str, Asset], list[Gap]]:
             return scan(session, clock=_clock)
 
 
+def test_an_account_scanned_alone_has_an_unknown_region_guardrail(
+    demo: tuple[dict[str, Asset], list[Gap]],
+) -> None:
+    # Its SCPs can only be read from the Organization's management account: the guardrail is
+    # not claimed either way, so the rule's finding is unknown, not missing.
+    account = demo[0][f"aws:{ACCOUNT}:account"]
+    assert account.kind == "aws.account" and account.name == ACCOUNT
+    assert dict(account.attributes) == {"provider": "aws", "partition": "aws", "account": ACCOUNT}
+    assert [e.source for e in account.evidence] == ["aws:sts:GetCallerIdentity"]
+    assert "management account (member_role)" in account.evidence[0].detail
+
+
 def test_demo_buckets_have_their_regions(demo: tuple[dict[str, Asset], list[Gap]]) -> None:
     assets, gaps = demo
     assert gaps == []
@@ -65,6 +77,7 @@ def test_demo_buckets_have_their_regions(demo: tuple[dict[str, Asset], list[Gap]
 def test_the_demo_holds_only_what_populate_made(demo: tuple[dict[str, Asset], list[Gap]]) -> None:
     kinds = sorted(asset.kind for asset in demo[0].values())
     assert kinds == [
+        "aws.account",  # the account scanned on its own
         "aws.ebs.volume",  # the instance's root volume
         "aws.ec2.instance",
         "aws.kms.key",

@@ -197,6 +197,22 @@ def test_a_routable_address_outside_every_range_is_not_called_special(
     assert details and all("not reachable" not in detail for detail in details)
 
 
+@pytest.mark.parametrize(("partition", "offer"), [("aws", "aws"), ("aws-eusc", "aws-eusc")])
+def test_an_account_has_its_partitions_offer_and_no_place(
+    kb: KnowledgeBase, partition: str, offer: str
+) -> None:
+    account = Asset(
+        "aws:123456789012:account",
+        "aws.account",
+        "123456789012",
+        {"provider": "aws", "partition": partition, "account": "123456789012"},
+    )
+    r = resolve(account, kb)
+    assert (r.location.provider, r.location.region, r.location.country) == (offer, None, None)
+    assert r.location.method is Method.CLOUD_API
+    assert r.control.operator == kb.providers[offer].operator
+
+
 def test_an_asset_with_nothing_to_resolve(kb: KnowledgeBase) -> None:
     r = resolve(Asset("x", "saas.endpoint", "x", {}), kb)
     assert r.location.method is Method.UNKNOWN and r.control.method is Method.UNKNOWN
