@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 
 from sovscan.model import Finding, Scan, Status
 from sovscan.report.safe import strip_controls
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# Only what Markdown would read as markup is escaped, so that ordinary text (apostrophes,
+# quotes, a lone "&") reads as itself in the raw file too, which tickets and plain-text viewers
+# show unrendered. "<" and ">" become entities rather than backslash escapes because no renderer
+# reads an entity as a tag, while not every dialect honours "\<". An "&" is escaped only where
+# it would start a character reference, which would otherwise render as another character.
+_MARKDOWN_SPECIAL = re.compile(
+    r"[\\`*_\[\]|~<>]|&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]*;)"
+)
+_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 
 def render(scan: Scan) -> str:
-    """The scan as GitHub-flavoured Markdown; every value is escaped for Markdown and HTML."""
+    """The scan as GitHub-flavoured Markdown; every value is escaped so it renders as text."""
     policy, score = scan.policy, scan.score
     state = "complete" if scan.complete else f"**partial**: {len(scan.gaps)} scope(s) not seen"
     lines = [
@@ -77,7 +84,7 @@ def render(scan: Scan) -> str:
 def md(text: str) -> str:
     """`text` safe inside a Markdown table cell: no markup, no HTML, no line breaks."""
     flat = " ".join(strip_controls(text).split())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(flat, quote=True))
+    return _MARKDOWN_SPECIAL.sub(lambda m: _ENTITIES.get(m.group(), "\\" + m.group()), flat)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

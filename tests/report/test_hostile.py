@@ -65,3 +65,23 @@ def test_markdown_has_no_live_html_or_table_breaks() -> None:
             assert line.replace("\\|", "").count("|") == columns
             checked += 1
     assert checked == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        # Ordinary punctuation stays itself: the raw file is read in tickets and terminals too.
+        ('the evidence bundle\'s "TIA" & co', 'the evidence bundle\'s "TIA" & co'),
+        ("TIA <b>x</b>", "TIA &lt;b&gt;x&lt;/b&gt;"),
+        # A character reference in the text would render as the character it names.
+        ("&#x27; &#39; &lt; &amp;", "&amp;#x27; &amp;#39; &amp;lt; &amp;amp;"),
+        ("[x](https://evil.example) ![i](j)", "\\[x\\](https://evil.example) !\\[i\\](j)"),
+        ("a|b `c` *d* _e_ ~~f~~ \\", "a\\|b \\`c\\` \\*d\\* \\_e\\_ \\~\\~f\\~\\~ \\\\"),
+        ("line\nbreak\r\x1b[31m\u202e", "line break\ufffd\ufffd\\[31m\ufffd"),
+    ],
+)
+def test_markdown_escapes_only_what_would_render_as_markup(text: str, cell: str) -> None:
+    bucket = resolved_bucket()
+    item = replace(bucket, asset=replace(bucket.asset, name=text))
+    rendered = REPORTERS["markdown"](make_scan(assets=(item,), findings=()))  # type: ignore[arg-type]
+    assert f"| {cell} | aws.s3.bucket |" in rendered
