@@ -664,7 +664,7 @@ def verify(bundle: Path, expected: str | None) -> int:
             f"expected 64 hexadecimal digits; got {expected[:80]!r}", param_hint="--manifest-sha256"
         )
     problems, digest = checked_bundle(bundle)
-    if expected is not None and digest != expected.lower():
+    if expected is not None and digest is not None and digest != expected.lower():
         problems.append(
             f"manifest.json: SHA-256 {digest} is not the recorded {expected.lower()}; "
             "the bundle was rewritten"

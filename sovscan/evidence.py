@@ -122,19 +122,46 @@ def verify_bundle(folder: Path) -> list[str]:
     return checked_bundle(folder)[0]
 
 
-def checked_bundle(folder: Path) -> tuple[list[str], str]:
+def checked_bundle(folder: Path) -> tuple[list[str], str | None]:
     """`verify_bundle`'s problems, and the SHA-256 of the very manifest bytes they were checked
-    against (read once, so a manifest swapped during the check cannot pass as the recorded one).
+    against (read once, so a manifest swapped during the check cannot pass as the recorded one);
+    None when there is no manifest file to hash.
+
+    A manifest that is missing or unusable is a problem of the bundle, like a modified file:
+    deleting or rewriting it is what tampering looks like. Raises EvidenceError only when the
+    manifest exists but cannot be read (permissions, I/O).
     """
     path = folder / MANIFEST
+    unchecked = "no file of the bundle can be checked"
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        return [f"{MANIFEST}: not a regular file; {unchecked}"], None
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return [f"{MANIFEST}: missing; {unchecked}"], None
+    except OSError as exc:
+        raise EvidenceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if size > MAX_BUNDLE_FILE:
+        return [f"{MANIFEST}: {size} bytes, too large to be a manifest; {unchecked}"], None
     raw = _read_bytes(path)
-    return _problems(folder, _parsed(path, raw)), hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [f"{MANIFEST}: not valid JSON ({exc}); {unchecked}"], digest
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("schema") != BUNDLE_SCHEMA
+        or not isinstance(manifest.get("files"), dict)
+    ):
+        shape = f'a JSON object with "schema": "{BUNDLE_SCHEMA}" and a "files" object'
+        return [
+            f"{MANIFEST}: not a {BUNDLE_SCHEMA} manifest (expected {shape}); {unchecked}"
+        ], digest
+    return _problems(folder, manifest["files"]), digest
 
 
-def _problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
-    if manifest.get("schema") != BUNDLE_SCHEMA or not isinstance(manifest.get("files"), dict):
-        raise EvidenceError(f"{folder / MANIFEST}: expected a {BUNDLE_SCHEMA} manifest")
-    expected: dict[str, str] = manifest["files"]
+def _problems(folder: Path, expected: dict[str, Any]) -> list[str]:
     problems = []
     present = {
         p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()

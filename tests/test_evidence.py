@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
+from sovscan.cli import cli
 from sovscan.evidence import (
     EvidenceError,
     bundled_rule_dirs,
@@ -73,12 +75,63 @@ def test_existing_target_is_refused(tmp_path: Path, rules_dir: Path) -> None:
         write_bundle(tmp_path / "bundle", make_scan(), config_file=None, rule_dirs=[rules_dir])
 
 
-def test_not_a_bundle(tmp_path: Path) -> None:
-    with pytest.raises(EvidenceError, match="cannot read"):
-        verify_bundle(tmp_path)
-    (tmp_path / "manifest.json").write_text("[1]", encoding="utf-8")
-    with pytest.raises(EvidenceError, match="expected a JSON object"):
-        verify_bundle(tmp_path)
+def test_a_bundle_without_its_manifest_does_not_verify(tmp_path: Path) -> None:
+    assert verify_bundle(tmp_path) == [
+        "manifest.json: missing; no file of the bundle can be checked"
+    ]
+    with pytest.raises(EvidenceError, match=r"does not verify: manifest\.json: missing"):
+        load_observations(tmp_path)
+
+
+def _verify(bundle: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["verify", str(bundle), *args])
+
+
+def test_verify_exits_1_when_the_manifest_is_deleted(tmp_path: Path, rules_dir: Path) -> None:
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, make_scan(), config_file=None, rule_dirs=[rules_dir])
+    (bundle / "manifest.json").unlink()
+    result = _verify(bundle)
+    assert result.exit_code == 1, result.output
+    assert (
+        result.stdout == f"{bundle}: manifest.json: missing; no file of the bundle can be checked\n"
+    )
+    assert result.stderr == ""
+    # Without a manifest there is nothing to hash: the missing file is the whole finding.
+    assert _verify(bundle, "--manifest-sha256", "0" * 64).stdout == result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'{"schema": "sovscan.evidence/1", "files": {', "not valid JSON (Expecting"),
+        (b"\xff\xfe", "not valid JSON ('utf-8' codec can't decode"),
+        (b"[1]", "not a sovscan.evidence/1 manifest"),
+        (b'{"files": {}}', "not a sovscan.evidence/1 manifest"),
+        (b'{"schema": "sovscan.evidence/1", "files": ["report.json"]}', "not a sovscan.evidence/1"),
+    ],
+)
+def test_verify_exits_1_when_the_manifest_is_corrupt(
+    tmp_path: Path, rules_dir: Path, content: bytes, said: str
+) -> None:
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, make_scan(), config_file=None, rule_dirs=[rules_dir])
+    (bundle / "manifest.json").write_bytes(content)
+    result = _verify(bundle)
+    assert result.exit_code == 1, result.output
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{bundle}: manifest.json: {said}")
+    assert line.endswith("; no file of the bundle can be checked")
+    assert result.stderr == ""
+
+
+def test_verify_of_a_folder_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    for target in (tmp_path / "nowhere", tmp_path / "file"):
+        result = _verify(target)
+        assert result.exit_code == 2
+        (line,) = result.stderr.splitlines()
+        assert str(target) in line and "Traceback" not in result.output
 
 
 def test_a_killed_writes_staging_folder_is_removed_by_the_next_write(
