@@ -242,6 +242,8 @@ class Score:
     by_severity: Mapping[str, int]  # RISK findings per severity
     by_status: Mapping[str, int]
     complete: bool  # False when any Gap was recorded: the score cannot claim the whole estate
+    upper_bound: int  # the value if every UNKNOWN finding turned out to be a RISK (>= value)
+    known_share: int  # percentage of findings that are RISK or OK (100 when there are none)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
+from sovscan.engine import score as engine_score
 from sovscan.model import (
     UNKNOWN_CONTROL,
     UNKNOWN_LOCATION,
@@ -90,6 +92,8 @@ def make_scan(
         by_severity={"high": 1},
         by_status={"risk": 1, "ok": 0, "unknown": 1},
         complete=not gaps,
+        upper_bound=50,  # the one unknown finding is info: it cannot raise the score
+        known_share=50,
     )
     return Scan(
         id="0123456789abcdef",
@@ -105,3 +109,61 @@ def make_scan(
         score=score,
         laws={"us-cloud-act": {"name": "US CLOUD Act", "citation": "18 U.S.C. § 2713"}},
     )
+
+
+def scored(scan: Scan) -> Scan:
+    """`scan` with the Score the engine gives its assets, unwaived findings and gaps, in place of
+    make_scan's fixed one."""
+    unwaived = [f for f in scan.findings if f.waiver is None]
+    return replace(scan, score=engine_score(scan.assets, unwaived, len(scan.gaps), scan.policy))
+
+
+def saas_endpoint(name: str = "vendor", classification: str = "confidential") -> ResolvedAsset:
+    """A SaaS endpoint whose host is in no offline table: where and who are unknown."""
+    asset = Asset(
+        f"saas:{name}.example",
+        "saas.endpoint",
+        name,
+        {"hostname": f"{name}.example", "classification": classification},
+    )
+    return ResolvedAsset(asset, UNKNOWN_LOCATION, UNKNOWN_CONTROL)
+
+
+def unknown_scan(*, gaps: tuple[Gap, ...] = (), rules: int = 2) -> Scan:
+    """The new user's trial: one confidential SaaS endpoint nothing could be determined about,
+    with `rules` high-severity unknown findings (value 0, upper bound 78, 0% known)."""
+    endpoint = saas_endpoint()
+    findings = tuple(
+        Finding(
+            rule,
+            endpoint.asset.id,
+            Status.UNKNOWN,
+            Severity.HIGH,
+            f"{rule} cannot be judged",
+            missing=("location.place",),
+        )
+        for rule in ("data-outside-allowed-locations", "foreign-law-reach")[:rules]
+    )
+    return scored(make_scan(assets=(endpoint,), findings=findings, gaps=gaps))
+
+
+def known_scan() -> Scan:
+    """A scan where everything was determined: one bucket, one risk, one ok finding."""
+    bucket = resolved_bucket()
+    findings = (
+        Finding(
+            "foreign-law-reach",
+            bucket.asset.id,
+            Status.RISK,
+            Severity.HIGH,
+            "research-data is reachable by us-cloud-act",
+        ),
+        Finding(
+            "data-outside-allowed-locations",
+            bucket.asset.id,
+            Status.OK,
+            Severity.HIGH,
+            "research-data is in CA-QC",
+        ),
+    )
+    return scored(make_scan(assets=(bucket,), findings=findings))

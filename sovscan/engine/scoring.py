@@ -35,11 +35,11 @@ class AssetRisk:
 
 @dataclass(frozen=True, slots=True)
 class ScoreDetail:
-    """The score with what Score cannot carry yet: the bound if unknowns were risks, dimensions."""
+    """The score with what Score does not carry: dimensions, per-asset risks, EU-CSF levels."""
 
     score: Score
-    upper_bound: int  # the value if every UNKNOWN finding turned out to be a RISK
-    known_share: int  # percentage of findings that are RISK or OK (not UNKNOWN)
+    upper_bound: int  # score.upper_bound: the value if every UNKNOWN finding were a RISK
+    known_share: int  # score.known_share: percentage of findings that are RISK or OK
     by_dimension: Mapping[str, int]  # the same formula restricted to each dimension's rules
     assets: tuple[AssetRisk, ...]
     eu_csf: Mapping[str, str]  # objective ("SOV-2") -> "SEAL-1", "SEAL-0 to SEAL-2", ...
@@ -90,6 +90,12 @@ def institution_value(risks: Sequence[tuple[int, int]]) -> int:
     return int(100 * (worst + mean) / (2 * MAX_WEIGHT) + 0.5)
 
 
+def known_percentage(known: int, total: int) -> int:
+    """The share of `total` findings that are RISK or OK, in percent rounded half up; 100 when
+    there are no findings (nothing was left unknown)."""
+    return int(100 * known / total + 0.5) if total else 100
+
+
 def score(
     assets: Sequence[ResolvedAsset],
     findings: Sequence[Finding],
@@ -115,6 +121,10 @@ def score(
         by_severity=MappingProxyType(by_severity),
         by_status=MappingProxyType(by_status),
         complete=gaps_count == 0,
+        upper_bound=institution_value([(r.weight, max(r.risk, r.unknown)) for r in risks]),
+        known_share=known_percentage(
+            len(findings) - by_status[Status.UNKNOWN.value], len(findings)
+        ),
     )
 
 
@@ -128,6 +138,8 @@ class ScoreTally:
     total_weight: int = 0
     weighted_risk: int = 0
     worst: int = 0
+    weighted_bound: int = 0  # as weighted_risk, were every UNKNOWN finding a RISK
+    worst_bound: int = 0
     assets_total: int = 0
     assets_at_risk: int = 0
     assets_unknown: int = 0
@@ -141,6 +153,7 @@ class ScoreTally:
     def add(self, weight: int, findings: Sequence[tuple[Status, Severity]]) -> None:
         """One asset of classification `weight` and the (status, severity) of its findings."""
         risk = 0
+        bound = 0
         unknown = False
         for status, severity in findings:
             self.by_status[status.value] += 1
@@ -149,27 +162,37 @@ class ScoreTally:
                 risk = max(risk, severity.weight)
             elif status is Status.UNKNOWN:
                 unknown = True
+                bound = max(bound, severity.weight)
+        bound = max(bound, risk)
         self.assets_total += 1
         self.total_weight += weight
         self.weighted_risk += weight * risk
         self.worst = max(self.worst, risk)
+        self.weighted_bound += weight * bound
+        self.worst_bound = max(self.worst_bound, bound)
         self.assets_at_risk += risk > 0
         self.assets_unknown += unknown
 
     def score(self, gaps_count: int) -> Score:
-        value = 0
-        if self.total_weight:
-            mean = self.weighted_risk / self.total_weight
-            value = int(100 * (self.worst + mean) / (2 * MAX_WEIGHT) + 0.5)
+        findings = sum(self.by_status.values())
         return Score(
-            value=value,
+            value=self._value(self.worst, self.weighted_risk),
             assets_total=self.assets_total,
             assets_at_risk=self.assets_at_risk,
             assets_unknown=self.assets_unknown,
             by_severity=MappingProxyType(dict(self.by_severity)),
             by_status=MappingProxyType(dict(self.by_status)),
             complete=gaps_count == 0,
+            upper_bound=self._value(self.worst_bound, self.weighted_bound),
+            known_share=known_percentage(findings - self.by_status[Status.UNKNOWN.value], findings),
         )
+
+    def _value(self, worst: int, weighted: int) -> int:
+        """`institution_value` from the running sums."""
+        if not self.total_weight:
+            return 0
+        mean = weighted / self.total_weight
+        return int(100 * (worst + mean) / (2 * MAX_WEIGHT) + 0.5)
 
 
 def score_detail(
@@ -181,7 +204,7 @@ def score_detail(
 ) -> ScoreDetail:
     """The Score plus its pessimistic bound, the share of known answers and each dimension."""
     risks = asset_risks(assets, findings, policy)
-    known = sum(1 for finding in findings if finding.status is not Status.UNKNOWN)
+    total = score(assets, findings, gaps_count, policy)
     dimensions: dict[str, int] = {}
     for dimension in DIMENSIONS:
         rule_ids = {rule.id for rule in ruleset.rules if dimension in rule.tags}
@@ -189,9 +212,9 @@ def score_detail(
         part = asset_risks(assets, subset, policy)
         dimensions[dimension] = institution_value([(r.weight, r.risk) for r in part])
     return ScoreDetail(
-        score=score(assets, findings, gaps_count, policy),
-        upper_bound=institution_value([(r.weight, max(r.risk, r.unknown)) for r in risks]),
-        known_share=int(100 * known / len(findings) + 0.5) if findings else 100,
+        score=total,
+        upper_bound=total.upper_bound,
+        known_share=total.known_share,
         by_dimension=MappingProxyType(dimensions),
         assets=risks,
         eu_csf=eu_csf_levels(ruleset, findings),
