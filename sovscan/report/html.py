@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from sovscan.model import Evidence, Finding, ResolvedAsset, Scan, Status
+from sovscan.report.bound import bound_text
 from sovscan.report.safe import strip_controls
 
 _STYLE = """
@@ -182,6 +183,7 @@ def _header(scan: Scan) -> str:
 
 def _summary(scan: Scan) -> str:
     score = scan.score
+    bound = bound_text(score)
     banner = (
         '<div class="banner complete" id="scan-state">Complete scan: every configured scope '
         "was seen.</div>"
@@ -194,7 +196,8 @@ def _summary(scan: Scan) -> str:
         (
             "exposure score" if scan.complete else "exposure score, part seen only",
             f'<span class="score" id="score">{score.value}</span>/100'
-            + ("" if scan.complete else ' <span class="muted">(partial)</span>'),
+            + ("" if scan.complete else ' <span class="muted">(partial)</span>')
+            + (f'<div class="muted" id="score-bound">{_e(bound)}</div>' if bound else ""),
         ),
         ("assets", f'<span id="assets-total">{score.assets_total}</span>'),
         ("at risk", f'<span id="assets-at-risk">{score.assets_at_risk}</span>'),

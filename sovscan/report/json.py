@@ -231,6 +231,8 @@ def _score(score: Score) -> dict[str, Any]:
         "assets_unknown": score.assets_unknown,
         "by_severity": dict(score.by_severity),
         "by_status": dict(score.by_status),
+        "upper_bound": score.upper_bound,
+        "known_share": score.known_share,
     }
 
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from sovscan.model import Finding, Scan, Status
+from sovscan.report.bound import bound_text
 from sovscan.report.safe import strip_controls
 
 # Only what Markdown would read as markup is escaped, so that ordinary text (apostrophes,
@@ -23,6 +24,7 @@ def render(scan: Scan) -> str:
     """The scan as GitHub-flavoured Markdown; every value is escaped so it renders as text."""
     policy, score = scan.policy, scan.score
     state = "complete" if scan.complete else f"**partial**: {len(scan.gaps)} scope(s) not seen"
+    bound = bound_text(score)
     lines = [
         f"# Sovereignty scan: {md(policy.institution)}",
         "",
@@ -30,6 +32,7 @@ def render(scan: Scan) -> str:
         f"- Home {md(policy.home)}; allowed locations {md(', '.join(policy.allowed_locations))}",
         (
             f"- Exposure score **{score.value}/100**"
+            + (f" ({bound})" if bound else "")
             + ("" if scan.complete else " for the part seen only (partial scan)")
             + f": {score.assets_total} assets, "
             f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"

@@ -68,6 +68,8 @@ def render(scan: Scan) -> str:
                     "rulesDigest": scan.rules_digest,
                     "dataDigest": scan.data_digest,
                     "score": scan.score.value,
+                    "scoreUpperBound": scan.score.upper_bound,
+                    "knownShare": scan.score.known_share,
                     **({"notices": list(scan.notices)} if scan.notices else {}),
                 },
             }

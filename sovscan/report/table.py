@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 from sovscan.model import Finding, Location, ResolvedAsset, Scan, Status
+from sovscan.report.bound import bound_text
 from sovscan.report.safe import terminal_safe, terminal_safe_text
 
 _CELL = 60  # characters before a cell is cut; wrapped columns stay readable on 100-column terminals
@@ -107,10 +108,12 @@ def _header(scan: Scan) -> str:
 
 
 def _score_text(scan: Scan) -> str:
+    bound = bound_text(scan.score)
+    text = f"{scan.score.value}/100" + (f" ({bound})" if bound else "")
     if scan.complete:
-        return f"{scan.score.value}/100"
+        return text
     # A partial scan's score covers only what was seen: never let it read as the estate's.
-    return f"{scan.score.value}/100 for the part seen only (partial scan)"
+    return f"{text} for the part seen only (partial scan)"
 
 
 def _assets(assets: Sequence[ResolvedAsset]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ from sovscan.model import (
     Severity,
     Status,
 )
-from tests.factories import POLICY
+from sovscan.report import REPORTERS
+from tests.factories import POLICY, make_scan
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scoring.md"
 
@@ -70,6 +72,7 @@ def test_the_worked_example_of_the_documentation(ruleset: RuleSet) -> None:
     assert dict(result.by_severity) == {"info": 1, "low": 0, "medium": 2, "high": 1, "critical": 0}
     assert dict(result.by_status) == {"risk": 4, "ok": 3, "unknown": 1}
     assert result.complete is True
+    assert (result.upper_bound, result.known_share) == (64, 88)
     detail = score_detail(ruleset, ASSETS, FINDINGS, 0, POLICY)
     assert detail.score == result
     assert detail.upper_bound == 64
@@ -86,6 +89,13 @@ def test_the_documentation_states_the_numbers_the_code_gives() -> None:
     text = DOC.read_text(encoding="utf-8")
     assert "= round_half_up(53.17) = 53" in text
     assert "= round_half_up(64.29) = 64" in text
+    # The reports print the worked example's headline as the documentation says it.
+    printed = REPORTERS["table"](replace(make_scan(), score=score(ASSETS, FINDINGS, 0, POLICY)))
+    headline = (
+        "exposure score 53/100 (up to 64 if the unknown finding is a risk; 88% of findings known)"
+    )
+    assert f"{headline}; 4 assets, 2 at risk, 1 with unknowns" in printed
+    assert f"**{headline}**; 4 assets, 2 at risk, 1 with unknowns." in " ".join(text.split())
     names = re.search(r"^\| severity \|(.*)\|$", text, flags=re.MULTILINE)
     weights = re.search(r"^\| weight \|(.*)\|$", text, flags=re.MULTILINE)
     assert names is not None and weights is not None
@@ -127,6 +137,7 @@ def test_unknowns_are_never_counted_as_compliant() -> None:
     result = score(ASSETS, all_unknown, 0, POLICY)
     assert result.assets_unknown == 4
     assert result.by_status["ok"] == 0
+    assert (result.value, result.upper_bound, result.known_share) == (0, 78, 0)
     detail = score_detail(load_rules(), ASSETS, all_unknown, 0, POLICY)
     assert detail.upper_bound == 78  # (7 + 7) / 18
     assert detail.known_share == 0
