@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -50,6 +50,12 @@ class SaasEndpoint:
     @property
     def host(self) -> str:
         return urlsplit(self.url).hostname or ""
+
+    @property
+    def asset_host(self) -> str:
+        """The host as the probe names the endpoint's asset (`saas:<host>`): lowercase, no port,
+        no trailing dot. Two entries with one asset host would be one asset."""
+        return self.host.rstrip(".").lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +192,7 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
         _saas(reader, entry, f"saas[{index}]", policy.default_classification)
         for index, entry in enumerate(reader.table_array(document, "saas"))
     )
+    _check_saas_hosts(reader, saas)
     waivers = parse_waivers(document.get("waivers", []), label)
     rules_table = reader.table(document, "rules", required=False)
     reader.known_keys(rules_table, "rules", {"dirs"})
@@ -366,6 +373,20 @@ def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -
     return SaasEndpoint(name, url, classification)
 
 
+def _check_saas_hosts(reader: _Reader, saas: Sequence[SaasEndpoint]) -> None:
+    """One entry per host: the probe makes one asset per host, so a second entry on the same
+    host would be dropped, and which classification survives would depend on the order."""
+    first: dict[str, int] = {}
+    for index, endpoint in enumerate(saas):
+        earlier = first.setdefault(endpoint.asset_host, index)
+        if earlier != index:
+            raise ConfigError(
+                f"{reader.label}: saas[{index}].url: host {endpoint.asset_host} is already "
+                f"saas[{earlier}] ({_shown(saas[earlier].name)}); give one entry per "
+                "host, with the most sensitive classification of the data it holds"
+            )
+
+
 def normalize_domain(reader: _Reader, value: object, where: str) -> str:
     """A domain name in lowercase ASCII (IDNs to punycode), without a trailing dot."""
     if not isinstance(value, str) or not value.strip():
@@ -408,6 +429,12 @@ def _rule_dir(reader: _Reader, base: Path, value: object, where: str) -> Path:
     return folder
 
 
+def _shown(value: object) -> str:
+    """`value` for a one-line message: its repr, cut to 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _dedupe(values: Any) -> list[Any]:
     return list(dict.fromkeys(values))
 
@@ -419,10 +446,7 @@ class _Reader:
         self.label = label
 
     def fail(self, key: str, expected: str, got: object) -> NoReturn:
-        shown = repr(got)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        raise ConfigError(f"{self.label}: {key}: expected {expected}; got {shown}")
+        raise ConfigError(f"{self.label}: {key}: expected {expected}; got {_shown(got)}")
 
     def known_keys(self, table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
         for key in table:

@@ -353,3 +353,67 @@ def test_aws_regions_are_checked_against_the_region_table(tmp_path: Path) -> Non
         ConfigError, match=r"aws\[1\]\.regions\[1\]: .* such as eu-west-3 .*'eu-west-33'"
     ):
         check_aws_regions(load_config(path), known)
+
+
+def scan_writes_nothing(tmp_path: Path, config: Path, *extra: str) -> str:
+    """`sovscan scan` on `config`: exit 2, one line on stderr (returned without its prefix), and
+    neither a report nor a history store left behind."""
+    from click.testing import CliRunner
+
+    from sovscan.cli import cli
+
+    output, store = tmp_path / "report.json", tmp_path / "history.sqlite"
+    args = ["scan", "-c", str(config), "-o", str(output), "--store", str(store), *extra]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("sovscan: error: ")
+    assert not output.exists() and not store.exists()
+    return lines[0].removeprefix("sovscan: error: ")
+
+
+SAAS_PAIR = """[institution]
+name = "X"
+home = "CA-QC"
+[[saas]]
+name = "LMS"
+url = "https://lms.universite.example/moodle"
+classification = "public"
+[[saas]]
+name = "Student records"
+url = "{second}"
+classification = "confidential"
+"""
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        "https://lms.universite.example/records",
+        "https://LMS.Universite.Example./records",  # case and a trailing dot: the same host
+        "http://lms.universite.example:8443/records",  # a port: the same host, the same asset
+    ],
+)
+def test_two_saas_entries_on_one_host_are_an_error(tmp_path: Path, second: str) -> None:
+    # They were one asset, saas:lms.universite.example: the second entry was dropped, and
+    # which classification survived depended on the order (public: exit 0; swapped: exit 1).
+    path = write(tmp_path, SAAS_PAIR.format(second=second))
+    expected = (
+        f"{path}: saas[1].url: host lms.universite.example is already saas[0] ('LMS'); give "
+        "one entry per host, with the most sensitive classification of the data it holds"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == expected
+    assert scan_writes_nothing(tmp_path, path) == expected
+
+
+def test_saas_entries_on_different_hosts_are_kept(tmp_path: Path) -> None:
+    text = SAAS_PAIR.format(second="https://records.universite.example/")
+    config = load_config(write(tmp_path, text))
+    assert [e.asset_host for e in config.saas] == [
+        "lms.universite.example",
+        "records.universite.example",
+    ]

@@ -42,7 +42,7 @@ class SaasProbe:
     def collect(self) -> Iterator[Asset | Gap]:
         seen: set[str] = set()
         for endpoint in self.endpoints:
-            host = endpoint.host.rstrip(".").lower()
+            host = endpoint.asset_host
             if not host or host in seen:
                 continue
             seen.add(host)
