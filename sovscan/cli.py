@@ -301,37 +301,39 @@ def scan(
     _check_new_folder(evidence)
     server = parse_nameserver(nameserver) if nameserver else None
     config = load_config(config_path)
-    # Before the store is opened: a bad inventory writes nothing.
-    all_rule_dirs = [*config.rule_dirs, *rule_dirs]
-    knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
-    if any(source.regions for source in config.aws):  # botocore's import costs 0.3 s
-        check_aws_regions(config, _aws_regions(knowledge))
-    store_path = None if no_store else (store or default_store_path())
-    if store_path is not None:
-        check_store(store_path)  # before the scan: a bad store must not cost a whole scan
+    # Before the store is opened: a bad inventory or domains file writes nothing.
     if domains_file is not None:
         from sovscan.probes.dns import read_domains_file
 
         extra = read_domains_file(domains_file)
         config = replace(config, domains=tuple(dict.fromkeys((*config.domains, *extra))))
-        if len(config.domains) > HELD_DOMAINS_HINT and (
-            output_format not in STREAMED_FORMATS or evidence is not None
-        ):
-            logger.warning(
-                "%d domains: --format %s%s holds the whole scan in memory; "
-                "--format json or csv without --evidence streams it",
-                len(config.domains),
-                output_format,
-                " with --evidence" if evidence is not None else "",
-            )
+    all_rule_dirs = [*config.rule_dirs, *rule_dirs]
+    knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
+    if any(source.regions for source in config.aws):  # botocore's import costs 0.3 s
+        check_aws_regions(config, _aws_regions(knowledge))
+    profile_name = profile or config.profile
+    ruleset, policy = apply_profile_name(config, ruleset, profile)
+    store_path = None if no_store else (store or default_store_path())
+    if store_path is not None:
+        check_store(store_path)  # before the scan: a bad store must not cost a whole scan
+    if (
+        domains_file is not None
+        and len(config.domains) > HELD_DOMAINS_HINT
+        and (output_format not in STREAMED_FORMATS or evidence is not None)
+    ):
+        logger.warning(
+            "%d domains: --format %s%s holds the whole scan in memory; "
+            "--format json or csv without --evidence streams it",
+            len(config.domains),
+            output_format,
+            " with --evidence" if evidence is not None else "",
+        )
     limits = config.limits
     resolver = (
         make_resolver(*server, timeout=limits.dns_timeout, lifetime=limits.dns_lifetime)
         if server
         else None
     )
-    profile_name = profile or config.profile
-    ruleset, policy = apply_profile_name(config, ruleset, profile)
     probes, gaps = build_probes(config, resolver=resolver, dns_workers=concurrency)
     if output_format in STREAMED_FORMATS and evidence is None:
         from sovscan.stream import streamed_scan

@@ -297,3 +297,29 @@ def test_a_scan_refuses_an_own_rule_that_fails_its_own_cases(
         assert not report.exists()
     else:
         assert report.exists()
+
+
+def test_a_bad_domains_file_creates_no_history_store(tmp_path: Path) -> None:
+    # The store was created before the domains file was read.
+    from tests.test_config import scan_writes_nothing
+
+    domains = tmp_path / "domains.txt"
+    domains.write_text("school1.example\nnot a domain!\n", encoding="utf-8")
+    message = scan_writes_nothing(tmp_path, inventory(tmp_path), "--domains", str(domains))
+    assert message == (
+        f"{domains}:2: expected a domain name such as universite.example; got 'not a domain!'"
+    )
+
+
+def test_an_unknown_profile_creates_no_history_store(tmp_path: Path) -> None:
+    # The profile was resolved after the store was created.
+    from tests.test_config import scan_writes_nothing
+
+    config = tmp_path / "sovscan.toml"
+    config.write_text(
+        '[institution]\nname = "X"\nhome = "CA"\nprofile = "hipaa"\n'
+        '[dns]\ndomains = ["school1.example"]\n',
+        encoding="utf-8",
+    )
+    message = scan_writes_nothing(tmp_path, config)
+    assert message.startswith(f"{config}: institution.profile: expected one of ")
