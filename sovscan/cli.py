@@ -27,6 +27,7 @@ from sovscan.report import REPORTERS
 logger = logging.getLogger("sovscan")
 
 if TYPE_CHECKING:
+    from sovscan.config import ScanConfig
     from sovscan.engine import RuleSet
     from sovscan.stream import StreamedScan
 
@@ -313,6 +314,7 @@ def scan(
         check_aws_regions(config, _aws_regions(knowledge))
     profile_name = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile)
+    check_something_to_scan(config)
     store_path = None if no_store else (store or default_store_path())
     if store_path is not None:
         check_store(store_path)  # before the scan: a bad store must not cost a whole scan
@@ -389,6 +391,17 @@ def scan(
             "unchanged",
         )
     return _emit(result, output_format, output, fail_on, store_path, fail_on_new)
+
+
+def check_something_to_scan(config: ScanConfig) -> None:
+    """A scan of an inventory (with any --domains file merged in) that names nothing to look at
+    would report a complete scan of 0 assets, exit 0: in cron, a gutted file would pass for a
+    clean result."""
+    if not (config.aws or config.domains or config.saas):
+        raise ConfigError(
+            f"{config.source}: nothing to scan: the inventory names no [[aws]] source, "
+            "no dns.domains and no [[saas]] endpoint, and no --domains file was given"
+        )
 
 
 @cli.command()

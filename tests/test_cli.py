@@ -89,9 +89,13 @@ def test_a_streamed_report_into_a_device_keeps_its_work_files_elsewhere(
 ) -> None:
     # A pseudo-terminal of the test's own stands for /dev/stdout or /dev/null: the streamed
     # scan's work folder cannot go beside it (in /dev/pts), so it goes to the temporary folder,
-    # and the report is written into the device.
+    # and the report is written into the device. (An endpoint at an address: nothing to look up.)
     config = tmp_path / "sovscan.toml"
-    config.write_text('[institution]\nname = "X"\nhome = "CA"\n', encoding="utf-8")
+    config.write_text(
+        '[institution]\nname = "X"\nhome = "CA"\n'
+        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
+        encoding="utf-8",
+    )
     controller, terminal = os.openpty()
     try:
         device = os.ttyname(terminal)
@@ -213,3 +217,28 @@ def test_the_regions_an_inventory_may_name_include_botocores() -> None:
     table = {region for provider, region in knowledge.regions if provider == "aws"}
     assert {"us-gov-west-1", "cn-north-1", "ca-west-1"} <= botocore_regions
     assert _aws_regions(knowledge) == table | botocore_regions
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "[dns]\ndomains = []\n",
+        '[dns]\nnames = ["lms"]\n',  # host labels, but no domain to put them under
+        (
+            '[https]\nm365_tenant = true\n[[waivers]]\nasset = "saas:x.example"\nreason = "r"\n'
+            'owner = "o"\nexpires = 2027-06-30\n'
+        ),
+    ],
+)
+def test_an_inventory_that_names_nothing_to_scan_is_exit_2(tmp_path: Path, body: str) -> None:
+    # It was "(complete) exposure score 0/100; 0 assets", exit 0: in cron a gutted inventory
+    # looked like a clean result.
+    from tests.test_config import scan_writes_nothing
+
+    config = tmp_path / "sovscan.toml"
+    config.write_text('[institution]\nname = "X"\nhome = "CA-QC"\n' + body, encoding="utf-8")
+    assert scan_writes_nothing(tmp_path, config) == (
+        f"{config}: nothing to scan: the inventory names no [[aws]] source, no dns.domains "
+        "and no [[saas]] endpoint, and no --domains file was given"
+    )

@@ -299,6 +299,23 @@ def test_a_scan_refuses_an_own_rule_that_fails_its_own_cases(
         assert report.exists()
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["", "\n\n", "# every institution was removed\n", "domain\n", "name,domain\n# none\n"],
+)
+def test_a_domains_file_without_a_domain_is_exit_2(tmp_path: Path, text: str) -> None:
+    # With an inventory naming no source either, it was a complete scan of 0 assets, exit 0.
+    from tests.test_config import scan_writes_nothing
+
+    domains = tmp_path / "domains.csv"
+    domains.write_text(text, encoding="utf-8")
+    message = scan_writes_nothing(tmp_path, inventory(tmp_path), "--domains", str(domains))
+    assert message == (
+        f"{domains}: the domains file names no domain; expected one domain per line, or a CSV "
+        "with a 'domain' column"
+    )
+
+
 def test_a_bad_domains_file_creates_no_history_store(tmp_path: Path) -> None:
     # The store was created before the domains file was read.
     from tests.test_config import scan_writes_nothing

@@ -188,7 +188,11 @@ def test_history_and_diff_commands(store: Path, tmp_path: Path) -> None:
 
 def test_a_bad_store_fails_before_the_scan_writes_anything(tmp_path: Path) -> None:
     inventory = tmp_path / "sovscan.toml"
-    inventory.write_text('[institution]\nname = "X"\nhome = "CA"\n', encoding="utf-8")
+    inventory.write_text(
+        '[institution]\nname = "X"\nhome = "CA"\n'
+        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
+        encoding="utf-8",
+    )
     not_a_store = tmp_path / "passwd"
     not_a_store.write_text("root:x:0:0:root:/root:/bin/bash\n" * 50, encoding="utf-8")
     report = tmp_path / "report.json"

@@ -571,7 +571,7 @@ def read_domains_file(path: Path) -> list[str]:
     """Domains from a file: one per line (``#`` comments), or CSV with a ``domain`` column.
 
     IDNs become punycode, duplicates are dropped (first kept); an invalid line raises ConfigError
-    naming ``file:line``.
+    naming ``file:line``, and so does a file without a domain (naming the file).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -599,6 +599,12 @@ def read_domains_file(path: Path) -> list[str]:
                 f"{path}:{number}: expected a domain name such as universite.example; got {shown!r}"
             )
         domains.setdefault(domain, None)
+    if not domains:
+        # An emptied or truncated list must not pass for a clean scan of nothing.
+        raise ConfigError(
+            f"{path}: the domains file names no domain; expected one domain per line, "
+            "or a CSV with a 'domain' column"
+        )
     return list(domains)
 
 
