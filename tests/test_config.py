@@ -417,3 +417,42 @@ def test_saas_entries_on_different_hosts_are_kept(tmp_path: Path) -> None:
         "lms.universite.example",
         "records.universite.example",
     ]
+
+
+WAIVER = '[[waivers]]\n{target}\nreason = "r"\nowner = "dpo@x.example"\nexpires = {expires}\n'
+KEY = "3f1c0e2a9b7d4c6e8f0a1b2c3d4e5f60"
+FINDING, ASSET = f'finding = "{KEY}"', 'asset = "saas:lms.universite.example"'
+
+
+@pytest.mark.parametrize(
+    ("target", "other", "kind", "shown"),
+    [
+        (FINDING, ASSET, "finding", f"finding {KEY}"),
+        (ASSET, FINDING, "asset", "asset 'saas:lms.universite.example'"),
+    ],
+    ids=["finding", "asset"],
+)
+def test_two_waivers_for_one_finding_or_asset_are_an_error(
+    tmp_path: Path, target: str, other: str, kind: str, shown: str
+) -> None:
+    # The later silently won, and the other was reported as "waiver matched nothing". An
+    # expired one counts too: whether the file is valid must not depend on the day.
+    neighbour = target.replace("f60", "f61").replace("saas:lms", "saas:www")
+    waivers = [(target, "2020-01-31"), (other, "2027-06-30"), (neighbour, "2027-06-30")]
+    text = '[institution]\nname = "X"\nhome = "CA-QC"\n' + "".join(
+        WAIVER.format(target=t, expires=e) for t, e in [*waivers, (target, "2027-06-30")]
+    )
+    path = write(tmp_path, text + '[dns]\ndomains = ["universite.example"]\n')
+    expected = (
+        f"{path}: waivers[3].{kind}: {shown} is already waived by waivers[0]; give one waiver "
+        f"per {kind} (to renew one, change its expires)"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == expected
+    assert scan_writes_nothing(tmp_path, path) == expected
+    # A finding waiver and an asset waiver may cover one finding (the finding's wins).
+    distinct = '[institution]\nname = "X"\nhome = "CA-QC"\n' + "".join(
+        WAIVER.format(target=t, expires=e) for t, e in waivers
+    )
+    assert len(load_config(write(tmp_path, distinct)).waivers) == 3

@@ -86,7 +86,28 @@ def parse_waivers(items: Any, label: str) -> tuple[Waiver, ...]:
     """Check the inventory file's ``[[waivers]]`` tables; errors are one line (ConfigError)."""
     if not isinstance(items, list):
         _fail(label, "waivers", "expected a list of [[waivers]] tables")
-    return tuple(_waiver(item, label, f"waivers[{index}]") for index, item in enumerate(items))
+    waivers = tuple(_waiver(item, label, f"waivers[{index}]") for index, item in enumerate(items))
+    _check_duplicates(waivers, label)
+    return waivers
+
+
+def _check_duplicates(waivers: Sequence[Waiver], label: str) -> None:
+    """One waiver per finding key and per asset id: of two, only one could apply, and the other
+    would be reported as matching nothing. Expired ones count too, so that whether a file is
+    valid does not depend on the day it is read: a waiver is renewed by changing its expiry."""
+    first: dict[tuple[str, str], int] = {}
+    for index, waiver in enumerate(waivers):
+        kind = "finding" if waiver.finding is not None else "asset"
+        target = waiver.finding or waiver.asset or ""
+        earlier = first.setdefault((kind, target), index)
+        if earlier != index:
+            shown = target if kind == "finding" else _shown(target)
+            _fail(
+                label,
+                f"waivers[{index}].{kind}",
+                f"{kind} {shown} is already waived by waivers[{earlier}]; give one waiver per "
+                f"{kind} (to renew one, change its expires)",
+            )
 
 
 def _waiver(item: Any, label: str, path: str) -> Waiver:
@@ -129,6 +150,11 @@ def _date(value: Any, label: str, path: str) -> date:
         except ValueError:
             pass
     _fail(label, path, f"required: a date such as 2027-06-30; got {value!r}")
+
+
+def _shown(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _fail(label: str, path: str, problem: str) -> NoReturn:
