@@ -456,3 +456,23 @@ def test_two_waivers_for_one_finding_or_asset_are_an_error(
         WAIVER.format(target=t, expires=e) for t, e in waivers
     )
     assert len(load_config(write(tmp_path, distinct)).waivers) == 3
+
+
+def test_a_quoted_expiry_date_is_an_error(tmp_path: Path) -> None:
+    # "2027-06-30" (a string) was accepted silently, as were "20270630" and "2027-W26-3"; the
+    # README shows the date unquoted, a TOML date.
+    text = (
+        '[institution]\nname = "X"\nhome = "CA-QC"\n[dns]\ndomains = ["universite.example"]\n'
+        + WAIVER.format(target=FINDING, expires='"2027-06-30"')
+    )
+    path = write(tmp_path, text)
+    expected = (
+        f"{path}: waivers[0].expires: expected a TOML date such as 2027-06-30, without quotes; "
+        "got '2027-06-30'"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == expected
+    assert scan_writes_nothing(tmp_path, path) == expected
+    unquoted = load_config(write(tmp_path, text.replace('"2027-06-30"', "2027-06-30")))
+    assert unquoted.waivers[0].expires.isoformat() == "2027-06-30"

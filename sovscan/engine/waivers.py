@@ -140,19 +140,21 @@ def _required_text(item: Mapping[str, Any], key: str, label: str, path: str) -> 
 
 
 def _date(value: Any, label: str, path: str) -> date:
-    # TOML has native dates; a quoted ISO date is accepted too. A datetime is refused: expiry is
-    # a day, and a time zone would make "expired" depend on where the scan runs.
+    # A TOML date only. A string is refused, even one that reads as a date: the README shows the
+    # date unquoted, and Python would also take "20270630" or "2027-W26-3". A datetime is refused:
+    # expiry is a day, and a time zone would make "expired" depend on where the scan runs.
     if isinstance(value, date) and not hasattr(value, "hour"):
         return value
     if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    _fail(label, path, f"required: a date such as 2027-06-30; got {value!r}")
+        _fail(
+            label,
+            path,
+            f"expected a TOML date such as 2027-06-30, without quotes; got {_shown(value)}",
+        )
+    _fail(label, path, f"required: a date such as 2027-06-30; got {_shown(value)}")
 
 
-def _shown(value: str) -> str:
+def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

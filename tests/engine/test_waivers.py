@@ -77,7 +77,7 @@ def test_parse_waivers_from_the_inventory_file() -> None:
             "asset": "aws:1:s3:b",
             "reason": "Research contract",
             "owner": "cio",
-            "expires": "2027-03-01",
+            "expires": date(2027, 3, 1),
         },
     ]
     parsed = parse_waivers(items, "sovscan.toml")
@@ -93,6 +93,14 @@ def test_parse_waivers_from_the_inventory_file() -> None:
         ({"asset": "a", "reason": "r", "expires": "2027-01-01"}, "waivers[0].owner: required"),
         ({"asset": "a", "reason": "r", "owner": "o"}, "waivers[0].expires: required: a date"),
         ({"asset": "a", "reason": "r", "owner": "o", "expires": "soon"}, "got 'soon'"),
+        (
+            {"asset": "a", "reason": "r", "owner": "o", "expires": "2027-06-30"},
+            "waivers[0].expires: expected a TOML date such as 2027-06-30, without quotes",
+        ),
+        (
+            {"asset": "a", "reason": "r", "owner": "o", "expires": "20270630"},
+            "without quotes; got '20270630'",
+        ),
         (
             {"asset": "a", "reason": "r", "owner": "o", "expires": datetime(2027, 1, 1, 12)},
             "waivers[0].expires",
