@@ -248,7 +248,7 @@ def assess(
         laws=law_summaries(knowledge),
         rules={rule.id: rule_info(rule) for rule in ruleset.rules},
         profile=profile,
-        notices=waiver_notices(waived.expired, waived.unused),
+        notices=waiver_notices(waived.expired, waived.unused, waived.not_risks, waived.shadowed),
     )
 
 
@@ -270,12 +270,37 @@ def mark_waived(finding: Finding, waiver: Waiver | None) -> Finding:
     return dataclasses.replace(finding, waiver=mark)
 
 
-def waiver_notices(expired: Iterable[Waiver], unused: Iterable[Waiver]) -> tuple[str, ...]:
-    """What the reader must know of waivers past their date or matching nothing."""
+def waiver_notices(
+    expired: Iterable[Waiver],
+    unused: Iterable[Waiver],
+    not_risks: Iterable[Waiver] = (),
+    shadowed: Iterable[Waiver] = (),
+) -> tuple[str, ...]:
+    """What the reader must know of waivers past their date or waiving nothing. Of the `unused`
+    waivers, `not_risks` name only findings that are not risks (OK) and `shadowed` (asset
+    waivers) only findings that their own finding waivers took; the others match nothing."""
+    ok_ids, shadowed_ids = {id(w) for w in not_risks}, {id(w) for w in shadowed}
     return tuple(
         [f"waiver expired on {w.expires}: {_waiver_target(w)} ({w.owner})" for w in expired]
-        + [f"waiver matched nothing: {_waiver_target(w)} ({w.owner})" for w in unused]
+        + [_unused_notice(w, id(w) in ok_ids, id(w) in shadowed_ids) for w in unused]
     )
+
+
+def _unused_notice(waiver: Waiver, not_risk: bool, shadowed: bool) -> str:
+    target = f"{_waiver_target(waiver)} ({waiver.owner})"
+    if shadowed:
+        return (
+            f"waiver for {target} waives nothing: each risk or unknown finding of the asset "
+            "has its own finding waiver"
+        )
+    if not_risk and waiver.finding is not None:
+        return f"waiver for {target} applies to a finding that is not a risk (ok) in this scan"
+    if not_risk:
+        return (
+            f"waiver for {target} applies to an asset none of whose findings is a risk or "
+            "unknown in this scan"
+        )
+    return f"waiver matched nothing: {target}"
 
 
 def _waiver_target(waiver: Waiver) -> str:

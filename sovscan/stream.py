@@ -169,9 +169,12 @@ def streamed_scan(
             tally, risks = _merge(batches.runs, merged, open_runs)
         today = started.date()
         active = [w for w in waivers if w.active(today)]
+        unused = [w for w in active if id(w) not in batches.used_waivers]
         notices = waiver_notices(
             [w for w in waivers if not w.active(today)],
-            [w for w in active if id(w) not in batches.used_waivers],
+            unused,
+            [w for w in unused if id(w) in batches.not_risk_waivers],
+            [w for w in unused if id(w) in batches.shadowed_waivers],
         )
         summary = Scan(
             id=scan_id(policy, started.isoformat(), ruleset.digest, knowledge.digest),
@@ -236,6 +239,8 @@ class _Batches:
         self.formats = formats
         self.runs: list[Path] = []
         self.used_waivers: set[int] = set()
+        self.not_risk_waivers: set[int] = set()  # see Waived.not_risks and Waived.shadowed
+        self.shadowed_waivers: set[int] = set()
 
     def add(self, batch: Sequence[Asset]) -> None:
         unique: dict[str, Asset] = {}
@@ -248,6 +253,8 @@ class _Batches:
         )
         unused = {id(w) for w in waived.unused}
         self.used_waivers.update(id(w) for w in self.waivers if id(w) not in unused)
+        self.not_risk_waivers.update(id(w) for w in waived.not_risks)
+        self.shadowed_waivers.update(id(w) for w in waived.shadowed)
         by_asset: dict[str, list[Finding]] = {}
         for finding in waived.findings:
             by_asset.setdefault(finding.asset_id, []).append(

@@ -242,3 +242,29 @@ def test_an_inventory_that_names_nothing_to_scan_is_exit_2(tmp_path: Path, body:
         f"{config}: nothing to scan: the inventory names no [[aws]] source, no dns.domains "
         "and no [[saas]] endpoint, and no --domains file was given"
     )
+
+
+def test_a_waiver_of_a_finding_that_is_not_a_risk_says_so(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # It was reported as "waiver matched nothing", which sent the reader looking for a typo.
+    import json
+
+    from sovscan.model import finding_key
+
+    key = finding_key("data-outside-allowed-locations", "saas:192.0.2.10")
+    config = tmp_path / "sovscan.toml"
+    config.write_text(
+        '[institution]\nname = "X"\nhome = "CA-QC"\n'
+        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n'
+        f'[[waivers]]\nfinding = "{key}"\nreason = "TIA-1"\nowner = "dpo"\nexpires = 2099-12-31\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(cli, ["scan", "-c", str(config), "--format", "json", "--no-store"])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    (finding,) = (f for f in document["findings"] if f["key"] == key)
+    assert finding["status"] == "ok" and finding["waiver"] is None
+    assert document["notices"] == [
+        f"waiver for finding {key} (dpo) applies to a finding that is not a risk (ok) in this scan"
+    ]

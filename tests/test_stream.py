@@ -109,11 +109,26 @@ def waivers_for(scan: Scan) -> tuple[Waiver, ...]:
     risk = next(f for f in scan.findings if f.status is Status.RISK)
     unknown = next(f for f in scan.findings if f.status is Status.UNKNOWN)
     until = date(2027, 1, 1)
+    ok = next(f for f in scan.findings if f.status is Status.OK)
+    # An asset waiver whose every risk or unknown finding has its own finding waiver.
+    shadowed = next(
+        f.asset_id
+        for f in scan.findings
+        if f.status is not Status.OK and f.asset_id not in (risk.asset_id, unknown.asset_id)
+    )
+    own = tuple(
+        Waiver("assessed one by one", "dpo@example.ca", until, finding=f.key)
+        for f in scan.findings
+        if f.asset_id == shadowed and f.status is not Status.OK
+    )
     return (
         Waiver("accepted for the pilot", "dpo@example.ca", until, finding=risk.key),
         Waiver("vendor contract under review", "it@example.ca", until, asset=unknown.asset_id),
         Waiver("matches nothing", "it@example.ca", until, asset="aws:none"),
         Waiver("long expired", "it@example.ca", date(2020, 1, 1), finding=risk.key),
+        Waiver("not a risk", "it@example.ca", until, finding=ok.key),
+        Waiver("the whole asset", "it@example.ca", until, asset=shadowed),
+        *own,
     )
 
 
@@ -129,7 +144,12 @@ def test_streamed_reports_are_the_held_reports_byte_for_byte(
     plain = held(config(tmp_path), observations, knowledge, ruleset)
     cfg = config(tmp_path, waivers_for(plain))
     expected = held(cfg, observations, knowledge, ruleset)
-    assert expected.notices and any(f.waiver for f in expected.findings)
+    assert any(f.waiver for f in expected.findings)
+    # Every kind of waiver notice, so the batches must agree on each.
+    assert [n.split(" ")[1] for n in expected.notices] == ["expired", "matched", "for", "for"]
+    assert expected.notices[2].endswith("applies to a finding that is not a risk (ok) in this scan")
+    overruled = "each risk or unknown finding of the asset has its own finding waiver"
+    assert expected.notices[3].endswith(overruled)
     assert expected.gaps and len(expected.assets) > 60
     # Unknowns that could raise the score: the tally's bound is compared, not just 0 to 0.
     assert expected.score.upper_bound > expected.score.value

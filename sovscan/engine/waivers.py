@@ -45,7 +45,11 @@ class Waived:
     findings: tuple[Finding, ...]
     waived: Mapping[str, Waiver]  # Finding.key -> the waiver that accepts it
     expired: tuple[Waiver, ...]  # past their date: they no longer apply, and say so
-    unused: tuple[Waiver, ...]  # active but matching no RISK or UNKNOWN finding
+    unused: tuple[Waiver, ...]  # active but waiving no finding
+    # Of `unused`, those that do name a finding: only OK ones (nothing to accept), or, for an
+    # asset waiver, only RISK or UNKNOWN ones that their own finding waiver took.
+    not_risks: tuple[Waiver, ...] = ()
+    shadowed: tuple[Waiver, ...] = ()
 
     def is_waived(self, finding: Finding) -> bool:
         """Whether `finding` is accepted by an active waiver."""
@@ -67,18 +71,27 @@ def apply_waivers(findings: Sequence[Finding], waivers: Sequence[Waiver], today:
     by_asset = {w.asset: w for w in active if w.asset is not None}
     waived: dict[str, Waiver] = {}
     used: set[int] = set()
+    named_ok: set[int] = set()  # waivers naming an OK finding
+    overruled: set[int] = set()  # asset waivers naming a finding its finding waiver took
     for finding in findings:
+        by_finding, for_asset = by_key.get(finding.key), by_asset.get(finding.asset_id)
         if finding.status is Status.OK:
+            named_ok.update(id(w) for w in (by_finding, for_asset) if w is not None)
             continue
-        waiver = by_key.get(finding.key) or by_asset.get(finding.asset_id)
+        if by_finding is not None and for_asset is not None:
+            overruled.add(id(for_asset))
+        waiver = by_finding or for_asset
         if waiver is not None:
             waived[finding.key] = waiver
             used.add(id(waiver))
+    unused = tuple(w for w in active if id(w) not in used)
     return Waived(
         findings=tuple(findings),
         waived=MappingProxyType(waived),
         expired=tuple(w for w in waivers if not w.active(today)),
-        unused=tuple(w for w in active if id(w) not in used),
+        unused=unused,
+        not_risks=tuple(w for w in unused if id(w) in named_ok and id(w) not in overruled),
+        shadowed=tuple(w for w in unused if id(w) in overruled),
     )
 
 

@@ -70,6 +70,54 @@ def test_a_key_waiver_wins_over_an_asset_waiver() -> None:
     assert result.waived[OTHER.key] is by_asset
 
 
+def test_a_waiver_naming_only_findings_that_are_not_risks_is_told_apart() -> None:
+    # They were all "waiver matched nothing", which is false: the finding or asset exists.
+    on_ok = waiver(finding=OK.key)
+    clean_asset = waiver(asset="aws:1:s3:clean")
+    clean = Finding("foreign-law-reach", "aws:1:s3:clean", Status.OK, Severity.HIGH, "m")
+    nowhere = waiver(finding=finding_key("foreign-law-reach", "aws:1:s3:gone"))
+    result = apply_waivers((*FINDINGS, clean), [on_ok, clean_asset, nowhere], TODAY)
+    assert not result.waived
+    assert result.unused == (on_ok, clean_asset, nowhere)
+    assert result.not_risks == (on_ok, clean_asset)
+    assert result.shadowed == ()
+
+
+def test_an_asset_waiver_whose_findings_all_have_their_own_waiver_is_shadowed() -> None:
+    by_asset = waiver(asset="aws:1:s3:a")
+    own = [waiver(finding=RISK.key), waiver(finding=OTHER.key)]
+    result = apply_waivers(FINDINGS, [by_asset, *own], TODAY)
+    assert result.unused == (by_asset,)
+    assert result.shadowed == (by_asset,) and result.not_risks == ()
+    # With one of them left to it, it is used.
+    partly = apply_waivers(FINDINGS, [by_asset, own[0]], TODAY)
+    assert partly.unused == () and partly.waived[OTHER.key] is by_asset
+
+
+def test_the_notices_of_waivers_that_waive_nothing() -> None:
+    from sovscan.scan import waiver_notices
+
+    on_ok, on_asset = waiver(finding=OK.key, owner="dpo"), waiver(asset="aws:1:s3:a", owner="it")
+    nothing, shadowed = waiver(asset="aws:none", owner="ciso"), waiver(asset="aws:1:s3:b")
+    notices = waiver_notices(
+        [], [on_ok, on_asset, nothing, shadowed], [on_ok, on_asset], [shadowed]
+    )
+    assert notices[0] == (
+        f"waiver for finding {OK.key} (dpo) applies to a finding that is not a risk (ok) in this "
+        "scan"
+    )
+    assert notices[1] == (
+        "waiver for asset aws:1:s3:a (it) applies to an asset none of whose findings is a risk or "
+        "unknown in this scan"
+    )
+    assert notices[2] == "waiver matched nothing: asset aws:none (ciso)"
+    assert notices[3] == (
+        "waiver for asset aws:1:s3:b (dpo@u.example) waives nothing: each risk or unknown finding "
+        "of the asset has its own finding waiver"
+    )
+    assert len(notices) == 4
+
+
 def test_parse_waivers_from_the_inventory_file() -> None:
     items = [
         {"finding": RISK.key, "reason": "PIA", "owner": "dpo", "expires": date(2027, 1, 31)},
