@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from sovscan.bounds import bounded
 from sovscan.engine.waivers import Waiver, parse_waivers
 from sovscan.errors import ConfigError
 from sovscan.model import Policy
@@ -174,6 +175,7 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
         _aws_source(reader, entry, f"aws[{index}]")
         for index, entry in enumerate(reader.table_array(document, "aws"))
     )
+    _check_aws_sources(reader, aws)
     dns_table = reader.table(document, "dns", required=False)
     reader.known_keys(dns_table, "dns", {"domains", "names"})
     domains = tuple(
@@ -355,6 +357,49 @@ def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSou
         reader.text(table, f"{where}.member_external_id"),
         reader.text(table, f"{where}.classification_tag") or "DataClassification",
     )
+
+
+_NOT_ALIKE = frozenset({"label", "regions"})  # the name, and regions compared as a set
+
+
+def aws_source_name(source: AwsSource, index: int) -> str:
+    """The source's probe name, `aws:<name>`: gap scopes (`probe:aws:<name>`) and progress say
+    it. Without a `name`, the source is named after its profile, else its role."""
+    label = source.label or source.profile or source.role_arn or f"source-{index}"
+    return f"aws:{bounded(label, 200)}"
+
+
+def _check_aws_sources(reader: _Reader, aws: Sequence[AwsSource]) -> None:
+    """No two sources alike but for their name (one account scanned twice), and no two with one
+    probe name (their gaps and progress could not be told apart)."""
+    alike: dict[tuple[Any, ...], int] = {}
+    names: dict[str, int] = {}
+    for index, source in enumerate(aws):
+        regions = None if source.regions is None else frozenset(source.regions)
+        rest = (getattr(source, f.name) for f in fields(AwsSource) if f.name not in _NOT_ALIKE)
+        what = (*rest, regions)
+        earlier = alike.setdefault(what, index)
+        if earlier != index:
+            raise ConfigError(
+                f"{reader.label}: aws[{index}]: the same profile, role, regions and options as "
+                f"aws[{earlier}], so the same account would be scanned twice; remove one"
+            )
+        earlier = names.setdefault(aws_source_name(source, index), index)
+        if earlier == index:
+            continue
+        if source.label is not None:
+            where, what_name = f"aws[{index}].name", f"the name {_shown(source.label)}"
+        else:
+            named_after = "profile" if source.profile is not None else "role_arn"
+            where = f"aws[{index}].{named_after}"
+            shown = _shown(source.profile or source.role_arn)
+            what_name = (
+                f"without a name, the source is named after its {named_after} {shown}, which"
+            )
+        raise ConfigError(
+            f"{reader.label}: {where}: {what_name} is already the name of aws[{earlier}]; give "
+            "each [[aws]] source its own name (its gaps are named probe:aws:<name>)"
+        )
 
 
 def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -> SaasEndpoint:

@@ -13,7 +13,7 @@ import dns.resolver
 
 from sovscan import __version__
 from sovscan.bounds import bounded
-from sovscan.config import AwsSource, ScanConfig
+from sovscan.config import AwsSource, ScanConfig, aws_source_name
 from sovscan.engine import (
     Rule,
     RuleSet,
@@ -54,8 +54,7 @@ def build_probes(
     for index, source in enumerate(config.aws):
         # The source's name: a probe that cannot start is the Gap "probe:aws:<source>", whether
         # its session could not be made or its credentials were refused.
-        label = source.label or source.profile or source.role_arn or f"source-{index}"
-        name = f"aws:{bounded(label, 200)}"
+        name = aws_source_name(source, index)
         try:
             session = session_factory(source)
         except ProbeError as exc:

@@ -476,3 +476,75 @@ def test_a_quoted_expiry_date_is_an_error(tmp_path: Path) -> None:
     assert scan_writes_nothing(tmp_path, path) == expected
     unquoted = load_config(write(tmp_path, text.replace('"2027-06-30"', "2027-06-30")))
     assert unquoted.waivers[0].expires.isoformat() == "2027-06-30"
+
+
+ROLE = "arn:aws:iam::123456789012:role/sovscan-audit"
+NAME_TAKEN = (
+    "is already the name of aws[0]; give each [[aws]] source its own name (its gaps are named "
+    "probe:aws:<name>)"
+)
+SAME_ACCOUNT = (
+    "aws[1]: the same profile, role, regions and options as aws[0], so the same account would "
+    "be scanned twice; remove one"
+)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        (
+            'name = "main"\nprofile = "audit"',
+            'name = "main"\nrole_arn = "' + ROLE + '"',
+            "aws[1].name: the name 'main' " + NAME_TAKEN,
+        ),
+        (  # unnamed, one profile, two roles: both were probe:aws:audit
+            'profile = "audit"\nrole_arn = "' + ROLE + '"',
+            'profile = "audit"\nrole_arn = "' + ROLE.replace("012:", "013:") + '"',
+            "aws[1].profile: without a name, the source is named after its profile 'audit', "
+            "which " + NAME_TAKEN,
+        ),
+        (
+            'name = "' + ROLE + '"',
+            'role_arn = "' + ROLE + '"\nregions = ["ca-central-1"]',
+            f"aws[1].role_arn: without a name, the source is named after its role_arn '{ROLE}', "
+            "which " + NAME_TAKEN,
+        ),
+        (  # the same account, twice: naming them apart would not help
+            'name = "a"\nprofile = "audit"\nregions = ["ca-central-1", "us-east-1"]',
+            'name = "b"\nprofile = "audit"\nregions = ["us-east-1", "ca-central-1"]',
+            SAME_ACCOUNT,
+        ),
+        (
+            'profile = "audit"',
+            'profile = "audit"',
+            SAME_ACCOUNT,
+        ),
+    ],
+    ids=["same-name", "same-profile", "name-is-role", "same-account", "same-unnamed"],
+)
+def test_aws_sources_with_one_name_or_one_account_are_an_error(
+    tmp_path: Path, first: str, second: str, expected: str
+) -> None:
+    # They were accepted, and their gaps (probe:aws:<name>) and progress were ambiguous.
+    path = write(
+        tmp_path,
+        f'[institution]\nname = "X"\nhome = "CA"\n[[aws]]\n{first}\n[[aws]]\n{second}\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {expected}"
+    assert scan_writes_nothing(tmp_path, path) == f"{path}: {expected}"
+
+
+def test_aws_sources_apart_by_name_or_region_are_kept(tmp_path: Path) -> None:
+    from sovscan.config import aws_source_name
+
+    text = (
+        '[institution]\nname = "X"\nhome = "CA"\n'
+        '[[aws]]\nname = "canada"\nprofile = "audit"\nregions = ["ca-central-1"]\n'
+        '[[aws]]\nname = "us"\nprofile = "audit"\nregions = ["us-east-1"]\n'
+        '[[aws]]\n[[aws]]\nregions = ["ca-central-1"]\n'
+    )
+    config = load_config(write(tmp_path, text))
+    names = [aws_source_name(source, i) for i, source in enumerate(config.aws)]
+    assert names == ["aws:canada", "aws:us", "aws:source-2", "aws:source-3"]
