@@ -16,6 +16,7 @@ from sovscan.engine.waivers import Waiver, parse_waivers
 from sovscan.errors import ConfigError
 from sovscan.model import Policy
 from sovscan.places import home_jurisdictions, is_place
+from sovscan.shown import shown
 
 ALL_REGIONS = "all"
 _CLASSIFICATION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -388,13 +389,13 @@ def _check_aws_sources(reader: _Reader, aws: Sequence[AwsSource]) -> None:
         if earlier == index:
             continue
         if source.label is not None:
-            where, what_name = f"aws[{index}].name", f"the name {_shown(source.label)}"
+            where, what_name = f"aws[{index}].name", f"the name {shown(source.label)}"
         else:
             named_after = "profile" if source.profile is not None else "role_arn"
             where = f"aws[{index}].{named_after}"
-            shown = _shown(source.profile or source.role_arn)
+            value = shown(source.profile or source.role_arn)
             what_name = (
-                f"without a name, the source is named after its {named_after} {shown}, which"
+                f"without a name, the source is named after its {named_after} {value}, which"
             )
         raise ConfigError(
             f"{reader.label}: {where}: {what_name} is already the name of aws[{earlier}]; give "
@@ -427,7 +428,7 @@ def _check_saas_hosts(reader: _Reader, saas: Sequence[SaasEndpoint]) -> None:
         if earlier != index:
             raise ConfigError(
                 f"{reader.label}: saas[{index}].url: host {endpoint.asset_host} is already "
-                f"saas[{earlier}] ({_shown(saas[earlier].name)}); give one entry per "
+                f"saas[{earlier}] ({shown(saas[earlier].name)}); give one entry per "
                 "host, with the most sensitive classification of the data it holds"
             )
 
@@ -474,12 +475,6 @@ def _rule_dir(reader: _Reader, base: Path, value: object, where: str) -> Path:
     return folder
 
 
-def _shown(value: object) -> str:
-    """`value` for a one-line message: its repr, cut to 80 characters."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _dedupe(values: Any) -> list[Any]:
     return list(dict.fromkeys(values))
 
@@ -491,7 +486,7 @@ class _Reader:
         self.label = label
 
     def fail(self, key: str, expected: str, got: object) -> NoReturn:
-        raise ConfigError(f"{self.label}: {key}: expected {expected}; got {_shown(got)}")
+        raise ConfigError(f"{self.label}: {key}: expected {expected}; got {shown(got)}")
 
     def known_keys(self, table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
         for key in table:

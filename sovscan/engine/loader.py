@@ -29,6 +29,7 @@ from sovscan.engine.rule import (
 from sovscan.errors import RuleError
 from sovscan.model import Policy, Reference, Severity
 from sovscan.places import is_place
+from sovscan.shown import shown
 
 MAX_RULE_BYTES = 64 * 1024
 MAX_DATA_BYTES = 512 * 1024  # frameworks.yaml and profiles.yaml
@@ -231,8 +232,7 @@ def _list(value: Any, label: str, path: str) -> list[Any]:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shown(value, 60, yaml=True)
 
 
 def _keys(doc: Mapping[str, Any], allowed: Sequence[str], label: str, path: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from sovscan.errors import ConfigError
 from sovscan.model import Finding, Status
+from sovscan.shown import shown
 
 WAIVER_KEYS = ("finding", "asset", "reason", "owner", "expires")
 _KEY_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -114,11 +115,11 @@ def _check_duplicates(waivers: Sequence[Waiver], label: str) -> None:
         target = waiver.finding or waiver.asset or ""
         earlier = first.setdefault((kind, target), index)
         if earlier != index:
-            shown = target if kind == "finding" else _shown(target)
+            named = target if kind == "finding" else shown(target)
             _fail(
                 label,
                 f"waivers[{index}].{kind}",
-                f"{kind} {shown} is already waived by waivers[{earlier}]; give one waiver per "
+                f"{kind} {named} is already waived by waivers[{earlier}]; give one waiver per "
                 f"{kind} (to renew one, change its expires)",
             )
 
@@ -162,14 +163,9 @@ def _date(value: Any, label: str, path: str) -> date:
         _fail(
             label,
             path,
-            f"expected a TOML date such as 2027-06-30, without quotes; got {_shown(value)}",
+            f"expected a TOML date such as 2027-06-30, without quotes; got {shown(value)}",
         )
-    _fail(label, path, f"required: a date such as 2027-06-30; got {_shown(value)}")
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    _fail(label, path, f"required: a date such as 2027-06-30; got {shown(value)}")
 
 
 def _fail(label: str, path: str, problem: str) -> NoReturn:
