@@ -150,10 +150,14 @@ class _JsonLines(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         import json
+        from datetime import UTC, datetime
 
+        # UTC and ISO 8601 with milliseconds, as the reports' timestamps: logs and reports of one
+        # run line up whatever the machine's time zone.
+        when = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         return json.dumps(
             {
-                "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+                "time": when,
                 "level": record.levelname.lower(),
                 "logger": record.name,
                 "message": record.getMessage(),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -175,6 +177,10 @@ def test_with_json_logs_the_error_is_a_json_line_too(runner: CliRunner, tmp_path
     record = json.loads(line)
     assert record["level"] == "error" and record["logger"] == "sovscan"
     assert record["message"].startswith(f"{config}: invalid TOML")
+    # UTC, ISO 8601 with milliseconds, like the reports' times (whatever the machine's zone).
+    when = datetime.fromisoformat(record["time"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", record["time"])
+    assert abs((datetime.now(UTC) - when).total_seconds()) < 60
 
 
 def test_store_and_no_store_together_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
