@@ -620,4 +620,10 @@ def _csv_rows(path: Path, lines: Sequence[str], column: int) -> Iterator[tuple[i
             continue
         if column >= len(row):
             raise ConfigError(f"{path}:{number}: expected a 'domain' column; got {len(row)} cells")
+        if not row[column].strip():
+            # A row with other cells but no domain is an institution left out: say so.
+            raise ConfigError(
+                f"{path}:{number}: the 'domain' cell is empty; expected a domain name such as "
+                "universite.example (or remove the row)"
+            )
         yield number, row[column]

@@ -66,6 +66,17 @@ def test_a_csv_row_without_the_column_is_an_error(tmp_path: Path) -> None:
         read_domains_file(path)
 
 
+def test_a_csv_row_with_an_empty_domain_cell_is_an_error(tmp_path: Path) -> None:
+    # A school board listed without its domain would otherwise be left out of the scan silently.
+    path = write(tmp_path, "name,domain\nBoard A,a.example\nBoard B,  \nBoard C,c.example\n")
+    with pytest.raises(ConfigError) as caught:
+        read_domains_file(path)
+    assert str(caught.value) == (
+        f"{path}:3: the 'domain' cell is empty; expected a domain name such as "
+        "universite.example (or remove the row)"
+    )
+
+
 def test_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read the domains file"):
         read_domains_file(tmp_path / "missing.txt")
