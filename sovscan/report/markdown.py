@@ -12,11 +12,11 @@ from sovscan.report.safe import strip_controls
 # Only what Markdown would read as markup is escaped, so that ordinary text (apostrophes,
 # quotes, a lone "&") reads as itself in the raw file too, which tickets and plain-text viewers
 # show unrendered. "<" and ">" become entities rather than backslash escapes because no renderer
-# reads an entity as a tag, while not every dialect honours "\<". An "&" is escaped only where
-# it would start a character reference, which would otherwise render as another character.
-_MARKDOWN_SPECIAL = re.compile(
-    r"[\\`*_\[\]|~<>]|&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]*;)"
-)
+# reads an entity as a tag, while not every dialect honours "\<". An "&" is escaped where it
+# could start a character reference, which would render as another character: before any "#"
+# (renderers differ on how many digits they accept: cmark-gfm takes 8, the spec says 7) and
+# before a name ending in ";".
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]|~<>]|&(?=#|[A-Za-z][A-Za-z0-9]*;)")
 _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 

@@ -75,6 +75,11 @@ def test_markdown_has_no_live_html_or_table_breaks() -> None:
         ("TIA <b>x</b>", "TIA &lt;b&gt;x&lt;/b&gt;"),
         # A character reference in the text would render as the character it names.
         ("&#x27; &#39; &lt; &amp;", "&amp;#x27; &amp;#39; &amp;lt; &amp;amp;"),
+        # cmark-gfm decodes 8 digits where the spec says 7 (hex 6): any "&#" is escaped.
+        (
+            "evil&#x000202E;gpj &#x000003C; &#00000065;",
+            "evil&amp;#x000202E;gpj &amp;#x000003C; &amp;#00000065;",
+        ),
         ("[x](https://evil.example) ![i](j)", "\\[x\\](https://evil.example) !\\[i\\](j)"),
         ("a|b `c` *d* _e_ ~~f~~ \\", "a\\|b \\`c\\` \\*d\\* \\_e\\_ \\~\\~f\\~\\~ \\\\"),
         ("line\nbreak\r\x1b[31m\u202e", "line break\ufffd\ufffd\\[31m\ufffd"),
