@@ -322,7 +322,7 @@ class BulkResolver:
             via_tcp = True
             self.stats.tcp += 1
             try:
-                data = self._tcp(query.wire)
+                data = self._tcp(query.wire, query.first_sent + self.timeout)
             except (OSError, ValueError) as exc:
                 return self._finish(key, "error", -1, (), attempts, True, f"TCP: {exc}")
             parsed = self._parse(data, query.asked)
@@ -371,11 +371,13 @@ class BulkResolver:
         qname = question.name.to_text(omit_final_dot=True)
         return qname, int(question.rdtype), int(message.flags), message.rcode(), tuple(records)
 
-    def _tcp(self, wire: bytes) -> bytes:
-        # One deadline for the whole exchange, the question's own timeout: a server that drips a
-        # byte at a time must not hold the loop longer than an unanswered question would.
-        deadline = time.monotonic() + self.timeout
-        with socket.create_connection((self.server, self.port), timeout=self.timeout) as conn:
+    def _tcp(self, wire: bytes, deadline: float) -> bytes:
+        # The question's own deadline (first sent + timeout) bounds the whole exchange: a server
+        # that drips a byte at a time must not hold the loop longer than an unanswered question
+        # would. The fetch blocks the loop, so other questions' retransmissions wait meanwhile.
+        with socket.create_connection(
+            (self.server, self.port), timeout=_remaining(deadline)
+        ) as conn:
             conn.settimeout(_remaining(deadline))
             conn.sendall(struct.pack("!H", len(wire)) + wire)
             (size,) = struct.unpack("!H", _read_exactly(conn, 2, deadline))
