@@ -365,8 +365,9 @@ _NOT_ALIKE = frozenset({"label", "regions"})  # the name, and regions compared a
 
 def aws_source_name(source: AwsSource, index: int) -> str:
     """The source's probe name, `aws:<name>`: gap scopes (`probe:aws:<name>`) and progress say
-    it. Without a `name`, the source is named after its profile, else its role."""
-    label = source.label or source.profile or source.role_arn or f"source-{index}"
+    it. Without a `name`, the source is named after its role (one profile often assumes roles in
+    several accounts), else its profile."""
+    label = source.label or source.role_arn or source.profile or f"source-{index}"
     return f"aws:{bounded(label, 200)}"
 
 
@@ -391,9 +392,9 @@ def _check_aws_sources(reader: _Reader, aws: Sequence[AwsSource]) -> None:
         if source.label is not None:
             where, what_name = f"aws[{index}].name", f"the name {shown(source.label)}"
         else:
-            named_after = "profile" if source.profile is not None else "role_arn"
+            named_after = "role_arn" if source.role_arn is not None else "profile"
             where = f"aws[{index}].{named_after}"
-            value = shown(source.profile or source.role_arn)
+            value = shown(source.role_arn or source.profile)
             what_name = (
                 f"without a name, the source is named after its {named_after} {value}, which"
             )

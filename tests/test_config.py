@@ -497,9 +497,9 @@ SAME_ACCOUNT = (
             'name = "main"\nrole_arn = "' + ROLE + '"',
             "aws[1].name: the name 'main' " + NAME_TAKEN,
         ),
-        (  # unnamed, one profile, two roles: both were probe:aws:audit
-            'profile = "audit"\nrole_arn = "' + ROLE + '"',
-            'profile = "audit"\nrole_arn = "' + ROLE.replace("012:", "013:") + '"',
+        (  # unnamed, one profile: named after it
+            'profile = "audit"\nregions = ["ca-central-1"]',
+            'profile = "audit"\nregions = ["us-east-1"]',
             "aws[1].profile: without a name, the source is named after its profile 'audit', "
             "which " + NAME_TAKEN,
         ),
@@ -544,7 +544,17 @@ def test_aws_sources_apart_by_name_or_region_are_kept(tmp_path: Path) -> None:
         '[[aws]]\nname = "canada"\nprofile = "audit"\nregions = ["ca-central-1"]\n'
         '[[aws]]\nname = "us"\nprofile = "audit"\nregions = ["us-east-1"]\n'
         '[[aws]]\n[[aws]]\nregions = ["ca-central-1"]\n'
+        # One profile assuming a role in each of two accounts: named after their roles.
+        f'[[aws]]\nprofile = "audit"\nrole_arn = "{ROLE}"\n'
+        f'[[aws]]\nprofile = "audit"\nrole_arn = "{ROLE.replace("012:", "013:")}"\n'
     )
     config = load_config(write(tmp_path, text))
     names = [aws_source_name(source, i) for i, source in enumerate(config.aws)]
-    assert names == ["aws:canada", "aws:us", "aws:source-2", "aws:source-3"]
+    assert names == [
+        "aws:canada",
+        "aws:us",
+        "aws:source-2",
+        "aws:source-3",
+        f"aws:{ROLE}",
+        f"aws:{ROLE.replace('012:', '013:')}",
+    ]
