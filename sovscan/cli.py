@@ -269,7 +269,8 @@ _rules_option = click.option(
 @click.option(
     "--fail-on-new",
     is_flag=True,
-    help="Count only risks that the previous stored scan of the institution did not have.",
+    help="Count only risks that the latest earlier complete stored scan of the institution "
+    "did not have (partial scans are passed over).",
 )
 @_rules_option
 @_profile_option

@@ -83,8 +83,9 @@ class StoredScan:
 class FindingChange:
     """A finding that differs between two scans."""
 
-    change: str  # "new" (now a risk), "resolved" (no longer a risk), "changed", or "unseen"
-    # (a risk the newer scan, partial, did not see: not resolved)
+    # "new" (now a risk), "resolved" (no longer a risk), "changed", or "unseen": a risk the
+    # newer scan could not see (absent from a partial scan) or tell (unknown), not resolved.
+    change: str
     key: str
     rule_id: str
     asset_id: str
@@ -349,57 +350,42 @@ def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None)
 
 
 def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
-    """Keys of the findings that are risks in scan `new_id` and were not risks the last time an
-    earlier scan of the institution saw them (a partial scan that lacks one did not see it);
-    None when it is the institution's first scan. Asked in SQL, so neither scan is loaded
-    (`diff_scans` says the same of a "new" change)."""
+    """Keys of the findings that are risks in scan `new_id` and were not in the latest earlier
+    complete scan of the institution; None when there is none (every risk is new). A partial
+    scan is passed over either way: what it could not see, or first saw while its run reported
+    only "partial" (exit 3), must neither look new after an outage nor go unreported. Asked in
+    SQL, so neither scan is loaded."""
     with open_store(path) as connection:
         institution = connection.execute(
             "SELECT institution FROM scans WHERE id = ?", (new_id,)
         ).fetchone()[0]
-        try:
-            _latest(connection, path, institution, before=new_id)
-        except HistoryError:
-            return None  # the institution's first scan
-        # A risk is new unless it was a risk the last time it was looked at: in the latest
-        # earlier scan that holds it, or that is complete (then its absence was seen). A
-        # partial scan without it is skipped: not seeing a risk there says nothing.
-        rows = connection.execute(_NEW_RISKS, (new_id, institution, new_id)).fetchall()
+        base = _latest_complete(connection, institution, new_id)
+        if base is None:
+            return None
+        rows = connection.execute(
+            "SELECT n.key FROM findings n WHERE n.scan_id = ? AND n.status = 'risk'"
+            " AND NOT EXISTS (SELECT 1 FROM findings o"
+            " WHERE o.scan_id = ? AND o.key = n.key AND o.status = 'risk')",
+            (new_id, base),
+        ).fetchall()
     return {str(row[0]) for row in rows}
 
 
-# "Last seen": the latest scan before a given one (for --fail-on-new) or up to it (the older
-# side of a diff) that saw a finding or an asset: one that holds it, or a complete one (whose
-# lack of it was seen). Partial scans that lack it are passed over: they could not tell.
-_NEW_RISKS = (
-    "SELECT n.key FROM findings n WHERE n.scan_id = ? AND n.status = 'risk'"
-    " AND NOT EXISTS (SELECT 1 FROM findings o WHERE o.key = n.key AND o.status = 'risk'"
-    " AND o.scan_id = (SELECT s.id FROM scans s WHERE s.institution = ?"
-    " AND (s.started_at, s.id) < (SELECT started_at, id FROM scans WHERE id = ?)"
-    " AND (s.complete = 1 OR EXISTS"
-    " (SELECT 1 FROM findings f WHERE f.scan_id = s.id AND f.key = n.key))"
-    " ORDER BY s.started_at DESC, s.id DESC LIMIT 1))"
-)
+def _latest_complete(connection: sqlite3.Connection, institution: str, scan_id: str) -> str | None:
+    """The latest complete scan of `institution` before `scan_id`."""
+    row = connection.execute(
+        "SELECT id FROM scans WHERE institution = ? AND complete = 1"
+        " AND (started_at, id) < (SELECT started_at, id FROM scans WHERE id = ?)"
+        " ORDER BY started_at DESC, id DESC LIMIT 1",
+        (institution, scan_id),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 _FINDINGS_OF_SCAN = (
     "SELECT key, rule_id, asset_id, status, severity, message FROM findings WHERE scan_id = ?"
 )
-_FINDING_LAST_SEEN = (
-    "SELECT key, rule_id, asset_id, status, severity, message FROM findings"
-    " WHERE key = ? AND scan_id = (SELECT s.id FROM scans s WHERE s.institution = ?"
-    " AND (s.started_at, s.id) <= (SELECT started_at, id FROM scans WHERE id = ?)"
-    " AND (s.complete = 1 OR EXISTS"
-    " (SELECT 1 FROM findings f WHERE f.scan_id = s.id AND f.key = ?))"
-    " ORDER BY s.started_at DESC, s.id DESC LIMIT 1)"
-)
 _ASSETS_OF_SCAN = "SELECT asset_id, kind, place, jurisdictions FROM assets WHERE scan_id = ?"
-_ASSET_LAST_SEEN = (
-    "SELECT asset_id, kind, place, jurisdictions FROM assets"
-    " WHERE asset_id = ? AND scan_id = (SELECT s.id FROM scans s WHERE s.institution = ?"
-    " AND (s.started_at, s.id) <= (SELECT started_at, id FROM scans WHERE id = ?)"
-    " AND (s.complete = 1 OR EXISTS"
-    " (SELECT 1 FROM assets a WHERE a.scan_id = s.id AND a.asset_id = ?))"
-    " ORDER BY s.started_at DESC, s.id DESC LIMIT 1)"
-)
 
 
 def _find(connection: sqlite3.Connection, path: Path, scan_id: str) -> str:
@@ -442,41 +428,43 @@ Rows = dict[str, Sequence[Any]]  # a scan's findings or assets by key or asset i
 
 
 def _both_sides(
-    connection: sqlite3.Connection,
-    old_scan: StoredScan,
-    new_scan: StoredScan,
-    of_scan: str,
-    last_seen: str,
+    connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan, of_scan: str
 ) -> tuple[Rows, Rows]:
-    """The rows of both scans; what a partial older scan lacks is taken from the last scan up
-    to it that saw it (`last_seen`), so an outage never makes anything look new."""
+    """The rows of both scans. A partial older scan is read over the latest complete scan before
+    it: what it lacks, or could not tell (an unknown finding), is taken from there, so an outage
+    makes nothing look new and hides no resolution."""
 
     def rows(scan_id: str) -> Rows:
         return {r[0]: r for r in connection.execute(of_scan, (scan_id,))}
 
     old, new = rows(old_scan.id), rows(new_scan.id)
     if not old_scan.complete:
-        for key in new.keys() - old.keys():
-            args = (key, old_scan.institution, old_scan.id, key)
-            seen = connection.execute(last_seen, args).fetchone()
-            if seen is not None:
-                old[key] = seen
+        base = _latest_complete(connection, old_scan.institution, old_scan.id)
+        if base is not None:
+            told = {key: row for key, row in old.items() if not _unknown(row)}
+            old = {**rows(base), **told}
     return old, new
+
+
+def _unknown(row: Sequence[Any]) -> bool:
+    """Whether a findings row is an unknown finding (asset rows have no status)."""
+    return len(row) > 3 and row[3] == Status.UNKNOWN
 
 
 def _finding_changes(
     connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
 ) -> tuple[FindingChange, ...]:
     institution = old_scan.institution
-    old, new = _both_sides(connection, old_scan, new_scan, _FINDINGS_OF_SCAN, _FINDING_LAST_SEEN)
+    old, new = _both_sides(connection, old_scan, new_scan, _FINDINGS_OF_SCAN)
     changes = []
     for key in sorted(old.keys() | new.keys()):
         before, after = old.get(key), new.get(key)
         old_status = before[3] if before else None
         new_status = after[3] if after else None
         risk_before, risk_after = old_status == Status.RISK, new_status == Status.RISK
-        if risk_before and after is None and not new_scan.complete:
-            change = "unseen"  # the newer scan is partial: a risk it missed is not resolved
+        unseen = new_status == Status.UNKNOWN or (after is None and not new_scan.complete)
+        if risk_before and unseen:
+            change = "unseen"  # the newer scan could not see or tell: not resolved
         elif risk_after and not risk_before:
             change = "new"
         elif risk_before and not risk_after:
@@ -518,7 +506,7 @@ def _asset_changes(
     connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
 ) -> tuple[AssetChange, ...]:
     institution = old_scan.institution
-    old, new = _both_sides(connection, old_scan, new_scan, _ASSETS_OF_SCAN, _ASSET_LAST_SEEN)
+    old, new = _both_sides(connection, old_scan, new_scan, _ASSETS_OF_SCAN)
     changes = []
     for asset_id in sorted(old.keys() | new.keys()):
         before, after = old.get(asset_id), new.get(asset_id)

@@ -106,6 +106,37 @@ def test_a_partial_scan_neither_resolves_nor_renews_what_it_did_not_see(store: P
     assert new_risk_keys(store, "scan-5") == {both[1].key}
 
 
+def unknown(rule: str, asset: str = ASSET) -> Finding:
+    return Finding(rule, asset, Status.UNKNOWN, Severity.HIGH, f"{rule} unknown")
+
+
+def test_a_risk_a_partial_scan_could_not_tell_is_unseen_then_not_new(store: Path) -> None:
+    # In an outage the asset often stays, its finding turned unknown (same key).
+    save_scan(store, scan_at(0, (risk("a"),), "scan-1"))
+    save_scan(store, partial(scan_at(10, (unknown("a"),), "scan-2")))
+    assert [(c.rule_id, c.change) for c in diff_scans(store).findings] == [("a", "unseen")]
+    save_scan(store, scan_at(20, (risk("a"),), "scan-3"))
+    assert diff_scans(store).findings == ()
+    assert new_risk_keys(store, "scan-3") == set()
+
+
+def test_a_risk_first_seen_in_a_partial_scan_is_new_at_the_next_complete_one(
+    store: Path,
+) -> None:
+    # The partial scan's run said only "partial" (exit 3): the new risk must still be told.
+    save_scan(store, scan_at(0, (ok("a"),), "scan-1"))
+    save_scan(store, partial(scan_at(10, (risk("a"),), "scan-2")))
+    save_scan(store, scan_at(20, (risk("a"),), "scan-3"))
+    assert new_risk_keys(store, "scan-3") == {risk("a").key}
+
+
+def test_a_resolution_after_a_partial_scan_is_reported(store: Path) -> None:
+    save_scan(store, scan_at(0, (risk("a"), risk("b")), "scan-1"))
+    save_scan(store, partial(scan_at(10, (risk("b"),), "scan-2")))
+    save_scan(store, scan_at(20, (risk("b"),), "scan-3"))
+    assert [(c.rule_id, c.change) for c in diff_scans(store).findings] == [("a", "resolved")]
+
+
 def test_an_asset_a_partial_scan_missed_is_unseen_not_removed(store: Path) -> None:
     save_scan(store, scan_at(0, (), "scan-1"))
     missed = replace(partial(scan_at(10, (), "scan-2")), assets=(resolved_bucket(),))
