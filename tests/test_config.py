@@ -435,17 +435,16 @@ FINDING, ASSET = f'finding = "{KEY}"', 'asset = "saas:lms.universite.example"'
 def test_two_waivers_for_one_finding_or_asset_are_an_error(
     tmp_path: Path, target: str, other: str, kind: str, shown: str
 ) -> None:
-    # The later silently won, and the other was reported as "waiver matched nothing". An
-    # expired one counts too: whether the file is valid must not depend on the day.
+    # The later silently won, and the other was reported as "waiver matched nothing".
     neighbour = target.replace("f60", "f61").replace("saas:lms", "saas:www")
-    waivers = [(target, "2020-01-31"), (other, "2027-06-30"), (neighbour, "2027-06-30")]
+    waivers = [(target, "2099-01-31"), (other, "2099-06-30"), (neighbour, "2099-06-30")]
     text = '[institution]\nname = "X"\nhome = "CA-QC"\n' + "".join(
-        WAIVER.format(target=t, expires=e) for t, e in [*waivers, (target, "2027-06-30")]
+        WAIVER.format(target=t, expires=e) for t, e in [*waivers, (target, "2099-06-30")]
     )
     path = write(tmp_path, text + '[dns]\ndomains = ["universite.example"]\n')
     expected = (
         f"{path}: waivers[3].{kind}: {shown} is already waived by waivers[0]; give one waiver "
-        f"per {kind} (to renew one, change its expires)"
+        f"in force per {kind} (to renew one, change its expires)"
     )
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -456,26 +455,29 @@ def test_two_waivers_for_one_finding_or_asset_are_an_error(
         WAIVER.format(target=t, expires=e) for t, e in waivers
     )
     assert len(load_config(write(tmp_path, distinct)).waivers) == 3
+    # An expired waiver kept beside its renewal is a record, not a second waiver in force.
+    renewed = '[institution]\nname = "X"\nhome = "CA-QC"\n' + "".join(
+        WAIVER.format(target=target, expires=e) for e in ("2020-01-31", "2099-06-30")
+    )
+    assert len(load_config(write(tmp_path, renewed)).waivers) == 2
 
 
-def test_a_quoted_expiry_date_is_an_error(tmp_path: Path) -> None:
-    # "2027-06-30" (a string) was accepted silently, as were "20270630" and "2027-W26-3"; the
-    # README shows the date unquoted, a TOML date.
+def test_an_expiry_date_is_a_toml_date_or_the_same_text(tmp_path: Path) -> None:
+    # "2027-06-30" quoted reads as the date; other forms Python would take ("20270630") are
+    # refused, since the reader could not be sure which day was meant.
     text = (
         '[institution]\nname = "X"\nhome = "CA-QC"\n[dns]\ndomains = ["universite.example"]\n'
-        + WAIVER.format(target=FINDING, expires='"2027-06-30"')
+        + WAIVER.format(target=FINDING, expires='"20270630"')
     )
     path = write(tmp_path, text)
-    expected = (
-        f"{path}: waivers[0].expires: expected a TOML date such as 2027-06-30, without quotes; "
-        "got '2027-06-30'"
-    )
+    expected = f"{path}: waivers[0].expires: required: a date such as 2027-06-30; got '20270630'"
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value) == expected
     assert scan_writes_nothing(tmp_path, path) == expected
-    unquoted = load_config(write(tmp_path, text.replace('"2027-06-30"', "2027-06-30")))
-    assert unquoted.waivers[0].expires.isoformat() == "2027-06-30"
+    for written in ("2027-06-30", '"2027-06-30"'):
+        config = load_config(write(tmp_path, text.replace('"20270630"', written)))
+        assert config.waivers[0].expires.isoformat() == "2027-06-30"
 
 
 ROLE = "arn:aws:iam::123456789012:role/sovscan-audit"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any, NoReturn
 
@@ -14,6 +14,7 @@ from sovscan.model import Finding, Status
 from sovscan.shown import shown
 
 WAIVER_KEYS = ("finding", "asset", "reason", "owner", "expires")
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _KEY_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_TEXT = 500
 
@@ -105,12 +106,15 @@ def parse_waivers(items: Any, label: str) -> tuple[Waiver, ...]:
     return waivers
 
 
-def _check_duplicates(waivers: Sequence[Waiver], label: str) -> None:
-    """One waiver per finding key and per asset id: of two, only one could apply, and the other
-    would be reported as matching nothing. Expired ones count too, so that whether a file is
-    valid does not depend on the day it is read: a waiver is renewed by changing its expiry."""
+def _check_duplicates(waivers: Sequence[Waiver], label: str, today: date | None = None) -> None:
+    """One waiver in force per finding key and per asset id: of two, only one could apply, and
+    the other would be reported as matching nothing. An expired one may stay beside its renewal
+    as a record; since waivers only ever expire, a file valid today stays valid."""
+    today = today or datetime.now(UTC).date()
     first: dict[tuple[str, str], int] = {}
     for index, waiver in enumerate(waivers):
+        if not waiver.active(today):
+            continue
         kind = "finding" if waiver.finding is not None else "asset"
         target = waiver.finding or waiver.asset or ""
         earlier = first.setdefault((kind, target), index)
@@ -119,8 +123,8 @@ def _check_duplicates(waivers: Sequence[Waiver], label: str) -> None:
             _fail(
                 label,
                 f"waivers[{index}].{kind}",
-                f"{kind} {named} is already waived by waivers[{earlier}]; give one waiver per "
-                f"{kind} (to renew one, change its expires)",
+                f"{kind} {named} is already waived by waivers[{earlier}]; give one waiver in "
+                f"force per {kind} (to renew one, change its expires)",
             )
 
 
@@ -154,17 +158,16 @@ def _required_text(item: Mapping[str, Any], key: str, label: str, path: str) -> 
 
 
 def _date(value: Any, label: str, path: str) -> date:
-    # A TOML date only. A string is refused, even one that reads as a date: the README shows the
-    # date unquoted, and Python would also take "20270630" or "2027-W26-3". A datetime is refused:
-    # expiry is a day, and a time zone would make "expired" depend on where the scan runs.
+    # A TOML date, or text in exactly that form ("2027-06-30" quoted): Python alone would also
+    # take "20270630" or "2027-W26-3". A datetime is refused: expiry is a day, and a time zone
+    # would make "expired" depend on where the scan runs.
     if isinstance(value, date) and not hasattr(value, "hour"):
         return value
-    if isinstance(value, str):
-        _fail(
-            label,
-            path,
-            f"expected a TOML date such as 2027-06-30, without quotes; got {shown(value)}",
-        )
+    if isinstance(value, str) and _DATE_RE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass  # 2027-02-30: refused below like any other text
     _fail(label, path, f"required: a date such as 2027-06-30; got {shown(value)}")
 
 
