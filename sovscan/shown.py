@@ -8,26 +8,44 @@ from __future__ import annotations
 
 import datetime
 
+_MAX_DEPTH = 8  # nesting shown; deeper is "..."
 _YAML_BOOLEAN_HINT = " (YAML reads yes, no, on and off as booleans: quote the text)"
 
 
 def shown(value: object, limit: int = 80, *, yaml: bool = False) -> str:
     """`value` for a one-line message, cut to `limit` characters; with `yaml`, a boolean says
     why a word the user wrote may have become one."""
-    text = _literal(value)
+    text = _literal(value, limit + 1, frozenset())
     text = text if len(text) <= limit else text[: limit - 3] + "..."
     return text + _YAML_BOOLEAN_HINT if yaml and isinstance(value, bool) else text
 
 
-def _literal(value: object) -> str:
+def _literal(value: object, budget: int, inside: frozenset[int]) -> str:
+    """The literal, built only to about `budget` characters: hostile files hold huge or
+    self-referencing (YAML alias) values, which must cost no more than the message shows."""
     if value is None:
         return "nothing"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key} = {_literal(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_literal(item) for item in value) + "]"
-    return repr(value)
+    if isinstance(value, dict | list | tuple):
+        if id(value) in inside or len(inside) >= _MAX_DEPTH:
+            return "..."
+        inside = inside | {id(value)}
+        items = (
+            (f"{key} = {_literal(item, budget, inside)}" for key, item in value.items())
+            if isinstance(value, dict)
+            else (_literal(item, budget, inside) for item in value)
+        )
+        parts: list[str] = []
+        length = 2
+        for part in items:
+            parts.append(part)
+            length += len(part) + 2
+            if length > budget:
+                break
+        opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+        return opening + ", ".join(parts) + closing
+    text = repr(value)
+    return text if len(text) <= budget else text[:budget]

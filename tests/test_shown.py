@@ -30,6 +30,18 @@ def test_values_read_as_written(value: object, text: str) -> None:
     assert shown(value) == text
 
 
+def test_hostile_values_cost_no_more_than_the_message_shows() -> None:
+    # A YAML alias can make a list that holds itself; a file can nest or repeat without end.
+    looped: list[object] = [1]
+    looped.append(looped)
+    assert shown(looped) == "[1, ...]"
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert shown(deep) == "[[[[[[[[...]]]]]]]]"
+    assert len(shown(list(range(10**6)))) == 80
+
+
 def test_a_yaml_boolean_says_why_a_word_became_one() -> None:
     assert shown(False, yaml=True) == (
         "false (YAML reads yes, no, on and off as booleans: quote the text)"
