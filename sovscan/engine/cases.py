@@ -222,13 +222,17 @@ def _location(raw: Any, label: str, path: str) -> Location:
     if not isinstance(raw, dict):
         fail(label, path, "expected a mapping")
     _only(raw, _LOCATION_KEYS, label, path)
+    # Without a method, a case that locates nothing is read as a scan reads it: method unknown,
+    # so `edge: false` copied from a report stays unknown, as it does in the scan.
+    located = any(raw.get(key) for key in ("provider", "region", "country", "subdivision", "edge"))
+    default = Method.CATALOGUE if located else Method.UNKNOWN
     return Location(
         raw.get("provider"),
         raw.get("region"),
         raw.get("country"),
         raw.get("subdivision"),
         bool(raw.get("edge", False)),
-        Method(raw.get("method", Method.CATALOGUE.value)),
+        Method(raw.get("method", default.value)),
         Confidence(raw.get("confidence", Confidence.MEDIUM.value)),
     )
 

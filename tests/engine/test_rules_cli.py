@@ -156,3 +156,38 @@ def test_validate_rejects_an_invalid_rule(tmp_path: Path) -> None:
     result = CliRunner().invoke(rules, ["validate", str(tmp_path)])
     assert isinstance(result.exception, RuleError)
     assert "own-rule.yaml: severity: expected one of" in str(result.exception)
+
+
+def test_a_case_that_locates_nothing_reads_edge_as_a_scan_does(tmp_path: Path) -> None:
+    # A student copied a report's `"edge": false, "method": "unknown"` without the method: the
+    # case said risk where the scan, reading edge as unknown, says unknown.
+    rule = {
+        "id": "not-on-an-edge",
+        "title": "Data not on an edge network",
+        "severity": "low",
+        "applies_to": ["dns.mailbox"],
+        "match": {"field": "location.edge", "op": "equals", "value": False},
+        "message": "{asset.name} is not on an edge network.",
+        "rationale": "A test of how cases read location.",
+        "remediation": "None: a test.",
+        "references": [{"framework": "eu-csf", "control": "SOV-2"}],
+    }
+    folder = tmp_path / "own" / "edge"
+    folder.mkdir(parents=True)
+    (folder / "not-on-an-edge.yaml").write_text(yaml.safe_dump(rule), encoding="utf-8")
+    located = {"provider": "microsoft", "country": "US", "edge": False}
+    cases = {
+        "rule": "not-on-an-edge",
+        "cases": [
+            {"name": "copied", "asset": {"kind": "dns.mailbox", "name": "m"},
+             "location": {"provider": None, "edge": False}, "expect": "unknown"},
+            {"name": "located", "asset": {"kind": "dns.mailbox", "name": "m"},
+             "location": located, "expect": "risk"},
+            {"name": "edge", "asset": {"kind": "dns.mailbox", "name": "m"},
+             "location": {**located, "edge": True}, "expect": "ok"},
+        ],
+    }  # fmt: skip
+    (folder / "not-on-an-edge.test.yaml").write_text(yaml.safe_dump(cases), encoding="utf-8")
+    result = CliRunner().invoke(rules, ["validate", str(tmp_path / "own")])
+    assert result.exit_code == 0, result.output
+    assert "3 test cases passed" in result.output
