@@ -116,7 +116,9 @@ def validate(folder: Path) -> None:
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise RuleError(failures[0] + more)
     own = sum(1 for rule in ruleset.rules if is_shipped or not rule.source.startswith("rules/"))
-    click.echo(f"{folder}: {own} rules valid, {count} test cases passed")
+    rules_word = "rule" if own == 1 else "rules"
+    cases_word = "test case" if count == 1 else "test cases"
+    click.echo(f"{folder}: {own} {rules_word} valid, {count} {cases_word} passed")
 
 
 def _kinds(patterns: Sequence[str], limit: int = 3) -> str:

@@ -99,7 +99,7 @@ def test_validate_the_shipped_rules() -> None:
 def test_validate_an_institutions_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(rules, ["validate", str(own_folder(tmp_path))])
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith("1 rules valid, 3 test cases passed")
+    assert result.output.strip().endswith("1 rule valid, 3 test cases passed")
 
 
 def test_validate_reports_a_failing_case(tmp_path: Path) -> None:
