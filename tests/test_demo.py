@@ -290,3 +290,20 @@ def test_the_demo_account_region_guardrail_is_unknown_not_unchecked(demo_scan: S
     assert finding.asset_id == "aws:123456789012:account"
     assert finding.status is Status.UNKNOWN
     assert finding.missing == ("asset.attr.region_guardrail",)
+
+
+def test_an_ok_owed_to_a_public_label_says_so(demo_scan: Scan) -> None:
+    # The public web bucket sits in Virginia under US control: its OK must not read as if it
+    # were in the right place, only as exempt.
+    messages = {
+        (f.rule_id, f.asset_id): f.message for f in demo_scan.findings if f.status is Status.OK
+    }
+    web = "aws:123456789012:s3:ue-web-assets"
+    assert messages[("foreign-law-reach", web)] == (
+        "Data held by an operator that a foreign law can compel: not the case for "
+        "ue-web-assets (classified public: not sensitive data)"
+    )
+    # An OK for a sensitive asset has no such reason.
+    assert messages[("data-outside-allowed-locations", "aws:123456789012:s3:ue-research-data")] == (
+        "Data at rest outside the allowed locations: not the case for ue-research-data"
+    )

@@ -47,8 +47,22 @@ class CompiledRule:
     checks: tuple[tuple[str, Predicate], ...]
     message: tuple[MessagePart, ...]
     ok_prefix: str  # "<title>: not the case for ", built once rather than per OK finding
+    reads_sensitive: bool  # an OK may then be the asset's public label, which the message says
     reads_location: bool
     reads_control: bool
+
+
+def _public_label(resolved: ResolvedAsset, config: Mapping[str, AttrValue]) -> str:
+    """ " (classified public: not sensitive)" when the asset's label exempts it, so that an OK
+    for data in the wrong place does not read as if the data were in the right one."""
+    raw = resolved.asset.attributes.get("classification")
+    label = raw if isinstance(raw, str) else config.get("default_classification")
+    public = config.get("public_classifications", ())
+    sensitive = config.get("sensitive_classifications", ())
+    exempt = isinstance(public, tuple) and label in public
+    if exempt and not (isinstance(sensitive, tuple) and label in sensitive):
+        return f" (classified {label}: not sensitive data)"
+    return ""
 
 
 def compile_rule(rule: Rule, config: Mapping[str, AttrValue]) -> CompiledRule:
@@ -60,6 +74,7 @@ def compile_rule(rule: Rule, config: Mapping[str, AttrValue]) -> CompiledRule:
         checks=compile_leaves(rule.match, config),
         message=split_message(rule.message),
         ok_prefix=f"{rule.title}: not the case for ",
+        reads_sensitive="asset.sensitive" in fields,
         reads_location=any(field.startswith("location.") for field in fields),
         reads_control=any(field.startswith("control.") for field in fields),
     )
@@ -169,6 +184,8 @@ def decide(
     elif outcome is False:
         status = Status.OK
         message = compiled.ok_prefix + resolved.asset.name
+        if compiled.reads_sensitive:
+            message += _public_label(resolved, config)
     else:
         status = Status.UNKNOWN
         missing = unknown_fields(compiled.checks, facts) or rule.fields
