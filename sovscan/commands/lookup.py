@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 
+from sovscan.engine.profiles import Profile
 from sovscan.model import Asset, Method, ResolvedAsset
 from sovscan.report.json import control_document, location_document
 from sovscan.report.safe import terminal_safe
@@ -259,20 +260,45 @@ def explain_provider(provider: Provider, kb: KnowledgeBase) -> str:
     return "\n".join(lines) + "\n"
 
 
+def explain_profile(profile: Profile) -> str:
+    """A profile: the rules it runs, the policy values it sets and the severities it changes."""
+    rules = ", ".join(profile.rules) if profile.rules is not None else "every rule"
+    lines = [f"{profile.title} ({profile.id}, a profile: `--profile {profile.id}`)"]
+    lines.append(f"Rules: {rules}")
+    lines += [f"Sets {key}: {', '.join(values)}" for key, values in profile.policy.items()]
+    lines += [
+        f"Severity of {rule}: {severity.value}" for rule, severity in profile.severity.items()
+    ]
+    lines.append(
+        "Values the inventory sets itself win over the profile's (a profile is a default)."
+    )
+    return "\n".join(lines) + "\n"
+
+
 @click.command("explain")
 @click.argument("subject", required=False)
-@click.option("--list", "list_all", is_flag=True, help="List every law, provider and rule id.")
+@click.option(
+    "--list",
+    "list_all",
+    is_flag=True,
+    help="List every law, provider, rule, framework and profile id.",
+)
 def explain(subject: str | None, list_all: bool) -> None:
-    """Explain a law (us-cloud-act), a provider (aws, d2l) or a rule (foreign-law-reach)."""
-    from sovscan.commands.rules import describe
+    """Explain a law (us-cloud-act), a provider (aws, d2l), a rule (foreign-law-reach), a
+    framework (qc-law25) or a profile (quebec-law25)."""
+    from sovscan.commands.rules import describe, framework_view
     from sovscan.engine import default_rules_dir, load_rules
+    from sovscan.engine.profiles import load_profiles
 
     kb = load_knowledge()
     ruleset = load_rules(default_rules_dir())
+    profiles = load_profiles()
     if list_all or subject is None:
         click.echo("laws: " + ", ".join(sorted(kb.laws)))
         click.echo("providers: " + ", ".join(sorted(kb.providers)))
         click.echo("rules: " + ", ".join(sorted(rule.id for rule in ruleset.rules)))
+        click.echo("frameworks: " + ", ".join(sorted(ruleset.frameworks)))
+        click.echo("profiles: " + ", ".join(sorted(profiles)))
         return
     key = subject.strip().lower()
     key = _PROVIDER_ALIASES.get(key, key)
@@ -283,9 +309,14 @@ def explain(subject: str | None, list_all: bool) -> None:
         click.echo(explain_provider(kb.providers[key], kb), nl=False)
     elif key in rules:
         click.echo(describe(ruleset, rules[key]))
+    elif key in ruleset.frameworks or key in profiles:
+        # eu-csf and secnumcloud name both a framework and the profile that applies it.
+        parts = [framework_view(ruleset, key)] if key in ruleset.frameworks else []
+        parts += [explain_profile(profiles[key]).rstrip("\n")] if key in profiles else []
+        click.echo("\n\n".join(parts))
     else:
         raise click.BadParameter(
-            f"{subject[:80]!r} is not a law, provider or rule id; "
+            f"{subject[:80]!r} is not a law, provider, rule, framework or profile id; "
             "`sovscan explain --list` lists them"
         )
 

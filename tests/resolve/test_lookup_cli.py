@@ -117,6 +117,10 @@ def test_lookup_needs_a_target() -> None:
         ("cologix", "Cologix, Inc."),
         ("aws-eusc", "Technology licensed from: Amazon Web Services"),
         ("foreign-law-reach", "source: rules/control/foreign-law-reach.yaml"),
+        # Frameworks and profiles, which findings and --profile name, are explained too.
+        ("qc-law25", "p39.1-s17   CQLR c. P-39.1, s. 17"),
+        ("gc-protected-b", "Sets allowed_locations: CA"),
+        ("SECNUMCLOUD", "SecNumCloud 3.2, ch. 19.6"),
     ],
 )
 def test_explain(subject: str, expected: str) -> None:
@@ -127,7 +131,15 @@ def test_explain(subject: str, expected: str) -> None:
 
 def test_explain_unknown_subject() -> None:
     result = CliRunner().invoke(explain, ["nope"])
-    assert result.exit_code == 2 and "not a law, provider or rule id" in result.output
+    assert result.exit_code == 2
+    assert "not a law, provider, rule, framework or profile id" in result.output
+
+
+def test_an_id_that_is_a_framework_and_a_profile_explains_both() -> None:
+    result = CliRunner().invoke(explain, ["secnumcloud"])
+    assert result.exit_code == 0, result.output
+    assert "SecNumCloud 3.2, ch. 19.6" in result.output  # the framework's controls
+    assert "a profile: `--profile secnumcloud`" in result.output
 
 
 def test_explain_lists_every_subject() -> None:
@@ -137,6 +149,8 @@ def test_explain_lists_every_subject() -> None:
     assert lines[0].startswith("laws: ") and "us-cloud-act" in lines[0]
     assert lines[1].startswith("providers: ") and "videotron" in lines[1]
     assert lines[2].startswith("rules: ") and "foreign-law-reach" in lines[2]
+    assert lines[3].startswith("frameworks: ") and "qc-law25" in lines[3]
+    assert lines[4].startswith("profiles: ") and "gc-protected-b" in lines[4]
 
 
 def test_data_info_lists_sources_and_digest() -> None:
