@@ -7,7 +7,9 @@ left a key out or wrote `2027-06-30` should read that back.
 from __future__ import annotations
 
 import datetime
+import re
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_DEPTH = 8  # nesting shown; deeper is "..."
 _YAML_BOOLEAN_HINT = " (YAML reads yes, no, on and off as booleans: quote the text)"
 
@@ -34,7 +36,7 @@ def _literal(value: object, budget: int, inside: frozenset[int]) -> str:
             return "..."
         inside = inside | {id(value)}
         items = (
-            (f"{key} = {_literal(item, budget, inside)}" for key, item in value.items())
+            (f"{_key(key)} = {_literal(item, budget, inside)}" for key, item in value.items())
             if isinstance(value, dict)
             else (_literal(item, budget, inside) for item in value)
         )
@@ -47,5 +49,15 @@ def _literal(value: object, budget: int, inside: frozenset[int]) -> str:
                 break
         opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
         return opening + ", ".join(parts) + closing
-    text = repr(value)
+    if isinstance(value, int) and value.bit_length() > 64:
+        # YAML reads hex of any length; repr would refuse past 4,300 digits (an internal error).
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    text = repr(value)  # escapes control and bidi characters in text
     return text if len(text) <= budget else text[:budget]
+
+
+def _key(key: object) -> str:
+    """A table key bare when TOML would write it bare, else quoted and escaped."""
+    if isinstance(key, str) and _BARE_KEY.fullmatch(key):
+        return key
+    return repr(key) if isinstance(key, str) else _literal(key, 40, frozenset())

@@ -40,6 +40,10 @@ def test_hostile_values_cost_no_more_than_the_message_shows() -> None:
         deep = [deep]
     assert shown(deep) == "[[[[[[[[...]]]]]]]]"
     assert len(shown(list(range(10**6)))) == 80
+    # A key carrying a terminal escape is quoted and escaped; a 4,000-digit hex integer is named,
+    # not printed (repr refuses it past 4,300 digits: that was an internal error, exit 4).
+    assert shown({"\x1b]0;pwn\x07": 1}) == "{'\\x1b]0;pwn\\x07' = 1}"
+    assert shown(int("f" * 4000, 16)) == "<an integer of about 4817 digits>"
 
 
 def test_a_yaml_boolean_says_why_a_word_became_one() -> None:
