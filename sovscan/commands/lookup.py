@@ -262,7 +262,11 @@ def explain_provider(provider: Provider, kb: KnowledgeBase) -> str:
 
 def explain_profile(profile: Profile) -> str:
     """A profile: the rules it runs, the policy values it sets and the severities it changes."""
-    rules = ", ".join(profile.rules) if profile.rules is not None else "every rule"
+    rules = (
+        ", ".join(profile.rules) + " (and the institution's own rules)"
+        if profile.rules is not None
+        else "every rule"
+    )
     lines = [f"{profile.title} ({profile.id}, a profile: `--profile {profile.id}`)"]
     lines.append(f"Rules: {rules}")
     lines += [f"Sets {key}: {', '.join(values)}" for key, values in profile.policy.items()]

@@ -104,15 +104,22 @@ def check_profiles(profiles: Mapping[str, Profile], ruleset: RuleSet) -> list[st
     return problems
 
 
+def _shipped(source: str) -> bool:
+    """Whether a rule's source (`rules/<area>/<id>.yaml` for shipped ones) is a shipped rule."""
+    return source.startswith("rules/") and (default_rules_dir() / source[6:]).is_file()
+
+
 def apply_profile(
     ruleset: RuleSet, policy: Policy, profile: Profile, *, keep: Collection[str] = ()
 ) -> tuple[RuleSet, Policy]:
     """The rules and policy under `profile`; policy fields named in `keep` (set explicitly in the
     inventory file) are not replaced, so the institution can override its profile."""
+    # A profile selects among the shipped rules; an institution's own rules always run, or
+    # their assets would silently go unchecked under any profile.
     rules = tuple(
         dataclasses.replace(rule, severity=profile.severity.get(rule.id, rule.severity))
         for rule in ruleset.rules
-        if profile.rules is None or rule.id in profile.rules
+        if profile.rules is None or rule.id in profile.rules or not _shipped(rule.source)
     )
     changes = {name: value for name, value in profile.policy.items() if name not in keep}
     # The digest changes with the profile, so two reports with different profiles never compare

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sovscan.engine import apply_profile, evaluate, load_profiles, load_rules
+from sovscan.engine import apply_profile, default_rules_dir, evaluate, load_profiles, load_rules
 from sovscan.errors import RuleError
 from sovscan.model import Severity, Status
 from tests.factories import POLICY, resolved_bucket
@@ -21,6 +21,20 @@ def test_quebec_law25_narrows_home_to_quebec() -> None:
     assert {r.id for r in rules.rules} == set(profile.rules or ())
     assert "account-without-region-guardrail" not in {r.id for r in rules.rules}
     assert rules.digest != ruleset.digest
+
+
+def test_a_profile_keeps_the_institutions_own_rules(tmp_path: Path) -> None:
+    # A profile selects among the shipped rules; an own rule dropped by it would leave its
+    # assets silently unchecked.
+    from tests.engine.test_loader import VALID, write_rule
+
+    write_rule(tmp_path, VALID)
+    ruleset = load_rules(default_rules_dir(), tmp_path)
+    own = {r.id for r in ruleset.rules} - {r.id for r in load_rules().rules}
+    assert own
+    profile = load_profiles()["gc-protected-b"]
+    rules, _ = apply_profile(ruleset, POLICY, profile)
+    assert {r.id for r in rules.rules} == set(profile.rules or ()) | own
 
 
 def test_the_inventory_file_overrides_the_profile() -> None:
