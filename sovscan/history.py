@@ -428,7 +428,11 @@ Rows = dict[str, Sequence[Any]]  # a scan's findings or assets by key or asset i
 
 
 def _both_sides(
-    connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan, of_scan: str
+    connection: sqlite3.Connection,
+    old_scan: StoredScan,
+    new_scan: StoredScan,
+    of_scan: str,
+    told: Callable[[Sequence[Any]], bool],
 ) -> tuple[Rows, Rows]:
     """The rows of both scans. A partial older scan is read over the latest complete scan before
     it: what it lacks, or could not tell (an unknown finding), is taken from there, so an outage
@@ -441,21 +445,24 @@ def _both_sides(
     if not old_scan.complete:
         base = _latest_complete(connection, old_scan.institution, old_scan.id)
         if base is not None:
-            told = {key: row for key, row in old.items() if not _unknown(row)}
-            old = {**rows(base), **told}
+            old = {**rows(base), **{key: row for key, row in old.items() if told(row)}}
     return old, new
 
 
-def _unknown(row: Sequence[Any]) -> bool:
-    """Whether a findings row is an unknown finding (asset rows have no status)."""
-    return len(row) > 3 and row[3] == Status.UNKNOWN
+def _finding_told(row: Sequence[Any]) -> bool:
+    """Whether a findings row says something: an unknown finding could not tell."""
+    return bool(row[3] != Status.UNKNOWN)
+
+
+def _asset_told(_row: Sequence[Any]) -> bool:
+    return True  # an asset present in a scan was seen
 
 
 def _finding_changes(
     connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
 ) -> tuple[FindingChange, ...]:
     institution = old_scan.institution
-    old, new = _both_sides(connection, old_scan, new_scan, _FINDINGS_OF_SCAN)
+    old, new = _both_sides(connection, old_scan, new_scan, _FINDINGS_OF_SCAN, _finding_told)
     changes = []
     for key in sorted(old.keys() | new.keys()):
         before, after = old.get(key), new.get(key)
@@ -506,7 +513,7 @@ def _asset_changes(
     connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
 ) -> tuple[AssetChange, ...]:
     institution = old_scan.institution
-    old, new = _both_sides(connection, old_scan, new_scan, _ASSETS_OF_SCAN)
+    old, new = _both_sides(connection, old_scan, new_scan, _ASSETS_OF_SCAN, _asset_told)
     changes = []
     for asset_id in sorted(old.keys() | new.keys()):
         before, after = old.get(asset_id), new.get(asset_id)

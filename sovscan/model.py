@@ -198,6 +198,15 @@ def finding_key(rule_id: str, asset_id: str) -> str:
     return digest[:32]
 
 
+def sensitive_label(label: object, sensitive: object, public: object) -> bool:
+    """Whether `label` is sensitive: unless it is among the `public` labels and not among the
+    `sensitive` ones, so a typo or an unknown label is never taken as permission to relax a
+    check. (The label lists may come from a rule's config mapping, hence `object`.)"""
+    in_sensitive = isinstance(sensitive, tuple) and label in sensitive
+    in_public = isinstance(public, tuple) and label in public
+    return in_sensitive or not in_public
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """The institution's stance, which rules read through ``{config: <name>}`` values."""
@@ -211,11 +220,9 @@ class Policy:
     public_classifications: tuple[str, ...] = ("public",)  # the only labels that are not sensitive
 
     def is_sensitive(self, classification: str) -> bool:
-        """Sensitive unless the label is declared public: a typo or an unknown label is never
-        taken as permission to relax a check."""
-        return (
-            classification in self.sensitive_classifications
-            or classification not in self.public_classifications
+        """Sensitive unless the label is declared public (see `sensitive_label`)."""
+        return sensitive_label(
+            classification, self.sensitive_classifications, self.public_classifications
         )
 
     def config_values(self) -> Mapping[str, AttrValue]:

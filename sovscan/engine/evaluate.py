@@ -27,6 +27,7 @@ from sovscan.model import (
     Policy,
     ResolvedAsset,
     Status,
+    sensitive_label,
 )
 
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -57,12 +58,13 @@ def _public_label(resolved: ResolvedAsset, config: Mapping[str, AttrValue]) -> s
     for data in the wrong place does not read as if the data were in the right one."""
     raw = resolved.asset.attributes.get("classification")
     label = raw if isinstance(raw, str) else config.get("default_classification")
-    public = config.get("public_classifications", ())
-    sensitive = config.get("sensitive_classifications", ())
-    exempt = isinstance(public, tuple) and label in public
-    if exempt and not (isinstance(sensitive, tuple) and label in sensitive):
-        return f" (classified {label}: not sensitive data)"
-    return ""
+    sensitive, public = (
+        config.get("sensitive_classifications"),
+        config.get("public_classifications"),
+    )
+    if sensitive_label(label, sensitive, public):
+        return ""
+    return f" (classified {label}: not sensitive data)"
 
 
 def compile_rule(rule: Rule, config: Mapping[str, AttrValue]) -> CompiledRule:
