@@ -269,8 +269,9 @@ _rules_option = click.option(
 @click.option(
     "--fail-on-new",
     is_flag=True,
-    help="Count only risks that the latest earlier complete stored scan of the institution "
-    "did not have (partial scans are passed over).",
+    help="Count only risks that were not risks at their last told status: the latest earlier "
+    "complete stored scan of the institution that could tell them (partial scans and unknown "
+    "findings are passed over). `sovscan diff` with no ids lists the same new risks.",
 )
 @_rules_option
 @_profile_option
@@ -818,7 +819,11 @@ def history(store: Path | None, institution: str | None, output_format: str) -> 
 def diff(
     old: str | None, new: str | None, store: Path | None, output_format: str, output: Path | None
 ) -> int:
-    """What changed between two stored scans (default: the last two of the newest institution)."""
+    """What changed between two stored scans of one institution, older first.
+
+    Default: the newest scan against the latest earlier complete scan, the baseline
+    `--fail-on-new` uses, so its new risks are the ones that made `--fail-on-new` exit 1.
+    """
     from sovscan.files import write_atomic
     from sovscan.history import diff_scans
     from sovscan.report.diff import DIFF_REPORTERS

@@ -118,6 +118,8 @@ class ScanDiff:
     new: StoredScan
     findings: tuple[FindingChange, ...]
     assets: tuple[AssetChange, ...]
+    # Partial scans between `old` and `new` that the default comparison passed over, oldest first.
+    passed_over: tuple[StoredScan, ...] = ()
 
     @property
     def new_risks(self) -> tuple[FindingChange, ...]:
@@ -321,18 +323,21 @@ def load_document(path: Path, scan_id: str) -> dict[str, Any]:
 
 
 def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None) -> ScanDiff:
-    """What changed between two stored scans; by default the last two of the newest scan's
-    institution. Raises HistoryError when there are not two scans to compare."""
+    """What changed between two stored scans. By default the newest scan (of the newest scan's
+    institution, or `new_id`'s) against the baseline `--fail-on-new` uses: the latest earlier
+    complete scan, else the latest earlier scan. Raises HistoryError when there are not two
+    scans to compare."""
     with open_store(path) as connection:
         new_full = _find(connection, path, new_id) if new_id else _latest(connection, path, None)
         institution = connection.execute(
             "SELECT institution FROM scans WHERE id = ?", (new_full,)
         ).fetchone()[0]
-        old_full = (
-            _find(connection, path, old_id)
-            if old_id
-            else _latest(connection, path, institution, before=new_full)
-        )
+        if old_id:
+            old_full = _find(connection, path, old_id)
+        else:
+            old_full = _latest_complete(connection, institution, new_full) or _latest(
+                connection, path, institution, before=new_full
+            )
         old, new = _stored(connection, old_full), _stored(connection, new_full)
         if old.institution != new.institution:
             raise HistoryError(
@@ -346,27 +351,34 @@ def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None)
             )
         findings = _finding_changes(connection, old, new)
         assets = _asset_changes(connection, old, new)
-    return ScanDiff(old, new, findings, assets)
+        passed_over = () if old_id else _partial_between(connection, old, new)
+    return ScanDiff(old, new, findings, assets, passed_over)
 
 
 def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
-    """Keys of the findings that are risks in scan `new_id` and were not in the latest earlier
-    complete scan of the institution; None when there is none (every risk is new). A partial
-    scan is passed over either way: what it could not see, or first saw while its run reported
-    only "partial" (exit 3), must neither look new after an outage nor go unreported. Asked in
-    SQL, so neither scan is loaded."""
+    """Keys of the findings that are risks in scan `new_id` and were not at their last told
+    status before it; None when the institution has no earlier complete scan (every risk is
+    new). The same rule as `diff`'s default comparison, so the two always agree.
+
+    A finding's last told status is its status in the latest earlier *complete* scan that could
+    tell it: one where it was risk or ok, or absent (gone). A scan where it was unknown is
+    passed over, and so are partial scans: what a partial scan could not see must not look new
+    after an outage, and a risk it first saw while its run reported only "partial" (exit 3)
+    must still be new at the next complete scan. Asked in SQL, so no scan is loaded."""
     with open_store(path) as connection:
-        institution = connection.execute(
-            "SELECT institution FROM scans WHERE id = ?", (new_id,)
-        ).fetchone()[0]
-        base = _latest_complete(connection, institution, new_id)
-        if base is None:
+        institution, started_at = connection.execute(
+            "SELECT institution, started_at FROM scans WHERE id = ?", (new_id,)
+        ).fetchone()
+        if _latest_complete(connection, institution, new_id) is None:
             return None
         rows = connection.execute(
             "SELECT n.key FROM findings n WHERE n.scan_id = ? AND n.status = 'risk'"
-            " AND NOT EXISTS (SELECT 1 FROM findings o"
-            " WHERE o.scan_id = ? AND o.key = n.key AND o.status = 'risk')",
-            (new_id, base),
+            " AND COALESCE((SELECT t.status FROM scans s"
+            "  LEFT JOIN findings t ON t.scan_id = s.id AND t.key = n.key"
+            "  WHERE s.institution = ? AND s.complete = 1 AND (s.started_at, s.id) < (?, ?)"
+            "  AND (t.status IS NULL OR t.status != 'unknown')"
+            "  ORDER BY s.started_at DESC, s.id DESC LIMIT 1), '') != 'risk'",
+            (new_id, institution, started_at, new_id),
         ).fetchall()
     return {str(row[0]) for row in rows}
 
@@ -427,61 +439,107 @@ def _stored(connection: sqlite3.Connection, scan_id: str) -> StoredScan:
 Rows = dict[str, Sequence[Any]]  # a scan's findings or assets by key or asset id
 
 
-def _both_sides(
-    connection: sqlite3.Connection,
-    old_scan: StoredScan,
-    new_scan: StoredScan,
-    of_scan: str,
-    told: Callable[[Sequence[Any]], bool],
-) -> tuple[Rows, Rows]:
-    """The rows of both scans. A partial older scan is read over the latest complete scan before
-    it: what it lacks, or could not tell (an unknown finding), is taken from there, so an outage
-    makes nothing look new and hides no resolution."""
-
-    def rows(scan_id: str) -> Rows:
-        return {r[0]: r for r in connection.execute(of_scan, (scan_id,))}
-
-    old, new = rows(old_scan.id), rows(new_scan.id)
-    if not old_scan.complete:
-        base = _latest_complete(connection, old_scan.institution, old_scan.id)
-        if base is not None:
-            old = {**rows(base), **{key: row for key, row in old.items() if told(row)}}
-    return old, new
+def _rows(connection: sqlite3.Connection, query: str, *params: str) -> Rows:
+    return {r[0]: r for r in connection.execute(query, params)}
 
 
-def _finding_told(row: Sequence[Any]) -> bool:
-    """Whether a findings row says something: an unknown finding could not tell."""
-    return bool(row[3] != Status.UNKNOWN)
+def _partial_between(
+    connection: sqlite3.Connection, old: StoredScan, new: StoredScan
+) -> tuple[StoredScan, ...]:
+    rows = connection.execute(
+        "SELECT id FROM scans WHERE institution = ? AND complete = 0"
+        " AND (started_at, id) > (?, ?) AND (started_at, id) < (?, ?) ORDER BY started_at, id",
+        (old.institution, old.started_at, old.id, new.started_at, new.id),
+    ).fetchall()
+    return tuple(_stored(connection, str(row[0])) for row in rows)
 
 
-def _asset_told(_row: Sequence[Any]) -> bool:
-    return True  # an asset present in a scan was seen
+def _told(row: Sequence[Any] | None, scan: StoredScan) -> bool:
+    """Whether `scan` told this finding's status: risk or ok, or absent (gone) from a complete
+    scan. An unknown finding, or one a partial scan lacks, tells nothing."""
+    return scan.complete if row is None else bool(row[3] != Status.UNKNOWN)
+
+
+# A finding (key, then institution, started_at and id of a scan) in the latest complete scan
+# before that scan that could tell it: a row of NULLs when it was gone from that scan, no row
+# when no such scan exists. Unknown findings tell nothing. `new_risk_keys` asks the same.
+_TOLD_ROW = (
+    "SELECT t.key, t.rule_id, t.asset_id, t.status, t.severity, t.message FROM scans s"
+    " LEFT JOIN findings t ON t.scan_id = s.id AND t.key = ?"
+    " WHERE s.institution = ? AND s.complete = 1 AND (s.started_at, s.id) < (?, ?)"
+    " AND (t.status IS NULL OR t.status != 'unknown')"
+    " ORDER BY s.started_at DESC, s.id DESC LIMIT 1"
+)
+
+
+def _told_before(
+    connection: sqlite3.Connection, scan: StoredScan, key: str
+) -> Sequence[Any] | None:
+    """The finding as the latest complete scan before `scan` that could tell it had it; None
+    when it was gone there, or no such scan exists."""
+    row = connection.execute(
+        _TOLD_ROW, (key, scan.institution, scan.started_at, scan.id)
+    ).fetchone()
+    return None if row is None or row[0] is None else tuple(row)
+
+
+def _missed_by_partial(
+    connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
+) -> set[str]:
+    """Findings a partial older scan lacks and a complete newer scan lacks too, that were not ok
+    at the complete scan before the older one: perhaps risks resolved meanwhile."""
+    base = _latest_complete(connection, old_scan.institution, old_scan.id)
+    if base is None:
+        return set()
+    rows = connection.execute(
+        "SELECT b.key FROM findings b WHERE b.scan_id = ? AND b.status != 'ok'"
+        " AND NOT EXISTS (SELECT 1 FROM findings o WHERE o.scan_id = ? AND o.key = b.key)"
+        " AND NOT EXISTS (SELECT 1 FROM findings n WHERE n.scan_id = ? AND n.key = b.key)",
+        (base, old_scan.id, new_scan.id),
+    )
+    return {str(row[0]) for row in rows}
 
 
 def _finding_changes(
     connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
 ) -> tuple[FindingChange, ...]:
+    """Each finding's change from what the older scan told to what the newer one tells. Where
+    the older scan told nothing (unknown, or absent from a partial scan), its last told status
+    stands in, as for `--fail-on-new`: an outage or an unknown makes nothing look new and
+    hides no resolution. Where the newer scan tells nothing, a told risk is "unseen"."""
     institution = old_scan.institution
-    old, new = _both_sides(connection, old_scan, new_scan, _FINDINGS_OF_SCAN, _finding_told)
+    old = _rows(connection, _FINDINGS_OF_SCAN, old_scan.id)
+    new = _rows(connection, _FINDINGS_OF_SCAN, new_scan.id)
+    keys = old.keys() | new.keys()
+    if not old_scan.complete and new_scan.complete:
+        keys |= _missed_by_partial(connection, old_scan, new_scan)
     changes = []
-    for key in sorted(old.keys() | new.keys()):
+    for key in sorted(keys):
         before, after = old.get(key), new.get(key)
-        old_status = before[3] if before else None
-        new_status = after[3] if after else None
-        risk_before, risk_after = old_status == Status.RISK, new_status == Status.RISK
-        unseen = new_status == Status.UNKNOWN or (after is None and not new_scan.complete)
-        if risk_before and unseen:
-            change = "unseen"  # the newer scan could not see or tell: not resolved
-        elif risk_after and not risk_before:
-            change = "new"
-        elif risk_before and not risk_after:
-            change = "resolved"
-        elif before and after and tuple(before[3:]) != tuple(after[3:]):
-            change = "changed"
+        differs = before is not None and after is not None and tuple(before[3:]) != tuple(after[3:])
+        if not _told(after, new_scan):
+            if _told(before, old_scan) and before is not None and before[3] == Status.RISK:
+                change = "unseen"  # the newer scan could not see or tell: not resolved
+            elif differs:
+                change = "changed"
+            else:
+                continue
+            earlier = before
         else:
-            continue
-        row = after if after is not None else before
-        if row is None:  # unreachable: the key came from one of the two scans
+            earlier = before if _told(before, old_scan) else _told_before(connection, old_scan, key)
+            risk_before = earlier is not None and earlier[3] == Status.RISK
+            risk_after = after is not None and after[3] == Status.RISK
+            if risk_after and not risk_before:
+                change = "new"
+            elif risk_before and not risk_after:
+                change = "resolved"
+            elif differs:
+                change = "changed"
+            else:
+                continue
+        shown_before = before if before is not None else earlier
+        row = after if after is not None else shown_before
+        if row is None:  # unreachable: the key came from a scan that has it
             continue
         changes.append(
             FindingChange(
@@ -489,8 +547,8 @@ def _finding_changes(
                 key,
                 row[1],
                 row[2],
-                old_status,
-                new_status,
+                None if shown_before is None else shown_before[3],
+                None if after is None else after[3],
                 row[4],
                 row[5],
                 _first_seen_risk(connection, key, institution),
@@ -509,22 +567,44 @@ def _first_seen_risk(connection: sqlite3.Connection, key: str, institution: str)
     return None if row[0] is None else str(row[0])
 
 
+def _assets_missed_by_partial(connection: sqlite3.Connection, old_scan: StoredScan) -> Rows:
+    """The assets of the latest complete scan before a partial `old_scan` that it lacks."""
+    base = _latest_complete(connection, old_scan.institution, old_scan.id)
+    if base is None:
+        return {}
+    return _rows(
+        connection,
+        "SELECT asset_id, kind, place, jurisdictions FROM assets b WHERE scan_id = ?"
+        " AND NOT EXISTS (SELECT 1 FROM assets o WHERE o.scan_id = ? AND o.asset_id = b.asset_id)",
+        base,
+        old_scan.id,
+    )
+
+
 def _asset_changes(
     connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
 ) -> tuple[AssetChange, ...]:
     institution = old_scan.institution
-    old, new = _both_sides(connection, old_scan, new_scan, _ASSETS_OF_SCAN, _asset_told)
+    old = _rows(connection, _ASSETS_OF_SCAN, old_scan.id)
+    new = _rows(connection, _ASSETS_OF_SCAN, new_scan.id)
+    # A partial older scan is read over the latest complete scan before it: an asset it did
+    # not see was there as that scan saw it, so an outage makes nothing look new or removed.
+    earlier = _assets_missed_by_partial(connection, old_scan) if not old_scan.complete else {}
     changes = []
-    for asset_id in sorted(old.keys() | new.keys()):
-        before, after = old.get(asset_id), new.get(asset_id)
+    for asset_id in sorted(old.keys() | new.keys() | earlier.keys()):
+        before, after = old.get(asset_id) or earlier.get(asset_id), new.get(asset_id)
         if before and after and tuple(before[2:]) == tuple(after[2:]):
             continue
         if before is None:
             change = "new"
-        elif after is None:
-            change = "removed" if new_scan.complete else "unseen"
-        else:
+        elif after is not None:
             change = "changed"
+        elif new_scan.complete:
+            change = "removed"
+        elif asset_id in old:
+            change = "unseen"
+        else:
+            continue  # neither partial scan saw it: nothing changed that either could tell
         row = after if after is not None else before
         if row is None:  # unreachable: the id came from one of the two scans
             continue

@@ -310,3 +310,77 @@ def test_a_foreign_table_name_reaches_the_error_escaped(tmp_path: Path) -> None:
         list_scans(foreign)
     assert "\x1b" not in str(caught.value) and "\x07" not in str(caught.value)
     assert "evil" in str(caught.value)
+
+
+def test_a_risk_unknown_in_a_complete_scan_is_unseen_then_not_new(store: Path) -> None:
+    save_scan(store, scan_at(0, (risk("a"),), "scan-1"))
+    save_scan(store, scan_at(10, (unknown("a"),), "scan-2"))  # complete, but could not tell
+    assert [(c.rule_id, c.change) for c in diff_scans(store).findings] == [("a", "unseen")]
+    save_scan(store, scan_at(20, (risk("a"),), "scan-3"))
+    back = diff_scans(store)
+    assert [(c.rule_id, c.change, c.old_status, c.new_status) for c in back.findings] == [
+        ("a", "changed", "unknown", "risk")
+    ]
+    assert back.new_risks == () and new_risk_keys(store, "scan-3") == set()
+    # Told ok, then unknown, then risk: new, in both.
+    save_scan(store, scan_at(30, (ok("b"),), "scan-4"))
+    save_scan(store, scan_at(40, (unknown("b"),), "scan-5"))
+    save_scan(store, scan_at(50, (risk("b"),), "scan-6"))
+    assert [c.rule_id for c in diff_scans(store).new_risks] == ["b"]
+    assert new_risk_keys(store, "scan-6") == {risk("b").key}
+
+
+def test_the_default_diff_shows_what_fail_on_new_counts(store: Path) -> None:
+    # ok, then a risk first seen by a partial scan (its run said only "partial"), then the
+    # risk in a complete scan: --fail-on-new counts it, and the default diff shows it new.
+    save_scan(store, scan_at(0, (ok("a"),), "scan-1"))
+    save_scan(store, partial(scan_at(10, (risk("a"),), "scan-2")))
+    save_scan(store, scan_at(20, (risk("a"),), "scan-3"))
+    assert new_risk_keys(store, "scan-3") == {risk("a").key}
+    shown = diff_scans(store)
+    assert (shown.old.id, shown.new.id) == ("scan-1", "scan-3")
+    assert [s.id for s in shown.passed_over] == ["scan-2"]
+    assert [c.rule_id for c in shown.new_risks] == ["a"]
+    for text in (render_table(shown), render_markdown(shown)):
+        assert "passed over 1 partial scan in between (scan-2)" in text
+    # Asked for explicitly, the partial scan is the older side: it saw the risk already.
+    assert diff_scans(store, "scan-2", "scan-3").findings == ()
+
+
+def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(20261125)
+    makers = {"risk": risk, "ok": ok, "unknown": unknown}
+    for history in range(40):
+        store = tmp_path / f"h{history}.sqlite"
+        complete_seen = False
+        for number in range(rng.randint(2, 6)):
+            findings = tuple(
+                makers[state](rule)
+                for rule in "abcd"
+                if (state := rng.choice(["risk", "ok", "unknown", "absent"])) != "absent"
+            )
+            scan = scan_at(10 * number, findings, f"scan-{number}")
+            is_partial = rng.random() < 0.35
+            save_scan(store, partial(scan) if is_partial else scan)
+            if number == 0:
+                complete_seen = not is_partial
+                continue
+            counted = new_risk_keys(store, scan.id)
+            if complete_seen:
+                shown = {c.key for c in diff_scans(store).new_risks}
+                assert counted == shown, (history, number)
+            else:
+                assert counted is None
+            complete_seen = complete_seen or not is_partial
+
+
+def test_an_asset_neither_partial_scan_saw_is_not_listed_again(store: Path) -> None:
+    save_scan(store, scan_at(0, (), "scan-1"))
+    for number in (2, 3):
+        blind = replace(partial(scan_at(10 * number, (), f"scan-{number}")), assets=())
+        save_scan(store, blind)
+    missed = diff_scans(store, "scan-1", "scan-2").assets
+    assert missed and {a.change for a in missed} == {"unseen"}
+    assert diff_scans(store, "scan-2", "scan-3").assets == ()

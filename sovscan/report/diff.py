@@ -24,6 +24,7 @@ def render_json(diff: ScanDiff) -> str:
         "schema": DIFF_SCHEMA,
         "old": asdict(diff.old),
         "new": asdict(diff.new),
+        "passed_over": [asdict(scan) for scan in diff.passed_over],
         "findings": [asdict(change) for change in diff.findings],
         "assets": [asdict(change) for change in diff.assets],
     }
@@ -36,13 +37,23 @@ def _scan(scan: StoredScan) -> str:
 
 
 def _partial_note(diff: ScanDiff) -> str:
-    """Why some changes read "unseen"; empty when the newer scan is complete."""
-    if diff.new.complete:
-        return ""
-    return (
-        "The newer scan is partial (it has gaps): a risk or an asset it did not see is listed "
-        "as unseen, not as resolved or removed."
-    )
+    """Which partial scans the comparison passed over, and why some changes read "unseen";
+    empty when neither applies."""
+    notes = []
+    if diff.passed_over:
+        count = len(diff.passed_over)
+        ids = ", ".join(scan.id for scan in diff.passed_over[:5])
+        more = f" and {count - 5} more" if count > 5 else ""
+        notes.append(
+            f"Compared with the latest earlier complete scan, as --fail-on-new does: passed over "
+            f"{count} partial scan{'s' if count > 1 else ''} in between ({ids}{more})."
+        )
+    if not diff.new.complete:
+        notes.append(
+            "The newer scan is partial (it has gaps): a risk or an asset it did not see is "
+            "listed as unseen, not as resolved or removed."
+        )
+    return " ".join(notes)
 
 
 def render_table(diff: ScanDiff) -> str:
@@ -141,7 +152,7 @@ def render_markdown(diff: ScanDiff) -> str:
         "",
         f"From scan `{_scan(diff.old)}` to `{_scan(diff.new)}`.",
         "",
-        *([_partial_note(diff), ""] if _partial_note(diff) else []),
+        *([md(_partial_note(diff)), ""] if _partial_note(diff) else []),
         f"## Findings ({len(diff.findings)} changed, {len(diff.new_risks)} new risks)",
         "",
     ]
