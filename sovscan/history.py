@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sovscan.engine.facts import classification_of
 from sovscan.errors import SovscanError
-from sovscan.model import Finding, ResolvedAsset, Scan, Status
+from sovscan.model import Finding, Policy, ResolvedAsset, Scan, Status
 from sovscan.report.json import scan_document
 from sovscan.report.safe import terminal_safe, utf8_safe
 
@@ -54,6 +55,9 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (scan_id, asset_id)
     );
     """,
+    # The classification the scan judged each asset by (its label, else the default): a
+    # relabelled asset explains findings that changed. NULL in scans recorded before.
+    "ALTER TABLE assets ADD COLUMN classification TEXT",
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -108,6 +112,9 @@ class AssetChange:
     old_jurisdictions: str | None
     new_jurisdictions: str | None
     first_seen: str | None
+    # The label each scan judged the asset by; None for a scan recorded before sovscan kept it.
+    old_classification: str | None = None
+    new_classification: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +214,9 @@ def check_store(path: Path) -> None:
 
 FindingRow = tuple[str, str, str, str, str, str]
 """key, rule_id, asset_id, status, severity, message."""
-AssetRow = tuple[str, str, str | None, str | None]
-"""asset_id, kind, place ("edge" for an edge location), jurisdictions (comma-separated)."""
+AssetRow = tuple[str, str, str | None, str | None, str]
+"""asset_id, kind, place ("edge" for an edge location), jurisdictions (comma-separated),
+classification (the asset's label, else the policy's default)."""
 
 
 def finding_row(finding: Finding) -> FindingRow:
@@ -223,7 +231,7 @@ def finding_row(finding: Finding) -> FindingRow:
     )
 
 
-def asset_row(item: ResolvedAsset) -> AssetRow:
+def asset_row(item: ResolvedAsset, policy: Policy) -> AssetRow:
     jurisdictions = item.control.jurisdictions
     place = "edge" if item.location.edge else item.location.place
     return (
@@ -231,6 +239,7 @@ def asset_row(item: ResolvedAsset) -> AssetRow:
         utf8_safe(item.asset.kind),
         None if place is None else utf8_safe(place),
         None if jurisdictions is None else utf8_safe(",".join(jurisdictions)),
+        utf8_safe(classification_of(item.asset.attributes.get("classification"), policy)),
     )
 
 
@@ -242,7 +251,7 @@ def save_scan(path: Path, scan: Scan) -> None:
         scan,
         lambda: (document,),
         (finding_row(f) for f in scan.findings),
-        (asset_row(a) for a in scan.assets),
+        (asset_row(a, scan.policy) for a in scan.assets),
     )
 
 
@@ -281,7 +290,7 @@ def record_scan(
                 ((scan.id, *row) for row in findings),
             )
             connection.executemany(
-                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?, ?)",
                 ((scan.id, *row) for row in assets),
             )
             connection.execute("COMMIT")
@@ -397,7 +406,9 @@ def _latest_complete(connection: sqlite3.Connection, institution: str, scan_id: 
 _FINDINGS_OF_SCAN = (
     "SELECT key, rule_id, asset_id, status, severity, message FROM findings WHERE scan_id = ?"
 )
-_ASSETS_OF_SCAN = "SELECT asset_id, kind, place, jurisdictions FROM assets WHERE scan_id = ?"
+_ASSETS_OF_SCAN = (
+    "SELECT asset_id, kind, place, jurisdictions, classification FROM assets WHERE scan_id = ?"
+)
 
 
 def _find(connection: sqlite3.Connection, path: Path, scan_id: str) -> str:
@@ -574,7 +585,8 @@ def _assets_missed_by_partial(connection: sqlite3.Connection, old_scan: StoredSc
         return {}
     return _rows(
         connection,
-        "SELECT asset_id, kind, place, jurisdictions FROM assets b WHERE scan_id = ?"
+        "SELECT asset_id, kind, place, jurisdictions, classification FROM assets b"
+        " WHERE scan_id = ?"
         " AND NOT EXISTS (SELECT 1 FROM assets o WHERE o.scan_id = ? AND o.asset_id = b.asset_id)",
         base,
         old_scan.id,
@@ -593,7 +605,7 @@ def _asset_changes(
     changes = []
     for asset_id in sorted(old.keys() | new.keys() | earlier.keys()):
         before, after = old.get(asset_id) or earlier.get(asset_id), new.get(asset_id)
-        if before and after and tuple(before[2:]) == tuple(after[2:]):
+        if before and after and not _asset_differs(before, after):
             continue
         if before is None:
             change = "new"
@@ -623,6 +635,16 @@ def _asset_changes(
                 before[3] if before else None,
                 after[3] if after else None,
                 first,
+                before[4] if before else None,
+                after[4] if after else None,
             )
         )
     return tuple(changes)
+
+
+def _asset_differs(before: Sequence[Any], after: Sequence[Any]) -> bool:
+    """Place, jurisdictions or classification changed; a classification a scan recorded
+    before sovscan kept it (NULL) is not a change."""
+    if tuple(before[2:4]) != tuple(after[2:4]):
+        return True
+    return before[4] is not None and after[4] is not None and before[4] != after[4]

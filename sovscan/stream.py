@@ -113,7 +113,7 @@ class StreamedScan:
 
     def asset_rows(self) -> Iterator[AssetRow]:
         for record in self.records():
-            yield record[0], record[1], record[2], record[3]
+            yield record[0], record[1], record[2], record[3], record[8]
 
     def failing(self, threshold: int, only_keys: set[str] | None = None) -> bool:
         """Whether an unwaived RISK finding reaches severity rank `threshold` (among
@@ -268,10 +268,11 @@ class _Batches:
         self.runs.append(run)
 
     def _record(self, item: ResolvedAsset, findings: Sequence[Finding]) -> list[Any]:
-        """[id, kind, place, jurisdictions, weight, asset JSON, CSV lines, findings], each
-        finding [key, rule id, status, severity, message, waived, finding JSON]."""
+        """[id, kind, place, jurisdictions, weight, asset JSON, CSV lines, findings,
+        classification], each finding [key, rule id, status, severity, message, waived, finding
+        JSON]."""
         want_json = "json" in self.formats
-        _id, kind, place, jurisdictions = asset_row(item)
+        _id, kind, place, jurisdictions, classification = asset_row(item, self.policy)
         return [
             item.asset.id,
             kind,
@@ -291,6 +292,7 @@ class _Batches:
                 ]
                 for f in findings
             ],
+            classification,
         ]
 
 

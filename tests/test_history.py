@@ -20,7 +20,7 @@ from sovscan.history import (
     new_risk_keys,
     save_scan,
 )
-from sovscan.model import Finding, Gap, Scan, Severity, Status
+from sovscan.model import Finding, Gap, ResolvedAsset, Scan, Severity, Status
 from sovscan.report.diff import render_markdown, render_table
 from tests.factories import make_scan, resolved_bucket
 
@@ -384,3 +384,49 @@ def test_an_asset_neither_partial_scan_saw_is_not_listed_again(store: Path) -> N
     missed = diff_scans(store, "scan-1", "scan-2").assets
     assert missed and {a.change for a in missed} == {"unseen"}
     assert diff_scans(store, "scan-2", "scan-3").assets == ()
+
+
+def labelled(classification: str) -> ResolvedAsset:
+    bucket = resolved_bucket()
+    attributes = {**bucket.asset.attributes, "classification": classification}
+    return replace(bucket, asset=replace(bucket.asset, attributes=attributes))
+
+
+def test_a_relabelled_asset_is_a_change_that_explains_its_findings(store: Path) -> None:
+    save_scan(store, replace(scan_at(0, (risk("a"),), "scan-1"), assets=(labelled("personal"),)))
+    public = replace(scan_at(10, (ok("a"),), "scan-2"), assets=(labelled("public"),))
+    save_scan(store, public)
+    diff = diff_scans(store)
+    assert [(a.change, a.old_classification, a.new_classification) for a in diff.assets] == [
+        ("changed", "personal", "public")
+    ]
+    assert "personal -> public" in render_table(diff)
+    assert "| personal → public |" in render_markdown(diff)
+    # Unlabelled, the asset is judged by the policy's default, and that is what is kept.
+    save_scan(store, replace(scan_at(20, (ok("a"),), "scan-3"), assets=(resolved_bucket(),)))
+    default = make_scan().policy.default_classification
+    assert [(a.old_classification, a.new_classification) for a in diff_scans(store).assets] == [
+        ("public", default)
+    ]
+
+
+def test_a_store_from_before_classifications_is_migrated_without_false_changes(
+    store: Path,
+) -> None:
+    from sovscan.history import _MIGRATIONS
+
+    with sqlite3.connect(store) as connection:
+        connection.executescript(_MIGRATIONS[0])
+        connection.execute("PRAGMA user_version = 1")
+        connection.execute(
+            "INSERT INTO scans VALUES ('scan-1', 'Université Exemple', '2026-01-01T00:00:00+00:00',"
+            " '2026-01-01T00:00:00+00:00', 0, 1, '{}')"
+        )
+        connection.execute(
+            "INSERT INTO assets VALUES ('scan-1', ?, 'aws.s3.bucket', 'CA-QC', 'US')",
+            (resolved_bucket().asset.id,),
+        )
+    save_scan(store, replace(scan_at(0, (), "scan-2"), assets=(resolved_bucket(),)))
+    with sqlite3.connect(store) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert diff_scans(store).assets == ()  # no classification kept then: not a change

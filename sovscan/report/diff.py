@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from tabulate import tabulate
 
-from sovscan.history import ScanDiff, StoredScan
+from sovscan.history import AssetChange, ScanDiff, StoredScan
 from sovscan.report.markdown import md
 from sovscan.report.safe import spreadsheet_safe, terminal_safe, terminal_safe_text
 
@@ -56,6 +56,16 @@ def _partial_note(diff: ScanDiff) -> str:
     return " ".join(notes)
 
 
+def _classification(
+    change: AssetChange, escape: Callable[[str], str] = str, arrow: str = "->"
+) -> str:
+    """The label, "personal -> public" when it changed; "-" when none was kept."""
+    old, new = change.old_classification, change.new_classification
+    if old is not None and new is not None and old != new:
+        return f"{escape(old)} {arrow} {escape(new)}"
+    return escape(new or old or "-")
+
+
 def render_table(diff: ScanDiff) -> str:
     """The diff as terminal tables; control characters escaped."""
     head = f"{terminal_safe(diff.new.institution)}: scan {_scan(diff.old)} -> {_scan(diff.new)}"
@@ -86,13 +96,14 @@ def render_table(diff: ScanDiff) -> str:
                 c.kind,
                 c.old_place or "-",
                 c.new_place or "-",
+                terminal_safe(_classification(c)),
                 c.first_seen or "-",
             ]
             for c in diff.assets
         ],
-        ["change", "asset", "kind", "was in", "now in", "first seen"],
+        ["change", "asset", "kind", "was in", "now in", "classification", "first seen"],
         tablefmt="simple",
-        maxcolwidths=[None, 44, None, None, None, None],
+        maxcolwidths=[None, 44, None, None, None, 30, None],
     )
     return terminal_safe_text(
         f"{head}\n\nFindings ({len(diff.findings)} changed, {len(diff.new_risks)} new risks)\n"
@@ -106,7 +117,18 @@ def render_csv(diff: ScanDiff) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(
-        ["what", "change", "id", "rule_or_kind", "was", "now", "severity", "first_seen", "message"]
+        [
+            "what",
+            "change",
+            "id",
+            "rule_or_kind",
+            "was",
+            "now",
+            "severity",
+            "first_seen",
+            "message",
+            "classification",
+        ]
     )
     for c in diff.findings:
         writer.writerow(
@@ -122,6 +144,7 @@ def render_csv(diff: ScanDiff) -> str:
                     c.severity,
                     c.first_seen or "",
                     c.message,
+                    "",
                 )
             ]
         )
@@ -139,6 +162,7 @@ def render_csv(diff: ScanDiff) -> str:
                     "",
                     a.first_seen or "",
                     "",
+                    _classification(a) if a.old_classification or a.new_classification else "",
                 )
             ]
         )
@@ -170,10 +194,13 @@ def render_markdown(diff: ScanDiff) -> str:
         lines.append("(none)")
     lines += ["", f"## Assets ({len(diff.assets)} changed)", ""]
     if diff.assets:
-        lines += ["| change | asset | was in | now in |", "|---|---|---|---|"]
+        lines += [
+            "| change | asset | was in | now in | classification |",
+            "|---|---|---|---|---|",
+        ]
         lines += [
             f"| {a.change} | {md(a.asset_id)} | {md(a.old_place or '-')} | "
-            f"{md(a.new_place or '-')} |"
+            f"{md(a.new_place or '-')} | {_classification(a, md, '→')} |"
             for a in diff.assets
         ]
     else:
