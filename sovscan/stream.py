@@ -102,9 +102,10 @@ class StreamedScan:
     def csv_pieces(self) -> Iterator[str]:
         """The CSV report, as `sovscan.report.csv.render` writes it."""
         yield csv_report.header()
+        yield utf8_safe(csv_report.scan_row_text(self.summary))
         for record in self.records():
             yield utf8_safe(record[6])
-        yield utf8_safe(csv_report.gap_rows_text(self.summary.gaps))
+        yield utf8_safe(csv_report.closing_rows_text(self.summary))
 
     def finding_rows(self) -> Iterator[FindingRow]:
         for record in self.records():

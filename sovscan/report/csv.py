@@ -1,6 +1,11 @@
-"""The CSV report: one row per finding, with the asset's location and control beside it, then
-one row per gap (status `gap`: the scope in `asset_id`, the reason in `message`), so that a
-partial scan's CSV says what could not be seen, as every other format does."""
+"""The CSV report: one row per finding, with the asset's location and control beside it.
+
+Around them, rows in the same columns say what every other format says beside its findings: a
+first row for the scan itself (status `scan`: its id in `asset_id`, the institution in
+`asset_name`, its provenance in `message`), so a CSV handed on alone can be tied to its scan,
+its evidence and its history; then one row per gap (status `gap`: the scope in `asset_id`, the
+reason in `message`), so a partial scan's CSV says what could not be seen; then one per notice
+(status `notice`), such as an expired waiver."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import io
 from collections.abc import Iterable, Sequence
 
 from sovscan.model import Finding, Gap, ResolvedAsset, Scan
+from sovscan.report.bound import bound_text
 from sovscan.report.safe import spreadsheet_safe
 
 COLUMNS = (
@@ -45,8 +51,10 @@ def render(scan: Scan) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
+    writer.writerow(scan_row(scan))
     writer.writerows(finding_row(f, by_id.get(f.asset_id)) for f in scan.findings)
     writer.writerows(gap_row(g) for g in scan.gaps)
+    writer.writerows(notice_row(n) for n in scan.notices)
     return buffer.getvalue()
 
 
@@ -62,18 +70,59 @@ def rows_text(findings: Iterable[Finding], item: ResolvedAsset | None) -> str:
     return buffer.getvalue()
 
 
-def gap_rows_text(gaps: Iterable[Gap]) -> str:
-    """The report's closing lines, one per gap (a streamed scan writes these last)."""
+def scan_row_text(scan: Scan) -> str:
+    """The report's line after the header: the scan itself."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(gap_row(g) for g in gaps)
+    csv.writer(buffer, lineterminator="\r\n").writerow(scan_row(scan))
     return buffer.getvalue()
+
+
+def closing_rows_text(scan: Scan) -> str:
+    """The report's closing lines, one per gap, then one per notice (a streamed scan writes
+    these last)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows(gap_row(g) for g in scan.gaps)
+    writer.writerows(notice_row(n) for n in scan.notices)
+    return buffer.getvalue()
+
+
+def scan_row(scan: Scan) -> list[str]:
+    """The scan as a row of the findings' columns: its id, institution and provenance."""
+    score = scan.score
+    bound = bound_text(score)
+    coverage = "complete" if scan.complete else f"partial: {len(scan.gaps)} gaps"
+    provenance = "; ".join(
+        (
+            f"sovscan {scan.tool_version}",
+            f"started {scan.started_at.isoformat()}",
+            f"finished {scan.finished_at.isoformat()}",
+            coverage,
+            f"exposure score {score.value}/100" + (f" ({bound})" if bound else ""),
+            *([f"profile {scan.profile}"] if scan.profile else []),
+            f"rules {scan.rules_digest}",
+            f"data {scan.data_digest}",
+        )
+    )
+    return _special_row(
+        status="scan", asset_id=scan.id, asset_name=scan.policy.institution, message=provenance
+    )
 
 
 def gap_row(gap: Gap) -> list[str]:
     """A gap as a row of the findings' columns: what could not be seen, and why."""
-    row = dict.fromkeys(COLUMNS, "")
     # No finding key: a gap is not a finding, and a waiver cannot accept it.
-    row.update(status="gap", asset_id=gap.scope, message=gap.reason)
+    return _special_row(status="gap", asset_id=gap.scope, message=gap.reason)
+
+
+def notice_row(notice: str) -> list[str]:
+    """A notice (an expired or unused waiver, a replay) as a row of the findings' columns."""
+    return _special_row(status="notice", message=notice)
+
+
+def _special_row(**cells: str) -> list[str]:
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(cells)
     return [spreadsheet_safe(cell) for cell in row.values()]
 
 
