@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import json
 import os
@@ -33,9 +34,19 @@ _ASN_ATTRIBUTION = (
 _PROVIDER_ALIASES = {"azure": "microsoft", "gcp": "google", "oci": "oracle"}
 
 
+_TARGET_FORMS = (
+    "expected an IP address, a host name with a dot (mail.example.com) or a region "
+    "(ca-central-1, canadaeast, PROVIDER:REGION)"
+)
+
+
 def target_asset(target: str, kb: KnowledgeBase) -> Asset:
     """The asset a look-up target stands for: an IP, a region (`ca-central-1`, `azure:canadaeast`)
-    or a host name (matched offline against host patterns only; no DNS query is made)."""
+    or a host name (matched offline against host patterns only; no DNS query is made).
+
+    An address or host name no table knows is a valid target, answered unknown. A region the
+    catalogue does not hold is bad input (click.BadParameter), with the closest names it holds.
+    """
     text = target.strip()
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
@@ -45,11 +56,7 @@ def target_asset(target: str, kb: KnowledgeBase) -> Asset:
         return Asset(f"lookup:ip:{address}", "lookup.ip", text, {"addresses": (str(address),)})
     provider, sep, region = text.partition(":")
     if sep:
-        provider = _PROVIDER_ALIASES.get(provider.lower(), provider.lower())
-        if (provider, region) in kb.regions:
-            attrs = {"provider": provider, "region": region}
-            return Asset(f"lookup:region:{provider}:{region}", "lookup.region", text, attrs)
-        raise click.BadParameter(f"{target!r}: no region {region!r} for provider {provider!r}")
+        return _provider_region_asset(target, provider, region, kb)
     if ("aws", text) in kb.regions:
         place = kb.regions[("aws", text)]
         attrs = {"provider": "aws", "region": text, "partition": place.partition}
@@ -69,6 +76,11 @@ def target_asset(target: str, kb: KnowledgeBase) -> Asset:
     # An all-numeric last label is never a host name (RFC 3696, 2): 999.1.1.1 is a bad address.
     if not _HOST_RE.match(host) or host.rstrip(".").rpartition(".")[2].isdigit():
         raise click.BadParameter(f"{target[:80]!r} is not an IP address, region or host name")
+    if "." not in host.strip("."):
+        # Every host pattern has a dot, so a lone word could only ever be answered `?`: it was
+        # meant as a region, and one the catalogue lacks is a typo to point out. Answering it
+        # unknown with exit 0 would tell a script that nobody knows where ca-centrl-1 is.
+        raise click.BadParameter(_no_such_region(target, kb))
     return Asset(f"lookup:host:{host}", "lookup.host", host, {"hostname": host.rstrip(".")})
 
 
@@ -83,6 +95,74 @@ def _bare_region_owners(text: str, kb: KnowledgeBase) -> list[str]:
         for (provider, region), place in kb.regions.items()
         if region == text and provider != "aws" and place.kind != "edge"
     )
+
+
+def _provider_region_asset(target: str, typed: str, region: str, kb: KnowledgeBase) -> Asset:
+    """The asset of `PROVIDER:REGION`, or click.BadParameter naming what the catalogue holds."""
+    provider = _PROVIDER_ALIASES.get(typed.lower(), typed.lower())
+    if (provider, region) in kb.regions:
+        attrs = {"provider": provider, "region": region}
+        return Asset(f"lookup:region:{provider}:{region}", "lookup.region", target.strip(), attrs)
+    shown = repr(target[:80])
+    with_regions = {p for p, _ in kb.regions}
+    if provider not in with_regions:
+        names = sorted(
+            {*with_regions, *(a for a, p in _PROVIDER_ALIASES.items() if p in with_regions)}
+        )
+        close = _closest(typed, names, cutoff=0.6)
+        expected = f"expected one of {', '.join(names)}"
+        raise click.BadParameter(
+            f"{shown}: no provider {typed[:40]!r} has regions in the catalogue; "
+            + (f"did you mean {_either(close)}? ({expected})" if close else expected)
+        )
+    regions = sorted(
+        r for (p, r), place in kb.regions.items() if p == provider and place.kind != "edge"
+    )
+    close = _closest(region, regions)
+    if close:
+        hint = f"did you mean {_either(close)}?"
+    else:
+        more = f", ... {len(regions) - 6} more" if len(regions) > 6 else ""
+        hint = f"expected one of its {len(regions)} regions ({', '.join(regions[:6])}{more})"
+    raise click.BadParameter(f"{shown}: {provider} has no region {region[:80]!r}; {hint}")
+
+
+_CLOSE = 0.8
+"""difflib's similarity for a suggestion: ca-centrl-1 finds ca-central-1 and not ca-west-1."""
+
+
+def _no_such_region(target: str, kb: KnowledgeBase) -> str:
+    """The error for a lone word that is no region, with the closest ones as they are typed:
+    bare for AWS and for a name only one provider uses, else PROVIDER:REGION (`mimecast:ca`)."""
+    spellings: dict[str, set[str]] = {}
+    for (provider, region), place in kb.regions.items():
+        if place.kind == "edge":
+            continue
+        bare = provider == "aws" or _bare_region_owners(region, kb) == [provider]
+        spellings.setdefault(region.lower(), set()).add(region if bare else f"{provider}:{region}")
+    close = _closest(target.strip(), list(spellings))
+    suggested = [name for word in close for name in sorted(spellings[word])][:3]
+    hint = f"; did you mean {_either(suggested)}? (" if suggested else " ("
+    return f"{target[:80]!r}: no such region{hint}{_TARGET_FORMS})"
+
+
+def _closest(typed: str, names: Sequence[str], cutoff: float = _CLOSE) -> list[str]:
+    """At most three of `names` closest to `typed`, best first: the one that differs only in
+    case alone (CA-CENTRAL-1 means ca-central-1, not also mx-central-1)."""
+    word = typed.lower()
+    exact = [name for name in names if name.lower() == word]
+    if exact:
+        return exact
+    close = difflib.get_close_matches(word, names, n=3, cutoff=cutoff)
+    # Ties in name order, so the message does not depend on the catalogue's row order.
+    return sorted(
+        close, key=lambda name: (-difflib.SequenceMatcher(None, name, word).ratio(), name)
+    )
+
+
+def _either(names: Sequence[str]) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def render_json(results: Sequence[ResolvedAsset], kb: KnowledgeBase) -> str:
@@ -172,8 +252,13 @@ def render_table(results: Sequence[ResolvedAsset]) -> str:
 def lookup(targets: tuple[str, ...], fmt: str, rdap: bool, rdap_url: str) -> None:
     """Where is TARGET and who controls it: an IP, a host name (offline patterns only) or a region.
 
-    Regions are AWS names (ca-central-1) or PROVIDER:REGION (azure:canadaeast,
-    gcp:northamerica-northeast1).
+    Regions are AWS names (ca-central-1), another provider's name when only it uses the name
+    (canadaeast), or PROVIDER:REGION (azure:canadaeast, gcp:northamerica-northeast1).
+
+    An IP address or host name (it has a dot) that no table knows is answered unknown (`?`,
+    exit 0): that is what the data says. A word without a dot is read as a region, and a
+    region or provider the catalogue does not hold is an error (exit 2) suggesting the closest
+    names; nothing is printed for the other targets then.
     """
     if len(targets) > MAX_TARGETS:
         raise click.BadParameter(f"at most {MAX_TARGETS} targets per call")

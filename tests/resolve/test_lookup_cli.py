@@ -74,9 +74,13 @@ def test_a_bare_region_of_another_provider_is_that_providers_region(kb: Knowledg
     )
     assert google["control"]["operator"] == "Google LLC"
     # Two-letter names are countries to a reader, not Mimecast's regions; an edge is no region.
-    for word in ("ca", "uk", "global"):
-        (result,) = _json(word)["results"]
-        assert result["location"]["method"] == "unknown", word
+    # Neither is a host name (it has no dot): the error says how to write the region meant.
+    for word, hint in (("ca", "did you mean mimecast:ca?"), ("uk", "did you mean mimecast:uk?")):
+        refused = CliRunner().invoke(lookup, [word])
+        assert refused.exit_code == 2, word
+        assert hint in refused.output, refused.output
+    refused = CliRunner().invoke(lookup, ["global"])
+    assert refused.exit_code == 2 and "'global': no such region (expected" in refused.output
     # A name two providers use is not guessed: the error says how to choose.
     shared = {**kb.regions, ("ovhcloud", "canadaeast"): kb.regions[("microsoft", "canadaeast")]}
     with pytest.raises(click.BadParameter, match="write microsoft:canadaeast, ovhcloud:canadaeast"):
@@ -95,6 +99,63 @@ def test_lookup_rejects_bad_targets(target: str) -> None:
     result = CliRunner().invoke(lookup, ["--", target])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("ca-centrl-1", "'ca-centrl-1': no such region; did you mean ca-central-1?"),
+        ("CA-CENTRAL-1", "'CA-CENTRAL-1': no such region; did you mean ca-central-1?"),
+        ("canadaest", "'canadaest': no such region; did you mean canadaeast?"),
+        (
+            "aws:ca-centrl-1",
+            "'aws:ca-centrl-1': aws has no region 'ca-centrl-1'; did you mean ca-central-1?",
+        ),
+        (
+            "azure:canadaest",
+            "'azure:canadaest': microsoft has no region 'canadaest'; did you mean canadaeast?",
+        ),
+        (
+            "gcp:northamerica-northeast9",
+            "did you mean northamerica-northeast1 or northamerica-northeast2?",
+        ),
+        (
+            "amazon:ca-central-1",
+            (
+                "'amazon:ca-central-1': no provider 'amazon' has regions in the "
+                "catalogue; expected one of aws, azure, "
+            ),
+        ),
+        ("aws:zz-nowhere-0", "aws has no region 'zz-nowhere-0'; expected one of its "),
+        ("zzzzzz", "'zzzzzz': no such region (expected an IP address, a host name with a dot"),
+    ],
+)
+def test_a_region_the_catalogue_cannot_place_is_an_error(target: str, expected: str) -> None:
+    # A misspelt region is bad input, never an unknown answer with exit 0: in a script, `?`
+    # would pass for "nobody knows where ca-central-1 is".
+    result = CliRunner().invoke(lookup, ["--", target])
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_misspelt_region_is_one_line_on_stderr_through_the_cli() -> None:
+    from sovscan.cli import cli
+
+    result = CliRunner().invoke(cli, ["lookup", "3.96.0.1", "ca-centrl-1"])
+    assert result.exit_code == 2
+    assert result.stdout == ""  # nothing is answered when one target is bad
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("sovscan: error: ") and "did you mean ca-central-1?" in line
+
+
+@pytest.mark.parametrize("target", ["192.0.2.1", "10.1.2.3", "mail.nowhere.example"])
+def test_what_no_table_holds_is_an_unknown_answer_not_an_error(target: str) -> None:
+    # An address in no published range, or a host no pattern matches, is a fact about the data:
+    # answered unknown, exit 0. Only a name that should be a region and is none is bad input.
+    (result,) = _json(target)["results"]
+    assert result["location"]["method"] == "unknown"
+    assert result["control"]["operator"] is None
 
 
 def test_lookup_output_is_terminal_safe() -> None:
