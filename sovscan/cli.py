@@ -131,7 +131,11 @@ def _say(level: str, text: str) -> None:
 @click.version_option(__version__, "-V", "--version", prog_name="sovscan")
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr (-vv for debug).")
 @click.option(
-    "-q", "--quiet", is_flag=True, help="Only errors (and an evidence bundle's digest) on stderr."
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Nothing on stderr on success but an evidence bundle's digest; errors, and one line "
+    "saying why a scan exits 1 or 3.",
 )
 @click.option(
     "--log-format",
@@ -564,7 +568,7 @@ def _emit(
             new_keys = new_risk_keys(store, result.id)
     code = exit_code(result, fail_on, new_keys)
     risks = sum(1 for f in result.findings if f.status is Status.RISK)
-    _log_outcome(result, risks, code)
+    _log_outcome(result, risks, code, fail_on, new_keys is not None)
     return code
 
 
@@ -595,7 +599,7 @@ def _emit_streamed(
         code = EXIT_OK
     else:
         code = EXIT_RISK if streamed.failing(Severity(fail_on).rank, new_keys) else EXIT_OK
-    _log_outcome(summary, streamed.risks, code)
+    _log_outcome(summary, streamed.risks, code, fail_on, new_keys is not None)
     return code
 
 
@@ -624,7 +628,7 @@ def _chunks(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
         yield "".join(held)
 
 
-def _log_outcome(result: Scan, risks: int, code: int) -> None:
+def _log_outcome(result: Scan, risks: int, code: int, fail_on: str, new_only: bool) -> None:
     # The summary last: the tail of a cron log is what gets read.
     for gap in result.gaps:
         logger.warning("could not see %s: %s", gap.scope, gap.reason)
@@ -634,6 +638,30 @@ def _log_outcome(result: Scan, risks: int, code: int) -> None:
         risks,
         len(result.gaps),
         code,
+    )
+    if code != EXIT_OK and not logger.isEnabledFor(logging.WARNING):
+        # -q (or SOVSCAN_LOGLEVEL=ERROR) hid the warnings above: success stays silent, but an
+        # exit 1 or 3 still leaves one line in the log saying why, as an error does.
+        _say("warning", _outcome_reason(result, risks, code, fail_on, new_only))
+
+
+def _outcome_reason(result: Scan, risks: int, code: int, fail_on: str, new_only: bool) -> str:
+    """Why a scan that ran exits `code` (1 or 3), in one line."""
+    if code == EXIT_PARTIAL:
+        from sovscan.report.safe import terminal_safe
+
+        # Escaped: a gap's reason can quote what a hostile server answered.
+        gap = result.gaps[0]
+        first = f"{terminal_safe(gap.scope, 200)}: {terminal_safe(gap.reason, 200)}"
+        more = f", and {len(result.gaps) - 1} more" if len(result.gaps) > 1 else ""
+        return (
+            f"partial scan, exit 3: {len(result.gaps)} scope(s) could not be seen "
+            f"({first}{more}); the report lists them"
+        )
+    which = "a risk the latest earlier complete scan did not have" if new_only else "a risk"
+    return (
+        f"exit 1: {which} at or above --fail-on {fail_on} ({risks} risk finding(s) in the "
+        "report, waived ones included)"
     )
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import dns.zone
-from click.testing import CliRunner
+import pytest
+from click.testing import CliRunner, Result
 
 from sovscan.cli import cli
 from sovscan.dnsserver import Fault, ZoneServer
@@ -60,3 +63,53 @@ def test_servfail_becomes_a_gap_and_exit_3(tmp_path: Path) -> None:
     lines = verbose.stderr.splitlines()
     assert lines[-1].startswith("sovscan: INFO: ") and lines[-1].endswith("gaps; exit 3")
     assert any("could not see dns:broken.example" in line for line in lines[:-1])
+
+
+@pytest.fixture
+def _logging_restored() -> Iterator[None]:
+    # Each CLI run configures the package logger (-q raises its level): give it back as it was.
+    package = logging.getLogger("sovscan")
+    handlers, level = package.handlers[:], package.level
+    yield
+    package.handlers[:], package.level = handlers, level
+
+
+@pytest.mark.usefixtures("_logging_restored")
+@pytest.mark.parametrize("output_format", ["table", "json"])  # held, and streamed
+def test_quiet_says_in_one_line_why_a_scan_did_not_exit_0(
+    tmp_path: Path, output_format: str
+) -> None:
+    # For cron, -q is silence on success; a partial scan or a risk still leaves one line in the
+    # log saying why the exit code is not 0, as an error does.
+    inventory = tmp_path / "sovscan.toml"
+    zones = [dns.zone.from_text(ZONE, origin=o) for o in ("ok.example", "broken.example")]
+    with ZoneServer(zones, faults=(Fault("broken.example", "servfail"),)) as server:
+
+        def run(*flags: str, fail_on: str, domains: str = "ok.example, broken.example") -> Result:
+            inventory.write_text(
+                '[institution]\nname = "U"\nhome = "CA-QC"\n'
+                f"[dns]\ndomains = {json.dumps(domains.split(', '))}\n",
+                encoding="utf-8",
+            )
+            return CliRunner().invoke(
+                cli,
+                [*flags, "scan", "-c", str(inventory), "--nameserver",
+                 f"{server.host}:{server.port}", "--no-store", "--format", output_format,
+                 "--output", str(tmp_path / "report"), "--fail-on", fail_on],
+            )  # fmt: skip
+
+        partial = run("-q", fail_on="never")
+        partial_json = run("-q", "--log-format", "json", fail_on="never")
+        risky = run("-q", fail_on="low", domains="ok.example")
+        clean = run("-q", fail_on="never", domains="ok.example")
+    assert partial.exit_code == 3
+    (line,) = partial.stderr.splitlines()
+    assert line.startswith("sovscan: warning: partial scan, exit 3: ")
+    assert "could not be seen (dns:broken.example" in line and "SERVFAIL" in line
+    (record,) = [json.loads(line) for line in partial_json.stderr.splitlines()]
+    assert record["level"] == "warning" and "partial scan, exit 3" in record["message"]
+    assert risky.exit_code == 1
+    (line,) = risky.stderr.splitlines()
+    assert line.startswith("sovscan: warning: exit 1: ")
+    assert "at or above --fail-on low" in line
+    assert clean.exit_code == 0 and clean.stderr == ""  # success stays silent
