@@ -761,9 +761,12 @@ def replay(
     """Re-resolve and re-evaluate a bundle's stored observations offline, with today's data."""
     from sovscan.engine import load_rules
     from sovscan.evidence import bundled_rule_dirs, load_observations
+    from sovscan.model import ReplayOf
+    from sovscan.probes import utc_now
     from sovscan.resolve import load_knowledge
     from sovscan.scan import assess, replay_profile
 
+    started = utc_now()
     _check_output(output)
     observations = load_observations(bundle)
     folders = list(rule_dirs) or bundled_rule_dirs(bundle)
@@ -780,22 +783,27 @@ def replay(
         observations.gaps,
         load_knowledge(),
         ruleset,
-        started=observations.started_at,
-        finished=observations.finished_at,
+        started=started,
+        finished=utc_now(),
         waivers=observations.waivers,
         profile=observations.profile,
+        replay_of=ReplayOf(observations.scan_id, observations.started_at, observations.finished_at),
     )
-    # A replay carries the original scan's times: say in every format that it is a replay.
+    # Its own id and times, and replay_of in the provenance; the notice says it in words too,
+    # at the top of every format, since what the estate is like now was not observed.
     rules_used = (
         "the rule folders given with --rules (instead of the bundle's)"
         if rule_dirs
         else "the bundle's rules"
     )
     notice = (
-        "Replay, not a new scan: the evidence bundle's stored observations, evaluated again "
-        f"offline with {rules_used} and this sovscan's data (digest {result.data_digest[:16]})."
+        f"Replay, not a new scan: the observations of scan {observations.scan_id} (made "
+        f"{observations.started_at.isoformat(timespec='seconds')}), evaluated again offline "
+        f"with {rules_used} and this sovscan's data (digest {result.data_digest[:16]})."
     )
     result = replace(result, notices=(*result.notices, notice))
+    # Not stored: a replay observed nothing, so in the history it would pass for the latest
+    # scan of the estate in `diff` and --fail-on-new.
     return _emit(result, output_format, output, fail_on, None, False)
 
 

@@ -30,6 +30,7 @@ POLICY = "policy.json"
 REPORT = "report.json"
 RULES_DIR = "rules"
 MAX_BUNDLE_FILE = 512 * 1024 * 1024  # refuse to hash absurd files planted in a bundle
+_SCAN_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class EvidenceError(SovscanError):
@@ -45,6 +46,7 @@ class Observations:
     gaps: tuple[Gap, ...]
     started_at: datetime
     finished_at: datetime
+    scan_id: str  # the scan that made them, as the manifest names it
     waivers: tuple[Waiver, ...] = ()
     profile: str | None = None
 
@@ -194,6 +196,13 @@ def load_observations(folder: Path) -> Observations:
         raise EvidenceError(f"{folder}: the bundle does not verify: {problems[0]}")
     document = _read_json(folder / OBSERVATIONS)
     policy = _read_json(folder / POLICY)
+    original = _read_json(folder / MANIFEST).get("scan_id")
+    if not isinstance(original, str) or not _SCAN_ID_RE.fullmatch(original):
+        # Reports print it as the replay's provenance: an id, not text planted in the bundle.
+        raise EvidenceError(
+            f"{folder / MANIFEST}: expected a scan_id (up to 64 letters, digits, '.', '_', '-'); "
+            "a replay names the scan it replays"
+        )
     try:
         return Observations(
             policy=Policy(
@@ -220,6 +229,7 @@ def load_observations(folder: Path) -> Observations:
                 for w in policy.get("waivers", [])
             ),
             profile=policy.get("profile"),
+            scan_id=original,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise EvidenceError(f"{folder / OBSERVATIONS}: malformed observations ({exc!r})") from None

@@ -266,8 +266,18 @@ class RuleInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplayOf:
+    """The scan whose stored observations a replay evaluated again: its id, and when it observed."""
+
+    scan_id: str
+    started_at: datetime
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Scan:
-    """One complete run of the pipeline."""
+    """One complete run of the pipeline, or a replay: then its id and times are the replay's own
+    and `replay_of` names the scan whose observations it evaluated again."""
 
     id: str
     started_at: datetime
@@ -284,6 +294,7 @@ class Scan:
     rules: Mapping[str, RuleInfo] = field(default_factory=dict)  # rule id -> what it checks
     profile: str | None = None  # the rules profile applied, if any
     notices: tuple[str, ...] = ()  # things the reader must know: expired or unused waivers
+    replay_of: ReplayOf | None = None  # None: the probes observed during this run
 
     @property
     def complete(self) -> bool:

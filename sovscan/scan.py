@@ -25,7 +25,7 @@ from sovscan.engine import (
     score,
 )
 from sovscan.errors import ConfigError, ProbeError
-from sovscan.model import Asset, Finding, Gap, Policy, RuleInfo, Scan, WaiverMark
+from sovscan.model import Asset, Finding, Gap, Policy, ReplayOf, RuleInfo, Scan, WaiverMark
 from sovscan.probes import Clock, Probe, utc_now
 from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe, client_config, session_for
 from sovscan.probes.dns import DnsProbe
@@ -223,17 +223,28 @@ def assess(
     rdap: RdapClient | None = None,
     waivers: Sequence[Waiver] = (),
     profile: str | None = None,
+    replay_of: ReplayOf | None = None,
 ) -> Scan:
     """Resolve and evaluate observations already made: a live scan, or a replayed bundle.
 
-    Findings an active waiver accepts stay in the scan, marked, but count neither in the score
-    nor for exit codes; expired and unused waivers become notices.
+    `started` and `finished` are this evaluation's times; a replay gives `replay_of`, the scan
+    that observed. Findings an active waiver accepts stay in the scan, marked, but count neither
+    in the score nor for exit codes; expired and unused waivers become notices.
     """
     resolved = resolve_all(assets, knowledge, rdap)
-    waived = apply_waivers(evaluate(ruleset, resolved, policy), waivers, started.date())
+    # A waiver is judged on the day the estate was observed: a replay of old evidence gives the
+    # verdicts the original scan gave, unless other rules or data change them.
+    observed = replay_of.started_at if replay_of is not None else started
+    waived = apply_waivers(evaluate(ruleset, resolved, policy), waivers, observed.date())
     findings = tuple(mark_waived(f, waived.waived.get(f.key)) for f in waived.findings)
     return Scan(
-        id=scan_id(policy, started.isoformat(), ruleset.digest, knowledge.digest),
+        id=scan_id(
+            policy,
+            started.isoformat(),
+            ruleset.digest,
+            knowledge.digest,
+            replay_of=replay_of.scan_id if replay_of is not None else None,
+        ),
         started_at=started,
         finished_at=finished,
         tool_version=__version__,
@@ -248,6 +259,7 @@ def assess(
         rules={rule.id: rule_info(rule) for rule in ruleset.rules},
         profile=profile,
         notices=waiver_notices(waived.expired, waived.unused, waived.not_risks, waived.shadowed),
+        replay_of=replay_of,
     )
 
 
@@ -313,8 +325,18 @@ def rule_info(rule: Rule) -> RuleInfo:
     )
 
 
-def scan_id(policy: Policy, started: str, rules_digest: str, data_digest: str) -> str:
-    """The scan's id, derived from what it ran on."""
-    # Derived, not random, so a replay with a fixed clock reproduces the same report byte for byte.
+def scan_id(
+    policy: Policy,
+    started: str,
+    rules_digest: str,
+    data_digest: str,
+    *,
+    replay_of: str | None = None,
+) -> str:
+    """The scan's id, derived from what it ran on (and, for a replay, the scan it replays)."""
+    # Derived, not random, so a run with a fixed clock reproduces the same report byte for byte.
     seed = f"{policy.institution}\0{started}\0{rules_digest}\0{data_digest}"
+    if replay_of is not None:
+        # Never the id of the scan replayed, even at the same clock: the store keys scans by id.
+        seed += f"\0replay-of\0{replay_of}"
     return hashlib.sha256(seed.encode()).hexdigest()[:16]

@@ -187,3 +187,116 @@ def test_the_bundle_digest_follows_the_log_format(tmp_path: Path) -> None:
     (said,) = [r for r in records if r["level"] == "evidence"]
     digest = hashlib.sha256((tmp_path / "evidence" / "manifest.json").read_bytes()).hexdigest()
     assert f"manifest SHA-256 {digest}" in said["message"]
+
+
+def test_a_replay_is_a_new_evaluation_that_names_the_scan_it_replays(
+    bundle: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A replay is not the scan it replays: its own id and evaluation times, with the original
+    # scan's id and observation times kept as provenance, in every format that has them.
+    folder, original = bundle
+    store = tmp_path / "history.sqlite"
+    monkeypatch.setenv("SOVSCAN_STORE", str(store))
+    runner = CliRunner()
+    replayed = runner.invoke(cli, ["replay", str(folder), "--format", "json"])
+    assert replayed.exit_code in (0, 3), replayed.stderr
+    document = json.loads(replayed.stdout)
+    assert document["scan_id"] != original["scan_id"]
+    assert document["started_at"] > original["finished_at"]  # evaluated now, observed then
+    assert document["finished_at"] >= document["started_at"]
+    assert document["replay_of"] == {
+        "scan_id": original["scan_id"],
+        "started_at": original["started_at"],
+        "finished_at": original["finished_at"],
+    }
+    assert "replay_of" not in original  # a live scan's document is as it always was
+    from tests.report.test_json import validate
+
+    validate(document)
+    again = json.loads(runner.invoke(cli, ["replay", str(folder), "--format", "json"]).stdout)
+    assert again["scan_id"] not in (document["scan_id"], original["scan_id"])
+    assert verdicts(again) == verdicts(document) == verdicts(original)
+    assert f"scan {original['scan_id']}" in document["notices"][-1]
+
+    sarif = json.loads(runner.invoke(cli, ["replay", str(folder), "--format", "sarif"]).stdout)
+    (run,) = sarif["runs"]
+    assert run["properties"]["scanId"] != original["scan_id"]
+    assert run["properties"]["replayOf"] == {
+        "scanId": original["scan_id"],
+        "startTimeUtc": original["started_at"],
+        "endTimeUtc": original["finished_at"],
+    }
+    assert run["invocations"][0]["startTimeUtc"] > original["finished_at"]
+    markdown = runner.invoke(cli, ["replay", str(folder), "--format", "markdown"]).stdout
+    assert f"- Replay of scan `{original['scan_id']}`: observations made " in markdown
+    html = runner.invoke(cli, ["replay", str(folder), "--format", "html"]).stdout
+    assert f"<tr><th>replay of scan</th><td><code>{original['scan_id']}</code>" in html
+    table = runner.invoke(cli, ["replay", str(folder), "--format", "table"]).stdout
+    assert f"replay of scan {original['scan_id']}, observed " in table
+
+    # A replay is no observation of the estate: it is not recorded, so it can neither overwrite
+    # the original in the history store nor pass for the latest scan in `diff`.
+    assert not store.exists()
+    # The bundle it read is left as it was.
+    checked = runner.invoke(cli, ["verify", str(folder)])
+    assert checked.exit_code == 0, checked.output
+
+
+def test_a_manifest_naming_no_plausible_scan_is_refused(
+    bundle: tuple[Path, dict[str, Any]],
+) -> None:
+    # The manifest is not in its own list of digests: what it says of the scan is checked here.
+    folder, _ = bundle
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for planted in ("<script>alert(1)</script>", "", None, "x" * 65):
+        manifest["scan_id"] = planted
+        manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+        refused = CliRunner().invoke(cli, ["replay", str(folder), "--format", "json"])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stdout == ""
+        (line,) = refused.stderr.splitlines()
+        assert "manifest.json: expected a scan_id" in line
+
+
+def _rewrite(folder: Path, name: str, change: Any) -> None:
+    """Change a bundle file and its manifest entry, as an old bundle would have them."""
+    path = folder / name
+    path.write_text(json.dumps(change(json.loads(path.read_text(encoding="utf-8")))), "utf-8")
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["files"][name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_a_replay_judges_waivers_on_the_day_the_estate_was_observed(
+    bundle: tuple[Path, dict[str, Any]],
+) -> None:
+    # Observed in 2020 under a waiver that expired in 2021: replayed today, the verdicts are the
+    # scan's, and the provenance says when the observations were made.
+    folder, original = bundle
+
+    def observed_in_2020(document: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **document,
+            "started_at": "2020-06-01T08:00:00+00:00",
+            "finished_at": "2020-06-01T08:00:09+00:00",
+        }
+
+    def expiring_in_2021(document: dict[str, Any]) -> dict[str, Any]:
+        (waiver,) = document["waivers"]
+        return {**document, "waivers": [{**waiver, "expires": "2021-01-01"}]}
+
+    _rewrite(folder, "observations.json", observed_in_2020)
+    _rewrite(folder, "policy.json", expiring_in_2021)
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--format", "json"])
+    assert replayed.exit_code in (0, 3), replayed.stderr
+    document = json.loads(replayed.stdout)
+    assert document["replay_of"]["started_at"] == "2020-06-01T08:00:00+00:00"
+    assert document["started_at"] > document["replay_of"]["finished_at"]  # evaluated today
+    waived = [f for f in document["findings"] if f["waiver"]]
+    assert waived and all(f["waiver"]["expires"] == "2021-01-01" for f in waived)
+    assert not any("expired" in notice for notice in document["notices"])
+    assert verdicts(document) == [
+        (*v[:4], {**v[4], "expires": "2021-01-01"} if v[4] else None) for v in verdicts(original)
+    ]

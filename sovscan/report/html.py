@@ -176,9 +176,16 @@ def _header(scan: Scan) -> str:
     return (
         f"<header><h1>Where {_e(policy.institution)}'s data lives, and who can reach it</h1>"
         f'<div class="muted">home {_e(policy.home)} · data may rest in '
-        f"{_e(', '.join(policy.allowed_locations))} · scanned "
-        f"{_e(scan.started_at.isoformat(timespec='seconds'))}</div></header>"
+        f"{_e(', '.join(policy.allowed_locations))} · {_when(scan)}</div></header>"
     )
+
+
+def _when(scan: Scan) -> str:
+    evaluated = _e(scan.started_at.isoformat(timespec="seconds"))
+    if scan.replay_of is None:
+        return f"scanned {evaluated}"
+    observed = _e(scan.replay_of.started_at.isoformat(timespec="seconds"))
+    return f"observed {observed} (scan {_e(scan.replay_of.scan_id)}) · replayed {evaluated}"
 
 
 def _summary(scan: Scan) -> str:
@@ -398,6 +405,15 @@ def _provenance(scan: Scan) -> str:
         ("scan id", scan.id),
         ("started", scan.started_at.isoformat()),
         ("finished", scan.finished_at.isoformat()),
+        *(
+            [
+                ("replay of scan", scan.replay_of.scan_id),
+                ("observed from", scan.replay_of.started_at.isoformat()),
+                ("observed until", scan.replay_of.finished_at.isoformat()),
+            ]
+            if scan.replay_of is not None
+            else []
+        ),
         ("rules digest (SHA-256)", scan.rules_digest),
         ("data digest (SHA-256)", scan.data_digest),
     ]

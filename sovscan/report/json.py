@@ -16,6 +16,7 @@ from sovscan.model import (
     Finding,
     Gap,
     Location,
+    ReplayOf,
     ResolvedAsset,
     Scan,
     Score,
@@ -193,6 +194,8 @@ def scan_document(scan: Scan) -> dict[str, Any]:
         "tool_version": scan.tool_version,
         "started_at": scan.started_at.isoformat(),
         "finished_at": scan.finished_at.isoformat(),
+        # Only in a replay's report: a live scan's document is as it always was.
+        **_replay_of(scan.replay_of),
         "complete": scan.complete,
         "institution": {
             "name": policy.institution,
@@ -219,6 +222,18 @@ def scan_document(scan: Scan) -> dict[str, Any]:
             }
             for rule_id, info in sorted(scan.rules.items())
         },
+    }
+
+
+def _replay_of(replay_of: ReplayOf | None) -> dict[str, dict[str, str]]:
+    if replay_of is None:
+        return {}
+    return {
+        "replay_of": {
+            "scan_id": replay_of.scan_id,
+            "started_at": replay_of.started_at.isoformat(),
+            "finished_at": replay_of.finished_at.isoformat(),
+        }
     }
 
 

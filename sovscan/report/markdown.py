@@ -29,6 +29,7 @@ def render(scan: Scan) -> str:
         f"# Sovereignty scan: {md(policy.institution)}",
         "",
         f"- Scan `{scan.id}` at {scan.started_at.isoformat(timespec='seconds')} ({state})",
+        *_replay_of(scan),
         f"- Home {md(policy.home)}; allowed locations {md(', '.join(policy.allowed_locations))}",
         (
             f"- Exposure score **{score.value}/100**"
@@ -104,3 +105,17 @@ def _accepted(finding: Finding) -> str:
     if waiver is None:
         return ""
     return f" [accepted by {waiver.owner} until {waiver.expires}: {waiver.reason}]"
+
+
+def _replay_of(scan: Scan) -> list[str]:
+    """The provenance line of a replay: the scan whose observations it evaluated again."""
+    replay = scan.replay_of
+    if replay is None:
+        return []
+    line = (
+        f"- Replay of scan `{md(replay.scan_id)}`: observations made "
+        f"{replay.started_at.isoformat(timespec='seconds')} to "
+        f"{replay.finished_at.isoformat(timespec='seconds')}, evaluated again at "
+        f"{scan.started_at.isoformat(timespec='seconds')}"
+    )
+    return [line]

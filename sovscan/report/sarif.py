@@ -71,11 +71,25 @@ def render(scan: Scan) -> str:
                     "scoreUpperBound": scan.score.upper_bound,
                     "knownShare": scan.score.known_share,
                     **({"notices": list(scan.notices)} if scan.notices else {}),
+                    **_replay_of(scan),
                 },
             }
         ],
     }
     return dumps_indented(log) + "\n"
+
+
+def _replay_of(scan: Scan) -> dict[str, Any]:
+    # The invocation's times are the replay's; the scan that observed is named beside them.
+    if scan.replay_of is None:
+        return {}
+    return {
+        "replayOf": {
+            "scanId": scan.replay_of.scan_id,
+            "startTimeUtc": scan.replay_of.started_at.isoformat(),
+            "endTimeUtc": scan.replay_of.finished_at.isoformat(),
+        }
+    }
 
 
 def _rule(scan: Scan, rule_id: str, findings: list[Finding]) -> dict[str, Any]:

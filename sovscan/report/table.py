@@ -100,11 +100,20 @@ def _header(scan: Scan) -> str:
         ),
         f"scan {scan.id} at {scan.started_at.isoformat(timespec='seconds')} ({status})"
         + (f"; profile {scan.profile}" if scan.profile else ""),
+        *_replay_of(scan),
         f"exposure score {_score_text(scan)}; {score.assets_total} assets, "
         f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
         + (f"; risk findings: {by_severity}" if by_severity else ""),
     ]
     return "\n".join(lines)
+
+
+def _replay_of(scan: Scan) -> list[str]:
+    """A replay's provenance line: the scan whose observations it evaluated again, and when."""
+    if scan.replay_of is None:
+        return []
+    observed = scan.replay_of.started_at.isoformat(timespec="seconds")
+    return [f"replay of scan {_safe(scan.replay_of.scan_id)}, observed {observed}"]
 
 
 def _score_text(scan: Scan) -> str:

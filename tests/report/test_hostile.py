@@ -91,3 +91,28 @@ def test_markdown_escapes_only_what_would_render_as_markup(text: str, cell: str)
     item = replace(bucket, asset=replace(bucket.asset, name=text))
     rendered = REPORTERS["markdown"](make_scan(assets=(item,), findings=()))  # type: ignore[arg-type]
     assert f"| {cell} | aws.s3.bucket |" in rendered
+
+
+@pytest.mark.parametrize("name", sorted(REPORTERS))
+def test_a_replays_provenance_renders_inert(name: str) -> None:
+    # A bundle's manifest names the replayed scan; evidence.py admits only id characters, but a
+    # renderer must not count on it.
+    from datetime import UTC, datetime
+
+    from sovscan.model import ReplayOf
+
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    scan = replace(make_scan(), replay_of=ReplayOf(HOSTILE, when, when))
+    text = REPORTERS[name](scan)
+    if name in ("json", "sarif"):  # JSON carries the text exactly; its readers escape it
+        document = json.loads(text)
+        shown = (
+            document["replay_of"]["scan_id"]
+            if name == "json"
+            else document["runs"][0]["properties"]["replayOf"]["scanId"]
+        )
+        assert shown == HOSTILE
+        return
+    assert "\x1b" not in text and "\u202e" not in text
+    if name in ("markdown", "html"):
+        assert "<script>alert" not in text and "&lt;script&gt;alert(1)" in text
