@@ -233,6 +233,9 @@ def test_a_replay_is_a_new_evaluation_that_names_the_scan_it_replays(
     assert f"<tr><th>replay of scan</th><td><code>{original['scan_id']}</code>" in html
     table = runner.invoke(cli, ["replay", str(folder), "--format", "table"]).stdout
     assert f"replay of scan {original['scan_id']}, observed " in table
+    spreadsheet = runner.invoke(cli, ["replay", str(folder), "--format", "csv"]).stdout
+    scan_row = spreadsheet.splitlines()[1]
+    assert f"replay of scan {original['scan_id']}, observed {original['started_at']}" in scan_row
 
     # A replay is no observation of the estate: it is not recorded, so it can neither overwrite
     # the original in the history store nor pass for the latest scan in `diff`.

@@ -97,6 +97,11 @@ def scan_row(scan: Scan) -> list[str]:
             f"sovscan {scan.tool_version}",
             f"started {scan.started_at.isoformat()}",
             f"finished {scan.finished_at.isoformat()}",
+            *(
+                [f"replay of scan {replay.scan_id}, observed {replay.started_at.isoformat()}"]
+                if (replay := scan.replay_of)
+                else []
+            ),
             coverage,
             f"exposure score {score.value}/100" + (f" ({bound})" if bound else ""),
             *([f"profile {scan.profile}"] if scan.profile else []),
