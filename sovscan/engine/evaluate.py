@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from sovscan.engine.columns import FALSE, TRUE, UNKNOWN, verdicts
-from sovscan.engine.facts import Facts, FactValue, asset_facts, control_facts, location_facts
+from sovscan.engine.facts import (
+    Facts,
+    FactValue,
+    asset_facts,
+    control_facts,
+    fact_words,
+    location_facts,
+)
 from sovscan.engine.loader import RuleSet
 from sovscan.engine.rule import (
     Predicate,
@@ -191,8 +198,8 @@ def decide(
     else:
         status = Status.UNKNOWN
         missing = unknown_fields(compiled.checks, facts) or rule.fields
-        message = (
-            f"{rule.title}: cannot tell for {resolved.asset.name}; unknown: {', '.join(missing)}"
+        message = f"{rule.title}: cannot tell for {resolved.asset.name}; not known: " + "; ".join(
+            fact_words(field) for field in missing
         )
     cited = (evidence or _EvidenceFor(resolved)).get(
         compiled.reads_location, compiled.reads_control

@@ -39,6 +39,29 @@ FACT_TYPES: Mapping[str, str] = {
     "control.confidence": "str",
 }
 
+# field -> what it is in words, for messages read by people who do not write rules.
+FACT_WORDS: Mapping[str, str] = {
+    "asset.id": "its id",
+    "asset.kind": "its kind",
+    "asset.name": "its name",
+    "asset.classification": "its classification",
+    "asset.sensitive": "whether it holds sensitive data",
+    "location.provider": "its provider",
+    "location.region": "its region",
+    "location.country": "the country its data is in",
+    "location.subdivision": "the province or state its data is in",
+    "location.place": "where its data is",
+    "location.edge": "whether a global edge network serves it",
+    "location.method": "how its location was found",
+    "location.confidence": "how sure its location is",
+    "control.operator": "who operates it",
+    "control.parent": "the operator's parent company",
+    "control.jurisdictions": "the jurisdictions over its operator",
+    "control.laws": "the laws that reach its operator",
+    "control.method": "how its control was found",
+    "control.confidence": "how sure its control is",
+}
+
 FACT_FIELDS: tuple[str, ...] = (*FACT_TYPES, ATTR_PREFIX + "<key>")
 """Every field a rule may name, as documented in rules/README.md (a test compares the two)."""
 
@@ -48,6 +71,15 @@ def is_fact_field(name: str) -> bool:
     if name in FACT_TYPES:
         return True
     return name.startswith(ATTR_PREFIX) and bool(_ATTR_KEY_RE.match(name[len(ATTR_PREFIX) :]))
+
+
+def fact_words(name: str) -> str:
+    """A field in words with its name after it: "the country its data is in
+    (location.country)", "its region guardrail (asset.attr.region_guardrail)"."""
+    words = FACT_WORDS.get(name)
+    if words is None and name.startswith(ATTR_PREFIX):
+        words = "its " + name[len(ATTR_PREFIX) :].replace("_", " ")
+    return f"{words} ({name})" if words else name
 
 
 def fact_type(name: str) -> str:

@@ -278,3 +278,13 @@ def test_an_edge_location_is_judged_by_the_edge_rule(ruleset: RuleSet) -> None:
     findings = by_rule(evaluate(ruleset, [ResolvedAsset(asset, edge, control)], POLICY), asset.id)
     assert findings["global-edge-sensitive-data"].status is Status.RISK
     assert findings["location-unknown"].status is Status.OK
+
+
+def test_an_unknown_finding_names_what_is_not_known_in_words_and_field() -> None:
+    from sovscan.engine.facts import FACT_WORDS, fact_words
+
+    assert set(FACT_WORDS) == set(FACT_TYPES)  # every documented field has its words
+    assert fact_words("location.country") == "the country its data is in (location.country)"
+    assert fact_words("asset.attr.region_guardrail") == (
+        "its region guardrail (asset.attr.region_guardrail)"
+    )
