@@ -388,3 +388,52 @@ def test_the_root_is_a_question_like_any_other(server: ZoneServer) -> None:
     (result,) = resolver.resolve([(".", NS)])
     assert result.name == "."
     assert result.status == "error" and result.rcode == 5
+
+
+def _cut(query: dns.message.Message) -> bytes:
+    """A response to `query` with TC=1 and no records, as a server sends when they do not fit."""
+    cut = dns.message.make_response(query)
+    cut.flags |= dns.flags.TC
+    return cut.to_wire()
+
+
+@pytest.mark.parametrize(
+    ("sent", "reason", "wire"),
+    [
+        (b"\x00\x07garbage", "malformed TCP response", b"garbage"),
+        (b"\x00\x00", "malformed TCP response", b""),
+        (b"\x00\x30abc", "TCP: connection closed mid-message", b""),
+        (b"\x00", "TCP: connection closed mid-message", b""),
+    ],
+)
+def test_a_broken_tcp_response_is_an_error_saying_why(
+    sent: bytes, reason: str, wire: bytes
+) -> None:
+    def send_and_close(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(sent)
+
+    port, thread = _truncating_server(_answered, send_and_close)
+    resolver = BulkResolver("127.0.0.1", port, timeout=1.0)
+    (result,) = resolver.resolve([("tc.test", A)])
+    thread.join(5)
+    assert result.status == "error" and result.via_tcp and result.rcode == -1
+    assert result.reason == reason and result.wire == wire
+
+
+def test_a_refused_tcp_connection_is_an_error_saying_why() -> None:
+    udp, tcp = _udp_and_tcp_sockets()
+    tcp.close()  # the port answers over UDP only
+
+    def serve() -> None:
+        with udp:
+            data, client = udp.recvfrom(4096)
+            udp.sendto(_cut(dns.message.from_wire(data)), client)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    resolver = BulkResolver("127.0.0.1", udp.getsockname()[1], timeout=1.0)
+    (result,) = resolver.resolve([("tc.test", A)])
+    thread.join(5)
+    assert result.status == "error" and result.via_tcp
+    assert result.reason == "TCP: [Errno 111] Connection refused"
