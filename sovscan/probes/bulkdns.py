@@ -4,12 +4,15 @@ Built for tens of thousands of domains against one server (an authoritative serv
 recursive resolver the institution runs). Each distinct (name, type) is asked once: questions
 shared by many domains (MX hosts, name servers, CDN edges) are deduplicated while in flight and
 answered from a bounded cache afterwards. Lost datagrams are retransmitted with exponential
-backoff until the per-query timeout; a truncated (TC=1) answer is asked again over TCP. Answers
-are decoded by the lean codec in `dnswire`; what it refuses is read by dnspython instead.
+backoff until the per-query timeout. A truncated (TC=1) answer is asked again over TCP, on a
+non-blocking connection polled with the UDP socket, so a slow TCP server holds back only its own
+question; a few connections at most run at once. Answers are decoded by the lean codec in
+`dnswire`; what it refuses is read by dnspython instead.
 """
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 import os
@@ -41,9 +44,18 @@ DEFAULT_WINDOW = 512
 DEFAULT_TIMEOUT = 3.0  # seconds from the first send until a question is given up
 DEFAULT_RTO = 0.2  # first retransmission after 200 ms, as issue 8 recommends
 MAX_RTO = 1.0
+# TCP connections open at once. Truncation is rare, so a few carry it; and a server closes the
+# connections of a client past its own limit (sovscan.dnsserver's is 32), turning answers into
+# errors.
+DEFAULT_TCP_CONNECTIONS = 8
+# The least time a TCP exchange gets (capped at the timeout), however late its truncated answer
+# came or however long it waited for a connection: enough for a handshake and an answer across
+# the world, so that a question is never failed as "timed out" without a try.
+TCP_GRACE = 1.0
 DEFAULT_CACHE = 100_000  # answers kept for later duplicates; oldest evicted first
 _RECV_BUFFER = 4 << 20  # a window of answers waiting in the kernel while the consumer works
 _IDS_PER_DRAW = 2048
+_TC = 0x0200
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +138,131 @@ class _QueryIds:
         return self._ids.pop()
 
 
+@dataclass(slots=True, eq=False)
+class _Exchange:
+    """One question asked again over TCP."""
+
+    query: _Query
+    sock: socket.socket
+    deadline: float
+    out: bytes  # the length-prefixed query, what is left of it to send
+    got: bytearray = field(default_factory=bytearray)  # the length prefix and response so far
+    connected: bool = False
+
+
+_TcpOutcome = tuple[_Query, bytes | None, str]  # the response, or None and why there is none
+
+
+class _TcpExchanges:
+    """Truncated questions asked again over TCP: at most `limit` non-blocking connections, each
+    registered in the resolver's own poll set; the others wait their turn in order."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        family: socket.AddressFamily,
+        poller: select.poll,
+        limit: int,
+        timeout: float,
+    ) -> None:
+        self.address = address
+        self.family = family
+        self.poller = poller
+        self.limit = limit
+        self.timeout = timeout
+        self.waiting: deque[_Query] = deque()
+        self.running: dict[int, _Exchange] = {}  # by file descriptor, as poll reports them
+        self.done: deque[_TcpOutcome] = deque()
+
+    def __len__(self) -> int:
+        return len(self.waiting) + len(self.running)
+
+    def add(self, query: _Query) -> None:
+        self.waiting.append(query)
+        # Started now, not at the loop's next turn: the connection is opening while the caller
+        # consumes the results before it.
+        self.start()
+
+    def start(self) -> None:
+        while self.waiting and len(self.running) < self.limit:
+            query = self.waiting.popleft()
+            now = time.monotonic()
+            deadline = max(query.first_sent + self.timeout, now + min(self.timeout, TCP_GRACE))
+            try:
+                sock = socket.socket(self.family, socket.SOCK_STREAM)
+            except OSError as exc:
+                self.done.append((query, None, f"TCP: {exc}"))
+                continue
+            try:
+                sock.setblocking(False)
+                code = sock.connect_ex(self.address)
+                if code not in (0, errno.EINPROGRESS):
+                    raise OSError(code, os.strerror(code))
+            except OSError as exc:
+                sock.close()
+                self.done.append((query, None, f"TCP: {exc}"))
+                continue
+            out = struct.pack("!H", len(query.wire)) + query.wire
+            self.running[sock.fileno()] = _Exchange(query, sock, deadline, out)
+            # Writable once connected (or failed): the query is sent from `progress`.
+            self.poller.register(sock, select.POLLOUT)
+
+    def next_deadline(self) -> float | None:
+        return min((e.deadline for e in self.running.values()), default=None)
+
+    def progress(self, fd: int, events: int) -> None:
+        """Move the exchange on `fd` on as far as `events` allow, ending it when complete."""
+        exchange = self.running.get(fd)
+        if exchange is None:
+            return
+        sock = exchange.sock
+        try:
+            if not exchange.connected:
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    raise OSError(code, os.strerror(code))
+                exchange.connected = True
+            if exchange.out:
+                sent = sock.send(exchange.out)
+                exchange.out = exchange.out[sent:]
+                if not exchange.out:
+                    self.poller.modify(sock, select.POLLIN)
+                return
+            got = exchange.got
+            if events & (select.POLLIN | select.POLLERR | select.POLLHUP):
+                # Read no further than the message: what follows it is none of this question's.
+                size = 2 + int.from_bytes(got[:2]) if len(got) >= 2 else 2
+                chunk = sock.recv(size - len(got))
+                if not chunk:
+                    raise ValueError("connection closed mid-message")
+                got += chunk
+            if len(got) >= 2 and len(got) == 2 + int.from_bytes(got[:2]):
+                self._end(exchange, bytes(got[2:]), "")
+        except (BlockingIOError, InterruptedError):
+            return  # a spurious wake-up: poll reports it again when there is something
+        except (OSError, ValueError) as exc:
+            self._end(exchange, None, f"TCP: {exc}")
+
+    def expire(self, now: float) -> None:
+        for exchange in [e for e in self.running.values() if e.deadline <= now]:
+            self._end(exchange, None, "TCP: timed out")
+
+    def _end(self, exchange: _Exchange, response: bytes | None, reason: str) -> None:
+        # Unregistered before it is closed: its descriptor may be reused by the next socket.
+        del self.running[exchange.sock.fileno()]
+        self.poller.unregister(exchange.sock)
+        exchange.sock.close()
+        self.done.append((exchange.query, response, reason))
+        self.start()
+
+    def close(self) -> None:
+        for exchange in self.running.values():
+            exchange.sock.close()
+        self.running.clear()
+        self.waiting.clear()
+        self.done.clear()
+
+
 def _key(name: str, rdtype: int) -> tuple[str, int]:
     # The root stays ".", as the decoder reads it, so that its answer matches its question.
     return name.lower().removesuffix(".") or ".", rdtype
@@ -149,9 +286,10 @@ class BulkResolver:
         cache_size: int = DEFAULT_CACHE,
         edns_payload: int = dnswire.DEFAULT_EDNS_PAYLOAD,
         recursion_desired: bool = False,
+        tcp_connections: int = DEFAULT_TCP_CONNECTIONS,
     ) -> None:
-        if window < 1 or timeout <= 0 or rto <= 0:
-            raise ValueError("window, timeout and rto must be positive")
+        if window < 1 or timeout <= 0 or rto <= 0 or tcp_connections < 1:
+            raise ValueError("window, timeout, rto and tcp_connections must be positive")
         self.server = server
         self.port = port
         self.window = window
@@ -159,6 +297,7 @@ class BulkResolver:
         self.rto = rto
         self.edns_payload = edns_payload
         self.recursion_desired = recursion_desired
+        self.tcp_connections = tcp_connections
         self.stats = Stats()
         self._cache = _Cache(cache_size)
         self._followups: deque[tuple[str, int]] = deque()
@@ -194,13 +333,16 @@ class BulkResolver:
         family = socket.AF_INET6 if ":" in self.server else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         poller = select.poll()
+        address = (self.server, self.port)
+        tcp = _TcpExchanges(address, family, poller, self.tcp_connections, self.timeout)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
-            sock.connect((self.server, self.port))
+            sock.connect(address)
             sock.setblocking(False)
             poller.register(sock.fileno(), select.POLLIN)
-            yield from self._loop(sock, poller, iter(questions))
+            yield from self._loop(sock, poller, tcp, iter(questions))
         finally:
+            tcp.close()
             sock.close()
 
     def _next_question(self, source: Iterator[tuple[str, int]]) -> tuple[str, int] | None:
@@ -219,15 +361,22 @@ class BulkResolver:
         return None
 
     def _loop(
-        self, sock: socket.socket, poller: select.poll, source: Iterator[tuple[str, int]]
+        self,
+        sock: socket.socket,
+        poller: select.poll,
+        tcp: _TcpExchanges,
+        source: Iterator[tuple[str, int]],
     ) -> Iterator[Result]:
         pending: dict[int, _Query] = {}
         timers: list[tuple[float, int, int, int]] = []  # (deadline, seq, query id, attempt)
         sequence = itertools.count()
         stats = self.stats
+        udp = sock.fileno()
         while True:
-            # Fill the window: follow-ups first, then the caller's questions.
-            while len(pending) < self.window:
+            # Fill the window: follow-ups first, then the caller's questions. Questions gone over
+            # to TCP still count, so that a server slow over TCP slows the scan instead of
+            # queueing all of it.
+            while len(pending) + len(tcp) < self.window:
                 question = self._next_question(source)
                 if question is None:
                     break
@@ -252,13 +401,27 @@ class BulkResolver:
                 pending[qid] = _Query(name, rdtype, wire, now, 1, self.rto, asked)
                 heapq.heappush(timers, (now + self.rto, next(sequence), qid, 1))
                 self._send(sock, wire)
-            if not pending:
+            if not pending and not tcp:
                 if not self._followups:
                     return
                 continue  # follow-ups were submitted while a result was being consumed
             wait = max(0.0, timers[0][0] - time.monotonic()) if timers else 0.05
-            if poller.poll(int(min(wait, 0.05) * 1000)):
-                yield from self._receive(sock, pending)
+            if tcp.running:
+                tcp_deadline = tcp.next_deadline()
+                if tcp_deadline is not None:
+                    wait = min(wait, max(0.0, tcp_deadline - time.monotonic()))
+            for fd, events in poller.poll(int(min(wait, 0.05) * 1000)):
+                if fd == udp:
+                    yield from self._receive(sock, pending, tcp)
+                else:
+                    # An exchange ending here frees its descriptor for the next one at once;
+                    # harmless, as poll lists a descriptor once and this one's turn is over.
+                    tcp.progress(fd, events)
+            if tcp.running:
+                tcp.expire(time.monotonic())
+            # Drained here only, before the loop can end: every exchange ended above.
+            while tcp.done:
+                yield self._tcp_answer(*tcp.done.popleft())
             # Retransmit or give up what is overdue.
             now = time.monotonic()
             while timers and timers[0][0] <= now:
@@ -289,7 +452,9 @@ class BulkResolver:
             return  # an ICMP error from an earlier datagram; this one may still go through
         self.stats.sent += 1
 
-    def _receive(self, sock: socket.socket, pending: dict[int, _Query]) -> Iterator[Result]:
+    def _receive(
+        self, sock: socket.socket, pending: dict[int, _Query], tcp: _TcpExchanges
+    ) -> Iterator[Result]:
         while True:
             try:
                 data = sock.recv(65535)
@@ -297,44 +462,44 @@ class BulkResolver:
                 return
             except ConnectionRefusedError:
                 continue  # ICMP port unreachable: the retransmission timer handles it
-            query = pending.get(dnswire.peek_id(data))
+            qid = dnswire.peek_id(data)
+            query = pending.get(qid)
             if query is None:
                 self.stats.ignored += 1
                 continue
-            result = self._answer(query, data)
-            if result is None:
+            parsed = self._parse(data, query.asked)
+            if parsed is not None and not _responds_to(query, data, parsed):
                 self.stats.ignored += 1  # the right id but another question: keep waiting
                 continue
-            del pending[dnswire.peek_id(data)]
-            yield result
+            del pending[qid]
+            if parsed is not None and parsed[2] & _TC:  # the whole answer only fits over TCP
+                self.stats.tcp += 1
+                tcp.add(query)
+                continue
+            yield self._answer(query, parsed, data, False)
 
-    def _answer(self, query: _Query, data: bytes) -> Result | None:
+    def _tcp_answer(self, query: _Query, data: bytes | None, failure: str) -> Result:
+        if data is None:
+            key = (query.name, query.rdtype)
+            return self._finish(key, "error", -1, (), query.attempts, True, failure)
+        parsed = self._parse(data, query.asked)
+        if parsed is not None and (
+            dnswire.peek_id(data) != dnswire.peek_id(query.wire)
+            or not _responds_to(query, data, parsed)
+        ):
+            key = (query.name, query.rdtype)
+            reason = "TCP: the response is not to this question"
+            return self._finish(key, "error", -1, (), query.attempts, True, reason, data)
+        return self._answer(query, parsed, data, True)
+
+    def _answer(self, query: _Query, parsed: Parsed | None, data: bytes, via_tcp: bool) -> Result:
+        """The result of a response to `query`: its id matched, and its question when it parsed."""
         key = (query.name, query.rdtype)
         attempts = query.attempts
-        parsed = self._parse(data, query.asked)
         if parsed is None:
-            return self._finish(key, "error", -1, (), attempts, False, "malformed response", data)
-        _, _, flags, rcode, records = parsed
-        if not _responds_to(query, data, parsed):
-            return None
-        via_tcp = False
-        if flags & 0x0200:  # TC: the whole answer only fits in a TCP response
-            via_tcp = True
-            self.stats.tcp += 1
-            try:
-                data = self._tcp(query.wire, query.first_sent + self.timeout)
-            except (OSError, ValueError) as exc:
-                return self._finish(key, "error", -1, (), attempts, True, f"TCP: {exc}")
-            parsed = self._parse(data, query.asked)
-            if parsed is None:
-                reason = "malformed TCP response"
-                return self._finish(key, "error", -1, (), attempts, True, reason, data)
-            _, _, _, rcode, records = parsed
-            if dnswire.peek_id(data) != dnswire.peek_id(query.wire) or not _responds_to(
-                query, data, parsed
-            ):
-                reason = "TCP: the response is not to this question"
-                return self._finish(key, "error", -1, (), attempts, True, reason, data)
+            reason = "malformed TCP response" if via_tcp else "malformed response"
+            return self._finish(key, "error", -1, (), attempts, via_tcp, reason, data)
+        _, _, _, rcode, records = parsed
         if rcode == dnswire.NXDOMAIN:
             status: Status = "nxdomain"
         elif rcode != dnswire.NOERROR:
@@ -370,18 +535,6 @@ class BulkResolver:
                     records.append(Record(owner, int(rrset.rdtype), rrset.ttl, value))
         qname = question.name.to_text(omit_final_dot=True)
         return qname, int(question.rdtype), int(message.flags), message.rcode(), tuple(records)
-
-    def _tcp(self, wire: bytes, deadline: float) -> bytes:
-        # The question's own deadline (first sent + timeout) bounds the whole exchange: a server
-        # that drips a byte at a time must not hold the loop longer than an unanswered question
-        # would. The fetch blocks the loop, so other questions' retransmissions wait meanwhile.
-        with socket.create_connection(
-            (self.server, self.port), timeout=_remaining(deadline)
-        ) as conn:
-            conn.settimeout(_remaining(deadline))
-            conn.sendall(struct.pack("!H", len(wire)) + wire)
-            (size,) = struct.unpack("!H", _read_exactly(conn, 2, deadline))
-            return _read_exactly(conn, size, deadline)
 
     def _finish(
         self,
@@ -421,24 +574,6 @@ def _responds_to(query: _Query, data: bytes, parsed: Parsed) -> bool:
         return dnswire.question_class_in(data)
     except WireError:  # a question dnspython read but the lean codec does not
         return False
-
-
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("timed out")
-    return left
-
-
-def _read_exactly(conn: socket.socket, count: int, deadline: float) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < count:
-        conn.settimeout(_remaining(deadline))
-        chunk = conn.recv(count - len(chunks))
-        if not chunk:
-            raise ValueError("connection closed mid-message")
-        chunks += chunk
-    return bytes(chunks)
 
 
 def _dnspython_value(rd: dns.rdata.Rdata) -> object | None:

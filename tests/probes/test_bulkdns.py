@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import dns.flags
@@ -19,6 +21,7 @@ import pytest
 from sovscan.dnsserver import Fault, ZoneServer, make_resolver
 from sovscan.probes import bulkdns, dnswire
 from sovscan.probes.bulkdns import BulkResolver, Result
+from tests.hostile.servers import Behaviour, HostileDnsServer, HostileZone, Reply
 
 A, AAAA, MX, NS, TXT, CNAME = (
     dnswire.TYPE_CODES[t] for t in ("A", "AAAA", "MX", "NS", "TXT", "CNAME")
@@ -397,6 +400,110 @@ def _cut(query: dns.message.Message) -> bytes:
     return cut.to_wire()
 
 
+def _over_tcp(
+    udp_delay: Mapping[str, float], tcp_delay: Mapping[str, float | None]
+) -> tuple[Behaviour, list[tuple[str, float]]]:
+    """Names of `udp_delay` answer TC=1 over UDP after that delay; over TCP, names of
+    `tcp_delay` answer after theirs (None: never, the connection held open) and log when
+    their TCP query came in."""
+    arrivals: list[tuple[str, float]] = []
+
+    def behaviour(query: dns.message.Message, raw: bytes, tcp: bool) -> Reply | None:
+        name = query.question[0].name.to_text(omit_final_dot=True)
+        if not tcp:
+            return Reply(_cut(query), udp_delay[name]) if name in udp_delay else None
+        arrivals.append((name, time.monotonic()))
+        delay = tcp_delay.get(name, 0.0)
+        if delay is None:
+            return Reply(None)
+        return Reply(_answered(query).to_wire(), delay)
+
+    return behaviour, arrivals
+
+
+def _fast_zone(count: int) -> HostileZone:
+    zone = HostileZone(("fast.test",))
+    for i in range(count):
+        zone.add(f"n{i}.fast.test", "A", f"192.0.2.{i}")
+    return zone
+
+
+def test_a_stalled_tcp_exchange_holds_back_no_other_question() -> None:
+    # The truncated question is asked first and its TCP server never answers; 50 others are
+    # answered at once over UDP and must be yielded at once, not after the TCP exchange.
+    behaviour, _ = _over_tcp({"stall.fast.test": 0.0}, {"stall.fast.test": None})
+    questions = [("stall.fast.test", A)] + [(f"n{i}.fast.test", A) for i in range(50)]
+    with HostileDnsServer(_fast_zone(50), behaviour) as server:
+        resolver = BulkResolver(server.host, server.port, timeout=1.0)
+        started = time.monotonic()
+        seen = [(r, time.monotonic() - started) for r in resolver.resolve(questions)]
+    stalled, stalled_at = seen[-1]
+    assert stalled.name == "stall.fast.test"
+    assert stalled.status == "error" and stalled.via_tcp and stalled.reason == "TCP: timed out"
+    assert 0.9 < stalled_at < 1.8
+    others = seen[:-1]
+    assert len(others) == 50 and {r.status for r, _ in others} == {"answer"}
+    assert max(at for _, at in others) < 0.5
+    assert resolver.stats.tcp == 1
+
+
+def test_a_late_truncated_answer_still_gets_a_real_tcp_try() -> None:
+    # "late" is truncated 0.6 s into its 1 s and its TCP server takes 0.6 s more: it ends past
+    # the question's own deadline, within the grace a TCP exchange gets. Meanwhile "stall" holds
+    # a TCP connection open until its own time runs out.
+    behaviour, arrivals = _over_tcp(
+        {"stall.fast.test": 0.0, "late.fast.test": 0.6},
+        {"stall.fast.test": None, "late.fast.test": 0.6},
+    )
+    with HostileDnsServer(_fast_zone(0), behaviour) as server:
+        resolver = BulkResolver(server.host, server.port, timeout=1.0)
+        started = time.monotonic()
+        results = {
+            r.name: r for r in resolver.resolve([("stall.fast.test", A), ("late.fast.test", A)])
+        }
+        elapsed = time.monotonic() - started
+    assert results["stall.fast.test"].reason == "TCP: timed out"
+    late = results["late.fast.test"]
+    assert late.status == "answer" and late.via_tcp and late.values() == ["192.0.2.7"]
+    assert [name for name, _ in arrivals] == ["stall.fast.test", "late.fast.test"]
+    assert elapsed < 1.9
+
+
+def test_a_truncated_question_waiting_for_a_tcp_connection_gets_its_own_time() -> None:
+    # One TCP connection at most: "second" waits while "first" stalls until its deadline, and
+    # then gets a real try of its own rather than failing at once for lack of time.
+    behaviour, arrivals = _over_tcp(
+        {"first.fast.test": 0.0, "second.fast.test": 0.0},
+        {"first.fast.test": None, "second.fast.test": 0.3},
+    )
+    with HostileDnsServer(_fast_zone(3), behaviour) as server:
+        resolver = BulkResolver(server.host, server.port, timeout=0.8, tcp_connections=1)
+        started = time.monotonic()
+        questions = [("first.fast.test", A), ("second.fast.test", A), ("n1.fast.test", A)]
+        seen = [(r, time.monotonic() - started) for r in resolver.resolve(questions)]
+    assert [r.name for r, _ in seen] == ["n1.fast.test", "first.fast.test", "second.fast.test"]
+    assert seen[1][0].reason == "TCP: timed out"
+    second, second_at = seen[2]
+    assert second.status == "answer" and second.via_tcp and second.attempts == 1
+    assert [name for name, _ in arrivals] == ["first.fast.test", "second.fast.test"]
+    assert arrivals[1][1] - started > 0.7  # its connection opened only when the first's closed
+    assert second_at < 1.6
+
+
+def test_tcp_connections_are_bounded() -> None:
+    names = [f"tc{i}.fast.test" for i in range(6)]
+    behaviour, arrivals = _over_tcp(dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.2))
+    with HostileDnsServer(_fast_zone(0), behaviour) as server:
+        resolver = BulkResolver(server.host, server.port, timeout=2.0, tcp_connections=2)
+        results = list(resolver.resolve([(name, A) for name in names]))
+    assert sorted(r.name for r in results) == sorted(names)
+    assert {r.status for r in results} == {"answer"} and resolver.stats.tcp == 6
+    # Two connections at a time: of any three queries in a row, two came over the same one, the
+    # second after the first's answer, held 0.2 s.
+    times = sorted(at for _, at in arrivals)
+    assert all(later - earlier > 0.15 for earlier, later in zip(times, times[2:], strict=False))
+
+
 @pytest.mark.parametrize(
     ("sent", "reason", "wire"),
     [
@@ -437,3 +544,22 @@ def test_a_refused_tcp_connection_is_an_error_saying_why() -> None:
     thread.join(5)
     assert result.status == "error" and result.via_tcp
     assert result.reason == "TCP: [Errno 111] Connection refused"
+
+
+def test_closing_the_results_mid_tcp_exchange_closes_its_connection() -> None:
+    # The truncated question comes first, so its connection is open when the other's answer is
+    # yielded; closing the iterator there must close that connection, not leave it to the GC.
+    behaviour, _ = _over_tcp({"stall.fast.test": 0.0}, {"stall.fast.test": None})
+    threads = threading.active_count()
+    with HostileDnsServer(_fast_zone(1), behaviour) as server:
+        resolver = BulkResolver(server.host, server.port, timeout=2.0)
+        results = resolver.resolve([("stall.fast.test", A), ("n0.fast.test", A)])
+        first = next(results)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results.close()
+            del results
+            gc.collect()
+    assert first.name == "n0.fast.test" and resolver.stats.tcp == 1
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert threading.active_count() <= threads + 1  # the resolver started none (+ the server's)
