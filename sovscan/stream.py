@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import orjson
 
 from sovscan import __version__
-from sovscan.engine import RuleSet, Waiver, apply_waivers, evaluate
+from sovscan.engine import RuleSet, Waiver, apply_waivers, evaluate, lapsed
 from sovscan.engine.scoring import ScoreTally, classification_weight
 from sovscan.history import AssetRow, FindingRow, asset_row, finding_row
 from sovscan.model import Asset, Finding, Gap, Policy, ResolvedAsset, Scan, Severity, Status
@@ -172,7 +172,7 @@ def streamed_scan(
         active = [w for w in waivers if w.active(today)]
         unused = [w for w in active if id(w) not in batches.used_waivers]
         notices = waiver_notices(
-            [w for w in waivers if not w.active(today)],
+            lapsed(waivers, today),
             unused,
             [w for w in unused if id(w) in batches.not_risk_waivers],
             [w for w in unused if id(w) in batches.shadowed_waivers],

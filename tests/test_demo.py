@@ -227,6 +227,12 @@ def test_a_waiver_applies_until_it_expires(
         f"waiver expired on {expired.expires}: finding {target.key} (dpo@universite.example)",
     )
 
+    # Renewed, with the expired one kept as a record: the renewal applies, and nothing is told.
+    renewed = reassess(demo_scan, knowledge, ruleset, waivers=(expired, waiver))
+    assert next(f for f in renewed.findings if f.key == target.key).waiver is not None
+    assert renewed.score == waived.score
+    assert not renewed.notices
+
 
 def test_two_demo_scans_with_a_change_give_the_expected_diff(
     demo_scan: Scan, knowledge: KnowledgeBase, ruleset: RuleSet, tmp_path: Path

@@ -125,7 +125,9 @@ def waivers_for(scan: Scan) -> tuple[Waiver, ...]:
         Waiver("accepted for the pilot", "dpo@example.ca", until, finding=risk.key),
         Waiver("vendor contract under review", "it@example.ca", until, asset=unknown.asset_id),
         Waiver("matches nothing", "it@example.ca", until, asset="aws:none"),
-        Waiver("long expired", "it@example.ca", date(2020, 1, 1), finding=risk.key),
+        Waiver("long expired", "it@example.ca", date(2020, 1, 1), finding=unknown.key),
+        # Renewed by the first waiver: a record, of which no batch may tell.
+        Waiver("the pilot's first term", "dpo@example.ca", date(2020, 1, 1), finding=risk.key),
         Waiver("not a risk", "it@example.ca", until, finding=ok.key),
         Waiver("the whole asset", "it@example.ca", until, asset=shadowed),
         *own,

@@ -14,7 +14,7 @@ from sovscan.engine.loader import (
 from sovscan.engine.profiles import Profile, apply_profile, load_profiles
 from sovscan.engine.rule import Rule
 from sovscan.engine.scoring import ScoreDetail, score, score_detail
-from sovscan.engine.waivers import Waived, Waiver, apply_waivers, parse_waivers
+from sovscan.engine.waivers import Waived, Waiver, apply_waivers, lapsed, parse_waivers
 
 __all__ = [
     "FACT_FIELDS",
@@ -30,6 +30,7 @@ __all__ = [
     "apply_waivers",
     "default_rules_dir",
     "evaluate",
+    "lapsed",
     "load_profiles",
     "load_rules",
     "parse_waivers",

@@ -39,6 +39,13 @@ class Waiver:
         """A waiver applies up to and including its expiry day."""
         return today <= self.expires
 
+    @property
+    def target(self) -> tuple[str, str]:
+        """What it names: ("finding", key) or ("asset", id). A renewal names the same."""
+        if self.finding is not None:
+            return ("finding", self.finding)
+        return ("asset", self.asset or "")
+
 
 @dataclass(frozen=True, slots=True)
 class Waived:
@@ -46,7 +53,7 @@ class Waived:
 
     findings: tuple[Finding, ...]
     waived: Mapping[str, Waiver]  # Finding.key -> the waiver that accepts it
-    expired: tuple[Waiver, ...]  # past their date: they no longer apply, and say so
+    expired: tuple[Waiver, ...]  # past their date, not renewed: no longer apply, and say so
     unused: tuple[Waiver, ...]  # active but waiving no finding
     # Of `unused`, those that do name a finding: only OK ones (nothing to accept), or, for an
     # asset waiver, only RISK or UNKNOWN ones that their own finding waiver took.
@@ -90,11 +97,19 @@ def apply_waivers(findings: Sequence[Finding], waivers: Sequence[Waiver], today:
     return Waived(
         findings=tuple(findings),
         waived=MappingProxyType(waived),
-        expired=tuple(w for w in waivers if not w.active(today)),
+        expired=lapsed(waivers, today),
         unused=unused,
         not_risks=tuple(w for w in unused if id(w) in named_ok and id(w) not in overruled),
         shadowed=tuple(w for w in unused if id(w) in overruled),
     )
+
+
+def lapsed(waivers: Sequence[Waiver], today: date) -> tuple[Waiver, ...]:
+    """The waivers past their date that no waiver in force renews. An institution keeps the
+    expired one beside its renewal as a record; telling at every scan that it expired would
+    cry wolf, and hide the notice of a waiver that truly lapsed."""
+    renewed = {w.target for w in waivers if w.active(today)}
+    return tuple(w for w in waivers if not w.active(today) and w.target not in renewed)
 
 
 def parse_waivers(items: Any, label: str) -> tuple[Waiver, ...]:
@@ -115,8 +130,7 @@ def _check_duplicates(waivers: Sequence[Waiver], label: str, today: date | None 
     for index, waiver in enumerate(waivers):
         if not waiver.active(today):
             continue
-        kind = "finding" if waiver.finding is not None else "asset"
-        target = waiver.finding or waiver.asset or ""
+        kind, target = waiver.target
         earlier = first.setdefault((kind, target), index)
         if earlier != index:
             named = target if kind == "finding" else shown(target)

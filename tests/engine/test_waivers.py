@@ -62,6 +62,27 @@ def test_an_expired_waiver_stops_applying_and_says_so() -> None:
     assert last_day.is_waived(RISK)
 
 
+def test_an_expired_waiver_kept_beside_its_renewal_is_a_record_not_a_notice() -> None:
+    # The institution keeps the lapsed waiver for the record; "waiver expired" was told at every
+    # scan although the renewal applies.
+    first_term = waiver(finding=RISK.key, expires=date(2026, 6, 30))
+    renewal = waiver(finding=RISK.key, expires=date(2027, 6, 30))
+    asset_term = waiver(asset="aws:1:s3:b", expires=date(2025, 12, 31))
+    asset_renewal = waiver(asset="aws:1:s3:b")
+    # Not renewed: no waiver in force names OTHER's key. An asset waiver and a finding waiver of
+    # that asset are not the same waiver either, so the lapsed asset waiver still tells.
+    lapsed_alone = waiver(finding=OTHER.key, expires=date(2026, 6, 30))
+    lapsed_asset = waiver(asset="aws:1:s3:a", expires=date(2026, 6, 30))
+    waivers = [first_term, renewal, asset_term, asset_renewal, lapsed_alone, lapsed_asset]
+    result = apply_waivers(FINDINGS, waivers, TODAY)
+    assert result.waived == {RISK.key: renewal, ELSEWHERE.key: asset_renewal}
+    assert result.expired == (lapsed_alone, lapsed_asset)
+    assert result.unused == ()
+    # The day the renewal lapses too, both tell.
+    later = apply_waivers(FINDINGS, [first_term, renewal], date(2027, 7, 1))
+    assert later.expired == (first_term, renewal)
+
+
 def test_a_key_waiver_wins_over_an_asset_waiver() -> None:
     by_key = waiver(finding=RISK.key, reason="specific")
     by_asset = waiver(asset="aws:1:s3:a", reason="broad")
