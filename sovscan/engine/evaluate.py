@@ -74,6 +74,28 @@ def _public_label(resolved: ResolvedAsset, config: Mapping[str, AttrValue]) -> s
     return f" (classified {label}: not sensitive data)"
 
 
+class _LabelExemption:
+    """For one asset, whether an OK of a rule reading ``asset.sensitive`` is owed to its public
+    label: the rule's condition, asked again of the asset taken as sensitive, is then no longer
+    false. When another clause decided (the data is at home, say), naming the label would credit
+    it wrongly. The label is read once per asset, and the facts taken as sensitive made once."""
+
+    __slots__ = ("_as_sensitive", "note")
+
+    def __init__(self, resolved: ResolvedAsset, config: Mapping[str, AttrValue]) -> None:
+        self.note = _public_label(resolved, config)
+        self._as_sensitive: dict[str, FactValue] | None = None
+
+    def of(self, compiled: CompiledRule, facts: Facts) -> str:
+        """The note for `compiled`'s OK; `facts` must be the asset's whole facts when the
+        label is public."""
+        if not self.note:
+            return ""
+        if self._as_sensitive is None:
+            self._as_sensitive = {**facts, "asset.sensitive": True}
+        return "" if compiled.predicate(self._as_sensitive) is False else self.note
+
+
 def compile_rule(rule: Rule, config: Mapping[str, AttrValue]) -> CompiledRule:
     """Bind `rule` to the policy's values once, so evaluation does no parsing or dispatch."""
     fields = rule.fields
@@ -152,12 +174,23 @@ def evaluate(
         if not in_scope:
             continue
         facts: Facts = _NO_FACTS
+        exemption: _LabelExemption | None = None  # made at the asset's first such OK, if any
         evidence = _EvidenceFor(resolved)
         for rule, row in in_scope:
             verdict = row[position]
-            if verdict != FALSE and facts is _NO_FACTS:
-                facts = facts_for(resolved)
-            findings.append(decide(rule, resolved, _OUTCOME[verdict], facts, config, evidence))
+            if verdict != FALSE:
+                if facts is _NO_FACTS:
+                    facts = facts_for(resolved)
+            elif rule.reads_sensitive:
+                if exemption is None:
+                    exemption = _LabelExemption(resolved, config)
+                # Whether the public label decided takes the condition asked again, on the
+                # whole facts: built then, and only for an asset labelled public.
+                if exemption.note and facts is _NO_FACTS:
+                    facts = facts_for(resolved)
+            findings.append(
+                decide(rule, resolved, _OUTCOME[verdict], facts, config, evidence, exemption)
+            )
     return tuple(findings)
 
 
@@ -183,8 +216,10 @@ def decide(
     facts: Facts,
     config: Mapping[str, AttrValue],
     evidence: _EvidenceFor | None = None,
+    exemption: _LabelExemption | None = None,
 ) -> Finding:
-    """The finding for a rule's `outcome` on one asset; `facts` may be empty when it is False."""
+    """The finding for a rule's `outcome` on one asset; `facts` may be empty when it is False,
+    unless the rule reads ``asset.sensitive`` and the asset's label is public."""
     rule = compiled.rule
     missing: tuple[str, ...] = ()
     if outcome is True:
@@ -194,7 +229,7 @@ def decide(
         status = Status.OK
         message = compiled.ok_prefix + resolved.asset.name
         if compiled.reads_sensitive:
-            message += _public_label(resolved, config)
+            message += (exemption or _LabelExemption(resolved, config)).of(compiled, facts)
     else:
         status = Status.UNKNOWN
         missing = unknown_fields(compiled.checks, facts) or rule.fields

@@ -6,6 +6,7 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -288,3 +289,59 @@ def test_an_unknown_finding_names_what_is_not_known_in_words_and_field() -> None
     assert fact_words("asset.attr.region_guardrail") == (
         "its region guardrail (asset.attr.region_guardrail)"
     )
+
+
+US_RULE = """\
+id: sensitive-data-in-the-us
+title: Sensitive data stored in the United States
+severity: high
+applies_to: [aws.s3.bucket]
+match:
+  all:
+    - field: asset.sensitive
+      op: equals
+      value: true
+    - field: location.country
+      op: equals
+      value: US
+message: "{asset.name} is in the US"
+rationale: A custom rule of an institution.
+remediation: Move it.
+references: []
+tags: []
+"""
+
+
+def test_the_public_label_is_named_only_when_it_is_what_made_the_finding_ok(
+    tmp_path: Path,
+) -> None:
+    # It was appended to every OK of a rule reading asset.sensitive: a public bucket in Montreal
+    # read "ok because public" although its place alone made it ok.
+    (tmp_path / "sensitive-data-in-the-us.yaml").write_text(US_RULE, encoding="utf-8")
+    rules = load_rules(tmp_path)
+    public = {"classification": "public"}
+
+    def message(name: str, region: str, country: str | None, attributes: Mapping[str, str]) -> str:
+        bucket = resolved_bucket(name, region)
+        resolved = ResolvedAsset(
+            replace(bucket.asset, attributes={**bucket.asset.attributes, **attributes}),
+            replace(bucket.location, country=country, subdivision=None),
+            bucket.control,
+        )
+        (finding,) = evaluate(rules, [resolved], POLICY)
+        assert finding.status is Status.OK
+        return finding.message
+
+    prefix = "Sensitive data stored in the United States: not the case for "
+    # In Montreal: the place decided; sensitive, it would be ok all the same.
+    assert message("web", "ca-central-1", "CA", public) == f"{prefix}web"
+    # In Virginia: only the label keeps it from being a risk.
+    assert message("web", "us-east-1", "US", public) == (
+        f"{prefix}web (classified public: not sensitive data)"
+    )
+    # Public, with its place unknown: sensitive, it would be unknown, so the label decided.
+    assert message("web", "us-east-1", None, public).endswith(
+        "(classified public: not sensitive data)"
+    )
+    # A sensitive bucket's OK never names a label.
+    assert message("research", "ca-central-1", "CA", {}) == f"{prefix}research"
