@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -77,6 +77,13 @@ class Evidence:
     detail: str  # what was observed or inferred; bounded by whoever creates it
     observed_at: datetime  # timezone-aware UTC
     confidence: Confidence
+
+
+def evidence_chain(*parts: Sequence[Evidence]) -> tuple[Evidence, ...]:
+    """The evidence of `parts` in order, each step once. Resolution cites a step that decided
+    both where the data is and who controls it (a mailbox's deciding signal, a documentation
+    address) in both answers, and a chain of the two would show it twice."""
+    return tuple(dict.fromkeys(e for part in parts for e in part))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@ waivers change the report."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +19,7 @@ from sovscan.demo import demo_config, run_demo
 from sovscan.engine import RuleSet, Waiver, default_rules_dir, load_rules
 from sovscan.history import diff_scans, save_scan
 from sovscan.model import Scan, Status
+from sovscan.report import REPORTERS
 from sovscan.resolve import KnowledgeBase, load_knowledge
 from sovscan.scan import apply_profile_name, assess
 from tests.conftest import REPO, StepClock
@@ -313,3 +316,26 @@ def test_an_ok_owed_to_a_public_label_says_so(demo_scan: Scan) -> None:
     assert messages[("data-outside-allowed-locations", "aws:123456789012:s3:ue-research-data")] == (
         "Data at rest outside the allowed locations: not the case for ue-research-data"
     )
+
+
+def test_no_evidence_chain_repeats_a_step(demo_scan: Scan) -> None:
+    # Resolution cites a step that decided both the place and the operator (a mailbox's deciding
+    # signal, a documentation address) in both answers, and the HTML page showed a finding's
+    # chain as its asset's chain followed by the finding's evidence, taken from the same asset:
+    # each step the rule read was listed twice.
+    for finding in demo_scan.findings:
+        assert len(set(finding.evidence)) == len(finding.evidence), finding.key
+    page = REPORTERS["html"](demo_scan)
+    found = re.search(r'<pre id="report-data" hidden>(.*?)</pre>', page, re.DOTALL)
+    assert found is not None
+    data = json.loads(html.unescape(found.group(1)))
+    assets, findings = data["assets"], data["findings"]
+    # The page's row: [severity, status, waived, rule, asset index, asset id, ..., evidence].
+    chains = {(f[3], f[5]): (assets[f[4]][8] if f[4] >= 0 else []) + f[10] for f in findings}
+    for item in (*chains.values(), *(a[8] for a in assets)):
+        steps = [tuple(step) for step in item]
+        assert len(set(steps)) == len(steps), steps
+    # Nothing was lost: every finding still shows each step its rule read.
+    for finding in demo_scan.findings:
+        shown = {(step[0], step[2]) for step in chains[(finding.rule_id, finding.asset_id)]}
+        assert shown >= {(e.source, e.detail) for e in finding.evidence}

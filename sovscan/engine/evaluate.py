@@ -34,6 +34,7 @@ from sovscan.model import (
     Policy,
     ResolvedAsset,
     Status,
+    evidence_chain,
     sensitive_label,
 )
 
@@ -294,10 +295,10 @@ class _EvidenceFor:
         found = self._cache.get((location, control))
         if found is None:
             resolved = self._resolved
-            found = resolved.asset.evidence
+            parts = [resolved.asset.evidence]
             if location:
-                found = (*found, *resolved.location.evidence)
+                parts.append(resolved.location.evidence)
             if control:
-                found = (*found, *resolved.control.evidence)
-            self._cache[(location, control)] = found
+                parts.append(resolved.control.evidence)
+            found = self._cache[(location, control)] = evidence_chain(*parts)
         return found

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from sovscan.model import Evidence, Finding, ResolvedAsset, Scan, Status
+from sovscan.model import Evidence, Finding, ResolvedAsset, Scan, Status, evidence_chain
 from sovscan.report.bound import bound_text
 from sovscan.report.safe import strip_controls
 
@@ -318,18 +318,35 @@ def _data(scan: Scan) -> str:
     every value back with `textContent`, never as markup.
     """
     position = {item.asset.id: index for index, item in enumerate(scan.assets)}
+    chains = [_chain(item) for item in scan.assets]
+    shown: dict[int, frozenset[Evidence]] = {}  # an asset's chain as a set, once a finding asks
+    findings = []
+    for finding in _ordered(scan.findings):
+        index = position.get(finding.asset_id, -1)
+        own = finding.evidence
+        if index >= 0:
+            # The page shows a finding's chain as its asset's chain, then the finding's own
+            # evidence: only what the asset's chain lacks, or each step the rule read (every
+            # one of them the asset's) would be shown twice.
+            if index not in shown:
+                shown[index] = frozenset(chains[index])
+            own = tuple(e for e in own if e not in shown[index])
+        findings.append(_finding_data(finding, index, own))
     document = {
-        "assets": [_asset_data(item) for item in scan.assets],
-        "findings": [
-            _finding_data(f, position.get(f.asset_id, -1)) for f in _ordered(scan.findings)
+        "assets": [
+            _asset_data(item, chain) for item, chain in zip(scan.assets, chains, strict=True)
         ],
+        "findings": findings,
     }
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     return f'<pre id="report-data" hidden>{escape(strip_controls(text), quote=False)}</pre>'
 
 
-def _asset_data(item: ResolvedAsset) -> list[object]:
-    chain = [*item.asset.evidence, *item.location.evidence, *item.control.evidence]
+def _chain(item: ResolvedAsset) -> tuple[Evidence, ...]:
+    return evidence_chain(item.asset.evidence, item.location.evidence, item.control.evidence)
+
+
+def _asset_data(item: ResolvedAsset, chain: Sequence[Evidence]) -> list[object]:
     laws = item.control.laws
     return [
         _t(item.asset.name),
@@ -344,7 +361,7 @@ def _asset_data(item: ResolvedAsset) -> list[object]:
     ]
 
 
-def _finding_data(finding: Finding, asset: int) -> list[object]:
+def _finding_data(finding: Finding, asset: int, evidence: Sequence[Evidence]) -> list[object]:
     waiver = finding.waiver
     return [
         finding.severity.value,
@@ -357,7 +374,7 @@ def _finding_data(finding: Finding, asset: int) -> list[object]:
         _t(", ".join(finding.missing)),
         "" if waiver is None else _t(f"by {waiver.owner} until {waiver.expires}: {waiver.reason}"),
         _t(", ".join(f"{r.framework} {r.control}" for r in finding.references)),
-        _evidence(finding.evidence),
+        _evidence(evidence),
     ]
 
 

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import Any
 
-from sovscan.model import Gap
+from sovscan.model import (
+    UNKNOWN_CONTROL,
+    UNKNOWN_LOCATION,
+    Asset,
+    Confidence,
+    Evidence,
+    Finding,
+    Gap,
+    ResolvedAsset,
+    Severity,
+    Status,
+)
 from sovscan.report.html import render
 from tests.factories import make_scan
 from tests.report.test_hostile import hostile_scan
@@ -74,3 +90,42 @@ def test_notices_are_shown_escaped() -> None:
     assert 'id="notices"' in page
     assert "Replay, not a new scan: &lt;b&gt;&amp;&lt;/b&gt;" in page
     assert 'id="notices"' not in render(make_scan())
+
+
+def report_data(text: str) -> dict[str, Any]:
+    found = re.search(r'<pre id="report-data" hidden>(.*?)</pre>', text, re.DOTALL)
+    assert found is not None
+    data: dict[str, Any] = json.loads(html.unescape(found.group(1)))
+    return data
+
+
+def test_an_evidence_chain_shows_each_step_once() -> None:
+    # A step that decided both the place and the operator is in both answers; the finding's
+    # evidence is its asset's; and a step the asset's chain lacks is still shown.
+    when = datetime(2026, 11, 24, tzinfo=UTC)
+    seen = Evidence("dns:A", "www 300 IN A 192.0.2.80", when, Confidence.HIGH)
+    both = Evidence("ip-index", "192.0.2.80: a documentation address", when, Confidence.NONE)
+    extra = Evidence("rule:x", "only the finding's", when, Confidence.LOW)
+    asset = Asset("dns:u.example:host:www.u.example", "dns.host", "www.u.example", {}, (seen,))
+    resolved = ResolvedAsset(
+        asset,
+        replace(UNKNOWN_LOCATION, evidence=(both,)),
+        replace(UNKNOWN_CONTROL, evidence=(both,)),
+    )
+    finding = Finding(
+        "location-unknown",
+        asset.id,
+        Status.UNKNOWN,
+        Severity.INFO,
+        "m",
+        ("location.place",),
+        (seen, both, extra),
+    )
+    data = report_data(render(make_scan(assets=(resolved,), findings=(finding,))))
+    (row,) = data["findings"]
+    chain = [tuple(step) for step in data["assets"][row[4]][8] + row[10]]
+    assert chain == [
+        ("dns:A", "high", seen.detail),
+        ("ip-index", "none", both.detail),
+        ("rule:x", "low", extra.detail),
+    ]
