@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from types import MappingProxyType
 
 AttrValue = str | int | bool | tuple[str, ...]
@@ -84,6 +85,37 @@ def evidence_chain(*parts: Sequence[Evidence]) -> tuple[Evidence, ...]:
     both where the data is and who controls it (a mailbox's deciding signal, a documentation
     address) in both answers, and a chain of the two would show it twice."""
     return tuple(dict.fromkeys(e for part in parts for e in part))
+
+
+DATA_KINDS: tuple[str, ...] = (
+    # Stores: the kinds the location, key and foreign-law rules judge.
+    "aws.s3.bucket",
+    "aws.rds.*",
+    "aws.ec2.instance",
+    "aws.ebs.*",
+    "aws.dynamodb.table",
+    "aws.efs.filesystem",
+    "aws.backup.vault",
+    "aws.elasticache.*",
+    "aws.opensearch.domain",
+    "aws.redshift.cluster",
+    "aws.logs.group",
+    "aws.sqs.queue",
+    "aws.secretsmanager.secret",
+    "aws.cloudfront.distribution",  # copies cached at the edge
+    "saas.endpoint",
+    "saas.tenant",
+    "dns.mailbox",  # the mailboxes behind a domain's mail
+    "dns.host",  # a site or service run under the institution's name
+)
+"""Asset kinds that hold the institution's data (globs, as in rules' ``applies_to``). The others
+are the control plane: accounts, keys, zones, name servers, mail relays and records such as SPF,
+DMARC or verification tokens, which say who runs a service, not where data rests."""
+
+
+def holds_data(kind: str) -> bool:
+    """Whether assets of `kind` hold the institution's data (see `DATA_KINDS`)."""
+    return any(fnmatchcase(kind, pattern) for pattern in DATA_KINDS)
 
 
 @dataclass(frozen=True, slots=True)

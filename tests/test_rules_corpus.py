@@ -13,7 +13,7 @@ from sovscan.engine.kinds import KNOWN_ASSET_KINDS, known_kinds_matching
 from sovscan.engine.loader import parse_rule, rule_files, rule_label, safe_load
 from sovscan.engine.profiles import check_profiles
 from sovscan.engine.scoring import DIMENSIONS
-from sovscan.model import Status
+from sovscan.model import DATA_KINDS, Status, holds_data
 
 RULES_DIR = default_rules_dir()
 RULE_FILES = rule_files(RULES_DIR)
@@ -86,6 +86,19 @@ def test_every_applies_to_matches_a_known_kind(ruleset: RuleSet) -> None:
 def test_known_kinds_are_unique_and_dotted() -> None:
     assert len(set(KNOWN_ASSET_KINDS)) == len(KNOWN_ASSET_KINDS)
     assert all(re.fullmatch(r"[a-z0-9]+(\.[a-z0-9-]+)+", kind) for kind in KNOWN_ASSET_KINDS)
+
+
+def test_the_kinds_that_hold_data_are_known_and_exclude_the_control_plane(
+    ruleset: RuleSet,
+) -> None:
+    for pattern in DATA_KINDS:
+        assert known_kinds_matching(pattern), f"{pattern} matches no asset kind"
+    # Every store whose place the location rule judges holds data.
+    (located,) = [r for r in ruleset.rules if r.id == "data-outside-allowed-locations"]
+    for pattern in located.applies_to:
+        assert all(holds_data(kind) for kind in known_kinds_matching(pattern)), pattern
+    for kind in ("aws.account", "aws.kms.key", "dns.ns", "dns.mx", "dns.spf", "dns.txt"):
+        assert not holds_data(kind), kind
 
 
 def test_every_rule_feeds_a_score_dimension(ruleset: RuleSet) -> None:

@@ -42,6 +42,7 @@ KNOWN_ASSET_KINDS: tuple[str, ...] = (
     "dns.srv",
     "dns.txt",
     "saas.endpoint",
+    "saas.tenant",
 )
 """Every kind some probe produces; a probe adding a kind adds it here (the corpus test reads it)."""
 

@@ -9,7 +9,15 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from sovscan.model import Evidence, Finding, ResolvedAsset, Scan, Status, evidence_chain
+from sovscan.model import (
+    Evidence,
+    Finding,
+    ResolvedAsset,
+    Scan,
+    Status,
+    evidence_chain,
+    holds_data,
+)
 from sovscan.report.bound import bound_text
 from sovscan.report.safe import strip_controls
 
@@ -233,22 +241,37 @@ def _notices(scan: Scan) -> str:
 
 
 def _where(assets: Sequence[ResolvedAsset]) -> str:
+    # Only an asset that holds data has a place where data lives. A verification token, an SPF
+    # record or a name server has none, and counting them swelled "unknown": 25 of the demo's
+    # 42 assets, only 5 of which hold data.
+    data_kinds = {kind: holds_data(kind) for kind in {a.asset.kind for a in assets}}
+    stores = [a for a in assets if data_kinds[a.asset.kind]]
     places = Counter(
-        "global edge" if a.location.edge else (a.location.place or "unknown") for a in assets
+        "global edge" if a.location.edge else (a.location.place or "unknown") for a in stores
     )
     powers = Counter(j for a in assets for j in (a.control.jurisdictions or ("unknown",)))
     return (
         "<h2>Where the data lives</h2>"
-        + _bar_chart("chart-places", "Assets by place (ISO 3166)", places)
-        + "<h2>Which jurisdictions can compel it</h2>"
-        + _bar_chart("chart-jurisdictions", "Assets by controlling jurisdiction", powers)
+        f'<p class="muted" id="places-note">Assets that hold data: {len(stores)} of '
+        f"{len(assets)}, counted by place. The others (accounts, keys, name servers, mail relays, "
+        "and DNS records such as SPF, DMARC or verification tokens) hold none.</p>"
+        + _bar_chart(
+            "chart-places",
+            "Assets holding data, by place (ISO 3166)",
+            places,
+            "(no asset holds data)",
+        )
+        + "<h2>Which jurisdictions can compel their operators</h2>"
+        '<p class="muted">Every asset, the control plane included: who runs a name server or a '
+        "mail relay can be compelled too.</p>"
+        + _bar_chart("chart-jurisdictions", "All assets by controlling jurisdiction", powers)
     )
 
 
-def _bar_chart(chart_id: str, title: str, counts: Counter[str]) -> str:
+def _bar_chart(chart_id: str, title: str, counts: Counter[str], empty: str = "(no assets)") -> str:
     items = counts.most_common(12)
     if not items:
-        return "<p>(no assets)</p>"
+        return f'<p id="{chart_id}">{_e(empty)}</p>'
     top = items[0][1]
     row_height, label_width, bar_width = 24, 140, 420
     bars = []

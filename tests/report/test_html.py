@@ -18,12 +18,14 @@ from sovscan.model import (
     Evidence,
     Finding,
     Gap,
+    Location,
+    Method,
     ResolvedAsset,
     Severity,
     Status,
 )
 from sovscan.report.html import render
-from tests.factories import make_scan
+from tests.factories import make_scan, resolved_bucket
 from tests.report.test_hostile import hostile_scan
 
 
@@ -129,3 +131,35 @@ def test_an_evidence_chain_shows_each_step_once() -> None:
         ("ip-index", "none", both.detail),
         ("rule:x", "low", extra.detail),
     ]
+
+
+def test_the_places_chart_counts_only_assets_that_hold_data() -> None:
+    # Verification tokens, SPF records and name servers hold no data; each was an "unknown"
+    # (or "global edge") bar of "Where the data lives".
+    def record(kind: str, name: str, location: Location = UNKNOWN_LOCATION) -> ResolvedAsset:
+        return ResolvedAsset(
+            Asset(f"dns:u.example:{name}", kind, name, {}), location, UNKNOWN_CONTROL
+        )
+
+    edge = Location("cloudflare", None, None, None, True, Method.PUBLISHED_RANGES, Confidence.HIGH)
+    assets = (
+        resolved_bucket(),
+        record("dns.txt", "txt:google-site-verification"),
+        record("dns.spf", "spf"),
+        record("dns.ns", "ns:ada.ns.cloudflare.com", edge),
+        record("dns.mailbox", "mailbox"),
+    )
+    page = render(make_scan(assets=assets))
+    places = page.split('<svg id="chart-places"')[1].split("</svg>")[0]
+    assert re.findall(r"<title>([^<]*)</title>", places) == ["CA-QC: 1", "unknown: 1"]
+    assert 'aria-label="Assets holding data, by place (ISO 3166)"' in page
+    assert (
+        parse(page)
+        .ids["places-note"]
+        .startswith("Assets that hold data: 2 of 5, counted by place.")
+    )
+    # Who can compel the operators: every asset, the control plane too.
+    powers = page.split('<svg id="chart-jurisdictions"')[1].split("</svg>")[0]
+    assert re.findall(r"<title>([^<]*)</title>", powers) == ["unknown: 4", "US: 1"]
+    only_records = render(make_scan(assets=assets[1:4]))
+    assert '<p id="chart-places">(no asset holds data)</p>' in only_records
