@@ -304,7 +304,7 @@ def scan(
 ) -> int:
     """Scan the institution described by an inventory file."""
     from sovscan.dnsserver import make_resolver
-    from sovscan.scan import apply_profile_name, build_probes, run_scan
+    from sovscan.scan import apply_profile_name, build_probes, profile_notices, run_scan
 
     if no_store and store is not None:
         raise click.UsageError("--store and --no-store: give one or the other")
@@ -324,6 +324,7 @@ def scan(
         check_aws_regions(config, _aws_regions(knowledge))
     profile_name = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile)
+    kept_over_profile = profile_notices(config, profile)
     check_something_to_scan(config)
     store_path = None if no_store else (store or default_store_path())
     if store_path is not None:
@@ -369,6 +370,9 @@ def scan(
             ) as streamed,
         ):
             progress("")
+            summary = streamed.summary
+            summary = replace(summary, notices=(*kept_over_profile, *summary.notices))
+            streamed = replace(streamed, summary=summary)
             return _emit_streamed(streamed, output_format, output, fail_on, store_path, fail_on_new)
     with _progress() as progress:
         result = run_scan(
@@ -381,6 +385,7 @@ def scan(
             profile=profile_name,
             progress=progress,
         )
+    result = replace(result, notices=(*kept_over_profile, *result.notices))
     if evidence is not None:
         from sovscan.engine import default_rules_dir
         from sovscan.evidence import manifest_sha256, write_bundle

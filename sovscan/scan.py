@@ -211,6 +211,25 @@ def apply_profile_name(
     return apply_profile(ruleset, config.policy, profiles[name], keep=config.policy_overrides)
 
 
+def profile_notices(config: ScanConfig, override: str | None) -> tuple[str, ...]:
+    """What the report must say when the inventory's own policy values win over its profile's:
+    `--profile eu-gdpr` on an inventory allowing only CA-QC still allows only CA-QC."""
+    name = override or config.profile
+    if name is None:
+        return ()
+    profile = load_profiles()[name]  # apply_profile_name has refused an unknown one
+    notices = []
+    for field, value in profile.policy.items():
+        own = tuple(getattr(config.policy, field))
+        if field in config.policy_overrides and own != tuple(value):
+            notices.append(
+                f"profile {name} sets {field} to {', '.join(value)}, but the inventory's own "
+                f"{field} ({', '.join(own) or 'none'}) is used: an institution's values win over "
+                f"its profile; remove {field} from the inventory to use the profile's"
+            )
+    return tuple(notices)
+
+
 def assess(
     policy: Policy,
     assets: Sequence[Asset],

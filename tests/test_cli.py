@@ -274,3 +274,26 @@ def test_a_waiver_of_a_finding_that_is_not_a_risk_says_so(
     assert document["notices"] == [
         f"waiver for finding {key} (dpo) applies to a finding that is not a risk (ok) in this scan"
     ]
+
+
+def test_a_profile_the_inventory_overrides_is_a_notice_in_held_and_streamed_reports(
+    tmp_path: Path,
+) -> None:
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(
+        '[institution]\nname = "X"\nhome = "CA-QC"\nallowed_locations = ["CA-QC"]\n'
+        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
+        encoding="utf-8",
+    )
+    said = ("profile eu-gdpr sets allowed", "locations to EEA, but the inventory's own")
+    for fmt in ("json", "markdown"):  # json is streamed, markdown held
+        result = CliRunner().invoke(
+            cli,
+            ["scan", "-c", str(inventory), "--no-store", "--profile", "eu-gdpr", "--format", fmt],
+        )
+        assert result.exit_code in (0, 1, 3), result.output
+        assert all(part in result.stdout for part in said), fmt
+    plain = CliRunner().invoke(
+        cli, ["scan", "-c", str(inventory), "--no-store", "--format", "json"]
+    )
+    assert "profile eu-gdpr" not in plain.stdout

@@ -155,6 +155,15 @@ def test_run_demo_applies_a_profile_to_the_same_estate(
 ) -> None:
     scan = run_demo(knowledge, ruleset, profile="gc-protected-b")
     assert scan.profile == "gc-protected-b" and scan.complete
+    # The demo's own allowed_locations (CA-QC) win over the profile's (CA): the report says so.
+    assert scan.policy.allowed_locations == ("CA-QC",)
+    said = (
+        "profile gc-protected-b sets allowed_locations to CA, but the inventory's own "
+        "allowed_locations (CA-QC) is used: an institution's values win over its profile; "
+        "remove allowed_locations from the inventory to use the profile's"
+    )
+    assert [n for n in scan.notices if n.startswith("profile ")] == [said]
+    assert not [n for n in demo_scan.notices if n.startswith("profile ")]  # no profile, no notice
     # moto's ids are seeded: a second run is the same estate, so diffs between runs are empty
     assert [a.asset.id for a in scan.assets] == [a.asset.id for a in demo_scan.assets]
 

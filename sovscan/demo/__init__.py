@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import boto3
@@ -13,7 +14,7 @@ from sovscan.engine import RuleSet
 from sovscan.model import Policy, Scan
 from sovscan.probes import Clock, utc_now
 from sovscan.resolve import KnowledgeBase
-from sovscan.scan import apply_profile_name, build_probes, run_scan
+from sovscan.scan import apply_profile_name, build_probes, profile_notices, run_scan
 
 DEMO_DIR = Path(__file__).parent
 
@@ -39,9 +40,11 @@ def run_demo(
     """
     config = config or demo_config()
     ruleset, policy = apply_profile_name(config, ruleset, profile)
+    kept_over_profile = profile_notices(config, profile)
     profile = profile or config.profile
     with mocked_estate() as (session, _account):
-        return _scan_demo_estate(session, config, knowledge, ruleset, clock, policy, profile)
+        scan = _scan_demo_estate(session, config, knowledge, ruleset, clock, policy, profile)
+    return dataclasses.replace(scan, notices=(*kept_over_profile, *scan.notices))
 
 
 def _scan_demo_estate(
