@@ -17,6 +17,7 @@ from sovscan.errors import ConfigError
 from sovscan.model import Policy
 from sovscan.places import home_jurisdictions, is_place
 from sovscan.shown import shown
+from sovscan.urls import without_secrets
 
 ALL_REGIONS = "all"
 _CLASSIFICATION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -412,9 +413,9 @@ def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -
         parts = urlsplit(url)
         hostname = parts.hostname
     except ValueError:
-        reader.fail(f"{where}.url", "an http(s) URL with a host name", url)
+        reader.fail(f"{where}.url", "an http(s) URL with a host name", without_secrets(url))
     if parts.scheme not in {"https", "http"} or not hostname:
-        reader.fail(f"{where}.url", "an http(s) URL with a host name", url)
+        reader.fail(f"{where}.url", "an http(s) URL with a host name", without_secrets(url))
     normalize_domain(reader, parts.hostname, f"{where}.url")
     classification = reader.classification(table, f"{where}.classification") or default
     return SaasEndpoint(name, url, classification)

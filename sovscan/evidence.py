@@ -22,6 +22,7 @@ from sovscan.errors import SovscanError
 from sovscan.files import STALE_SECONDS
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap, Policy, Scan
 from sovscan.report.json import render as render_json
+from sovscan.urls import without_secrets
 
 BUNDLE_SCHEMA = "sovscan.evidence/1"
 MANIFEST = "manifest.json"
@@ -304,9 +305,14 @@ _SECRET_KEY_RE = re.compile(
 )
 
 
+_URL_RE = re.compile(r"""^(\s*url\s*=\s*)(["'])(.*?)\2""", re.MULTILINE)
+
+
 def redact_inventory(text: str) -> str:
-    """The inventory file with the values that act as shared secrets (STS external ids) hidden."""
-    return _SECRET_KEY_RE.sub(r'\1"<redacted>"', text)
+    """The inventory file with the values that act as shared secrets hidden: STS external ids,
+    and what a SaaS URL may carry (user information, query, fragment, path parameters)."""
+    text = _SECRET_KEY_RE.sub(r'\1"<redacted>"', text)
+    return _URL_RE.sub(lambda m: f"{m[1]}{m[2]}{without_secrets(m[3])}{m[2]}", text)
 
 
 def _policy_document(

@@ -303,3 +303,14 @@ def test_a_replay_judges_waivers_on_the_day_the_estate_was_observed(
     assert verdicts(document) == [
         (*v[:4], {**v[4], "expires": "2021-01-01"} if v[4] else None) for v in verdicts(original)
     ]
+
+
+def test_tokens_in_saas_urls_never_reach_the_bundle() -> None:
+    text = (
+        '[[saas]]\nname = "LMS"\n'
+        'url = "https://admin:P4ss@lms.example/p;jsessionid=AB?token=S3CR3T#frag"\n'
+    )
+    redacted = redact_inventory(text)
+    assert 'url = "https://lms.example/p"' in redacted
+    for secret in ("P4ss", "jsessionid", "S3CR3T", "frag"):
+        assert secret not in redacted

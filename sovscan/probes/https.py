@@ -25,6 +25,7 @@ import dns.name
 
 from sovscan import __version__
 from sovscan.bounds import bounded
+from sovscan.urls import without_secrets
 
 MAX_HEAD = 32 * 1024
 """Bytes of status line and headers read at most; a larger head is cut and marked."""
@@ -185,6 +186,15 @@ class _Target:
         shown = bounded(f"{scheme}://{authority}{path.split(';', 1)[0]}", MAX_VALUE)
         sent = path + ("?" + parts.query if parts.query else "")
         return cls(scheme, host, port, sent, url, shown)
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be reported: no user information, query, fragment or path parameters,
+    which can carry tokens (an inventory's SSO link, a pre-signed URL)."""
+    try:
+        return _Target.parse(url).shown
+    except HttpsError:
+        return bounded(without_secrets(url), MAX_VALUE)
 
 
 def _ascii_host(host: str) -> str:

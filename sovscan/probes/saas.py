@@ -14,7 +14,14 @@ from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap
 from sovscan.probes import Clock, utc_now
 from sovscan.probes.dns import sorted_addresses
 from sovscan.probes.dnslookup import lookup
-from sovscan.probes.https import HttpsError, HttpsOptions, HttpsView, Resolve, read_endpoint
+from sovscan.probes.https import (
+    HttpsError,
+    HttpsOptions,
+    HttpsView,
+    Resolve,
+    read_endpoint,
+    shown_url,
+)
 
 
 class SaasProbe:
@@ -52,7 +59,7 @@ class SaasProbe:
         attributes: dict[str, AttrValue] = {
             "hostname": host,
             "name": bounded(endpoint.name),
-            "url": bounded(endpoint.url),
+            "url": shown_url(endpoint.url),
             "classification": endpoint.classification,
         }
         literal = _ip_literal(host)
@@ -61,7 +68,7 @@ class SaasProbe:
             # A URL with an address in it: nothing to look up, the address is the observation.
             attributes["addresses"] = (literal,)
             attributes["cname_chain"] = ()
-            url = bounded(endpoint.url)
+            url = shown_url(endpoint.url)
             evidence = (Evidence("inventory:url", url, self.clock(), Confidence.HIGH),)
         else:
             results = [lookup(self.resolver, host, rdtype, self.clock) for rdtype in ("A", "AAAA")]

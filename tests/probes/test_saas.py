@@ -27,7 +27,7 @@ def test_an_lms_behind_a_ca_central_1_load_balancer(resolver: dns.resolver.Resol
             attributes={
                 "hostname": "lms.m365.example",
                 "name": "LMS",
-                "url": "https://LMS.m365.example/login",
+                "url": "https://lms.m365.example/login",  # as shown: host in lower case
                 "classification": "personal",
                 "addresses": ("3.96.112.45", "3.98.201.17"),
                 "cname_chain": ("lms-prod-1234567890.ca-central-1.elb.amazonaws.com",),
@@ -105,3 +105,17 @@ def test_an_address_in_the_url_is_taken_as_is_without_a_lookup(
     assert asset.id == "saas:192.0.2.44"
     assert asset.attributes["addresses"] == ("192.0.2.44",)
     assert [e.source for e in asset.evidence] == ["inventory:url"]
+
+
+def test_secrets_in_an_endpoint_url_never_reach_the_asset(resolver: dns.resolver.Resolver) -> None:
+    secret_url = "https://admin:P4ss@{}/p;jsessionid=AB?token=S3CR3T#frag"
+    for host, shown in (
+        ("lms.m365.example", "https://lms.m365.example/p"),
+        ("192.0.2.44:8443", "https://192.0.2.44:8443/p"),  # the address path: no lookup
+    ):
+        items = collect(resolver, SaasEndpoint("LMS", secret_url.format(host), "personal"))
+        asset = next(item for item in items if isinstance(item, Asset))
+        assert asset.attributes["url"] == shown
+        text = repr(asset)
+        for secret in ("P4ss", "admin", "jsessionid", "S3CR3T", "frag"):
+            assert secret not in text, (host, secret)
