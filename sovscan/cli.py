@@ -306,6 +306,9 @@ def scan(
     from sovscan.dnsserver import make_resolver
     from sovscan.scan import apply_profile_name, build_probes, profile_notices, run_scan
 
+    if no_store and fail_on_new:
+        # Without the history there is nothing to compare with: every risk would count.
+        raise click.UsageError("--fail-on-new needs the history store: drop --no-store")
     if no_store and store is not None:
         raise click.UsageError("--store and --no-store: give one or the other")
     _check_output(output)
@@ -663,7 +666,7 @@ def _outcome_reason(result: Scan, risks: int, code: int, fail_on: str, new_only:
             f"partial scan, exit 3: {len(result.gaps)} scope(s) could not be seen "
             f"({first}{more}); the report lists them"
         )
-    which = "a risk the latest earlier complete scan did not have" if new_only else "a risk"
+    which = "a new risk (not a risk at its last told status)" if new_only else "a risk"
     return (
         f"exit 1: {which} at or above --fail-on {fail_on} ({risks} risk finding(s) in the "
         "report, waived ones included)"

@@ -127,6 +127,9 @@ class ScanDiff:
     assets: tuple[AssetChange, ...]
     # Partial scans between `old` and `new` that the default comparison passed over, oldest first.
     passed_over: tuple[StoredScan, ...] = ()
+    # The default comparison found no earlier complete scan and compared with a partial one:
+    # `--fail-on-new` then counts every risk of `new` as new, which this diff cannot show.
+    no_complete_baseline: bool = False
 
     @property
     def new_risks(self) -> tuple[FindingChange, ...]:
@@ -341,12 +344,11 @@ def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None)
         institution = connection.execute(
             "SELECT institution FROM scans WHERE id = ?", (new_full,)
         ).fetchone()[0]
+        baseline = None if old_id else _latest_complete(connection, institution, new_full)
         if old_id:
             old_full = _find(connection, path, old_id)
         else:
-            old_full = _latest_complete(connection, institution, new_full) or _latest(
-                connection, path, institution, before=new_full
-            )
+            old_full = baseline or _latest(connection, path, institution, before=new_full)
         old, new = _stored(connection, old_full), _stored(connection, new_full)
         if old.institution != new.institution:
             raise HistoryError(
@@ -361,13 +363,14 @@ def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None)
         findings = _finding_changes(connection, old, new)
         assets = _asset_changes(connection, old, new)
         passed_over = () if old_id else _partial_between(connection, old, new)
-    return ScanDiff(old, new, findings, assets, passed_over)
+    return ScanDiff(old, new, findings, assets, passed_over, not old_id and baseline is None)
 
 
 def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
     """Keys of the findings that are risks in scan `new_id` and were not at their last told
     status before it; None when the institution has no earlier complete scan (every risk is
-    new). The same rule as `diff`'s default comparison, so the two always agree.
+    new). The same rule as `diff`'s default comparison, so the two agree whenever an earlier
+    complete scan exists (without one, `diff` compares with a partial scan and says so).
 
     A finding's last told status is its status in the latest earlier *complete* scan that could
     tell it: one where it was risk or ok, or absent (gone). A scan where it was unknown is

@@ -368,11 +368,14 @@ def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) 
                 complete_seen = not is_partial
                 continue
             counted = new_risk_keys(store, scan.id)
+            shown = diff_scans(store)
             if complete_seen:
-                shown = {c.key for c in diff_scans(store).new_risks}
-                assert counted == shown, (history, number)
+                assert counted == {c.key for c in shown.new_risks}, (history, number)
+                assert not shown.no_complete_baseline
             else:
-                assert counted is None
+                # No complete baseline: every risk counts as new, and the diff says so.
+                assert counted is None and shown.no_complete_baseline
+                assert "No earlier complete scan" in render_table(shown)
             complete_seen = complete_seen or not is_partial
 
 
@@ -430,3 +433,15 @@ def test_a_store_from_before_classifications_is_migrated_without_false_changes(
     with sqlite3.connect(store) as connection:
         assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert diff_scans(store).assets == ()  # no classification kept then: not a change
+
+
+def test_fail_on_new_without_the_store_is_a_usage_error(tmp_path: Path) -> None:
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(
+        '[institution]\nname = "X"\nhome = "CA"\n'
+        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["scan", "-c", str(inventory), "--no-store", "--fail-on-new"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--fail-on-new needs the history store" in result.stderr

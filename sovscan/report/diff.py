@@ -48,6 +48,11 @@ def _partial_note(diff: ScanDiff) -> str:
             f"Compared with the latest earlier complete scan, as --fail-on-new does: passed over "
             f"{count} partial scan{'s' if count > 1 else ''} in between ({ids}{more})."
         )
+    if diff.no_complete_baseline:
+        notes.append(
+            "No earlier complete scan: compared with a partial one, while --fail-on-new counts "
+            "every risk of the newer scan as new (none was reported by a complete scan before)."
+        )
     if not diff.new.complete:
         notes.append(
             "The newer scan is partial (it has gaps): a risk or an asset it did not see is "

@@ -253,8 +253,10 @@ def _where(assets: Sequence[ResolvedAsset]) -> str:
     return (
         "<h2>Where the data lives</h2>"
         f'<p class="muted" id="places-note">Assets that hold data: {len(stores)} of '
-        f"{len(assets)}, counted by place. The others (accounts, keys, name servers, mail relays, "
-        "and DNS records such as SPF, DMARC or verification tokens) hold none.</p>"
+        f"{len(assets)}, counted by place: the stores, mailboxes, hosts and SaaS endpoints the "
+        "location rules judge. The others are left out: accounts, keys, name servers, mail "
+        "relays, DNS records such as SPF, DMARC or verification tokens, and services such as "
+        "functions, queues or registries, whose data the location rules do not judge.</p>"
         + _bar_chart(
             "chart-places",
             "Assets holding data, by place (ISO 3166)",

@@ -108,12 +108,12 @@ def test_an_address_in_the_url_is_taken_as_is_without_a_lookup(
 
 
 def test_secrets_in_an_endpoint_url_never_reach_the_asset(resolver: dns.resolver.Resolver) -> None:
-    secret_url = "https://admin:P4ss@{}/p;jsessionid=AB?token=S3CR3T#frag"
+    url_with_tokens = "https://admin:P4ss@{}/p;jsessionid=AB?token=S3CR3T#frag"
     for host, shown in (
         ("lms.m365.example", "https://lms.m365.example/p"),
         ("192.0.2.44:8443", "https://192.0.2.44:8443/p"),  # the address path: no lookup
     ):
-        items = collect(resolver, SaasEndpoint("LMS", secret_url.format(host), "personal"))
+        items = collect(resolver, SaasEndpoint("LMS", url_with_tokens.format(host), "personal"))
         asset = next(item for item in items if isinstance(item, Asset))
         assert asset.attributes["url"] == shown
         text = repr(asset)

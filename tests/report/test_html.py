@@ -156,7 +156,7 @@ def test_the_places_chart_counts_only_assets_that_hold_data() -> None:
     assert (
         parse(page)
         .ids["places-note"]
-        .startswith("Assets that hold data: 2 of 5, counted by place.")
+        .startswith("Assets that hold data: 2 of 5, counted by place: the stores")
     )
     # Who can compel the operators: every asset, the control plane too.
     powers = page.split('<svg id="chart-jurisdictions"')[1].split("</svg>")[0]
