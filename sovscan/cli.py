@@ -651,6 +651,9 @@ def _log_outcome(result: Scan, risks: int, code: int, fail_on: str, new_only: bo
         # -q (or SOVSCAN_LOGLEVEL=ERROR) hid the warnings above: success stays silent, but an
         # exit 1 or 3 still leaves one line in the log saying why, as an error does.
         _say("warning", _outcome_reason(result, risks, code, fail_on, new_only))
+    elif code == EXIT_RISK:
+        # Gaps were warned of above; a failing risk would otherwise leave a journal silent.
+        logger.warning("%s", _outcome_reason(result, risks, code, fail_on, new_only))
 
 
 def _outcome_reason(result: Scan, risks: int, code: int, fail_on: str, new_only: bool) -> str:

@@ -101,6 +101,7 @@ def test_quiet_says_in_one_line_why_a_scan_did_not_exit_0(
         partial = run("-q", fail_on="never")
         partial_json = run("-q", "--log-format", "json", fail_on="never")
         risky = run("-q", fail_on="low", domains="ok.example")
+        risky_default = run(fail_on="low", domains="ok.example")
         clean = run("-q", fail_on="never", domains="ok.example")
     assert partial.exit_code == 3
     (line,) = partial.stderr.splitlines()
@@ -112,4 +113,7 @@ def test_quiet_says_in_one_line_why_a_scan_did_not_exit_0(
     (line,) = risky.stderr.splitlines()
     assert line.startswith("sovscan: warning: exit 1: ")
     assert "at or above --fail-on low" in line
+    # Without -q too: a journal must say why a run failed, in its last line.
+    assert risky_default.exit_code == 1
+    assert "exit 1: a risk at or above --fail-on low" in risky_default.stderr.splitlines()[-1]
     assert clean.exit_code == 0 and clean.stderr == ""  # success stays silent
