@@ -589,8 +589,9 @@ def read_domains_file(path: Path) -> list[str]:
         rows = ((n, line) for n, line in enumerate(lines, 1))
     domains: dict[str, None] = {}
     for number, raw in rows:
-        value = raw.strip()
-        if not value or value.startswith("#"):
+        # A comment may follow a domain on its line: "#" cannot be part of a domain name.
+        value = raw.split("#", 1)[0].strip()
+        if not value:
             continue
         domain = normalize_domain(value) if len(value) <= MAX_DOMAINS_LINE else None
         if domain is None:

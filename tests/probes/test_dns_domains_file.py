@@ -20,9 +20,13 @@ def test_one_domain_a_line_with_comments_idn_trailing_dots_and_duplicates(tmp_pa
     path = write(
         tmp_path,
         "# institutions\nUniversite.Example.\n\n  cégep.example  \nuniversite.example\n"
-        "xn--cgep-bpa.example\n",
+        "xn--cgep-bpa.example\nhostile.example  # kept: a comment after the domain\n",
     )
-    assert read_domains_file(path) == ["universite.example", "xn--cgep-bpa.example"]
+    assert read_domains_file(path) == [
+        "universite.example",
+        "xn--cgep-bpa.example",
+        "hostile.example",
+    ]
 
 
 def test_csv_with_a_domain_column(tmp_path: Path) -> None:
