@@ -304,6 +304,7 @@ def scan(
 ) -> int:
     """Scan the institution described by an inventory file."""
     from sovscan.dnsserver import make_resolver
+    from sovscan.resolve.knowledge import stale_data_notice
     from sovscan.scan import apply_profile_name, build_probes, profile_notices, run_scan
 
     if no_store and fail_on_new:
@@ -374,7 +375,12 @@ def scan(
         ):
             progress("")
             summary = streamed.summary
-            summary = replace(summary, notices=(*kept_over_profile, *summary.notices))
+            notices = (
+                *kept_over_profile,
+                *summary.notices,
+                *stale_data_notice(knowledge, summary.started_at),
+            )
+            summary = replace(summary, notices=notices)
             streamed = replace(streamed, summary=summary)
             return _emit_streamed(streamed, output_format, output, fail_on, store_path, fail_on_new)
     with _progress() as progress:
@@ -388,7 +394,12 @@ def scan(
             profile=profile_name,
             progress=progress,
         )
-    result = replace(result, notices=(*kept_over_profile, *result.notices))
+    notices = (
+        *kept_over_profile,
+        *result.notices,
+        *stale_data_notice(knowledge, result.started_at),
+    )
+    result = replace(result, notices=notices)
     if evidence is not None:
         from sovscan.engine import default_rules_dir
         from sovscan.evidence import manifest_sha256, write_bundle
@@ -443,12 +454,16 @@ def demo(
 ) -> int:
     """Scan the embedded demo university: no cloud account, no network, a few seconds."""
     from sovscan.demo import run_demo
+    from sovscan.resolve.knowledge import stale_data_notice
 
     _check_output(output)
     if store is not None:
         check_store(store)
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
     result = run_demo(knowledge, ruleset, profile=profile)
+    result = replace(
+        result, notices=(*result.notices, *stale_data_notice(knowledge, result.started_at))
+    )
     return _emit(result, output_format, output, fail_on, store, False)
 
 

@@ -201,3 +201,29 @@ def _manifest(path: Path) -> Mapping[str, Dataset]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResolveError(f"{path}: invalid manifest ({exc})") from None
     return MappingProxyType(datasets)
+
+
+# The feeds that place an address: a provider moves its ranges between regions every week, so a
+# copy this old may place a moved address wrongly, and the report must say so.
+ADDRESS_FEEDS = ("aws-ip-ranges", "azure-service-tags", "gcp-cloud", "cloudflare-ips", "ip-asn")
+STALE_AFTER_DAYS = 90
+
+
+def stale_data_notice(knowledge: KnowledgeBase, at: datetime) -> tuple[str, ...]:
+    """One notice naming the address feeds older than STALE_AFTER_DAYS at `at`, or none."""
+    old = []
+    for feed in ADDRESS_FEEDS:
+        dataset = knowledge.datasets.get(feed)
+        if dataset is None:
+            continue
+        age = (at - dataset.as_of).days
+        if age > STALE_AFTER_DAYS:
+            old.append(f"{feed} ({dataset.as_of.date().isoformat()}, {age} days)")
+    if not old:
+        return ()
+    notice = (
+        f"address data older than {STALE_AFTER_DAYS} days at this scan: {', '.join(old)}; an "
+        "address its provider has moved since may be placed wrongly: `sovscan data update` "
+        "refreshes them"
+    )
+    return (notice,)
