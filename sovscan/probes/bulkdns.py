@@ -49,8 +49,10 @@ MAX_RTO = 1.0
 # errors.
 DEFAULT_TCP_CONNECTIONS = 8
 # The least time a TCP exchange gets (capped at the timeout), however late its truncated answer
-# came or however long it waited for a connection: enough for a handshake and an answer across
-# the world, so that a question is never failed as "timed out" without a try.
+# came, however long it waited for a connection and however long the caller held the loop: its
+# connection has that long to open, and once its query is sent it has that long again for the
+# answer. Enough for a handshake and an answer across the world, so that a question is never
+# failed as "timed out" without a try.
 TCP_GRACE = 1.0
 DEFAULT_CACHE = 100_000  # answers kept for later duplicates; oldest evicted first
 _RECV_BUFFER = 4 << 20  # a window of answers waiting in the kernel while the consumer works
@@ -227,19 +229,28 @@ class _TcpExchanges:
                 exchange.out = exchange.out[sent:]
                 if not exchange.out:
                     self.poller.modify(sock, select.POLLIN)
+                    # The answer's time runs from here: the caller may have held the loop while
+                    # the connection opened, and the query went out only now.
+                    grace = time.monotonic() + min(self.timeout, TCP_GRACE)
+                    exchange.deadline = max(exchange.deadline, grace)
                 return
             got = exchange.got
-            if events & (select.POLLIN | select.POLLERR | select.POLLHUP):
+            if not events & (select.POLLIN | select.POLLERR | select.POLLHUP):
+                return
+            # All that has come, not one read per wake-up: the loop expires what a pass leaves
+            # unanswered, and an answer waiting whole in the kernel must not be cut short.
+            while True:
                 # Read no further than the message: what follows it is none of this question's.
                 size = 2 + int.from_bytes(got[:2]) if len(got) >= 2 else 2
                 chunk = sock.recv(size - len(got))
                 if not chunk:
                     raise ValueError("connection closed mid-message")
                 got += chunk
-            if len(got) >= 2 and len(got) == 2 + int.from_bytes(got[:2]):
-                self._end(exchange, bytes(got[2:]), "")
+                if len(got) >= 2 and len(got) == 2 + int.from_bytes(got[:2]):
+                    self._end(exchange, bytes(got[2:]), "")
+                    return
         except (BlockingIOError, InterruptedError):
-            return  # a spurious wake-up: poll reports it again when there is something
+            return  # nothing (more) to read yet: poll reports it again when there is
         except (OSError, ValueError) as exc:
             self._end(exchange, None, f"TCP: {exc}")
 
@@ -405,11 +416,16 @@ class BulkResolver:
                 if not self._followups:
                     return
                 continue  # follow-ups were submitted while a result was being consumed
-            wait = max(0.0, timers[0][0] - time.monotonic()) if timers else 0.05
+            # `now` is read before the poll and is the clock of this whole pass: the results
+            # below are yielded one by one, and however long the caller takes over them, what
+            # this pass gives up had no answer waiting when the poll looked. An answer that came
+            # meanwhile (in the kernel's buffers) is read by the next pass, before its timers.
+            now = time.monotonic()
+            wait = max(0.0, timers[0][0] - now) if timers else 0.05
             if tcp.running:
                 tcp_deadline = tcp.next_deadline()
                 if tcp_deadline is not None:
-                    wait = min(wait, max(0.0, tcp_deadline - time.monotonic()))
+                    wait = min(wait, max(0.0, tcp_deadline - now))
             for fd, events in poller.poll(int(min(wait, 0.05) * 1000)):
                 if fd == udp:
                     yield from self._receive(sock, pending, tcp)
@@ -418,12 +434,11 @@ class BulkResolver:
                     # harmless, as poll lists a descriptor once and this one's turn is over.
                     tcp.progress(fd, events)
             if tcp.running:
-                tcp.expire(time.monotonic())
+                tcp.expire(now)
             # Drained here only, before the loop can end: every exchange ended above.
             while tcp.done:
                 yield self._tcp_answer(*tcp.done.popleft())
             # Retransmit or give up what is overdue.
-            now = time.monotonic()
             while timers and timers[0][0] <= now:
                 _, _, qid, attempt = heapq.heappop(timers)
                 query = pending.get(qid)
@@ -438,7 +453,8 @@ class BulkResolver:
                     continue
                 query.attempts += 1
                 query.rto = min(query.rto * 2, MAX_RTO)
-                deadline = min(now + query.rto, query.first_sent + self.timeout)
+                sent_at = time.monotonic()  # the caller may have held the loop since `now`
+                deadline = min(sent_at + query.rto, query.first_sent + self.timeout)
                 heapq.heappush(timers, (deadline, next(sequence), qid, query.attempts))
                 stats.retransmits += 1
                 self._send(sock, query.wire)

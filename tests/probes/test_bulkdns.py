@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import socket
 import threading
 import time
@@ -502,6 +503,95 @@ def test_tcp_connections_are_bounded() -> None:
     # second after the first's answer, held 0.2 s.
     times = sorted(at for _, at in arrivals)
     assert all(later - earlier > 0.15 for earlier, later in zip(times, times[2:], strict=False))
+
+
+def test_a_tcp_answer_that_came_while_the_caller_was_busy_is_taken() -> None:
+    # The truncated question's TCP server answers in 0.05 s, but the caller takes 40 ms over each
+    # of the 40 UDP answers before it: 1.6 s, past the 1 s timeout. The answer is waiting in the
+    # kernel (or the connection is, its query unsent): it must be read, not timed out.
+    behaviour, arrivals = _over_tcp({"tc.fast.test": 0.0}, {"tc.fast.test": 0.05})
+    questions = [("tc.fast.test", A)] + [(f"n{i}.fast.test", A) for i in range(40)]
+    with HostileDnsServer(_fast_zone(40), behaviour) as server:
+        resolver = BulkResolver(server.host, server.port, timeout=1.0)
+        results = {}
+        for result in resolver.resolve(questions):
+            results[result.name] = result
+            time.sleep(0.04)
+    assert len(results) == 41 and {r.status for r in results.values()} == {"answer"}
+    truncated = results["tc.fast.test"]
+    assert truncated.via_tcp and truncated.values() == ["192.0.2.7"] and truncated.reason == ""
+    assert [name for name, _ in arrivals] == ["tc.fast.test"]
+
+
+def test_a_udp_answer_that_came_while_the_caller_was_busy_is_not_given_up() -> None:
+    # "slow" is answered over UDP after 0.3 s of its 0.8 s; the caller holds the loop for 1 s
+    # over the truncated question's TCP answer, which comes at once. When the loop resumes,
+    # "slow"'s answer is waiting in the kernel: it must be taken, not given up as timed out.
+    over_tcp, _ = _over_tcp({"tc.fast.test": 0.0}, {"tc.fast.test": 0.0})
+
+    def behaviour(query: dns.message.Message, raw: bytes, tcp: bool) -> Reply | None:
+        if not tcp and query.question[0].name.to_text(omit_final_dot=True) == "slow.fast.test":
+            return Reply(_answered(query).to_wire(), 0.3)
+        return over_tcp(query, raw, tcp)
+
+    with HostileDnsServer(_fast_zone(0), behaviour) as server:
+        resolver = BulkResolver(server.host, server.port, timeout=0.8)
+        started = time.monotonic()
+        results = []
+        for result in resolver.resolve([("tc.fast.test", A), ("slow.fast.test", A)]):
+            results.append(result)
+            if result.name == "tc.fast.test":
+                time.sleep(1.0)
+        elapsed = time.monotonic() - started
+    assert [r.name for r in results] == ["tc.fast.test", "slow.fast.test"]
+    slow = results[1]
+    assert slow.status == "answer" and not slow.via_tcp and slow.values() == ["192.0.2.7"]
+    assert resolver.stats.timeouts == 0
+    assert elapsed < 1.6
+
+
+def test_a_tcp_exchange_gets_its_time_from_when_its_query_goes_out() -> None:
+    # The caller holds the loop past the question's 0.3 s while the connection opens: the query
+    # goes out only when the loop resumes, and gets its time from then. Then the caller holds it
+    # past that too, while the answer comes whole: one pass reads all of it before expiring.
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            size = int.from_bytes(conn.recv(2), "big")
+            wire = _answered(dns.message.from_wire(conn.recv(size))).to_wire()
+            conn.sendall(len(wire).to_bytes(2, "big") + wire)
+            conn.recv(1)  # until the resolver closes
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    poller = select.poll()
+    tcp = bulkdns._TcpExchanges(listener.getsockname(), socket.AF_INET, poller, 8, 0.3)
+    wire = dnswire.encode_query(4242, "tc.test", A)
+    asked = dnswire.asked("tc.test", A, wire)
+    tcp.add(bulkdns._Query("tc.test", A, wire, time.monotonic(), asked=asked))
+
+    def one_pass() -> None:
+        now = time.monotonic()
+        for fd, events in poller.poll(0):
+            tcp.progress(fd, events)
+        tcp.expire(now)
+
+    try:
+        time.sleep(0.4)  # the caller consumes other results: the connection opens meanwhile
+        one_pass()  # the query goes out now
+        assert not tcp.done and len(tcp.running) == 1
+        time.sleep(0.4)  # the answer comes whole while the caller holds the loop again
+        one_pass()
+        ((_, response, reason),) = tcp.done
+        assert reason == "" and response is not None
+        assert dns.message.from_wire(response).answer[0][0].to_text() == "192.0.2.7"
+    finally:
+        tcp.close()
+        listener.close()
+    thread.join(5)
+    assert not thread.is_alive()
 
 
 @pytest.mark.parametrize(
