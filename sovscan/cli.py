@@ -305,7 +305,13 @@ def scan(
     """Scan the institution described by an inventory file."""
     from sovscan.dnsserver import make_resolver
     from sovscan.resolve.knowledge import stale_data_notice
-    from sovscan.scan import apply_profile_name, build_probes, profile_notices, run_scan
+    from sovscan.scan import (
+        apply_profile_name,
+        build_probes,
+        label_notices,
+        profile_notices,
+        run_scan,
+    )
 
     if no_store and fail_on_new:
         # Without the history there is nothing to compare with: every risk would count.
@@ -328,7 +334,7 @@ def scan(
         check_aws_regions(config, _aws_regions(knowledge))
     profile_name = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile)
-    kept_over_profile = profile_notices(config, profile)
+    kept_over_profile = (*profile_notices(config, profile), *label_notices(config, policy))
     check_something_to_scan(config)
     store_path = None if no_store else (store or default_store_path())
     if store_path is not None:

@@ -230,6 +230,27 @@ def profile_notices(config: ScanConfig, override: str | None) -> tuple[str, ...]
     return tuple(notices)
 
 
+def label_notices(config: ScanConfig, policy: Policy) -> tuple[str, ...]:
+    """A notice for each classification the inventory uses that is neither a sensitive nor a
+    public label of `policy`: it is judged sensitive (a typo must never relax a check), and the
+    report says so, so that `pubic` is caught rather than silently judged."""
+    known = {*policy.sensitive_classifications, *policy.public_classifications}
+    uses: dict[str, list[str]] = {}
+    if policy.default_classification not in known:
+        uses.setdefault(policy.default_classification, []).append("the default classification")
+    for endpoint in config.saas:
+        if endpoint.classification not in known:
+            uses.setdefault(endpoint.classification, []).append(
+                f"saas {bounded(endpoint.name, 60)}"
+            )
+    return tuple(
+        f"classification {label} ({', '.join(where[:3])}{', ...' if len(where) > 3 else ''}) is "
+        "neither a sensitive nor a public label: judged sensitive; list it in "
+        "institution.sensitive_classifications or public_classifications"
+        for label, where in sorted(uses.items())
+    )
+
+
 def assess(
     policy: Policy,
     assets: Sequence[Asset],

@@ -313,3 +313,22 @@ def test_reports_say_when_the_address_data_is_old_at_the_scan() -> None:
     expected = stale_data_notice(load_knowledge(), started)
     # Computed from the scan's own time: the same answer whatever day the suite runs.
     assert [n for n in document["notices"] if n.startswith("address data ")] == list(expected)
+
+
+def test_a_classification_that_is_no_known_label_is_a_notice(tmp_path: Path) -> None:
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(
+        '[institution]\nname = "X"\nhome = "CA-QC"\n'
+        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "pubic"\n'
+        '[[saas]]\nname = "Wiki"\nurl = "https://192.0.2.11/"\nclassification = "public"\n',
+        encoding="utf-8",
+    )
+    for fmt in ("json", "markdown"):  # streamed and held
+        result = CliRunner().invoke(
+            cli, ["scan", "-c", str(inventory), "--no-store", "--format", fmt]
+        )
+        assert result.exit_code in (0, 1, 3), result.output
+        assert "classification pubic (saas LMS) is neither a sensitive nor a public" in (
+            result.stdout
+        ), fmt
+        assert "saas Wiki" not in result.stdout
