@@ -804,7 +804,8 @@ def replay(
     folders = list(rule_dirs) or bundled_rule_dirs(bundle)
     if not folders:
         raise ConfigError(f"{bundle}: the bundle holds no rules; give --rules DIR")
-    ruleset = load_rules(*folders)
+    # The bundle's own copies are read as the scan read them; folders given now are checked.
+    ruleset = load_rules(*folders, as_stored=not rule_dirs)
     _check_own_cases(ruleset, rule_dirs)
     if observations.profile is not None:
         # The stored policy already is the profile's; the profile still selects the rules.

@@ -332,3 +332,42 @@ def test_a_classification_that_is_no_known_label_is_a_notice(tmp_path: Path) -> 
             result.stdout
         ), fmt
         assert "saas Wiki" not in result.stdout
+
+
+def _rules_saved_as_yml(tmp_path: Path) -> Path:
+    """An institution's rules folder whose one valid rule is saved as .yml."""
+    from tests.engine.test_loader import VALID, write_rule
+
+    folder = tmp_path / "own-rules"
+    write_rule(folder, VALID).rename(folder / "own" / "own-rule.yml")
+    return folder
+
+
+@pytest.mark.parametrize("how", ["--rules", "inventory"])
+def test_a_scan_refuses_a_rules_folder_that_holds_no_rule(tmp_path: Path, how: str) -> None:
+    # It ran without the institution's rule and said nothing.
+    from tests.test_config import scan_writes_nothing
+
+    folder = _rules_saved_as_yml(tmp_path)
+    config = tmp_path / "sovscan.toml"
+    body = '[institution]\nname = "X"\nhome = "CA-QC"\n[dns]\ndomains = ["uni.example"]\n'
+    if how == "inventory":
+        body += '[rules]\ndirs = ["own-rules"]\n'
+    config.write_text(body, encoding="utf-8")
+    extra = ["--rules", str(folder)] if how == "--rules" else []
+    assert scan_writes_nothing(tmp_path, config, *extra) == (
+        f"{folder.as_posix()}/own/own-rule.yml: rule files end in .yaml and this .yml file "
+        "would be ignored; rename it to own-rule.yaml"
+    )
+    (folder / "own" / "own-rule.yml").unlink()
+    assert scan_writes_nothing(tmp_path, config, *extra) == (
+        f"{folder}: no rule files; a rules folder holds <id>.yaml rules (see rules/README.md)"
+    )
+
+
+def test_demo_refuses_a_rules_folder_that_holds_no_rule(runner: CliRunner, tmp_path: Path) -> None:
+    folder = _rules_saved_as_yml(tmp_path)
+    result = runner.invoke(cli, ["demo", "--rules", str(folder)])
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"sovscan: error: {folder.as_posix()}/own/own-rule.yml: ")

@@ -128,6 +128,29 @@ def test_replay_refuses_rules_that_fail_their_own_cases(
     assert "expected ok; got risk" in line
 
 
+def test_replay_refuses_a_rules_folder_that_holds_no_rule(
+    bundle: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    # It replayed with no rules at all from that folder, and said so nowhere.
+    folder, _ = bundle
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    rule = rules / "control" / "foreign-law-reach.yaml"
+    rule.rename(rule.with_suffix(".yml"))
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--rules", str(rules)])
+    assert replayed.exit_code == 2 and replayed.stdout == ""
+    (line,) = replayed.stderr.splitlines()
+    assert line == (
+        f"sovscan: error: {rules.as_posix()}/control/foreign-law-reach.yml: rule files end in "
+        ".yaml and this .yml file would be ignored; rename it to foreign-law-reach.yaml"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--rules", str(empty)])
+    assert replayed.exit_code == 2
+    assert replayed.stderr.startswith(f"sovscan: error: {empty}: no rule files;")
+
+
 def test_external_ids_never_reach_the_bundle() -> None:
     text = '[[aws]]\nrole_arn = "arn:aws:iam::123456789012:role/a"\nexternal_id = "Zx9-s3cr3t"\n'
     redacted = redact_inventory(text)

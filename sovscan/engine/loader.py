@@ -101,10 +101,13 @@ def default_rules_dir() -> Path:
     return bundled if bundled.is_dir() else package.parent / "rules"
 
 
-def load_rules(*dirs: Path) -> RuleSet:
+def load_rules(*dirs: Path, as_stored: bool = False) -> RuleSet:
     """Load and check every rule under `dirs`; later folders add rules, a repeated id is an error.
 
     frameworks.yaml is read from the first folder that has one, else from the shipped rules.
+    A folder with no rule file, or with a ``*.yml`` file, is an error (`check_rule_folder`),
+    unless `as_stored`: an evidence bundle's copies are read as the scan that made them read
+    them, so a bundle made before the check still replays.
     """
     roots = dirs or (default_rules_dir(),)
     frameworks_path = next(
@@ -120,7 +123,10 @@ def load_rules(*dirs: Path) -> RuleSet:
     for root in roots:
         if not root.is_dir():
             raise RuleError(f"{root}: not a folder of rules")
-        for path in rule_files(root):
+        paths = rule_files(root)
+        if not as_stored:
+            check_rule_folder(root, paths)
+        for path in paths:
             label = rule_label(root, path)
             text = read_bounded(path, MAX_RULE_BYTES)
             rule = parse_rule(safe_load(text, label), label, path.name[: -len(".yaml")], frameworks)
@@ -143,6 +149,24 @@ def rule_files(root: Path) -> list[Path]:
         for path in root.rglob("*.yaml")
         if path.is_file() and not path.name.endswith(".test.yaml") and path.name not in _NOT_RULES
     )
+
+
+def check_rule_folder(root: Path, paths: Sequence[Path]) -> None:
+    """Refuse a rules folder that would silently add nothing: one without a rule file (a wrong
+    folder, rules saved under another extension), or one holding a ``*.yml`` file, which the
+    loader would skip. Only ``.yaml`` is read, so a file has one name and a rule one spelling
+    of its id, test file and label."""
+    for path in sorted(root.rglob("*.yml")):
+        if path.is_file():
+            renamed = path.name[: -len(".yml")] + ".yaml"
+            raise RuleError(
+                f"{rule_label(root, path)}: rule files end in .yaml and this .yml file would be "
+                f"ignored; rename it to {renamed}"
+            )
+    if not paths:
+        raise RuleError(
+            f"{root}: no rule files; a rules folder holds <id>.yaml rules (see rules/README.md)"
+        )
 
 
 def rule_label(root: Path, path: Path) -> str:

@@ -252,3 +252,45 @@ def test_default_rules_dir_is_the_repository_rules_folder_in_a_checkout() -> Non
     folder = default_rules_dir()
     assert (folder / "frameworks.yaml").is_file()
     assert (folder / "control" / "foreign-law-reach.yaml").is_file()
+
+
+def test_a_yml_rule_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    # It was skipped: "0 rules valid", and scans ran without the institution's rule.
+    path = write_rule(tmp_path, VALID)
+    path.rename(path.with_name("own-rule.yml"))
+    with pytest.raises(RuleError) as caught:
+        load_rules(default_rules_dir(), tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path.as_posix()}/own/own-rule.yml: rule files end in .yaml and this .yml file "
+        "would be ignored; rename it to own-rule.yaml"
+    )
+
+
+def test_a_yml_file_beside_yaml_rules_is_an_error_too(tmp_path: Path) -> None:
+    write_rule(tmp_path, VALID)
+    write_rule(tmp_path, VALID, name="other-rule").rename(tmp_path / "own" / "other-rule.yml")
+    with pytest.raises(RuleError, match=r"other-rule\.yml: .* rename it to other-rule\.yaml"):
+        load_rules(default_rules_dir(), tmp_path)
+
+
+@pytest.mark.parametrize("present", [[], ["own/notes.txt"], ["own/own-rule.test.yaml"]])
+def test_a_folder_without_a_rule_file_is_an_error(tmp_path: Path, present: list[str]) -> None:
+    for name in present:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x: 1\n", encoding="utf-8")
+    with pytest.raises(RuleError) as caught:
+        load_rules(default_rules_dir(), tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path}: no rule files; a rules folder holds <id>.yaml rules (see rules/README.md)"
+    )
+
+
+def test_a_bundles_stored_folders_load_as_the_scan_read_them(tmp_path: Path) -> None:
+    # A bundle made before the check may hold an empty folder or a skipped .yml: replay reads
+    # it as that scan did rather than refusing the evidence.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "x.yml").write_text("id: x\n", encoding="utf-8")
+    shipped = load_rules(default_rules_dir())
+    assert load_rules(default_rules_dir(), tmp_path / "empty", as_stored=True).rules == (
+        shipped.rules
+    )

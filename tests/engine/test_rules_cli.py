@@ -191,3 +191,21 @@ def test_a_case_that_locates_nothing_reads_edge_as_a_scan_does(tmp_path: Path) -
     result = CliRunner().invoke(rules, ["validate", str(tmp_path / "own")])
     assert result.exit_code == 0, result.output
     assert "3 test cases passed" in result.output
+
+
+@pytest.mark.parametrize("suffix", ["yml", None])
+def test_validate_refuses_a_folder_that_holds_no_rule(tmp_path: Path, suffix: str | None) -> None:
+    # Both said "0 rules valid, 0 test cases passed", exit 0.
+    folder = own_folder(tmp_path)
+    rule = folder / "own" / "own-rule.yaml"
+    if suffix is None:
+        rule.unlink()
+        (folder / "own" / "own-rule.test.yaml").unlink()
+    else:
+        rule.rename(rule.with_suffix(f".{suffix}"))
+    result = CliRunner().invoke(rules, ["validate", str(folder)])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, RuleError)
+    message = str(result.exception)
+    assert "\n" not in message and str(folder) in message
+    assert ("rename it to own-rule.yaml" if suffix else "no rule files") in message
