@@ -318,7 +318,6 @@ def scan(
         raise click.UsageError("--fail-on-new needs the history store: drop --no-store")
     if no_store and store is not None:
         raise click.UsageError("--store and --no-store: give one or the other")
-    _check_output(output)
     _check_new_folder(evidence)
     server = parse_nameserver(nameserver) if nameserver else None
     config = load_config(config_path)
@@ -329,6 +328,19 @@ def scan(
         extra = read_domains_file(domains_file)
         config = replace(config, domains=tuple(dict.fromkeys((*config.domains, *extra))))
     all_rule_dirs = [*config.rule_dirs, *rule_dirs]
+    store_path = None if no_store else (store or default_store_path())
+    # Once the inventory has named its rule folders and CA file, before anything is scanned.
+    _check_output(
+        output,
+        files=[
+            ("the inventory file", config_path),
+            ("the --domains file", domains_file),
+            ("the inventory's https.ca_file", config.https.ca_file),
+            *_store_files(store_path),
+            *_rule_files(all_rule_dirs),
+        ],
+        folders=[("the evidence bundle being written", evidence)],
+    )
     knowledge, ruleset = _knowledge_and_rules(all_rule_dirs)
     if any(source.regions for source in config.aws):  # botocore's import costs 0.3 s
         check_aws_regions(config, _aws_regions(knowledge))
@@ -336,7 +348,6 @@ def scan(
     ruleset, policy = apply_profile_name(config, ruleset, profile)
     kept_over_profile = (*profile_notices(config, profile), *label_notices(config, policy))
     check_something_to_scan(config)
-    store_path = None if no_store else (store or default_store_path())
     if store_path is not None:
         check_store(store_path)  # before the scan: a bad store must not cost a whole scan
     if (
@@ -462,7 +473,7 @@ def demo(
     from sovscan.demo import run_demo
     from sovscan.resolve.knowledge import stale_data_notice
 
-    _check_output(output)
+    _check_output(output, files=[*_store_files(store), *_rule_files(rule_dirs)])
     if store is not None:
         check_store(store)
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
@@ -493,10 +504,19 @@ def _progress() -> Iterator[Callable[[str], None]]:
         stream.flush()
 
 
-def _check_output(output: Path | None) -> None:
-    # Fail before a long scan, not after it, when the report could never be written.
+_Inputs = Sequence[tuple[str, Path | None]]
+"""A command's inputs as (what it is, path), None for one not given."""
+
+
+def _check_output(output: Path | None, *, files: _Inputs = (), folders: _Inputs = ()) -> None:
+    """Fail before any work when the report could never be written, or would replace one of
+    the command's own inputs: `files`, or anything inside `folders` (an evidence bundle, where
+    even a new file breaks its manifest)."""
     if output is None:
         return
+    # The report replaces its file whole: over the history store, the inventory or a bundle's
+    # file it would destroy what the run was reading (`diff -o store.sqlite` did).
+    _refuse_an_input(output, files, folders)
     from sovscan.files import output_target
 
     target, write_into = output_target(output)
@@ -507,6 +527,62 @@ def _check_output(output: Path | None) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise ConfigError(f"--output: {output}: the folder does not exist or is not writable")
+
+
+def _refuse_an_input(output: Path, files: _Inputs, folders: _Inputs) -> None:
+    # Compared resolved (symbolic links, `..`), and where the output exists by device and inode
+    # too, so a hard link or a case-insensitive file system does not slip past.
+    target = Path(os.path.realpath(output))
+    exists = os.path.exists(output)
+    for what, path in files:
+        if path is None:
+            continue
+        if Path(os.path.realpath(path)) == target or (exists and _same_file(output, path)):
+            raise ConfigError(
+                f"--output: {output}: is {what} ({path}); the report would replace it, "
+                "give another file"
+            )
+    for what, folder in folders:
+        if folder is None:
+            continue
+        root = Path(os.path.realpath(folder))
+        inside = target == root or target.is_relative_to(root)
+        if not inside and exists and folder.is_dir():
+            inside = any(_same_file(output, path) for path in folder.rglob("*") if path.is_file())
+        if inside:
+            raise ConfigError(
+                f"--output: {output}: is inside {what} ({folder}); give a file outside it"
+            )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist (or cannot be read): not the same file
+        return False
+
+
+def _store_files(store: Path | None) -> list[tuple[str, Path | None]]:
+    """The history store and the files SQLite keeps beside it, which hold committed scans too."""
+    if store is None:
+        return []
+    sidecars = [store.with_name(store.name + s) for s in ("-wal", "-shm", "-journal")]
+    return [("the history store", store), *(("a file of the history store", s) for s in sidecars)]
+
+
+def _rule_files(rule_dirs: Sequence[Path]) -> list[tuple[str, Path | None]]:
+    """The files of the shipped rules and of the institution's folders. Only their files: a
+    new report beside them harms nothing, and a rules folder is often the institution's own
+    working folder."""
+    from sovscan.engine import default_rules_dir
+
+    return [
+        ("a file of a rules folder", path)
+        for folder in (default_rules_dir(), *rule_dirs)
+        if folder.is_dir()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    ]
 
 
 def _aws_regions(knowledge: Any) -> set[str]:
@@ -799,7 +875,11 @@ def replay(
     from sovscan.scan import assess, replay_profile
 
     started = utc_now()
-    _check_output(output)
+    _check_output(
+        output,
+        files=_rule_files(rule_dirs),
+        folders=[("the evidence bundle being replayed", bundle)],
+    )
     observations = load_observations(bundle)
     folders = list(rule_dirs) or bundled_rule_dirs(bundle)
     if not folders:
@@ -897,10 +977,11 @@ def diff(
     from sovscan.history import diff_scans
     from sovscan.report.diff import DIFF_REPORTERS
 
-    _check_output(output)
+    store_path = store or default_store_path()
+    _check_output(output, files=_store_files(store_path))
     if old is not None and new is None:
         raise ConfigError("diff: give both OLD and NEW scan ids, or neither")
-    changes = diff_scans(store or default_store_path(), old, new)
+    changes = diff_scans(store_path, old, new)
     text = DIFF_REPORTERS[output_format](changes)
     if output is None:
         click.echo(text, nl=False)

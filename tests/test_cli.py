@@ -7,6 +7,7 @@ import re
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -371,3 +372,91 @@ def test_demo_refuses_a_rules_folder_that_holds_no_rule(runner: CliRunner, tmp_p
     assert result.exit_code == 2 and result.stdout == ""
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"sovscan: error: {folder.as_posix()}/own/own-rule.yml: ")
+
+
+def _refused(result: Any, output: Path) -> str:
+    """The one error line of a command refused for its --output, without the prefix."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "Traceback" not in result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"sovscan: error: --output: {output}: is ")
+    return str(line.removeprefix("sovscan: error: "))
+
+
+@pytest.mark.parametrize(
+    "case", ["inventory", "domains", "store", "store-wal", "link", "hard-link", "evidence", "rules"]
+)
+def test_a_scan_never_writes_its_report_over_an_input(
+    runner: CliRunner, tmp_path: Path, case: str
+) -> None:
+    # `scan -c same.toml -o same.toml` replaced the inventory; a store or bundle fared the same.
+    from tests.engine.test_loader import VALID, write_rule
+
+    config = tmp_path / "sovscan.toml"
+    config.write_text(
+        '[institution]\nname = "X"\nhome = "CA-QC"\n[dns]\ndomains = ["uni.example"]\n'
+        '[rules]\ndirs = ["own-rules"]\n',
+        encoding="utf-8",
+    )
+    rule = write_rule(tmp_path / "own-rules", VALID)
+    domains = tmp_path / "domains.txt"
+    domains.write_text("other.example\n", encoding="utf-8")
+    store = tmp_path / "history.sqlite"
+    evidence = tmp_path / "evidence"
+    output, what = {
+        "inventory": (config, "the inventory file ("),
+        "domains": (domains, "the --domains file ("),
+        "store": (store, "the history store ("),
+        "store-wal": (tmp_path / "history.sqlite-wal", "a file of the history store ("),
+        "link": (tmp_path / "report.json", "the inventory file ("),
+        "hard-link": (tmp_path / "report.json", "a file of a rules folder ("),
+        "evidence": (evidence / "report.json", "inside the evidence bundle being written ("),
+        "rules": (rule, "a file of a rules folder ("),
+    }[case]
+    if case == "link":
+        output.symlink_to(config.name)
+    elif case == "hard-link":
+        os.link(rule, output)
+    elif case == "store":
+        store.write_bytes(b"a store")
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    args = ["scan", "-c", str(config), "--domains", str(domains), "--store", str(store)]
+    args += ["--evidence", str(evidence), "-o", str(output)]
+    message = _refused(runner.invoke(cli, args), output)
+    assert message.startswith(f"--output: {output}: is {what}")
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    assert not evidence.exists()
+
+
+def test_demo_never_writes_its_report_over_its_store_or_rules(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from tests.engine.test_loader import VALID, write_rule
+
+    rule = write_rule(tmp_path / "own-rules", VALID)
+    store = tmp_path / "demo.sqlite"
+    message = _refused(runner.invoke(cli, ["demo", "--store", str(store), "-o", str(store)]), store)
+    assert "is the history store" in message
+    assert not store.exists()  # refused before the store was created
+    args = ["demo", "--rules", str(tmp_path / "own-rules"), "-o", str(rule)]
+    assert "is a file of a rules folder" in _refused(runner.invoke(cli, args), rule)
+    assert "own-rule" in rule.read_text(encoding="utf-8")
+
+
+def test_diff_never_writes_its_report_over_the_history_store(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `diff --store store.sqlite -o store.sqlite` destroyed the history.
+    store = tmp_path / "store.sqlite"
+    assert runner.invoke(cli, ["demo", "--store", str(store)]).exit_code == 0
+    kept = store.read_bytes()
+    _refused(runner.invoke(cli, ["diff", "--store", str(store), "-o", str(store)]), store)
+    monkeypatch.setenv("SOVSCAN_STORE", str(store))  # the default store is an input too
+    monkeypatch.chdir(tmp_path)
+    message = _refused(runner.invoke(cli, ["diff", "-o", "store.sqlite"]), Path("store.sqlite"))
+    assert message == (
+        f"--output: store.sqlite: is the history store ({store}); the report would replace it, "
+        "give another file"
+    )
+    assert store.read_bytes() == kept
+    assert runner.invoke(cli, ["history"]).exit_code == 0

@@ -151,6 +151,27 @@ def test_replay_refuses_a_rules_folder_that_holds_no_rule(
     assert replayed.stderr.startswith(f"sovscan: error: {empty}: no rule files;")
 
 
+@pytest.mark.parametrize("how", ["report.json", "new.json", "link"])
+def test_replay_never_writes_its_report_into_the_bundle(
+    bundle: tuple[Path, dict[str, Any]], tmp_path: Path, how: str
+) -> None:
+    # `replay BUNDLE -o BUNDLE/report.json` broke the evidence it replayed.
+    folder, _ = bundle
+    output = folder / how
+    if how == "link":
+        (tmp_path / "alias").symlink_to(folder)
+        output = tmp_path / "alias" / "report.json"
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "-o", str(output)])
+    assert replayed.exit_code == 2 and replayed.stdout == ""
+    (line,) = replayed.stderr.splitlines()
+    assert line == (
+        f"sovscan: error: --output: {output}: is inside the evidence bundle being replayed "
+        f"({folder}); give a file outside it"
+    )
+    checked = CliRunner().invoke(cli, ["verify", str(folder)])
+    assert checked.exit_code == 0, checked.output
+
+
 def test_external_ids_never_reach_the_bundle() -> None:
     text = '[[aws]]\nrole_arn = "arn:aws:iam::123456789012:role/a"\nexternal_id = "Zx9-s3cr3t"\n'
     redacted = redact_inventory(text)
