@@ -143,12 +143,20 @@ def load_rules(*dirs: Path, as_stored: bool = False) -> RuleSet:
 
 
 def rule_files(root: Path) -> list[Path]:
-    """The rule files under `root`, in a stable order (test files and data files left out)."""
+    """The rule files under `root`, in a stable order (test files and data files left out, and
+    hidden folders: a rules folder kept in git holds .github/ and .pre-commit-config.yaml)."""
     return sorted(
         path
         for path in root.rglob("*.yaml")
-        if path.is_file() and not path.name.endswith(".test.yaml") and path.name not in _NOT_RULES
+        if path.is_file()
+        and not _hidden(root, path)
+        and not path.name.endswith(".test.yaml")
+        and path.name not in _NOT_RULES
     )
+
+
+def _hidden(root: Path, path: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def check_rule_folder(root: Path, paths: Sequence[Path]) -> None:
@@ -157,7 +165,7 @@ def check_rule_folder(root: Path, paths: Sequence[Path]) -> None:
     loader would skip. Only ``.yaml`` is read, so a file has one name and a rule one spelling
     of its id, test file and label."""
     for path in sorted(root.rglob("*.yml")):
-        if path.is_file():
+        if path.is_file() and not _hidden(root, path):
             renamed = path.name[: -len(".yml")] + ".yaml"
             raise RuleError(
                 f"{rule_label(root, path)}: rule files end in .yaml and this .yml file would be "

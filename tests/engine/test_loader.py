@@ -273,6 +273,17 @@ def test_a_yml_file_beside_yaml_rules_is_an_error_too(tmp_path: Path) -> None:
         load_rules(default_rules_dir(), tmp_path)
 
 
+def test_hidden_folders_of_a_rules_repository_are_not_read(tmp_path: Path) -> None:
+    # A rules folder kept in git: CI workflows (.yml) and pre-commit settings (.yaml) are not
+    # rules, and neither is refused nor read as one.
+    write_rule(tmp_path, VALID)
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "ci.yml").write_text("on: push\n", encoding="utf-8")
+    (tmp_path / ".hooks").mkdir()
+    (tmp_path / ".hooks" / "pre-commit-config.yaml").write_text("repos: []\n", encoding="utf-8")
+    assert "own-rule" in {rule.id for rule in load_rules(default_rules_dir(), tmp_path).rules}
+
+
 @pytest.mark.parametrize("present", [[], ["own/notes.txt"], ["own/own-rule.test.yaml"]])
 def test_a_folder_without_a_rule_file_is_an_error(tmp_path: Path, present: list[str]) -> None:
     for name in present:
