@@ -404,9 +404,12 @@ def explain(subject: str | None, list_all: bool) -> None:
         parts += [explain_profile(profiles[key]).rstrip("\n")] if key in profiles else []
         click.echo("\n\n".join(parts))
     else:
+        ids = list(dict.fromkeys([*kb.laws, *kb.providers, *rules, *ruleset.frameworks, *profiles]))
+        close = difflib.get_close_matches(key, ids, n=3, cutoff=_CLOSE)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise click.BadParameter(
             f"{subject[:80]!r} is not a law, provider, rule, framework or profile id; "
-            "`sovscan explain --list` lists them"
+            f"{hint}`sovscan explain --list` lists them"
         )
 
 

@@ -194,6 +194,13 @@ def test_explain_unknown_subject() -> None:
     result = CliRunner().invoke(explain, ["nope"])
     assert result.exit_code == 2
     assert "not a law, provider, rule, framework or profile id" in result.output
+    assert "did you mean" not in result.output
+    for typo, meant in (("foreign-law-rech", "foreign-law-reach"), ("us-cloudact", "us-cloud-act")):
+        misspelt = CliRunner().invoke(explain, [typo])
+        assert misspelt.exit_code == 2
+        assert f"did you mean {meant}?" in misspelt.output
+    # An id that is both a framework and a profile is suggested once.
+    assert "eu-csf or eu-csf" not in CliRunner().invoke(explain, ["eu-cs"]).output
 
 
 def test_an_id_that_is_a_framework_and_a_profile_explains_both() -> None:
