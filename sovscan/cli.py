@@ -671,6 +671,7 @@ def _emit(
         save_scan(store, result)
         if fail_on_new:
             new_keys = new_risk_keys(store, result.id)
+            _warn_without_baseline(store, result, new_keys)
     code = exit_code(result, fail_on, new_keys)
     risks = sum(1 for f in result.findings if f.status is Status.RISK)
     _log_outcome(result, risks, code, fail_on, new_keys is not None)
@@ -698,6 +699,7 @@ def _emit_streamed(
         )
         if fail_on_new:
             new_keys = new_risk_keys(store, summary.id)
+            _warn_without_baseline(store, summary, new_keys)
     if summary.gaps:
         code = EXIT_PARTIAL
     elif fail_on == "never":
@@ -706,6 +708,27 @@ def _emit_streamed(
         code = EXIT_RISK if streamed.failing(Severity(fail_on).rank, new_keys) else EXIT_OK
     _log_outcome(summary, streamed.risks, code, fail_on, new_keys is not None)
     return code
+
+
+def _warn_without_baseline(store: Path, scan: Scan, new_keys: set[str] | None) -> None:
+    """Say when --fail-on-new has nothing to compare with, so every risk counts: a first run,
+    or an institution renamed in the inventory (its history is kept under the old name)."""
+    if new_keys is not None:
+        return
+    from sovscan.history import list_scans
+    from sovscan.report.safe import terminal_safe
+
+    others = sorted({s.institution for s in list_scans(store)} - {scan.policy.institution})
+    named = ", ".join(repr(terminal_safe(name, 80)) for name in others[:3])
+    held = (
+        f"; the store holds scans of {named} (a renamed institution starts anew)" if others else ""
+    )
+    logger.warning(
+        "--fail-on-new: no earlier complete scan of %r in %s, so every risk counts as new%s",
+        terminal_safe(scan.policy.institution, 80),
+        store,
+        held,
+    )
 
 
 def _write_pieces(pieces: Iterable[str], output: Path | None) -> None:

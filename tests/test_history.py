@@ -445,3 +445,30 @@ def test_fail_on_new_without_the_store_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["scan", "-c", str(inventory), "--no-store", "--fail-on-new"])
     assert result.exit_code == 2 and result.stdout == ""
     assert "--fail-on-new needs the history store" in result.stderr
+
+
+def test_fail_on_new_without_a_baseline_says_so(tmp_path: Path) -> None:
+    store = tmp_path / "history.sqlite"
+
+    def run(name: str) -> str:
+        inventory = tmp_path / "sovscan.toml"
+        inventory.write_text(
+            f'[institution]\nname = "{name}"\nhome = "CA"\n'
+            '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
+            encoding="utf-8",
+        )
+        result = CliRunner().invoke(
+            cli, ["scan", "-c", str(inventory), "--store", str(store), "--fail-on-new"]
+        )
+        assert result.exit_code in (0, 1, 3), result.output
+        return result.stderr
+
+    first = run("Université Deux")
+    assert "--fail-on-new: no earlier complete scan of 'Université Deux'" in first
+    assert "the store holds scans of" not in first
+    renamed = run("Universite Deux")
+    assert "no earlier complete scan of 'Universite Deux'" in renamed
+    assert "the store holds scans of 'Université Deux' (a renamed institution starts anew)" in (
+        renamed
+    )
+    assert "no earlier complete scan" not in run("Universite Deux")  # now it has a baseline
