@@ -29,6 +29,7 @@ logger = logging.getLogger("sovscan")
 if TYPE_CHECKING:
     from sovscan.config import ScanConfig
     from sovscan.engine import RuleSet
+    from sovscan.resolve import KnowledgeBase
     from sovscan.stream import StreamedScan
 
 STREAMED_FORMATS = frozenset({"json", "csv"})
@@ -304,7 +305,6 @@ def scan(
 ) -> int:
     """Scan the institution described by an inventory file."""
     from sovscan.dnsserver import make_resolver
-    from sovscan.resolve.knowledge import stale_data_notice
     from sovscan.scan import (
         apply_profile_name,
         build_probes,
@@ -391,13 +391,7 @@ def scan(
             ) as streamed,
         ):
             progress("")
-            summary = streamed.summary
-            notices = (
-                *kept_over_profile,
-                *summary.notices,
-                *stale_data_notice(knowledge, summary.started_at),
-            )
-            summary = replace(summary, notices=notices)
+            summary = _with_notices(streamed.summary, kept_over_profile, knowledge)
             streamed = replace(streamed, summary=summary)
             return _emit_streamed(streamed, output_format, output, fail_on, store_path, fail_on_new)
     with _progress() as progress:
@@ -411,12 +405,7 @@ def scan(
             profile=profile_name,
             progress=progress,
         )
-    notices = (
-        *kept_over_profile,
-        *result.notices,
-        *stale_data_notice(knowledge, result.started_at),
-    )
-    result = replace(result, notices=notices)
+    result = _with_notices(result, kept_over_profile, knowledge)
     if evidence is not None:
         from sovscan.engine import default_rules_dir
         from sovscan.evidence import manifest_sha256, write_bundle
@@ -471,16 +460,12 @@ def demo(
 ) -> int:
     """Scan the embedded demo university: no cloud account, no network, a few seconds."""
     from sovscan.demo import run_demo
-    from sovscan.resolve.knowledge import stale_data_notice
 
     _check_output(output, files=[*_store_files(store), *_rule_files(rule_dirs)])
     if store is not None:
         check_store(store)
     knowledge, ruleset = _knowledge_and_rules(rule_dirs)
-    result = run_demo(knowledge, ruleset, profile=profile)
-    result = replace(
-        result, notices=(*result.notices, *stale_data_notice(knowledge, result.started_at))
-    )
+    result = _with_notices(run_demo(knowledge, ruleset, profile=profile), (), knowledge)
     return _emit(result, output_format, output, fail_on, store, False)
 
 
@@ -708,6 +693,15 @@ def _emit_streamed(
         code = EXIT_RISK if streamed.failing(Severity(fail_on).rank, new_keys) else EXIT_OK
     _log_outcome(summary, streamed.risks, code, fail_on, new_keys is not None)
     return code
+
+
+def _with_notices(scan: Scan, first: Sequence[str], knowledge: KnowledgeBase) -> Scan:
+    """`scan` with what the command knows beyond the scan: `first` (about the inventory and
+    its profile) before the scan's own notices, and old address data after them."""
+    from sovscan.resolve.knowledge import stale_data_notice
+
+    stale = stale_data_notice(knowledge, scan.started_at)
+    return replace(scan, notices=(*first, *scan.notices, *stale))
 
 
 def _warn_without_baseline(store: Path, scan: Scan, new_keys: set[str] | None) -> None:

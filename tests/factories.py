@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sovscan.engine import score as engine_score
 from sovscan.model import (
@@ -167,3 +168,25 @@ def known_scan() -> Scan:
         ),
     )
     return scored(make_scan(assets=(bucket,), findings=findings))
+
+
+def lms_inventory(
+    folder: Path,
+    *,
+    institution: str = "X",
+    home: str = "CA",
+    settings: str = "",
+    classification: str = "public",
+    more: str = "",
+) -> Path:
+    """An inventory of one SaaS endpoint at a documentation address (nothing to look up, so a
+    scan of it is complete and offline), written to `folder`/sovscan.toml. `settings` adds
+    lines to [institution], `more` tables after the endpoint."""
+    path = folder / "sovscan.toml"
+    path.write_text(
+        f'[institution]\nname = "{institution}"\nhome = "{home}"\n{settings}'
+        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\n'
+        f'classification = "{classification}"\n{more}',
+        encoding="utf-8",
+    )
+    return path

@@ -16,7 +16,7 @@ from sovscan import __version__
 from sovscan.cli import cli, exit_code, parse_nameserver
 from sovscan.errors import ConfigError
 from sovscan.model import Finding, Gap, Severity, Status
-from tests.factories import make_scan
+from tests.factories import lms_inventory, make_scan
 
 
 @pytest.fixture
@@ -93,12 +93,7 @@ def test_a_streamed_report_into_a_device_keeps_its_work_files_elsewhere(
     # A pseudo-terminal of the test's own stands for /dev/stdout or /dev/null: the streamed
     # scan's work folder cannot go beside it (in /dev/pts), so it goes to the temporary folder,
     # and the report is written into the device. (An endpoint at an address: nothing to look up.)
-    config = tmp_path / "sovscan.toml"
-    config.write_text(
-        '[institution]\nname = "X"\nhome = "CA"\n'
-        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
-        encoding="utf-8",
-    )
+    config = lms_inventory(tmp_path)
     controller, terminal = os.openpty()
     try:
         device = os.ttyname(terminal)
@@ -260,12 +255,11 @@ def test_a_waiver_of_a_finding_that_is_not_a_risk_says_so(
     from sovscan.model import finding_key
 
     key = finding_key("data-outside-allowed-locations", "saas:192.0.2.10")
-    config = tmp_path / "sovscan.toml"
-    config.write_text(
-        '[institution]\nname = "X"\nhome = "CA-QC"\n'
-        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n'
-        f'[[waivers]]\nfinding = "{key}"\nreason = "TIA-1"\nowner = "dpo"\nexpires = 2099-12-31\n',
-        encoding="utf-8",
+    config = lms_inventory(
+        tmp_path,
+        home="CA-QC",
+        more=f'[[waivers]]\nfinding = "{key}"\nreason = "TIA-1"\nowner = "dpo"\n'
+        "expires = 2099-12-31\n",
     )
     result = runner.invoke(cli, ["scan", "-c", str(config), "--format", "json", "--no-store"])
     assert result.exit_code == 0, result.stderr
@@ -281,12 +275,7 @@ def test_a_waiver_of_a_finding_that_is_not_a_risk_says_so(
 def test_a_profile_the_inventory_overrides_is_a_notice_in_held_and_streamed_reports(
     tmp_path: Path,
 ) -> None:
-    inventory = tmp_path / "sovscan.toml"
-    inventory.write_text(
-        '[institution]\nname = "X"\nhome = "CA-QC"\nallowed_locations = ["CA-QC"]\n'
-        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
-        encoding="utf-8",
-    )
+    inventory = lms_inventory(tmp_path, home="CA-QC", settings='allowed_locations = ["CA-QC"]\n')
     said = ("profile eu-gdpr sets allowed", "locations to EEA, but the inventory's own")
     for fmt in ("json", "markdown"):  # json is streamed, markdown held
         result = CliRunner().invoke(
@@ -317,12 +306,11 @@ def test_reports_say_when_the_address_data_is_old_at_the_scan() -> None:
 
 
 def test_a_classification_that_is_no_known_label_is_a_notice(tmp_path: Path) -> None:
-    inventory = tmp_path / "sovscan.toml"
-    inventory.write_text(
-        '[institution]\nname = "X"\nhome = "CA-QC"\n'
-        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "pubic"\n'
-        '[[saas]]\nname = "Wiki"\nurl = "https://192.0.2.11/"\nclassification = "public"\n',
-        encoding="utf-8",
+    inventory = lms_inventory(
+        tmp_path,
+        home="CA-QC",
+        classification="pubic",
+        more='[[saas]]\nname = "Wiki"\nurl = "https://192.0.2.11/"\nclassification = "public"\n',
     )
     for fmt in ("json", "markdown"):  # streamed and held
         result = CliRunner().invoke(

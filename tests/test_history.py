@@ -22,7 +22,7 @@ from sovscan.history import (
 )
 from sovscan.model import Finding, Gap, ResolvedAsset, Scan, Severity, Status
 from sovscan.report.diff import render_markdown, render_table
-from tests.factories import make_scan, resolved_bucket
+from tests.factories import lms_inventory, make_scan, resolved_bucket
 
 ASSET = "aws:123456789012:s3:research-data"
 
@@ -218,12 +218,7 @@ def test_history_and_diff_commands(store: Path, tmp_path: Path) -> None:
 
 
 def test_a_bad_store_fails_before_the_scan_writes_anything(tmp_path: Path) -> None:
-    inventory = tmp_path / "sovscan.toml"
-    inventory.write_text(
-        '[institution]\nname = "X"\nhome = "CA"\n'
-        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
-        encoding="utf-8",
-    )
+    inventory = lms_inventory(tmp_path)
     not_a_store = tmp_path / "passwd"
     not_a_store.write_text("root:x:0:0:root:/root:/bin/bash\n" * 50, encoding="utf-8")
     report = tmp_path / "report.json"
@@ -436,12 +431,7 @@ def test_a_store_from_before_classifications_is_migrated_without_false_changes(
 
 
 def test_fail_on_new_without_the_store_is_a_usage_error(tmp_path: Path) -> None:
-    inventory = tmp_path / "sovscan.toml"
-    inventory.write_text(
-        '[institution]\nname = "X"\nhome = "CA"\n'
-        '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
-        encoding="utf-8",
-    )
+    inventory = lms_inventory(tmp_path)
     result = CliRunner().invoke(cli, ["scan", "-c", str(inventory), "--no-store", "--fail-on-new"])
     assert result.exit_code == 2 and result.stdout == ""
     assert "--fail-on-new needs the history store" in result.stderr
@@ -451,12 +441,7 @@ def test_fail_on_new_without_a_baseline_says_so(tmp_path: Path) -> None:
     store = tmp_path / "history.sqlite"
 
     def run(name: str) -> str:
-        inventory = tmp_path / "sovscan.toml"
-        inventory.write_text(
-            f'[institution]\nname = "{name}"\nhome = "CA"\n'
-            '[[saas]]\nname = "LMS"\nurl = "https://192.0.2.10/"\nclassification = "public"\n',
-            encoding="utf-8",
-        )
+        inventory = lms_inventory(tmp_path, institution=name)
         result = CliRunner().invoke(
             cli, ["scan", "-c", str(inventory), "--store", str(store), "--fail-on-new"]
         )

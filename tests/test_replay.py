@@ -28,6 +28,13 @@ www IN A 3.96.0.10
 """
 
 
+def shipped_rules_copy(folder: Path) -> Path:
+    """A copy of the shipped rules in `folder`/rules, for a test to change."""
+    rules = folder / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    return rules
+
+
 @pytest.fixture
 def bundle(tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     inventory = tmp_path / "sovscan.toml"
@@ -86,8 +93,7 @@ def test_replay_reproduces_the_scan(bundle: tuple[Path, dict[str, Any]]) -> None
 
 def test_replay_with_a_changed_rule(bundle: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     folder, original = bundle
-    rules = tmp_path / "rules"
-    shutil.copytree(default_rules_dir(), rules)
+    rules = shipped_rules_copy(tmp_path)
     rule = rules / "control" / "foreign-law-reach.yaml"
     rule.write_text(
         rule.read_text(encoding="utf-8").replace("severity: high", "severity: critical"),
@@ -113,8 +119,7 @@ def test_replay_refuses_rules_that_fail_their_own_cases(
     bundle: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     folder, _ = bundle
-    rules = tmp_path / "rules"
-    shutil.copytree(default_rules_dir(), rules)
+    rules = shipped_rules_copy(tmp_path)
     cases = rules / "control" / "foreign-law-reach.test.yaml"
     text = cases.read_text(encoding="utf-8")
     cases.write_text(text.replace("expect: risk", "expect: ok", 1), encoding="utf-8")
@@ -133,8 +138,7 @@ def test_replay_refuses_a_rules_folder_that_holds_no_rule(
 ) -> None:
     # It replayed with no rules at all from that folder, and said so nowhere.
     folder, _ = bundle
-    rules = tmp_path / "rules"
-    shutil.copytree(default_rules_dir(), rules)
+    rules = shipped_rules_copy(tmp_path)
     rule = rules / "control" / "foreign-law-reach.yaml"
     rule.rename(rule.with_suffix(".yml"))
     replayed = CliRunner().invoke(cli, ["replay", str(folder), "--rules", str(rules)])
