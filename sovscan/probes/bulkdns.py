@@ -355,6 +355,11 @@ class BulkResolver:
         finally:
             tcp.close()
             sock.close()
+            # Whatever is still queued or in flight belongs to this run alone: a caller that
+            # stopped reading early must not leave the next run skipping those questions.
+            self._active.clear()
+            self._followups.clear()
+            self._submitted.clear()
 
     def _next_question(self, source: Iterator[tuple[str, int]]) -> tuple[str, int] | None:
         if self._followups:
