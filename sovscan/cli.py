@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -659,7 +659,8 @@ def _emit(
             _warn_without_baseline(store, result, new_keys)
     code = exit_code(result, fail_on, new_keys)
     risks = sum(1 for f in result.findings if f.status is Status.RISK)
-    _log_outcome(result, risks, code, fail_on, new_keys is not None)
+    failing = failing_findings(result, fail_on, new_keys)
+    _log_outcome(result, _Outcome(code, risks, failing, fail_on, new_keys is not None))
     return code
 
 
@@ -685,13 +686,9 @@ def _emit_streamed(
         if fail_on_new:
             new_keys = new_risk_keys(store, summary.id)
             _warn_without_baseline(store, summary, new_keys)
-    if summary.gaps:
-        code = EXIT_PARTIAL
-    elif fail_on == "never":
-        code = EXIT_OK
-    else:
-        code = EXIT_RISK if streamed.failing(Severity(fail_on).rank, new_keys) else EXIT_OK
-    _log_outcome(summary, streamed.risks, code, fail_on, new_keys is not None)
+    failing = 0 if fail_on == "never" else streamed.failing(Severity(fail_on).rank, new_keys)
+    code = EXIT_PARTIAL if summary.gaps else EXIT_RISK if failing else EXIT_OK
+    _log_outcome(summary, _Outcome(code, streamed.risks, failing, fail_on, new_keys is not None))
     return code
 
 
@@ -750,29 +747,40 @@ def _chunks(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
         yield "".join(held)
 
 
-def _log_outcome(result: Scan, risks: int, code: int, fail_on: str, new_only: bool) -> None:
+@dataclass(frozen=True)
+class _Outcome:
+    """How a scan that ran ends: its exit code and the counts that explain it."""
+
+    code: int
+    risks: int  # every risk finding in the report, waived ones included
+    failing: int  # the unwaived risks at or above --fail-on (new ones only with --fail-on-new)
+    fail_on: str
+    new_only: bool
+
+
+def _log_outcome(result: Scan, outcome: _Outcome) -> None:
     # The summary last: the tail of a cron log is what gets read.
     for gap in result.gaps:
         logger.warning("could not see %s: %s", gap.scope, gap.reason)
     logger.info(
         "%d assets, %d risk findings, %d gaps; exit %d",
         result.score.assets_total,
-        risks,
+        outcome.risks,
         len(result.gaps),
-        code,
+        outcome.code,
     )
-    if code != EXIT_OK and not logger.isEnabledFor(logging.WARNING):
+    if outcome.code != EXIT_OK and not logger.isEnabledFor(logging.WARNING):
         # -q (or SOVSCAN_LOGLEVEL=ERROR) hid the warnings above: success stays silent, but an
         # exit 1 or 3 still leaves one line in the log saying why, as an error does.
-        _say("warning", _outcome_reason(result, risks, code, fail_on, new_only))
-    elif code == EXIT_RISK:
+        _say("warning", _outcome_reason(result, outcome))
+    elif outcome.code == EXIT_RISK:
         # Gaps were warned of above; a failing risk would otherwise leave a journal silent.
-        logger.warning("%s", _outcome_reason(result, risks, code, fail_on, new_only))
+        logger.warning("%s", _outcome_reason(result, outcome))
 
 
-def _outcome_reason(result: Scan, risks: int, code: int, fail_on: str, new_only: bool) -> str:
-    """Why a scan that ran exits `code` (1 or 3), in one line."""
-    if code == EXIT_PARTIAL:
+def _outcome_reason(result: Scan, outcome: _Outcome) -> str:
+    """Why a scan that ran exits 1 or 3, in one line."""
+    if outcome.code == EXIT_PARTIAL:
         from sovscan.report.safe import terminal_safe
 
         # Escaped: a gap's reason can quote what a hostile server answered.
@@ -783,29 +791,39 @@ def _outcome_reason(result: Scan, risks: int, code: int, fail_on: str, new_only:
             f"partial scan, exit 3: {len(result.gaps)} scope(s) could not be seen "
             f"({first}{more}); the report lists them"
         )
-    which = "a new risk (not a risk at its last told status)" if new_only else "a risk"
+    which = "new risk finding(s) (not a risk at their last told status)"
+    if not outcome.new_only:
+        which = "risk finding(s)"
+    rest = ""
+    if outcome.risks != outcome.failing:
+        rest = f" ({outcome.risks} risk findings in the report in all)"
     return (
-        f"exit 1: {which} at or above --fail-on {fail_on} ({risks} risk finding(s) in the "
-        "report, waived ones included)"
+        f"exit 1: {outcome.failing} unwaived {which} at or above --fail-on {outcome.fail_on}{rest}"
+    )
+
+
+def failing_findings(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> int:
+    """How many risk findings reach `fail_on` unwaived (among `only_keys` when given)."""
+    if fail_on == "never":
+        return 0
+    threshold = Severity(fail_on).rank
+    return sum(
+        1
+        for finding in result.findings
+        if finding.status is Status.RISK
+        and finding.severity.rank >= threshold
+        # A waived finding is an accepted risk, recorded with a reason and an owner.
+        and finding.waiver is None
+        and (only_keys is None or finding.key in only_keys)
     )
 
 
 def exit_code(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> int:
     """3 when the scan is partial (it wins: a partial scan cannot claim clean or not), else 1 when
-    a risk finding reaches `fail_on` (among `only_keys` when given), else 0."""
+    an unwaived risk finding reaches `fail_on` (among `only_keys` when given), else 0."""
     if result.gaps:
         return EXIT_PARTIAL
-    if fail_on == "never":
-        return EXIT_OK
-    threshold = Severity(fail_on).rank
-    for finding in result.findings:
-        if finding.status is not Status.RISK or finding.severity.rank < threshold:
-            continue
-        if finding.waiver is not None:  # an accepted risk, recorded with a reason and an owner
-            continue
-        if only_keys is None or finding.key in only_keys:
-            return EXIT_RISK
-    return EXIT_OK
+    return EXIT_RISK if failing_findings(result, fail_on, only_keys) else EXIT_OK
 
 
 def _register_commands() -> None:

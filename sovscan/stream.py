@@ -116,9 +116,10 @@ class StreamedScan:
         for record in self.records():
             yield record[0], record[1], record[2], record[3], record[8]
 
-    def failing(self, threshold: int, only_keys: set[str] | None = None) -> bool:
-        """Whether an unwaived RISK finding reaches severity rank `threshold` (among
-        `only_keys` when given): `cli.exit_code` for a scan that is not held."""
+    def failing(self, threshold: int, only_keys: set[str] | None = None) -> int:
+        """How many unwaived RISK findings reach severity rank `threshold` (among `only_keys`
+        when given): `cli.failing_findings` for a scan that is not held."""
+        count = 0
         for record in self.records():
             for key, _rule, status, severity, _message, waived, _piece in record[7]:
                 if status != Status.RISK.value or waived:
@@ -126,8 +127,8 @@ class StreamedScan:
                 if _SEVERITY[severity].rank < threshold:
                     continue
                 if only_keys is None or key in only_keys:
-                    return True
-        return False
+                    count += 1
+        return count
 
 
 @contextmanager

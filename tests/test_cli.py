@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from sovscan import __version__
 from sovscan.cli import cli, exit_code, parse_nameserver
@@ -448,3 +448,39 @@ def test_diff_never_writes_its_report_over_the_history_store(
     )
     assert store.read_bytes() == kept
     assert runner.invoke(cli, ["history"]).exit_code == 0
+
+
+@pytest.mark.parametrize("output_format", ["markdown", "json"])  # a held and a streamed scan
+def test_the_exit_1_line_counts_the_risks_that_fail_not_the_waived_ones(
+    runner: CliRunner, tmp_path: Path, output_format: str
+) -> None:
+    # It said "(2 risk finding(s) in the report, waived ones included)" with one of them
+    # waived: the reader could not tell how many risks made the run fail.
+    from sovscan.model import finding_key
+
+    def run(waived: tuple[str, ...]) -> Result:
+        waivers = "".join(
+            f'[[waivers]]\nfinding = "{finding_key(rule, "saas:3.5.140.2")}"\n'
+            'reason = "TIA-7"\nowner = "dpo"\nexpires = 2027-06-30\n'
+            for rule in waived
+        )
+        config = tmp_path / "sovscan.toml"
+        config.write_text(
+            '[institution]\nname = "X"\nhome = "CA-QC"\n[[saas]]\nname = "LMS"\n'
+            f'url = "https://3.5.140.2/"\nclassification = "personal"\n{waivers}',
+            encoding="utf-8",
+        )
+        return runner.invoke(
+            cli,
+            ["-q", "scan", "-c", str(config), "--no-store", "--format", output_format,
+             "-o", str(tmp_path / "report"), "--fail-on", "high"],
+        )  # fmt: skip
+
+    one_waived = run(("foreign-law-reach",))
+    assert one_waived.exit_code == 1
+    assert one_waived.stderr == (
+        "sovscan: warning: exit 1: 1 unwaived risk finding(s) at or above --fail-on high "
+        "(2 risk findings in the report in all)\n"
+    )
+    both_waived = run(("foreign-law-reach", "data-outside-allowed-locations"))
+    assert (both_waived.exit_code, both_waived.stderr) == (0, "")
