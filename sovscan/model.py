@@ -181,6 +181,18 @@ class Control:
     evidence: tuple[Evidence, ...] = ()
 
 
+def run_by(operator: str | None, parent: str | None) -> str | None:
+    """Who runs a service, in words: the operator, and its parent when that is another company
+    ("Microsoft Corporation", not "Microsoft Corporation (parent Microsoft Corporation)")."""
+    if operator is None:
+        return None
+    if parent is None:
+        return f"{operator} (parent unknown)"
+    if parent.casefold() == operator.casefold():
+        return operator
+    return f"{operator} (parent {parent})"
+
+
 UNKNOWN_CONTROL = Control(None, None, None, None, Method.UNKNOWN, Confidence.NONE)
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from sovscan.model import Asset, AttrValue, Control, Location, Method, Policy, ResolvedAsset
+from sovscan.model import (
+    Asset,
+    AttrValue,
+    Control,
+    Location,
+    Method,
+    Policy,
+    ResolvedAsset,
+    run_by,
+)
 
 FactValue = str | int | bool | tuple[str, ...] | None
 """A fact's value; `None` always means unknown."""
@@ -33,6 +42,7 @@ FACT_TYPES: Mapping[str, str] = {
     "location.confidence": "str",
     "control.operator": "str",
     "control.parent": "str",
+    "control.run_by": "str",
     "control.jurisdictions": "list",
     "control.laws": "list",
     "control.method": "str",
@@ -56,6 +66,7 @@ FACT_WORDS: Mapping[str, str] = {
     "location.confidence": "how sure its location is",
     "control.operator": "who operates it",
     "control.parent": "the operator's parent company",
+    "control.run_by": "who operates it and their parent company",
     "control.jurisdictions": "the jurisdictions over its operator",
     "control.laws": "the laws that reach its operator",
     "control.method": "how its control was found",
@@ -147,6 +158,7 @@ def control_facts(control: Control) -> dict[str, FactValue]:
     return {
         "control.operator": control.operator,
         "control.parent": control.parent,
+        "control.run_by": run_by(control.operator, control.parent),
         "control.jurisdictions": control.jurisdictions,
         "control.laws": control.laws,
         "control.method": control.method,

@@ -49,6 +49,7 @@ from sovscan.model import (
     Location,
     Method,
     ResolvedAsset,
+    run_by,
 )
 from sovscan.resolve.catalog import HostPattern, Provider, RegionPlace, Vendor
 from sovscan.resolve.ipindex import IpMatch
@@ -385,8 +386,8 @@ def _from_asn(address: str, asn: int, as_org: str | None, sig: _Signals, *, in_c
         conf = Confidence.MEDIUM if operator.confidence is Confidence.HIGH else Confidence.LOW
         juris = (operator.country,) if operator.country else None
         laws = _default_laws(kb, juris) if juris else None
-        detail = f"{label}: {operator.operator}, parent {operator.parent}"
-        detail += f" ({operator.country or '?'})"
+        detail = f"{label}: {run_by(operator.operator, operator.parent)}"
+        detail += f"; jurisdiction {operator.country or '?'}"
         evidence = (_ev(kb, "catalogue:asn-operators", detail, conf, "asn-operators"),)
         sig.who(
             Control(
@@ -591,7 +592,7 @@ def _provider_control(
         _ev(
             kb,
             "catalogue:providers",
-            f"{why} -> {provider.name}: operator {provider.operator}, parent {provider.parent}",
+            f"{why} -> {provider.name}: operator {run_by(provider.operator, provider.parent)}",
             confidence,
             "providers",
         )

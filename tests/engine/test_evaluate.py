@@ -187,6 +187,31 @@ def test_the_montreal_bucket_is_in_quebec_yet_reachable_by_us_law(ruleset: RuleS
     assert findings["location-unknown"].status is Status.OK
 
 
+@pytest.mark.parametrize(
+    ("operator", "parent", "run_by"),
+    [
+        (
+            "Amazon Web Services, Inc.",
+            "Amazon.com, Inc.",
+            "Amazon Web Services, Inc. (parent Amazon.com, Inc.)",
+        ),
+        # Its own parent: the name once, not "Microsoft Corporation (parent Microsoft Corporation)".
+        ("Microsoft Corporation", "Microsoft Corporation", "Microsoft Corporation"),
+        ("Example Cloud Ltd", None, "Example Cloud Ltd (parent unknown)"),
+    ],
+)
+def test_messages_name_the_parent_only_when_it_is_another_company(
+    ruleset: RuleSet, operator: str, parent: str | None, run_by: str
+) -> None:
+    bucket = resolved_bucket()
+    bucket = replace(bucket, control=replace(bucket.control, operator=operator, parent=parent))
+    reach = by_rule(evaluate(ruleset, [bucket], POLICY), bucket.asset.id)["foreign-law-reach"]
+    assert reach.status is Status.RISK
+    assert reach.message.startswith(f"{bucket.asset.name} is run by {run_by}, which answers to US")
+    facts = facts_of(replace(bucket, control=replace(bucket.control, operator=None)), POLICY)
+    assert facts["control.run_by"] is None  # unknown, whatever the parent
+
+
 def test_an_unknown_asset_is_never_ok(ruleset: RuleSet) -> None:
     asset = Asset("saas:lms.example", "saas.endpoint", "lms", {})
     resolved = ResolvedAsset(asset, UNKNOWN_LOCATION, UNKNOWN_CONTROL)
