@@ -20,6 +20,7 @@ from sovscan.engine import (
     Waiver,
     apply_profile,
     apply_waivers,
+    beyond_review,
     evaluate,
     load_profiles,
     score,
@@ -298,7 +299,13 @@ def assess(
         laws=law_summaries(knowledge),
         rules={rule.id: rule_info(rule) for rule in ruleset.rules},
         profile=profile,
-        notices=waiver_notices(waived.expired, waived.unused, waived.not_risks, waived.shadowed),
+        notices=waiver_notices(
+            waived.expired,
+            waived.unused,
+            waived.not_risks,
+            waived.shadowed,
+            beyond_review(waivers, observed.date()),
+        ),
         replay_of=replay_of,
     )
 
@@ -326,14 +333,21 @@ def waiver_notices(
     unused: Iterable[Waiver],
     not_risks: Iterable[Waiver] = (),
     shadowed: Iterable[Waiver] = (),
+    far_off: Iterable[Waiver] = (),
 ) -> tuple[str, ...]:
-    """What the reader must know of waivers past their date or waiving nothing. Of the `unused`
-    waivers, `not_risks` name only findings that are not risks (OK) and `shadowed` (asset
-    waivers) only findings that their own finding waivers took; the others match nothing."""
+    """What the reader must know of waivers past their date, waiving nothing or running beyond
+    a yearly review (`far_off`). Of the `unused` waivers, `not_risks` name only findings that
+    are not risks (OK) and `shadowed` (asset waivers) only findings that their own finding
+    waivers took; the others match nothing."""
     ok_ids, shadowed_ids = {id(w) for w in not_risks}, {id(w) for w in shadowed}
     return tuple(
         [f"waiver expired on {w.expires}: {_waiver_target(w)} ({w.owner})" for w in expired]
         + [_unused_notice(w, id(w) in ok_ids, id(w) in shadowed_ids) for w in unused]
+        + [
+            f"waiver for {_waiver_target(w)} ({w.owner}) runs until {w.expires}, more than a "
+            "year after this scan: set its expires to the date of its next review"
+            for w in far_off
+        ]
     )
 
 

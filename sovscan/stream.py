@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import orjson
 
 from sovscan import __version__
-from sovscan.engine import RuleSet, Waiver, apply_waivers, evaluate, lapsed
+from sovscan.engine import RuleSet, Waiver, apply_waivers, beyond_review, evaluate, lapsed
 from sovscan.engine.scoring import ScoreTally, classification_weight
 from sovscan.history import AssetRow, FindingRow, asset_row, finding_row
 from sovscan.model import Asset, Finding, Gap, Policy, ResolvedAsset, Scan, Severity, Status
@@ -173,10 +173,11 @@ def streamed_scan(
         active = [w for w in waivers if w.active(today)]
         unused = [w for w in active if id(w) not in batches.used_waivers]
         notices = waiver_notices(
-            lapsed(waivers, today),
+            lapsed(waivers, today, batches.renewed_waivers),
             unused,
             [w for w in unused if id(w) in batches.not_risk_waivers],
             [w for w in unused if id(w) in batches.shadowed_waivers],
+            beyond_review(waivers, today),
         )
         summary = Scan(
             id=scan_id(policy, started.isoformat(), ruleset.digest, knowledge.digest),
@@ -243,6 +244,7 @@ class _Batches:
         self.used_waivers: set[int] = set()
         self.not_risk_waivers: set[int] = set()  # see Waived.not_risks and Waived.shadowed
         self.shadowed_waivers: set[int] = set()
+        self.renewed_waivers: set[int] = set()  # see Waived.renewed_by_asset
 
     def add(self, batch: Sequence[Asset]) -> None:
         unique: dict[str, Asset] = {}
@@ -257,6 +259,7 @@ class _Batches:
         self.used_waivers.update(id(w) for w in self.waivers if id(w) not in unused)
         self.not_risk_waivers.update(id(w) for w in waived.not_risks)
         self.shadowed_waivers.update(id(w) for w in waived.shadowed)
+        self.renewed_waivers.update(id(w) for w in waived.renewed_by_asset)
         by_asset: dict[str, list[Finding]] = {}
         for finding in waived.findings:
             by_asset.setdefault(finding.asset_id, []).append(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sovscan.engine import score as engine_score
@@ -190,3 +190,9 @@ def lms_inventory(
         encoding="utf-8",
     )
     return path
+
+
+def in_force(days: int = 180) -> str:
+    """A waiver expiry `days` after today (UTC), as a TOML date: in force for every run of the
+    suite, and within the yearly review a far-off expiry is noticed for."""
+    return (datetime.now(UTC).date() + timedelta(days=days)).isoformat()

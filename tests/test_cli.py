@@ -16,7 +16,7 @@ from sovscan import __version__
 from sovscan.cli import cli, exit_code, parse_nameserver
 from sovscan.errors import ConfigError
 from sovscan.model import Finding, Gap, Severity, Status
-from tests.factories import lms_inventory, make_scan
+from tests.factories import in_force, lms_inventory, make_scan
 
 
 @pytest.fixture
@@ -259,7 +259,7 @@ def test_a_waiver_of_a_finding_that_is_not_a_risk_says_so(
         tmp_path,
         home="CA-QC",
         more=f'[[waivers]]\nfinding = "{key}"\nreason = "TIA-1"\nowner = "dpo"\n'
-        "expires = 2099-12-31\n",
+        f"expires = {in_force()}\n",
     )
     result = runner.invoke(cli, ["scan", "-c", str(config), "--format", "json", "--no-store"])
     assert result.exit_code == 0, result.stderr
@@ -461,7 +461,7 @@ def test_the_exit_1_line_counts_the_risks_that_fail_not_the_waived_ones(
     def run(waived: tuple[str, ...]) -> Result:
         waivers = "".join(
             f'[[waivers]]\nfinding = "{finding_key(rule, "saas:3.5.140.2")}"\n'
-            'reason = "TIA-7"\nowner = "dpo"\nexpires = 2027-06-30\n'
+            f'reason = "TIA-7"\nowner = "dpo"\nexpires = {in_force()}\n'
             for rule in waived
         )
         config = tmp_path / "sovscan.toml"

@@ -116,6 +116,12 @@ def waivers_for(scan: Scan) -> tuple[Waiver, ...]:
         for f in scan.findings
         if f.status is not Status.OK and f.asset_id not in (risk.asset_id, unknown.asset_id)
     )
+    lapsed = next(
+        f
+        for f in scan.findings
+        if f.status is not Status.OK
+        and f.asset_id not in (risk.asset_id, unknown.asset_id, shadowed)
+    )
     own = tuple(
         Waiver("assessed one by one", "dpo@example.ca", until, finding=f.key)
         for f in scan.findings
@@ -125,7 +131,9 @@ def waivers_for(scan: Scan) -> tuple[Waiver, ...]:
         Waiver("accepted for the pilot", "dpo@example.ca", until, finding=risk.key),
         Waiver("vendor contract under review", "it@example.ca", until, asset=unknown.asset_id),
         Waiver("matches nothing", "it@example.ca", until, asset="aws:none"),
-        Waiver("long expired", "it@example.ca", date(2020, 1, 1), finding=unknown.key),
+        Waiver("long expired", "it@example.ca", date(2020, 1, 1), finding=lapsed.key),
+        # Renewed by the asset waiver above, which now covers its finding: a record too.
+        Waiver("first assessed alone", "it@example.ca", date(2020, 1, 1), finding=unknown.key),
         # Renewed by the first waiver: a record, of which no batch may tell.
         Waiver("the pilot's first term", "dpo@example.ca", date(2020, 1, 1), finding=risk.key),
         Waiver("not a risk", "it@example.ca", until, finding=ok.key),

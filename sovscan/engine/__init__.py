@@ -14,7 +14,14 @@ from sovscan.engine.loader import (
 from sovscan.engine.profiles import Profile, apply_profile, load_profiles
 from sovscan.engine.rule import Rule
 from sovscan.engine.scoring import ScoreDetail, score, score_detail
-from sovscan.engine.waivers import Waived, Waiver, apply_waivers, lapsed, parse_waivers
+from sovscan.engine.waivers import (
+    Waived,
+    Waiver,
+    apply_waivers,
+    beyond_review,
+    lapsed,
+    parse_waivers,
+)
 
 __all__ = [
     "FACT_FIELDS",
@@ -28,6 +35,7 @@ __all__ = [
     "Waiver",
     "apply_profile",
     "apply_waivers",
+    "beyond_review",
     "default_rules_dir",
     "evaluate",
     "lapsed",

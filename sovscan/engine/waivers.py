@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import MappingProxyType
@@ -17,6 +18,8 @@ WAIVER_KEYS = ("finding", "asset", "reason", "owner", "expires")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _KEY_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_TEXT = 500
+# An accepted risk is reviewed at least once a year; an expiry further off is said in the report.
+REVIEW_DAYS = 366
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,9 @@ class Waived:
     waived: Mapping[str, Waiver]  # Finding.key -> the waiver that accepts it
     expired: tuple[Waiver, ...]  # past their date, not renewed: no longer apply, and say so
     unused: tuple[Waiver, ...]  # active but waiving no finding
+    # Expired finding waivers whose finding's asset a waiver in force now covers: renewed for
+    # the whole asset, so kept out of `expired`.
+    renewed_by_asset: tuple[Waiver, ...] = ()
     # Of `unused`, those that do name a finding: only OK ones (nothing to accept), or, for an
     # asset waiver, only RISK or UNKNOWN ones that their own finding waiver took.
     not_risks: tuple[Waiver, ...] = ()
@@ -78,12 +84,19 @@ def apply_waivers(findings: Sequence[Finding], waivers: Sequence[Waiver], today:
     active = [w for w in waivers if w.active(today)]
     by_key = {w.finding: w for w in active if w.finding is not None}
     by_asset = {w.asset: w for w in active if w.asset is not None}
+    expired_by_key: dict[str, list[Waiver]] = {}
+    for old in waivers:
+        if old.finding is not None and not old.active(today):
+            expired_by_key.setdefault(old.finding, []).append(old)
+    renewed: dict[int, Waiver] = {}
     waived: dict[str, Waiver] = {}
     used: set[int] = set()
     named_ok: set[int] = set()  # waivers naming an OK finding
     overruled: set[int] = set()  # asset waivers naming a finding its finding waiver took
     for finding in findings:
         by_finding, for_asset = by_key.get(finding.key), by_asset.get(finding.asset_id)
+        if for_asset is not None:
+            renewed.update((id(old), old) for old in expired_by_key.get(finding.key, ()))
         if finding.status is Status.OK:
             named_ok.update(id(w) for w in (by_finding, for_asset) if w is not None)
             continue
@@ -97,19 +110,33 @@ def apply_waivers(findings: Sequence[Finding], waivers: Sequence[Waiver], today:
     return Waived(
         findings=tuple(findings),
         waived=MappingProxyType(waived),
-        expired=lapsed(waivers, today),
+        expired=lapsed(waivers, today, set(renewed)),
+        renewed_by_asset=tuple(renewed.values()),
         unused=unused,
         not_risks=tuple(w for w in unused if id(w) in named_ok and id(w) not in overruled),
         shadowed=tuple(w for w in unused if id(w) in overruled),
     )
 
 
-def lapsed(waivers: Sequence[Waiver], today: date) -> tuple[Waiver, ...]:
-    """The waivers past their date that no waiver in force renews. An institution keeps the
-    expired one beside its renewal as a record; telling at every scan that it expired would
-    cry wolf, and hide the notice of a waiver that truly lapsed."""
+def lapsed(
+    waivers: Sequence[Waiver], today: date, renewed_by_asset: AbstractSet[int] = frozenset()
+) -> tuple[Waiver, ...]:
+    """The waivers past their date that no waiver in force renews: one for the same target, or
+    (`renewed_by_asset`, ids of finding waivers) an asset waiver that now accepts the finding.
+    An institution keeps the expired one beside its renewal as a record; telling at every scan
+    that it expired would cry wolf, and hide the notice of a waiver that truly lapsed."""
     renewed = {w.target for w in waivers if w.active(today)}
-    return tuple(w for w in waivers if not w.active(today) and w.target not in renewed)
+    return tuple(
+        w
+        for w in waivers
+        if not w.active(today) and w.target not in renewed and id(w) not in renewed_by_asset
+    )
+
+
+def beyond_review(waivers: Sequence[Waiver], today: date) -> tuple[Waiver, ...]:
+    """The waivers in force that run more than `REVIEW_DAYS` past `today`: an acceptance dated
+    2099 is never looked at again, which an auditor must be told."""
+    return tuple(w for w in waivers if w.active(today) and (w.expires - today).days > REVIEW_DAYS)
 
 
 def parse_waivers(items: Any, label: str) -> tuple[Waiver, ...]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sovscan.engine import Waiver, apply_waivers, parse_waivers
+from sovscan.engine import Waiver, apply_waivers, beyond_review, parse_waivers
 from sovscan.errors import ConfigError
 from sovscan.model import Finding, Severity, Status, finding_key
 
@@ -81,6 +81,35 @@ def test_an_expired_waiver_kept_beside_its_renewal_is_a_record_not_a_notice() ->
     # The day the renewal lapses too, both tell.
     later = apply_waivers(FINDINGS, [first_term, renewal], date(2027, 7, 1))
     assert later.expired == (first_term, renewal)
+
+
+def test_an_expired_finding_waiver_renewed_for_its_whole_asset_is_a_record() -> None:
+    # The institution renewed a finding's acceptance as an asset waiver: "waiver expired" was
+    # still told at every scan, although the asset waiver accepts the finding.
+    first_term = waiver(finding=RISK.key, expires=date(2026, 6, 30))
+    whole_asset = waiver(asset="aws:1:s3:a")
+    gone = waiver(finding=ELSEWHERE.key, expires=date(2026, 6, 30))  # its asset has no renewal
+    result = apply_waivers(FINDINGS, [first_term, whole_asset, gone], TODAY)
+    assert result.waived == {RISK.key: whole_asset, OTHER.key: whole_asset}
+    assert result.expired == (gone,)
+    assert result.renewed_by_asset == (first_term,)
+    # Once the asset waiver lapses too, both tell.
+    later = apply_waivers(FINDINGS, [first_term, whole_asset], date(2027, 7, 1))
+    assert later.expired == (first_term, whole_asset) and later.renewed_by_asset == ()
+
+
+def test_a_waiver_running_more_than_a_year_ahead_is_a_notice() -> None:
+    from sovscan.scan import waiver_notices
+
+    yearly = waiver(finding=RISK.key, expires=date(2027, 11, 25))  # 366 days: a yearly review
+    forever = waiver(asset="aws:1:s3:b", owner="ciso", expires=date(2099, 12, 31))
+    lapsed = waiver(finding=OTHER.key, expires=date(2020, 1, 1))
+    assert beyond_review([yearly, forever, lapsed], TODAY) == (forever,)
+    (notice,) = waiver_notices([], [], far_off=[forever])
+    assert notice == (
+        "waiver for asset aws:1:s3:b (ciso) runs until 2099-12-31, more than a year after this "
+        "scan: set its expires to the date of its next review"
+    )
 
 
 def test_a_key_waiver_wins_over_an_asset_waiver() -> None:
