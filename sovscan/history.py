@@ -360,8 +360,14 @@ def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None)
                 f"{path}: scan {old.id} ({old.started_at}) is not older than scan {new.id} "
                 f"({new.started_at}); give the older scan first"
             )
-        findings = _finding_changes(connection, old, new)
-        assets = _asset_changes(connection, old, new)
+        # What a partial older scan did not see stands as the latest complete scan before it
+        # saw it. By default the older scan is partial only when no complete scan precedes the
+        # newer one (baseline is None), so none precedes the older one either.
+        old_base = None
+        if not old.complete and old_id:
+            old_base = _latest_complete(connection, institution, old.id)
+        findings = _finding_changes(connection, old, new, old_base)
+        assets = _asset_changes(connection, old, new, old_base)
         passed_over = () if old_id else _partial_between(connection, old, new)
     return ScanDiff(old, new, findings, assets, passed_over, not old_id and baseline is None)
 
@@ -498,11 +504,10 @@ def _told_before(
 
 
 def _missed_by_partial(
-    connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
+    connection: sqlite3.Connection, base: str | None, old_scan: StoredScan, new_scan: StoredScan
 ) -> set[str]:
     """Findings a partial older scan lacks and a complete newer scan lacks too, that were not ok
-    at the complete scan before the older one: perhaps risks resolved meanwhile."""
-    base = _latest_complete(connection, old_scan.institution, old_scan.id)
+    at `base`, the latest complete scan before the older one: perhaps risks resolved meanwhile."""
     if base is None:
         return set()
     rows = connection.execute(
@@ -515,18 +520,24 @@ def _missed_by_partial(
 
 
 def _finding_changes(
-    connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
+    connection: sqlite3.Connection,
+    old_scan: StoredScan,
+    new_scan: StoredScan,
+    old_base: str | None,
 ) -> tuple[FindingChange, ...]:
     """Each finding's change from what the older scan told to what the newer one tells. Where
     the older scan told nothing (unknown, or absent from a partial scan), its last told status
     stands in, as for `--fail-on-new`: an outage or an unknown makes nothing look new and
-    hides no resolution. Where the newer scan tells nothing, a told risk is "unseen"."""
+    hides no resolution. Where the newer scan tells nothing, a told risk is "unseen".
+
+    `old_base`: the latest complete scan before a partial `old_scan` (None when it is complete
+    or there is none)."""
     institution = old_scan.institution
     old = _rows(connection, _FINDINGS_OF_SCAN, old_scan.id)
     new = _rows(connection, _FINDINGS_OF_SCAN, new_scan.id)
     keys = old.keys() | new.keys()
     if not old_scan.complete and new_scan.complete:
-        keys |= _missed_by_partial(connection, old_scan, new_scan)
+        keys |= _missed_by_partial(connection, old_base, old_scan, new_scan)
     changes = []
     for key in sorted(keys):
         before, after = old.get(key), new.get(key)
@@ -581,9 +592,11 @@ def _first_seen_risk(connection: sqlite3.Connection, key: str, institution: str)
     return None if row[0] is None else str(row[0])
 
 
-def _assets_missed_by_partial(connection: sqlite3.Connection, old_scan: StoredScan) -> Rows:
-    """The assets of the latest complete scan before a partial `old_scan` that it lacks."""
-    base = _latest_complete(connection, old_scan.institution, old_scan.id)
+def _assets_missed_by_partial(
+    connection: sqlite3.Connection, base: str | None, old_scan: StoredScan
+) -> Rows:
+    """The assets of `base`, the latest complete scan before a partial `old_scan`, that it
+    lacks."""
     if base is None:
         return {}
     return _rows(
@@ -597,14 +610,20 @@ def _assets_missed_by_partial(connection: sqlite3.Connection, old_scan: StoredSc
 
 
 def _asset_changes(
-    connection: sqlite3.Connection, old_scan: StoredScan, new_scan: StoredScan
+    connection: sqlite3.Connection,
+    old_scan: StoredScan,
+    new_scan: StoredScan,
+    old_base: str | None,
 ) -> tuple[AssetChange, ...]:
+    """Each asset's change; `old_base` as for `_finding_changes`."""
     institution = old_scan.institution
     old = _rows(connection, _ASSETS_OF_SCAN, old_scan.id)
     new = _rows(connection, _ASSETS_OF_SCAN, new_scan.id)
     # A partial older scan is read over the latest complete scan before it: an asset it did
     # not see was there as that scan saw it, so an outage makes nothing look new or removed.
-    earlier = _assets_missed_by_partial(connection, old_scan) if not old_scan.complete else {}
+    earlier = (
+        _assets_missed_by_partial(connection, old_base, old_scan) if not old_scan.complete else {}
+    )
     changes = []
     for asset_id in sorted(old.keys() | new.keys() | earlier.keys()):
         before, after = old.get(asset_id) or earlier.get(asset_id), new.get(asset_id)

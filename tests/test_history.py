@@ -457,3 +457,35 @@ def test_fail_on_new_without_a_baseline_says_so(tmp_path: Path) -> None:
         renamed
     )
     assert "no earlier complete scan" not in run("Universite Deux")  # now it has a baseline
+
+
+def test_a_diff_from_a_partial_scan_looks_up_its_complete_baseline_once(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sovscan import history
+
+    asked: list[str] = []
+    latest_complete = history._latest_complete
+
+    def counted(connection: sqlite3.Connection, institution: str, scan_id: str) -> str | None:
+        asked.append(scan_id)
+        return latest_complete(connection, institution, scan_id)
+
+    monkeypatch.setattr(history, "_latest_complete", counted)
+    save_scan(store, scan_at(0, (risk("a"), risk("b")), "scan-1"))
+    save_scan(store, replace(partial(scan_at(10, (risk("b"),), "scan-2")), assets=()))
+    save_scan(store, scan_at(20, (risk("b"),), "scan-3"))
+    explicit = diff_scans(store, "scan-2", "scan-3")
+    assert [(c.rule_id, c.change) for c in explicit.findings] == [("a", "resolved")]
+    assert explicit.assets == ()  # the assets scan-2 missed stand as scan-1 saw them
+    assert asked == ["scan-2"]
+    # By default the older scan is partial only when no complete scan precedes the newer one,
+    # so none precedes the older one either: nothing more to look up.
+    blind = store.with_name("blind.sqlite")
+    save_scan(blind, partial(scan_at(0, (risk("a"),), "scan-1")))
+    save_scan(blind, scan_at(10, (), "scan-2"))
+    asked.clear()
+    shown = diff_scans(blind)
+    assert shown.no_complete_baseline and (shown.old.id, shown.new.id) == ("scan-1", "scan-2")
+    assert [(c.rule_id, c.change) for c in shown.findings] == [("a", "resolved")]
+    assert asked == ["scan-2"]
