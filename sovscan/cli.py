@@ -1000,13 +1000,25 @@ def history(store: Path | None, institution: str | None, output_format: str) -> 
     show_default=True,
 )
 @_output_option
+@click.option(
+    "--institution",
+    metavar="NAME",
+    help="Compare scans of this institution: with no ids, its newest scan against its "
+    "baseline; ids of another institution's scans are refused.",
+)
 def diff(
-    old: str | None, new: str | None, store: Path | None, output_format: str, output: Path | None
+    old: str | None,
+    new: str | None,
+    store: Path | None,
+    output_format: str,
+    output: Path | None,
+    institution: str | None,
 ) -> int:
     """What changed between two stored scans of one institution, older first.
 
-    Default: the newest scan against the latest earlier complete scan, the baseline
-    `--fail-on-new` uses, so its new risks are the ones that made `--fail-on-new` exit 1.
+    Default: the newest scan (of the store, or of --institution NAME) against the latest
+    earlier complete scan of its institution, the baseline `--fail-on-new` uses, so its new
+    risks are the ones that made `--fail-on-new` exit 1.
     """
     from sovscan.files import write_atomic
     from sovscan.history import diff_scans
@@ -1016,7 +1028,7 @@ def diff(
     _check_output(output, files=_store_files(store_path))
     if old is not None and new is None:
         raise ConfigError("diff: give both OLD and NEW scan ids, or neither")
-    changes = diff_scans(store_path, old, new)
+    changes = diff_scans(store_path, old, new, institution=institution)
     text = DIFF_REPORTERS[output_format](changes)
     if output is None:
         click.echo(text, nl=False)

@@ -334,19 +334,31 @@ def load_document(path: Path, scan_id: str) -> dict[str, Any]:
     return document
 
 
-def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None) -> ScanDiff:
-    """What changed between two stored scans. By default the newest scan (of the newest scan's
-    institution, or `new_id`'s) against the baseline `--fail-on-new` uses: the latest earlier
-    complete scan, else the latest earlier scan. Raises HistoryError when there are not two
-    scans to compare."""
+def diff_scans(
+    path: Path,
+    old_id: str | None = None,
+    new_id: str | None = None,
+    *,
+    institution: str | None = None,
+) -> ScanDiff:
+    """What changed between two stored scans. By default the newest scan (`new_id`, else the
+    newest of `institution`, else the newest of the store) against the baseline `--fail-on-new`
+    uses: the latest earlier complete scan of its institution, else the latest earlier scan.
+    Raises HistoryError when there are not two scans to compare, when the store holds no scan
+    of `institution`, or when a scan given is not of it."""
     with open_store(path) as connection:
-        new_full = _find(connection, path, new_id) if new_id else _latest(connection, path, None)
-        institution = connection.execute(
-            "SELECT institution FROM scans WHERE id = ?", (new_full,)
-        ).fetchone()[0]
+        if institution is not None:
+            _check_held(connection, path, institution)
+        new_full = (
+            _find(connection, path, new_id) if new_id else _latest(connection, path, institution)
+        )
+        old_given = _find(connection, path, old_id) if old_id else None
+        if institution is not None:
+            _check_of(connection, path, institution, old_given, new_full)
+        institution = _institution_of(connection, new_full)  # the one asked for, if any
         baseline = None if old_id else _latest_complete(connection, institution, new_full)
-        if old_id:
-            old_full = _find(connection, path, old_id)
+        if old_given is not None:
+            old_full = old_given
         else:
             old_full = baseline or _latest(connection, path, institution, before=new_full)
         old, new = _stored(connection, old_full), _stored(connection, new_full)
@@ -370,6 +382,50 @@ def diff_scans(path: Path, old_id: str | None = None, new_id: str | None = None)
         assets = _asset_changes(connection, old, new, old_base)
         passed_over = () if old_id else _partial_between(connection, old, new)
     return ScanDiff(old, new, findings, assets, passed_over, not old_id and baseline is None)
+
+
+def _institution_of(connection: sqlite3.Connection, scan_id: str) -> str:
+    return str(
+        connection.execute("SELECT institution FROM scans WHERE id = ?", (scan_id,)).fetchone()[0]
+    )
+
+
+def _named(institution: str) -> str:
+    """An institution's name for a one-line error: quoted, escaped for the terminal and cut."""
+    return repr(terminal_safe(institution, 80))
+
+
+def _check_held(connection: sqlite3.Connection, path: Path, institution: str) -> None:
+    """The store holds a scan of `institution`; else an error naming the institutions it holds
+    (a misspelt or renamed institution)."""
+    if connection.execute(
+        "SELECT 1 FROM scans WHERE institution = ? LIMIT 1", (institution,)
+    ).fetchone():
+        return
+    held = [
+        str(row[0])
+        for row in connection.execute("SELECT DISTINCT institution FROM scans ORDER BY 1")
+    ]
+    if held:
+        more = f" and {len(held) - 5} more (sovscan history lists them)" if len(held) > 5 else ""
+        holds = f"it holds scans of {', '.join(_named(name) for name in held[:5])}{more}"
+    else:
+        holds = "it holds no scan"
+    raise HistoryError(f"{path}: the history store holds no scan of {_named(institution)}; {holds}")
+
+
+def _check_of(
+    connection: sqlite3.Connection, path: Path, institution: str, *scan_ids: str | None
+) -> None:
+    """Each scan given (None: not given) is of `institution`."""
+    for scan_id in scan_ids:
+        if scan_id is None:
+            continue
+        its = _institution_of(connection, scan_id)
+        if its != institution:
+            raise HistoryError(
+                f"{path}: scan {scan_id} is of {_named(its)}, not of {_named(institution)}"
+            )
 
 
 def new_risk_keys(path: Path, new_id: str) -> set[str] | None:

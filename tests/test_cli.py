@@ -484,3 +484,49 @@ def test_the_exit_1_line_counts_the_risks_that_fail_not_the_waived_ones(
     )
     both_waived = run(("foreign-law-reach", "data-outside-allowed-locations"))
     assert (both_waived.exit_code, both_waived.stderr) == (0, "")
+
+
+def test_diff_of_one_institution_in_a_shared_store(runner: CliRunner, tmp_path: Path) -> None:
+    from tests.test_history import two_institutions
+
+    store = tmp_path / "history.sqlite"
+    two_institutions(store)  # B gained b-new; A, scanned last, gained a-new
+    newest = runner.invoke(cli, ["diff", "--store", str(store)])
+    assert newest.exit_code == 0 and "a-new" in newest.stdout and "b-new" not in newest.stdout
+    asked = runner.invoke(cli, ["diff", "--store", str(store), "--institution", "B"])
+    assert asked.exit_code == 0, asked.stderr
+    assert asked.stdout.startswith("B: scan b-1 (")
+    assert "b-new" in asked.stdout and "a-new" not in asked.stdout
+    explicit = runner.invoke(
+        cli, ["diff", "b-1", "b-2", "--store", str(store), "--institution", "B"]
+    )
+    assert explicit.exit_code == 0 and explicit.stdout == asked.stdout
+    assert "--institution NAME" in runner.invoke(cli, ["diff", "--help"]).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--institution", "C"], "the history store holds no scan of 'C'; it holds scans of "),
+        (["a-1", "a-2", "--institution", "B"], "scan a-1 is of 'A', not of 'B'"),
+        (["b-1", "a-2", "--institution", "B"], "scan a-2 is of 'A', not of 'B'"),
+        (["--institution", "\x1b[2J"], "the history store holds no scan of '\\\\x1b[2J'; "),
+    ],
+)
+def test_diff_of_an_institution_refuses_in_one_line(
+    runner: CliRunner, tmp_path: Path, args: list[str], expected: str
+) -> None:
+    from sovscan.history import save_scan
+    from tests.test_history import of, scan_at, two_institutions
+
+    store = tmp_path / "history.sqlite"
+    two_institutions(store)
+    # A name read from the store reaches the terminal escaped, as in --fail-on-new's warning.
+    save_scan(store, of("Evil\x1b]0;pwned\x07\u202eU", scan_at(20, (), "e-1")))
+    result = runner.invoke(cli, ["diff", *args, "--store", str(store)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"sovscan: error: {store}: {expected}")
+    if "holds no scan" in expected:
+        assert result.stderr.endswith("scans of 'A', 'B', 'Evil\\\\x1b]0;pwned\\\\x07\\\\x202eU'\n")
+    assert not set("\x1b\x07\u202e") & set(result.stderr)

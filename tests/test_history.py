@@ -489,3 +489,79 @@ def test_a_diff_from_a_partial_scan_looks_up_its_complete_baseline_once(
     assert shown.no_complete_baseline and (shown.old.id, shown.new.id) == ("scan-1", "scan-2")
     assert [(c.rule_id, c.change) for c in shown.findings] == [("a", "resolved")]
     assert asked == ["scan-2"]
+
+
+def of(institution: str, scan: Scan) -> Scan:
+    return replace(scan, policy=replace(scan.policy, institution=institution))
+
+
+def two_institutions(store: Path) -> None:
+    """B gains risk b-new; A, whose scan is the newest of the store, gains risk a-new."""
+    save_scan(store, of("A", scan_at(0, (risk("a"),), "a-1")))
+    save_scan(store, of("B", scan_at(5, (risk("b"),), "b-1")))
+    save_scan(store, of("B", scan_at(10, (risk("b"), risk("b-new")), "b-2")))
+    save_scan(store, of("A", scan_at(15, (risk("a"), risk("a-new")), "a-2")))
+
+
+def test_diff_of_one_institution_when_another_scanned_last(store: Path) -> None:
+    two_institutions(store)
+    newest = diff_scans(store)
+    assert (newest.old.id, newest.new.id) == ("a-1", "a-2")
+    shown = diff_scans(store, institution="B")
+    assert (shown.old.id, shown.new.id) == ("b-1", "b-2")
+    assert [c.rule_id for c in shown.new_risks] == ["b-new"]
+    assert new_risk_keys(store, "b-2") == {c.key for c in shown.new_risks}
+    # Ids of the institution asked for are compared as without it.
+    assert diff_scans(store, "b-1", "b-2", institution="B") == diff_scans(store, "b-1", "b-2")
+
+
+def test_diff_of_one_institution_keeps_the_fail_on_new_baseline(store: Path) -> None:
+    # B's partial scan is passed over for B's latest complete one; A's scans play no part.
+    two_institutions(store)
+    save_scan(store, of("B", partial(scan_at(20, (risk("b-new"),), "b-3"))))
+    save_scan(store, of("A", scan_at(25, (), "a-3")))
+    save_scan(store, of("B", scan_at(30, (risk("b-new"), risk("b-late")), "b-4")))
+    save_scan(store, of("A", scan_at(35, (risk("b-late"),), "a-4")))
+    shown = diff_scans(store, institution="B")
+    assert (shown.old.id, shown.new.id) == ("b-2", "b-4")
+    assert [s.id for s in shown.passed_over] == ["b-3"] and not shown.no_complete_baseline
+    assert [(c.rule_id, c.change) for c in shown.findings] == [
+        ("b", "resolved"),
+        ("b-late", "new"),
+    ]
+    assert new_risk_keys(store, "b-4") == {c.key for c in shown.new_risks}
+
+
+def test_diff_of_an_institution_with_one_scan_has_nothing_to_compare(store: Path) -> None:
+    two_institutions(store)
+    save_scan(store, of("C", scan_at(20, (), "c-1")))
+    with pytest.raises(HistoryError, match="holds no earlier scan of this institution"):
+        diff_scans(store, institution="C")
+
+
+def test_diff_refuses_a_scan_of_another_institution_than_asked(store: Path) -> None:
+    two_institutions(store)
+    with pytest.raises(HistoryError, match=r"scan a-1 is of 'A', not of 'B'$"):
+        diff_scans(store, "a-1", "b-2", institution="B")
+    with pytest.raises(HistoryError, match=r"scan a-2 is of 'A', not of 'B'$"):
+        diff_scans(store, "b-1", "a-2", institution="B")
+    with pytest.raises(HistoryError, match=r"scan a-2 is of 'A', not of 'B'$"):
+        diff_scans(store, new_id="a-2", institution="B")
+
+
+def test_diff_of_an_institution_the_store_lacks_names_those_it_holds(store: Path) -> None:
+    from sovscan.history import check_store
+
+    check_store(store)  # an empty store
+    with pytest.raises(HistoryError, match=r"holds no scan of 'B'; it holds no scan$"):
+        diff_scans(store, institution="B")
+    two_institutions(store)
+    with pytest.raises(HistoryError) as caught:
+        diff_scans(store, "b-1", "b-2", institution="b")  # checked before the ids
+    assert str(caught.value) == (
+        f"{store}: the history store holds no scan of 'b'; it holds scans of 'A', 'B'"
+    )
+    for number in range(6):
+        save_scan(store, of(f"Z{number}", scan_at(20 + number, (), f"z-{number}")))
+    with pytest.raises(HistoryError, match=r"'Z2' and 3 more \(sovscan history lists them\)$"):
+        diff_scans(store, institution="Y")
