@@ -276,7 +276,8 @@ _rules_option = click.option(
     is_flag=True,
     help="Count only risks that were not risks at their last told status: the latest earlier "
     "complete stored scan of the institution that could tell them (partial scans and unknown "
-    "findings are passed over). `sovscan diff` with no ids lists the same new risks.",
+    "findings are passed over). `sovscan diff` with no ids (--institution NAME, if another "
+    "institution was scanned since) lists the same new risks.",
 )
 @_rules_option
 @_profile_option
