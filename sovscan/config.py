@@ -15,7 +15,7 @@ from sovscan.bounds import bounded
 from sovscan.engine.waivers import Waiver, parse_waivers
 from sovscan.errors import ConfigError
 from sovscan.model import Policy
-from sovscan.places import home_jurisdictions, is_place
+from sovscan.places import GROUPS, home_jurisdictions, is_place
 from sovscan.shown import shown
 from sovscan.urls import without_secrets
 
@@ -49,6 +49,10 @@ class SaasEndpoint:
     name: str
     url: str
     classification: str
+    # Where the vendor keeps the data, as the institution knows it (a contract, a data
+    # processing agreement), and where that statement comes from: DNS sees only the front end.
+    data_location: str | None = None
+    data_location_basis: str | None = None
 
     @property
     def host(self) -> str:
@@ -406,7 +410,9 @@ def _check_aws_sources(reader: _Reader, aws: Sequence[AwsSource]) -> None:
 
 
 def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -> SaasEndpoint:
-    reader.known_keys(table, where, {"name", "url", "classification"})
+    reader.known_keys(
+        table, where, {"name", "url", "classification", "data_location", "data_location_basis"}
+    )
     name = reader.text(table, f"{where}.name", required=True)
     url = reader.text(table, f"{where}.url", required=True)
     try:
@@ -418,7 +424,38 @@ def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -
         reader.fail(f"{where}.url", "an http(s) URL with a host name", without_secrets(url))
     normalize_domain(reader, parts.hostname, f"{where}.url")
     classification = reader.classification(table, f"{where}.classification") or default
-    return SaasEndpoint(name, url, classification)
+    data_location, basis = _declared_location(reader, table, where)
+    return SaasEndpoint(name, url, classification, data_location, basis)
+
+
+def _declared_location(
+    reader: _Reader, table: Mapping[str, Any], where: str
+) -> tuple[str | None, str | None]:
+    """A SaaS entry's `data_location` and the `data_location_basis` it needs: a declaration
+    with nothing behind it would turn an unknown into an unauditable ok."""
+    raw = table.get("data_location")
+    basis = reader.text(table, f"{where}.data_location_basis")
+    if raw is None:
+        if basis is not None:
+            raise ConfigError(
+                f"{reader.label}: {where}.data_location_basis: given without data_location; "
+                "add the data_location it is the basis of"
+            )
+        return None, None
+    if (
+        not isinstance(raw, str)
+        or raw.strip().upper() in GROUPS
+        or not is_place(raw.strip().upper())
+    ):
+        reader.fail(
+            f"{where}.data_location", "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'", raw
+        )
+    if basis is None:
+        raise ConfigError(
+            f"{reader.label}: {where}.data_location_basis: required with data_location: where "
+            "the declared location comes from, e.g. 'DPA with the vendor, schedule 2'"
+        )
+    return raw.strip().upper(), basis
 
 
 def _check_saas_hosts(reader: _Reader, saas: Sequence[SaasEndpoint]) -> None:

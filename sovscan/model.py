@@ -62,12 +62,20 @@ class Method(StrEnum):
     """How a location or a control answer was found, strongest first."""
 
     CLOUD_API = "cloud-api"
+    DECLARED = "declared"  # stated by the institution in its inventory (a contract, say)
     PUBLISHED_RANGES = "published-ranges"
     HOSTNAME_REGION = "hostname-region"
     CATALOGUE = "catalogue"
     ASN_TABLE = "asn-table"
     RDAP = "rdap"
     UNKNOWN = "unknown"
+
+
+def rests_there(method: Method) -> bool | None:
+    """Whether a location found by `method` is where the data rests: True for a provider's API
+    (a bucket's region) or the institution's declaration; unknown (None) for an address, a host
+    name or a network, which say where a service answers, not where it keeps the data."""
+    return True if method in (Method.CLOUD_API, Method.DECLARED) else None
 
 
 @dataclass(frozen=True, slots=True)

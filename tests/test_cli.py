@@ -530,3 +530,50 @@ def test_diff_of_an_institution_refuses_in_one_line(
     if "holds no scan" in expected:
         assert result.stderr.endswith("scans of 'A', 'B', 'Evil\\\\x1b]0;pwned\\\\x07\\\\x202eU'\n")
     assert not set("\x1b\x07\u202e") & set(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("declared", "status", "words"),
+    [
+        # The front end answers from Montreal; that says nothing of the vendor's storage. It was
+        # "not the case" (ok) from the load balancer's address alone.
+        ("", "unknown", "not known: whether its data rests where it is served from"),
+        ('data_location = "CA-QC"\ndata_location_basis = "DPA, schedule 2"\n', "ok", ""),
+        (
+            'data_location = "US"\ndata_location_basis = "vendor residency page"\n',
+            "risk",
+            (
+                "LMS (personal data) is in US (declared by the institution), outside the allowed "
+                "locations CA-QC"
+            ),
+        ),
+    ],
+)
+def test_a_saas_front_end_is_not_where_its_data_rests_unless_declared(
+    runner: CliRunner, tmp_path: Path, declared: str, status: str, words: str
+) -> None:
+    import json
+
+    config = tmp_path / "sovscan.toml"
+    config.write_text(
+        '[institution]\nname = "X"\nhome = "CA-QC"\n[[saas]]\nname = "LMS"\n'
+        f'url = "https://3.96.0.10/"\nclassification = "personal"\n{declared}',
+        encoding="utf-8",
+    )
+    result = runner.invoke(cli, ["scan", "-c", str(config), "--format", "json", "--no-store"])
+    document = json.loads(result.stdout)
+    (finding,) = (
+        f for f in document["findings"] if f["rule_id"] == "data-outside-allowed-locations"
+    )
+    assert finding["status"] == status
+    assert words in finding["message"]
+    (asset,) = document["assets"]
+    if declared:
+        assert asset["location"]["method"] == "declared"
+        (first, *_) = asset["location"]["evidence"]
+        assert first["source"] == "inventory:data_location"
+        assert first["detail"].startswith("the institution declares the data kept in ")
+    else:
+        assert asset["location"]["method"] == "published-ranges"
+        assert finding["missing"] == ["location.at_rest"]
+    assert "location-unknown" not in {f["rule_id"] for f in document["findings"]}

@@ -419,6 +419,63 @@ def test_saas_entries_on_different_hosts_are_kept(tmp_path: Path) -> None:
     ]
 
 
+DECLARED = """[institution]
+name = "X"
+home = "CA-QC"
+[[saas]]
+name = "LMS"
+url = "https://lms.universite.example/"
+{lines}
+"""
+
+
+def test_a_saas_data_location_is_read_with_its_basis(tmp_path: Path) -> None:
+    lines = 'data_location = "ca-qc"\ndata_location_basis = "DPA with D2L, schedule 2"'
+    (endpoint,) = load_config(write(tmp_path, DECLARED.format(lines=lines))).saas
+    assert (endpoint.data_location, endpoint.data_location_basis) == (
+        "CA-QC",
+        "DPA with D2L, schedule 2",
+    )
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        (
+            'data_location = "CA-QC"',
+            (
+                "saas[0].data_location_basis: required with data_location: where the declared "
+                "location comes from, e.g. 'DPA with the vendor, schedule 2'"
+            ),
+        ),
+        (
+            'data_location_basis = "contract"',
+            (
+                "saas[0].data_location_basis: given without data_location; add the "
+                "data_location it is the basis of"
+            ),
+        ),
+        (
+            'data_location = "EU"\ndata_location_basis = "contract"',
+            (
+                "saas[0].data_location: expected an ISO 3166-1 or 3166-2 code such as 'CA' or "
+                "'CA-QC'; got 'EU'"
+            ),
+        ),
+        (
+            'data_location = "Quebec"\ndata_location_basis = "contract"',
+            (
+                "saas[0].data_location: expected an ISO 3166-1 or 3166-2 code such as 'CA' or "
+                "'CA-QC'; got 'Quebec'"
+            ),
+        ),
+    ],
+)
+def test_a_bad_saas_data_location_is_one_line(tmp_path: Path, lines: str, problem: str) -> None:
+    path = write(tmp_path, DECLARED.format(lines=lines))
+    assert scan_writes_nothing(tmp_path, path) == f"{path}: {problem}"
+
+
 WAIVER = '[[waivers]]\n{target}\nreason = "r"\nowner = "dpo@x.example"\nexpires = {expires}\n'
 KEY = "3f1c0e2a9b7d4c6e8f0a1b2c3d4e5f60"
 FINDING, ASSET = f'finding = "{KEY}"', 'asset = "saas:lms.universite.example"'

@@ -13,6 +13,7 @@ from sovscan.model import (
     Method,
     Policy,
     ResolvedAsset,
+    rests_there,
     run_by,
 )
 
@@ -38,6 +39,8 @@ FACT_TYPES: Mapping[str, str] = {
     "location.subdivision": "str",
     "location.place": "str",
     "location.edge": "bool",
+    "location.at_rest": "bool",
+    "location.detail": "str",
     "location.method": "str",
     "location.confidence": "str",
     "control.operator": "str",
@@ -62,6 +65,8 @@ FACT_WORDS: Mapping[str, str] = {
     "location.subdivision": "the province or state its data is in",
     "location.place": "where its data is",
     "location.edge": "whether a global edge network serves it",
+    "location.at_rest": "whether its data rests where it is served from",
+    "location.detail": "how its location was found",
     "location.method": "how its location was found",
     "location.confidence": "how sure its location is",
     "control.operator": "who operates it",
@@ -147,10 +152,23 @@ def location_facts(location: Location) -> dict[str, FactValue]:
         # `edge` is a plain bool on Location; when nothing located the asset, False only means
         # "not looked at", so the fact is unknown rather than a reassuring "not an edge network".
         "location.edge": location.edge if location.method is not Method.UNKNOWN else None,
+        "location.at_rest": rests_there(location.method),
+        "location.detail": location_detail(location),
         # Method and Confidence are StrEnums: the member is already its text, without `.value`.
         "location.method": location.method,
         "location.confidence": location.confidence,
     }
+
+
+def location_detail(location: Location) -> str | None:
+    """How the place was found, for messages: "aws us-east-1", "aws ca-central-1, where it is
+    served from" (an address locates a server, not the data), "declared by the institution"."""
+    if location.method is Method.DECLARED:
+        return "declared by the institution"
+    named = " ".join(part for part in (location.provider, location.region) if part)
+    if not named or location.method is Method.UNKNOWN:
+        return None
+    return named if rests_there(location.method) else f"{named}, where it is served from"
 
 
 def control_facts(control: Control) -> dict[str, FactValue]:

@@ -13,7 +13,7 @@ from sovscan.config import SaasEndpoint
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap
 from sovscan.probes import Clock, utc_now
 from sovscan.probes.dns import sorted_addresses
-from sovscan.probes.dnslookup import lookup
+from sovscan.probes.dnslookup import Lookup, lookup
 from sovscan.probes.https import (
     HttpsError,
     HttpsOptions,
@@ -27,8 +27,8 @@ from sovscan.probes.https import (
 class SaasProbe:
     """One ``saas.endpoint`` asset per inventory entry, always: the inventory says it exists.
 
-    Addresses are left out (unknown) when a look-up fails, and the failure is a Gap; an endpoint
-    whose name does not exist gets an empty address list, which is an answer.
+    Addresses are left out (unknown) when a look-up fails, and the failure is a Gap; so is a name
+    that does not exist or has no address: the inventory says the service exists.
     """
 
     name = "saas"
@@ -62,6 +62,15 @@ class SaasProbe:
             "url": shown_url(endpoint.url),
             "classification": endpoint.classification,
         }
+        declared: tuple[Evidence, ...] = ()
+        if endpoint.data_location is not None and endpoint.data_location_basis is not None:
+            basis = bounded(endpoint.data_location_basis, 300)
+            attributes["data_location"] = endpoint.data_location
+            attributes["data_location_basis"] = basis
+            detail = f"the institution declares the data kept in {endpoint.data_location}: {basis}"
+            declared = (
+                Evidence("inventory:data_location", detail, self.clock(), Confidence.MEDIUM),
+            )
         literal = _ip_literal(host)
         evidence: tuple[Evidence, ...]
         if literal is not None:
@@ -75,15 +84,25 @@ class SaasProbe:
             failures = [r for r in results if r.failed]
             for result in failures:
                 yield Gap(f"dns:{host}:{result.rdtype}", result.reason)
+            chain = next((r.cname_chain for r in results if r.cname_chain), ())
             if not failures:
-                addresses = (r.to_text() for result in results for r in result.records)
-                attributes["addresses"] = sorted_addresses(addresses)
-            attributes["cname_chain"] = next((r.cname_chain for r in results if r.cname_chain), ())
+                addresses = sorted_addresses(
+                    r.to_text() for result in results for r in result.records
+                )
+                if addresses:
+                    attributes["addresses"] = addresses
+                else:
+                    # The inventory says the service exists; a typo or a retired service must
+                    # not read as a clean, complete scan. Its addresses stay unknown.
+                    yield Gap(f"dns:{host}", _no_address(results[0], chain))
+            attributes["cname_chain"] = chain
             evidence = tuple(r.evidence() for r in results if not r.failed)
         https, https_gaps = self._read_https(endpoint, host, attributes)
         yield from https_gaps
         name = bounded(endpoint.name)
-        yield Asset(f"saas:{host}", "saas.endpoint", name, attributes, (*evidence, *https))
+        yield Asset(
+            f"saas:{host}", "saas.endpoint", name, attributes, (*declared, *evidence, *https)
+        )
 
     def _read_https(
         self, endpoint: SaasEndpoint, host: str, attributes: dict[str, AttrValue]
@@ -141,6 +160,16 @@ def https_detail(view: HttpsView) -> str:
     if view.stopped:
         parts.append(view.stopped)
     return bounded(" | ".join(parts))
+
+
+def _no_address(answer: Lookup, chain: tuple[str, ...]) -> str:
+    """Why an endpoint's host gave no address, for its gap."""
+    via = f" (its alias chain ends at {bounded(chain[-1], 255)})" if chain else ""
+    if answer.outcome == "nxdomain":
+        what = "the name does not exist (NXDOMAIN)"
+    else:
+        what = "the name has no address (no A or AAAA record)"
+    return f"{what}{via}; check the [[saas]] url in the inventory"
 
 
 def _ip_literal(host: str) -> str | None:

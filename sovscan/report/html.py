@@ -12,11 +12,13 @@ from html import escape
 from sovscan.model import (
     Evidence,
     Finding,
+    Location,
     ResolvedAsset,
     Scan,
     Status,
     evidence_chain,
     holds_data,
+    rests_there,
 )
 from sovscan.report.bound import bound_text
 from sovscan.report.safe import strip_controls
@@ -246,9 +248,7 @@ def _where(assets: Sequence[ResolvedAsset]) -> str:
     # 42 assets, only 5 of which hold data.
     data_kinds = {kind: holds_data(kind) for kind in {a.asset.kind for a in assets}}
     stores = [a for a in assets if data_kinds[a.asset.kind]]
-    places = Counter(
-        "global edge" if a.location.edge else (a.location.place or "unknown") for a in stores
-    )
+    places = Counter(_place_label(a.location) for a in stores)
     powers = Counter(j for a in assets for j in (a.control.jurisdictions or ("unknown",)))
     return (
         "<h2>Where the data lives</h2>"
@@ -256,7 +256,9 @@ def _where(assets: Sequence[ResolvedAsset]) -> str:
         f"{len(assets)}, counted by place: the stores, mailboxes, hosts and SaaS endpoints the "
         "location rules judge. The others are left out: accounts, keys, name servers, mail "
         "relays, DNS records such as SPF, DMARC or verification tokens, and services such as "
-        "functions, queues or registries, whose data the location rules do not judge.</p>"
+        "functions, queues or registries, whose data the location rules do not judge. A place "
+        "marked (front end) was found from an address or a host name: it is where the service "
+        "answers, not where its data is shown to rest.</p>"
         + _bar_chart(
             "chart-places",
             "Assets holding data, by place (ISO 3166)",
@@ -268,6 +270,14 @@ def _where(assets: Sequence[ResolvedAsset]) -> str:
         "mail relay can be compelled too.</p>"
         + _bar_chart("chart-jurisdictions", "All assets by controlling jurisdiction", powers)
     )
+
+
+def _place_label(location: Location) -> str:
+    if location.edge:
+        return "global edge"
+    if location.place is None:
+        return "unknown"
+    return location.place if rests_there(location.method) else f"{location.place} (front end)"
 
 
 def _bar_chart(chart_id: str, title: str, counts: Counter[str], empty: str = "(no assets)") -> str:

@@ -65,6 +65,8 @@ MAX_NAMES = 12
 
 _READS = (
     "provider",
+    "data_location",
+    "data_location_basis",
     "partition",
     "region",
     "addresses",
@@ -216,6 +218,7 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
         return _resolve_dmarc(asset, run)
     signals = _Signals(kb)
     _from_cloud_api(asset, signals)
+    _from_declaration(asset, signals)
     for address in _addresses(asset):
         match = matches.get(address)
         if match is not None:
@@ -248,6 +251,27 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
 
 
 # --- signals -----------------------------------------------------------------------------------
+
+
+def _from_declaration(asset: Asset, sig: _Signals) -> None:
+    """Where the institution declares a SaaS vendor keeps its data (`[[saas]] data_location`,
+    with its basis): the only answer about data at rest that DNS cannot give."""
+    place = _text_attr(asset, "data_location")
+    if place is None:
+        return
+    stated = next((e for e in asset.evidence if e.source == "inventory:data_location"), None)
+    if stated is None:  # an asset built by hand (a replayed bundle keeps the probe's evidence)
+        basis = _text_attr(asset, "data_location_basis") or "no basis given"
+        stated = _ev(
+            sig.kb, "inventory:data_location", f"declared {place}: {basis}", Confidence.LOW
+        )
+    country, _, _ = place.partition("-")
+    subdivision = place if "-" in place else None
+    sig.locations.append(
+        Location(
+            None, None, country, subdivision, False, Method.DECLARED, stated.confidence, (stated,)
+        )
+    )
 
 
 def _from_cloud_api(asset: Asset, sig: _Signals) -> None:

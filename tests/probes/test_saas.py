@@ -54,14 +54,35 @@ def test_an_lms_behind_a_ca_central_1_load_balancer(resolver: dns.resolver.Resol
     ]
 
 
-def test_an_endpoint_that_does_not_exist_has_no_addresses_and_no_gap(
+def test_an_endpoint_that_does_not_exist_is_a_gap_with_its_addresses_unknown(
     resolver: dns.resolver.Resolver,
 ) -> None:
-    (asset,) = collect(resolver, SaasEndpoint("Old", "https://gone.m365.example", "public"))
-    assert isinstance(asset, Asset)
-    assert asset.attributes["addresses"] == ()
+    # It was an empty address list and no gap: a misspelt [[saas]] url gave a "complete" scan,
+    # score 0/100 and exit 0.
+    gap, asset = collect(resolver, SaasEndpoint("Old", "https://gone.m365.example", "public"))
+    assert gap == Gap(
+        "dns:gone.m365.example",
+        "the name does not exist (NXDOMAIN); check the [[saas]] url in the inventory",
+    )
+    assert isinstance(asset, Asset)  # the inventory says it exists: still reported
+    assert "addresses" not in asset.attributes  # unknown, not "none"
     assert asset.attributes["cname_chain"] == ()
     assert asset.attributes["classification"] == "public"
+
+
+def test_an_endpoint_whose_alias_leads_to_no_address_is_a_gap_naming_the_chain_end(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    host = "selector1._domainkey.m365.example"  # a CNAME to a name holding only TXT
+    gap, asset = collect(resolver, SaasEndpoint("Odd", f"https://{host}", "personal"))
+    end = "selector1-m365-example._domainkey.m365example.onmicrosoft.com"
+    assert gap == Gap(
+        f"dns:{host}",
+        f"the name has no address (no A or AAAA record) (its alias chain ends at {end}); "
+        "check the [[saas]] url in the inventory",
+    )
+    assert isinstance(asset, Asset) and "addresses" not in asset.attributes
+    assert asset.attributes["cname_chain"] == (end,)
 
 
 def test_a_failing_lookup_leaves_addresses_unknown_and_is_a_gap(

@@ -148,18 +148,28 @@ def test_the_places_chart_counts_only_assets_that_hold_data() -> None:
         record("dns.spf", "spf"),
         record("dns.ns", "ns:ada.ns.cloudflare.com", edge),
         record("dns.mailbox", "mailbox"),
+        # Located by its address: where its front end answers, not where the data rests.
+        record(
+            "saas.endpoint",
+            "lms",
+            replace(resolved_bucket().location, method=Method.PUBLISHED_RANGES),
+        ),
     )
     page = render(make_scan(assets=assets))
     places = page.split('<svg id="chart-places"')[1].split("</svg>")[0]
-    assert re.findall(r"<title>([^<]*)</title>", places) == ["CA-QC: 1", "unknown: 1"]
+    assert re.findall(r"<title>([^<]*)</title>", places) == [
+        "CA-QC: 1",
+        "unknown: 1",
+        "CA-QC (front end): 1",
+    ]
     assert 'aria-label="Assets holding data, by place (ISO 3166)"' in page
     assert (
         parse(page)
         .ids["places-note"]
-        .startswith("Assets that hold data: 2 of 5, counted by place: the stores")
+        .startswith("Assets that hold data: 3 of 6, counted by place: the stores")
     )
     # Who can compel the operators: every asset, the control plane too.
     powers = page.split('<svg id="chart-jurisdictions"')[1].split("</svg>")[0]
-    assert re.findall(r"<title>([^<]*)</title>", powers) == ["unknown: 4", "US: 1"]
+    assert re.findall(r"<title>([^<]*)</title>", powers) == ["unknown: 5", "US: 1"]
     only_records = render(make_scan(assets=assets[1:4]))
     assert '<p id="chart-places">(no asset holds data)</p>' in only_records
