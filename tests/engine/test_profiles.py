@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,11 @@ from sovscan.model import Severity, Status
 from tests.factories import POLICY, resolved_bucket
 
 
-def test_quebec_law25_narrows_home_to_quebec() -> None:
+def test_quebec_law25_keeps_data_in_quebec_and_canada_as_home_law() -> None:
     ruleset = load_rules()
     profile = load_profiles()["quebec-law25"]
     rules, policy = apply_profile(ruleset, POLICY, profile)
-    assert policy.home_jurisdictions == ("CA-QC",)
+    assert policy.home_jurisdictions == ("CA-QC", "CA")
     assert policy.allowed_locations == ("CA-QC",)
     assert {r.id for r in rules.rules} == set(profile.rules or ())
     assert "account-without-region-guardrail" not in {r.id for r in rules.rules}
@@ -39,9 +40,35 @@ def test_a_profile_keeps_the_institutions_own_rules(tmp_path: Path) -> None:
 
 def test_the_inventory_file_overrides_the_profile() -> None:
     profile = load_profiles()["quebec-law25"]
-    _, policy = apply_profile(load_rules(), POLICY, profile, keep={"home_jurisdictions"})
-    assert policy.home_jurisdictions == POLICY.home_jurisdictions
+    own = replace(POLICY, home_jurisdictions=("CA",))
+    _, policy = apply_profile(load_rules(), own, profile, keep={"home_jurisdictions"})
+    assert policy.home_jurisdictions == ("CA",)
     assert policy.allowed_locations == ("CA-QC",)
+
+
+@pytest.mark.parametrize(
+    ("jurisdictions", "reach"),
+    [
+        # A Quebec company answers to Quebec and to federal law: it was "unknown" (CA is not
+        # inside CA-QC), and an Ontario one a risk "outside CA-QC; laws that reach it: none".
+        (("CA-QC", "CA"), Status.OK),
+        (("CA-ON", "CA"), Status.OK),
+        (("CA", "US"), Status.RISK),
+    ],
+)
+def test_quebec_law25_reads_canadian_law_as_home_law(
+    jurisdictions: tuple[str, ...], reach: Status
+) -> None:
+    rules, policy = apply_profile(load_rules(), POLICY, load_profiles()["quebec-law25"])
+    bucket = resolved_bucket()
+    bucket = replace(bucket, control=replace(bucket.control, jurisdictions=jurisdictions))
+    found = {f.rule_id: f for f in evaluate(rules, [bucket], policy)}
+    assert found["foreign-law-reach"].status is reach
+    # Where the data goes is the Law 25 test: Montreal is inside, Toronto would not be.
+    assert found["data-outside-allowed-locations"].status is Status.OK
+    toronto = replace(bucket, location=replace(bucket.location, subdivision="CA-ON"))
+    moved = {f.rule_id: f for f in evaluate(rules, [toronto], policy)}
+    assert moved["data-outside-allowed-locations"].status is Status.RISK
 
 
 def test_a_profile_changes_severities_and_the_report() -> None:
