@@ -73,7 +73,7 @@ FACT_WORDS: Mapping[str, str] = {
     "control.parent": "the operator's parent company",
     "control.run_by": "who operates it and their parent company",
     "control.jurisdictions": "the jurisdictions over its operator",
-    "control.laws": "the laws that reach its operator",
+    "control.laws": "the laws that can compel its operator",
     "control.method": "how its control was found",
     "control.confidence": "how sure its control is",
 }
