@@ -161,6 +161,7 @@ class _Run:
         self.rdap_cache: dict[str, RdapNetwork | None] = {}
         self.answers: dict[tuple[object, ...], tuple[Location, Control]] = {}
         self.mailboxes: dict[str, ResolvedAsset] = {}
+        self.runs_on = _runs_on(kb)
 
     def resolve(self, asset: Asset) -> ResolvedAsset:
         # Answers depend only on the attributes resolution reads, and scans share many (the same
@@ -246,7 +247,7 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
             else:
                 signals.nothing("rdap", f"RDAP had no answer for {address}")
     location = _choose_location(signals.locations, signals.tried)
-    control = _choose_control(signals.controls, signals.tried)
+    control = _choose_control(signals.controls, signals.tried, run.runs_on)
     return ResolvedAsset(asset, location, control)
 
 
@@ -927,17 +928,46 @@ def _choose_location(candidates: Sequence[Location], tried: Sequence[Evidence]) 
     return replace(best, evidence=(*best.evidence, *agreeing, *conflicts))
 
 
-def _choose_control(candidates: Sequence[Control], tried: Sequence[Evidence]) -> Control:
+def _choose_control(
+    candidates: Sequence[Control],
+    tried: Sequence[Evidence],
+    runs_on: Mapping[str, frozenset[str]] | None = None,
+) -> Control:
     if not candidates:
         return replace(UNKNOWN_CONTROL, evidence=tuple(tried) or (_nothing(),))
+    hosts = _infrastructure(candidates, runs_on or {})
     ranked = sorted(
         candidates,
-        key=lambda c: (c.jurisdictions is None, _RANK[c.method], -_CONF_RANK[c.confidence]),
+        key=lambda c: (
+            c.jurisdictions is None,
+            # A SaaS vendor runs the service it hosts on a cloud (D2L's Brightspace on AWS): the
+            # address names the cloud, but the vendor is the operator, the cloud's laws included.
+            c.operator in hosts,
+            _RANK[c.method],
+            -_CONF_RANK[c.confidence],
+        ),
     )
     best = ranked[0]
     extra = []
+    told: set[str | None] = set()
     for other in ranked[1:]:
-        if (other.operator, other.jurisdictions) != (best.operator, best.jurisdictions):
+        if other.operator in hosts and best.operator not in hosts:
+            if other.operator in told:
+                continue
+            told.add(other.operator)
+            first = other.evidence[0] if other.evidence else None
+            extra.append(
+                Evidence(
+                    "resolve:infrastructure",
+                    bounded(
+                        f"{best.operator} runs on {other.operator} ({other.method.value}, "
+                        f"jurisdictions {', '.join(other.jurisdictions or ('?',))})"
+                    ),
+                    first.observed_at if first else best.evidence[0].observed_at,
+                    other.confidence,
+                )
+            )
+        elif (other.operator, other.jurisdictions) != (best.operator, best.jurisdictions):
             first = other.evidence[0] if other.evidence else None
             extra.append(
                 Evidence(
@@ -951,6 +981,27 @@ def _choose_control(candidates: Sequence[Control], tried: Sequence[Evidence]) ->
                 )
             )
     return replace(best, evidence=(*best.evidence, *extra[:MAX_NAMES]))
+
+
+def _runs_on(kb: KnowledgeBase) -> dict[str, frozenset[str]]:
+    """Operator -> the operators of the infrastructure its service runs on (`hosted_on`)."""
+    return {
+        provider.operator: frozenset(
+            kb.providers[host].operator for host in provider.hosted_on if host in kb.providers
+        )
+        for provider in kb.providers.values()
+        if provider.hosted_on
+    }
+
+
+def _infrastructure(
+    candidates: Sequence[Control], runs_on: Mapping[str, frozenset[str]]
+) -> frozenset[str]:
+    """Operators among `candidates` that another candidate's service runs on."""
+    if len(candidates) < 2:
+        return frozenset()
+    hosted = {host for c in candidates if c.operator for host in runs_on.get(c.operator, ())}
+    return frozenset(c.operator for c in candidates if c.operator and c.operator in hosted)
 
 
 def _differs(a: Location, b: Location) -> bool:

@@ -345,6 +345,36 @@ def test_conflicting_signals_are_recorded(kb: KnowledgeBase) -> None:
     assert any(e.source == "resolve:conflict" and "DE" in e.detail for e in loc.evidence)
 
 
+def test_a_saas_vendor_on_a_cloud_is_the_operator_not_the_cloud(kb: KnowledgeBase) -> None:
+    # The address is AWS's and ranks first; it made D2L's Brightspace "run by Amazon Web
+    # Services, Inc.", D2L appearing only as a conflict. The vendor runs the service; the
+    # cloud's laws still reach it, and the cloud is named as its infrastructure.
+    asset = Asset(
+        "saas:portail.u.example",
+        "saas.endpoint",
+        "Portail",
+        {
+            "hostname": "portail.u.example",
+            "cname_chain": ("u.brightspace.com",),
+            "addresses": ("3.96.0.10",),
+        },
+    )
+    resolved = resolve(asset, kb)
+    control = resolved.control
+    assert control.operator == "D2L Corporation"
+    assert control.jurisdictions is not None and {"CA", "US"} <= set(control.jurisdictions)
+    assert control.laws is not None and "us-cloud-act" in control.laws
+    infrastructure = [e.detail for e in control.evidence if e.source == "resolve:infrastructure"]
+    assert infrastructure == [
+        "D2L Corporation runs on Amazon Web Services, Inc. (published-ranges, jurisdictions US)"
+    ]
+    assert not any(e.source == "resolve:conflict" for e in control.evidence)
+    assert resolved.location.subdivision == "CA-QC"  # its front end, from the address
+    # The same address without the vendor's name is AWS's alone.
+    bare = resolve(Asset("ip", "dns.host", "ip", {"addresses": ("3.96.0.10",)}), kb).control
+    assert bare.operator == "Amazon Web Services, Inc."
+
+
 def test_agreeing_signals_are_kept_as_evidence(kb: KnowledgeBase) -> None:
     asset = Asset(
         "h",
