@@ -318,8 +318,8 @@ def test_an_ok_owed_to_a_public_label_says_so(demo_scan: Scan) -> None:
     }
     web = "aws:123456789012:s3:ue-web-assets"
     assert messages[("foreign-law-reach", web)] == (
-        "Data held by an operator that a foreign law can compel: not the case for "
-        "ue-web-assets (classified public: not sensitive data)"
+        "Data held by an operator that a foreign law can compel: does not apply to "
+        "ue-web-assets, classified public (not sensitive data)"
     )
     # An OK for a sensitive asset has no such reason.
     assert messages[("data-outside-allowed-locations", "aws:123456789012:s3:ue-research-data")] == (

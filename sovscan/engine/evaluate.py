@@ -62,8 +62,9 @@ class CompiledRule:
 
 
 def _public_label(resolved: ResolvedAsset, config: Mapping[str, AttrValue]) -> str:
-    """ " (classified public: not sensitive)" when the asset's label exempts it, so that an OK
-    for data in the wrong place does not read as if the data were in the right one."""
+    """ ", classified public (not sensitive data)" when the asset's label exempts it, so that an
+    OK for data in the wrong place, or one nobody could locate, does not read as if it were in
+    the right one."""
     raw = resolved.asset.attributes.get("classification")
     label = raw if isinstance(raw, str) else config.get("default_classification")
     sensitive, public = (
@@ -72,7 +73,7 @@ def _public_label(resolved: ResolvedAsset, config: Mapping[str, AttrValue]) -> s
     )
     if sensitive_label(label, sensitive, public):
         return ""
-    return f" (classified {label}: not sensitive data)"
+    return f", classified {label} (not sensitive data)"
 
 
 class _LabelExemption:
@@ -228,9 +229,14 @@ def decide(
         message = render(compiled.message, facts, config)
     elif outcome is False:
         status = Status.OK
-        message = compiled.ok_prefix + resolved.asset.name
+        note = ""
         if compiled.reads_sensitive:
-            message += (exemption or _LabelExemption(resolved, config)).of(compiled, facts)
+            note = (exemption or _LabelExemption(resolved, config)).of(compiled, facts)
+        if note:
+            # Not "not the case": the facts may be unknown; the label alone settled it.
+            message = f"{rule.title}: does not apply to {resolved.asset.name}{note}"
+        else:
+            message = compiled.ok_prefix + resolved.asset.name
     else:
         status = Status.UNKNOWN
         missing = unknown_fields(compiled.checks, facts) or rule.fields
