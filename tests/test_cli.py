@@ -528,7 +528,7 @@ def test_diff_of_an_institution_refuses_in_one_line(
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(f"sovscan: error: {store}: {expected}")
     if "holds no scan" in expected:
-        assert result.stderr.endswith("scans of 'A', 'B', 'Evil\\\\x1b]0;pwned\\\\x07\\\\x202eU'\n")
+        assert result.stderr.endswith("scans of 'A', 'B', 'Evil\\\\x1b]0;pwned\\\\x07\\\\u202eU'\n")
     assert not set("\x1b\x07\u202e") & set(result.stderr)
 
 

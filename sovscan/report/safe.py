@@ -9,9 +9,21 @@ _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069
 _ANY_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+def _escape(match: re.Match[str]) -> str:
+    """A character as Python writes it in a string literal: `\\x1b`, `\\u202e`, `\\U0001f600`.
+    `\\x` takes exactly two hex digits, so a code point above 0xff written `\\x202e` would
+    read as `\\x20` (a space) followed by `2e`."""
+    code = ord(match.group())
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
 def terminal_safe(text: str, limit: int | None = None) -> str:
     """`text` with every control character (ANSI escapes included) shown as a visible escape."""
-    shown = _ANY_CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    shown = _ANY_CONTROL_RE.sub(_escape, text)
     if limit is not None and len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     return shown
@@ -26,7 +38,7 @@ def terminal_safe_text(text: str) -> str:
     Renderers escape each value as they place it; this last pass guarantees that nothing they
     missed (a field nobody thought hostile) can reach a terminal raw.
     """
-    return _CONTROL_BUT_NEWLINE_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL_BUT_NEWLINE_RE.sub(_escape, text)
 
 
 def strip_controls(text: str) -> str:

@@ -116,3 +116,31 @@ def test_a_replays_provenance_renders_inert(name: str) -> None:
     assert "\x1b" not in text and "\u202e" not in text
     if name in ("markdown", "html"):
         assert "<script>alert" not in text and "&lt;script&gt;alert(1)" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\x1b[31m", "\\x1b[31m"),
+        ("\x7f\x9f", "\\x7f\\x9f"),
+        # Above 0xff, \x would read as two digits (\x20 is a space, then "2e"): \u and \U.
+        ("a\u202eb", "a\\u202eb"),
+        ("\u2066\u2069", "\\u2066\\u2069"),
+    ],
+)
+def test_terminal_escapes_read_back_as_the_character(text: str, expected: str) -> None:
+    from sovscan.report.safe import terminal_safe, terminal_safe_text
+
+    assert terminal_safe(text) == expected
+    assert terminal_safe_text(text + "\n") == expected + "\n"
+    # Each escape is a Python string literal's: reading it back gives the character.
+    assert expected.encode("ascii").decode("unicode_escape") == text
+
+
+def test_an_escape_above_the_bmp_takes_eight_digits() -> None:
+    import re
+
+    from sovscan.report.safe import _escape
+
+    # No escaped character lies above U+FFFF today; were one added, \U and eight digits.
+    assert re.sub(".", _escape, "\U0001f600\u00e9") == "\\U0001f600\\xe9"

@@ -35,6 +35,7 @@ def test_terminal_escapes_are_neutralised() -> None:
     text = render(scan)
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
     assert "evil\\x1b[2J" in text
+    assert "pwned\\x07\\u202" in text  # U+202E as \u202e (the column may cut its end)
 
 
 def test_narrow_terminals_get_a_list_that_fits() -> None:
