@@ -527,6 +527,10 @@ class _Reader:
     def fail(self, key: str, expected: str, got: object) -> NoReturn:
         raise ConfigError(f"{self.label}: {key}: expected {expected}; got {shown(got)}")
 
+    def missing(self, key: str, expected: str) -> NoReturn:
+        """A required key the file does not set (not `got nothing`: nothing was written)."""
+        raise ConfigError(f"{self.label}: {key}: missing; it is required: {expected}")
+
     def known_keys(self, table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
         for key in table:
             if key not in allowed:
@@ -538,7 +542,7 @@ class _Reader:
         value = document.get(key)
         if value is None:
             if required:
-                self.fail(key, f"a [{key}] table", "nothing")
+                self.missing(key, f"a [{key}] table")
             return {}
         if not isinstance(value, dict):
             self.fail(key, f"a [{key}] table", value)
@@ -554,7 +558,7 @@ class _Reader:
         value = table.get(key.rsplit(".", 1)[-1])
         if value is None:
             if required:
-                self.fail(key, "a non-empty string", "nothing")
+                self.missing(key, "a non-empty string")
             return None
         if not isinstance(value, str) or not value.strip() or len(value) > 512:
             self.fail(key, "a non-empty string of at most 512 characters", value)
@@ -569,7 +573,7 @@ class _Reader:
     def place(self, table: Mapping[str, Any], key: str) -> str:
         value = table.get(key.rsplit(".", 1)[-1])
         if value is None:
-            self.fail(key, "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'", "nothing")
+            self.missing(key, "an ISO 3166-2 code such as CA-QC, or an ISO 3166-1 code such as CA")
         return self.place_value(value, key)
 
     def place_value(self, value: object, key: str) -> str:

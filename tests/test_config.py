@@ -76,8 +76,8 @@ def test_defaults_when_optional_keys_are_missing(tmp_path: Path) -> None:
     [
         ('[institution]\nname = "X"\nhome = "Quebec"\n', "institution.home: expected an ISO 3166"),
         ('[institution]\nname = "X"\nhome = "ZZ"\n', "institution.home: expected an ISO 3166"),
-        ('[institution]\nhome = "CA"\n', "institution.name: expected a non-empty string"),
-        ("[dns]\ndomains = []\n", "institution: expected a [institution] table"),
+        ('[institution]\nhome = "CA"\n', "institution.name: missing; it is required: a non-empty"),
+        ("[dns]\ndomains = []\n", "institution: missing; it is required: a [institution] table"),
         (
             '[institution]\nname = "X"\nhome = "CA"\nallowed_locations = "CA"\n',
             "institution.allowed_locations: expected a list of strings",
@@ -122,6 +122,33 @@ def test_bad_values_fail_with_one_line_naming_file_and_key(
     assert message.startswith(f"{path}: ")
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[institution]\nname = "X"\n',
+            (
+                "institution.home: missing; it is required: an ISO 3166-2 code such as CA-QC, "
+                "or an ISO 3166-1 code such as CA"
+            ),
+        ),
+        (
+            '[institution]\nname = "X"\nhome = "CA"\n[[saas]]\nname = "A"\n',
+            "saas[0].url: missing; it is required: ",
+        ),
+    ],
+)
+def test_a_missing_required_key_says_it_is_required(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    # Not "got 'nothing'": the file wrote nothing, and 'nothing' in quotes reads as a value.
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {expected}")
+    assert "nothing" not in str(info.value)
 
 
 def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
