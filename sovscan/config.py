@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
@@ -17,6 +16,7 @@ from sovscan.errors import ConfigError
 from sovscan.model import Policy
 from sovscan.places import GROUPS, home_jurisdictions, is_place
 from sovscan.shown import shown
+from sovscan.suggest import closest, either
 from sovscan.urls import without_secrets
 
 ALL_REGIONS = "all"
@@ -148,16 +148,22 @@ def load_config(path: Path) -> ScanConfig:
 def check_aws_regions(config: ScanConfig, known: Collection[str]) -> None:
     """Every AWS region the inventory names must be in `known` (the region table and
     botocore's, which the scan loads after the file): a misspelt region would otherwise only
-    surface as a gap."""
+    surface as a gap. A typo earns the closest regions, as `sovscan lookup` gives them; only a
+    name close to none may be a region newer than the installed botocore."""
     for i, source in enumerate(config.aws):
         for j, region in enumerate(source.regions or ()):
             if region in known:
                 continue
-            close = difflib.get_close_matches(region, sorted(known), n=1)
+            where = f"{config.source}: aws[{i}].regions[{j}]"
+            close = closest(region, sorted(known))
+            if close:
+                raise ConfigError(
+                    f"{where}: expected an AWS region; got {region!r}: did you mean "
+                    f"{either(close)}?"
+                )
             raise ConfigError(
-                f"{config.source}: aws[{i}].regions[{j}]: expected an AWS region such as "
-                f"{close[0] if close else 'ca-central-1'} (one newer than the installed boto3: "
-                f"pip install -U boto3); got {region!r}"
+                f"{where}: expected an AWS region such as ca-central-1 (or one newer than the "
+                f"installed boto3: pip install -U boto3); got {region!r}"
             )
 
 

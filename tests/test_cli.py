@@ -71,7 +71,7 @@ def test_a_misspelt_aws_region_is_a_config_error_before_any_probe(
     config = tmp_path / "sovscan.toml"
     config.write_text(
         '[institution]\nname = "X"\nhome = "CA-QC"\n'
-        '[[aws]]\nname = "main"\nregions = ["ca-central-1", "ca-centrale-1"]\n',
+        '[[aws]]\nname = "main"\nregions = ["ca-central-1", "ca-centrl-1"]\n',
         encoding="utf-8",
     )
     output, store = tmp_path / "report.json", tmp_path / "history.sqlite"
@@ -79,11 +79,13 @@ def test_a_misspelt_aws_region_is_a_config_error_before_any_probe(
     args = ["scan", "--config", str(config), "--output", str(output), "--store", str(store)]
     result = runner.invoke(cli, args, env=env)
     assert result.exit_code == 2, result.output
+    # The suggestion `sovscan lookup ca-centrl-1` makes; no boto3 upgrade for a plain typo.
     assert result.stderr.strip() == (
-        f"sovscan: error: {config}: aws[0].regions[1]: expected an AWS region such as "
-        "ca-central-1 (one newer than the installed boto3: pip install -U boto3); "
-        "got 'ca-centrale-1'"
+        f"sovscan: error: {config}: aws[0].regions[1]: expected an AWS region; "
+        "got 'ca-centrl-1': did you mean ca-central-1?"
     )
+    looked_up = runner.invoke(cli, ["lookup", "ca-centrl-1"])
+    assert looked_up.exit_code == 2 and "did you mean ca-central-1?" in looked_up.stderr
     assert not output.exists() and not store.exists()  # exit 2 writes nothing
 
 

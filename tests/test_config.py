@@ -376,10 +376,42 @@ def test_aws_regions_are_checked_against_the_region_table(tmp_path: Path) -> Non
         '[[aws]]\nname = "b"\nregions = ["us-east-1", "eu-west-33"]\n',
         encoding="utf-8",
     )
-    with pytest.raises(
-        ConfigError, match=r"aws\[1\]\.regions\[1\]: .* such as eu-west-3 .*'eu-west-33'"
-    ):
+    with pytest.raises(ConfigError) as info:
         check_aws_regions(load_config(path), known)
+    assert str(info.value) == (
+        f"{path}: aws[1].regions[1]: expected an AWS region; got 'eu-west-33': did you mean "
+        "eu-west-3, eu-west-1 or eu-west-2?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("region", "hint"),
+    [
+        ("ca-centrl-1", "got 'ca-centrl-1': did you mean ca-central-1?"),
+        ("us-est-1", "got 'us-est-1': did you mean us-east-1, us-west-1 or us-west-2?"),
+        # Close to no region: maybe one newer than the installed botocore.
+        (
+            "xx-nowhere-9",
+            (
+                "expected an AWS region such as ca-central-1 (or one newer than the installed "
+                "boto3: pip install -U boto3); got 'xx-nowhere-9'"
+            ),
+        ),
+    ],
+)
+def test_a_misspelt_aws_region_suggests_the_closest(tmp_path: Path, region: str, hint: str) -> None:
+    from sovscan.config import check_aws_regions
+    from sovscan.resolve import load_knowledge
+
+    known = {r for provider, r in load_knowledge().regions if provider == "aws"}
+    path = write(
+        tmp_path, f'[institution]\nname = "X"\nhome = "CA"\n[[aws]]\nregions = ["{region}"]\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        check_aws_regions(load_config(path), known)
+    message = str(info.value)
+    assert message.startswith(f"{path}: aws[0].regions[0]: ") and message.endswith(hint)
+    assert ("boto3" in message) == ("did you mean" not in message)
 
 
 def scan_writes_nothing(tmp_path: Path, config: Path, *extra: str) -> str:

@@ -22,6 +22,7 @@ from sovscan.report.safe import terminal_safe
 from sovscan.resolve import KnowledgeBase, load_knowledge, resolve_all
 from sovscan.resolve.catalog import Law, Provider
 from sovscan.resolve.rdap import IpwhoisRdapClient
+from sovscan.suggest import CLOSE, closest, either
 
 MAX_TARGETS = 1000
 _HOST_RE = re.compile(
@@ -109,26 +110,22 @@ def _provider_region_asset(target: str, typed: str, region: str, kb: KnowledgeBa
         names = sorted(
             {*with_regions, *(a for a, p in _PROVIDER_ALIASES.items() if p in with_regions)}
         )
-        close = _closest(typed, names, cutoff=0.6)
+        close = closest(typed, names, cutoff=0.6)
         expected = f"expected one of {', '.join(names)}"
         raise click.BadParameter(
             f"{shown}: no provider {typed[:40]!r} has regions in the catalogue; "
-            + (f"did you mean {_either(close)}? ({expected})" if close else expected)
+            + (f"did you mean {either(close)}? ({expected})" if close else expected)
         )
     regions = sorted(
         r for (p, r), place in kb.regions.items() if p == provider and place.kind != "edge"
     )
-    close = _closest(region, regions)
+    close = closest(region, regions)
     if close:
-        hint = f"did you mean {_either(close)}?"
+        hint = f"did you mean {either(close)}?"
     else:
         more = f", ... {len(regions) - 6} more" if len(regions) > 6 else ""
         hint = f"expected one of its {len(regions)} regions ({', '.join(regions[:6])}{more})"
     raise click.BadParameter(f"{shown}: {provider} has no region {region[:80]!r}; {hint}")
-
-
-_CLOSE = 0.8
-"""difflib's similarity for a suggestion: ca-centrl-1 finds ca-central-1 and not ca-west-1."""
 
 
 def _no_such_region(target: str, kb: KnowledgeBase) -> str:
@@ -140,29 +137,10 @@ def _no_such_region(target: str, kb: KnowledgeBase) -> str:
             continue
         bare = provider == "aws" or _bare_region_owners(region, kb) == [provider]
         spellings.setdefault(region.lower(), set()).add(region if bare else f"{provider}:{region}")
-    close = _closest(target.strip(), list(spellings))
+    close = closest(target.strip(), list(spellings))
     suggested = [name for word in close for name in sorted(spellings[word])][:3]
-    hint = f"; did you mean {_either(suggested)}? (" if suggested else " ("
+    hint = f"; did you mean {either(suggested)}? (" if suggested else " ("
     return f"{target[:80]!r}: no such region{hint}{_TARGET_FORMS})"
-
-
-def _closest(typed: str, names: Sequence[str], cutoff: float = _CLOSE) -> list[str]:
-    """At most three of `names` closest to `typed`, best first: the one that differs only in
-    case alone (CA-CENTRAL-1 means ca-central-1, not also mx-central-1)."""
-    word = typed.lower()
-    exact = [name for name in names if name.lower() == word]
-    if exact:
-        return exact
-    close = difflib.get_close_matches(word, names, n=3, cutoff=cutoff)
-    # Ties in name order, so the message does not depend on the catalogue's row order.
-    return sorted(
-        close, key=lambda name: (-difflib.SequenceMatcher(None, name, word).ratio(), name)
-    )
-
-
-def _either(names: Sequence[str]) -> str:
-    """`a`, `a or b`, `a, b or c`."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def render_json(results: Sequence[ResolvedAsset], kb: KnowledgeBase) -> str:
@@ -405,7 +383,7 @@ def explain(subject: str | None, list_all: bool) -> None:
         click.echo("\n\n".join(parts))
     else:
         ids = list(dict.fromkeys([*kb.laws, *kb.providers, *rules, *ruleset.frameworks, *profiles]))
-        close = difflib.get_close_matches(key, ids, n=3, cutoff=_CLOSE)
+        close = difflib.get_close_matches(key, ids, n=3, cutoff=CLOSE)
         hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise click.BadParameter(
             f"{subject[:80]!r} is not a law, provider, rule, framework or profile id; "
