@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import json
 import os
@@ -22,7 +21,7 @@ from sovscan.report.safe import terminal_safe
 from sovscan.resolve import KnowledgeBase, load_knowledge, resolve_all
 from sovscan.resolve.catalog import Law, Provider
 from sovscan.resolve.rdap import IpwhoisRdapClient
-from sovscan.suggest import CLOSE, closest, either
+from sovscan.suggest import closest, either, related
 
 MAX_TARGETS = 1000
 _HOST_RE = re.compile(
@@ -381,14 +380,25 @@ def explain(subject: str | None, list_all: bool) -> None:
         parts = [framework_view(ruleset, key)] if key in ruleset.frameworks else []
         parts += [explain_profile(profiles[key]).rstrip("\n")] if key in profiles else []
         click.echo("\n\n".join(parts))
+    elif _FINDING_KEY_RE.fullmatch(key):
+        # A report's finding key (the one waivers take): explain knows rules, not findings.
+        raise click.BadParameter(
+            f"{subject.strip()!r} is a finding key; explain takes a rule, law, provider, "
+            "framework or profile id, and cannot know a finding without its report: the "
+            "finding's rule id is in the report's rule_id field (the table's rule column), "
+            "then sovscan explain RULE_ID"
+        )
     else:
         ids = list(dict.fromkeys([*kb.laws, *kb.providers, *rules, *ruleset.frameworks, *profiles]))
-        close = difflib.get_close_matches(key, ids, n=3, cutoff=CLOSE)
-        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        close = related(key[:80], ids)
+        hint = f"did you mean {either(close)}? " if close else ""
         raise click.BadParameter(
             f"{subject[:80]!r} is not a law, provider, rule, framework or profile id; "
             f"{hint}`sovscan explain --list` lists them"
         )
+
+
+_FINDING_KEY_RE = re.compile(r"[0-9a-f]{32}")
 
 
 @click.group("data")

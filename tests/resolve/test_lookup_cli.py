@@ -203,6 +203,52 @@ def test_explain_unknown_subject() -> None:
     assert "eu-csf or eu-csf" not in CliRunner().invoke(explain, ["eu-cs"]).output
 
 
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        # Ids that contain the word typed, as well as those close to it.
+        ("law25", "did you mean qc-law25 or quebec-law25? "),
+        ("foreign-law", "did you mean foreign-law-reach? "),
+        ("FISA", "did you mean us-fisa-702? "),
+        ("cloud-act", "did you mean us-cloud-act? "),
+        # Else the ids holding most of its parts.
+        ("law-quebec", "did you mean quebec-law25? "),
+        ("quebec law 25", "did you mean quebec-law25? "),
+    ],
+)
+def test_explain_suggests_ids_containing_the_word(typed: str, hint: str) -> None:
+    from sovscan.cli import cli
+
+    result = CliRunner().invoke(cli, ["explain", typed])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"sovscan: error: Invalid value: {typed!r} is not a law, provider, rule, framework or "
+        f"profile id; {hint}`sovscan explain --list` lists them\n"
+    )
+
+
+def test_explain_of_a_finding_key_points_to_its_rule_id() -> None:
+    from sovscan.cli import cli
+
+    key = "3F1C0E2A9B7D4C6E8F0A1B2C3D4E5F60"
+    result = CliRunner().invoke(cli, ["explain", key])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert f"{key!r} is a finding key; explain takes a rule, law, provider" in result.stderr
+    assert "the finding's rule id is in the report's rule_id field" in result.stderr
+    assert "did you mean" not in result.stderr
+
+
+def test_suggestions_do_not_flood() -> None:
+    from sovscan.suggest import related
+
+    names = ["qc-law25", "quebec-law25", "eu-gdpr", "gdpr", "us-cloud-act"]
+    assert related("eu", names) == []  # too short to look for inside names
+    assert related("nothing-alike", names) == []
+    assert related("gdpr", names) == ["gdpr", "eu-gdpr"]  # the closest first
+    assert related("law", names, limit=1) == ["qc-law25"]
+
+
 def test_an_id_that_is_a_framework_and_a_profile_explains_both() -> None:
     result = CliRunner().invoke(explain, ["secnumcloud"])
     assert result.exit_code == 0, result.output
