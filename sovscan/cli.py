@@ -92,6 +92,11 @@ class SovscanGroup(click.Group):
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
             sys.exit(EXIT_USAGE)
+        except click.NoSuchOption as exc:
+            hint = _global_option_hint(exc, _given_args(args, kwargs))
+            if hint:  # without click's "Did you mean '--format'?" for --log-format
+                exc = click.NoSuchOption(exc.option_name, ctx=exc.ctx)
+            _fail(exc.format_message() + hint, EXIT_USAGE)
         except click.UsageError as exc:
             _fail(exc.format_message(), EXIT_USAGE)
         except click.ClickException as exc:
@@ -111,6 +116,53 @@ class SovscanGroup(click.Group):
                 EXIT_INTERNAL,
             )
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _given_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    """The command line `main` parses, as click finds it."""
+    given = kwargs.get("args", args[0] if args else None)
+    return list(sys.argv[1:] if given is None else given)
+
+
+def _global_option_hint(exc: click.NoSuchOption, given: Sequence[str]) -> str:
+    """When a command was given an option of sovscan itself (`sovscan scan -q`): where it goes,
+    as the user typed it (`-vv`, `--log-format json`). Empty for any other unknown option."""
+    from sovscan.report.safe import terminal_safe
+
+    ctx = exc.ctx
+    name = exc.option_name
+    param = next((p for p in cli.params if name in p.opts), None)
+    if ctx is None or ctx.command is cli or not isinstance(param, click.Option):
+        return ""
+    typed = name
+    if param.count:
+        letter = name[1:] if len(name) == 2 else ""
+        typed = next((t for t in given if letter and t == "-" + letter * (len(t) - 1)), name)
+    elif not param.is_flag:
+        value: str | None = None
+        for index, token in enumerate(given):
+            if token.startswith(name + "="):
+                value = token.partition("=")[2]
+                break
+            if token == name and index + 1 < len(given):
+                value = given[index + 1]
+                break
+        choices = getattr(param.type, "choices", None)
+        shown = (
+            terminal_safe(value, 40)
+            if value is not None
+            else "|".join(choices)
+            if choices
+            else "VALUE"
+        )
+        typed = f"{name} {shown}"
+    prog, _, command = ctx.command_path.partition(" ")
+    if not param.expose_value:  # --version: it runs no command
+        return f" {name} is an option of {prog} itself: {prog} {typed}"
+    return (
+        f" {name} is an option of {prog} itself, which goes before the command: "
+        f"{prog} {typed} {command} ..."
+    )
 
 
 def _fail(message: str, code: int) -> NoReturn:

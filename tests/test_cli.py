@@ -579,3 +579,62 @@ def test_a_saas_front_end_is_not_where_its_data_rests_unless_declared(
         assert asset["location"]["method"] == "published-ranges"
         assert finding["missing"] == ["location.at_rest"]
     assert "location-unknown" not in {f["rule_id"] for f in document["findings"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["scan", "-c", "sovscan.toml", "-q"],
+            (
+                "No such option '-q'. -q is an option of sovscan itself, which goes before the "
+                "command: sovscan -q scan ..."
+            ),
+        ),
+        (
+            ["scan", "--quiet", "-c", "sovscan.toml"],
+            (
+                "No such option '--quiet'. --quiet is an option of sovscan itself, which goes "
+                "before the command: sovscan --quiet scan ..."
+            ),
+        ),
+        (
+            ["demo", "-vv"],
+            (
+                "No such option '-v'. -v is an option of sovscan itself, which goes before the "
+                "command: sovscan -vv demo ..."
+            ),
+        ),
+        # Not click's "Did you mean '--format'?": the option is sovscan's.
+        (
+            ["rules", "list", "--log-format", "json"],
+            (
+                "No such option '--log-format'. --log-format is an option of sovscan itself, which "
+                "goes before the command: sovscan --log-format json rules list ..."
+            ),
+        ),
+        (
+            ["history", "--log-format=json"],
+            (
+                "No such option '--log-format'. --log-format is an option of sovscan itself, which "
+                "goes before the command: sovscan --log-format json history ..."
+            ),
+        ),
+        (
+            ["lookup", "--version"],
+            (
+                "No such option '--version'. --version is an option of sovscan itself: "
+                "sovscan --version"
+            ),
+        ),
+        # Any other unknown option is click's error as it was.
+        (["scan", "--bogus"], "No such option '--bogus'."),
+        (["scan", "--formt", "json"], "No such option '--formt'. Did you mean '--format'?"),
+    ],
+)
+def test_a_global_option_after_the_command_says_where_it_goes(
+    runner: CliRunner, args: list[str], expected: str
+) -> None:
+    result = runner.invoke(cli, args, prog_name="sovscan")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"sovscan: error: {expected}\n"
