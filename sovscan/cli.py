@@ -1010,7 +1010,11 @@ def replay(
 
 @cli.command()
 @_store_option
-@click.option("--institution", help="Only the scans of this institution.")
+@click.option(
+    "--institution",
+    metavar="NAME",
+    help="Only the scans of this institution (one the store holds no scan of is an error).",
+)
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
 def history(store: Path | None, institution: str | None, output_format: str) -> int:
     """List the stored scans with their scores."""

@@ -313,7 +313,9 @@ def _write_document(
 
 
 def list_scans(path: Path, institution: str | None = None) -> list[StoredScan]:
-    """Scans in the store, oldest first, optionally for one institution."""
+    """Scans in the store, oldest first, optionally for one institution. Raises HistoryError,
+    as `diff_scans` does, naming the institutions held when the store holds scans but none of
+    `institution` (misspelt or renamed); an empty store is an empty list."""
     with open_store(path) as connection:
         rows = connection.execute(
             "SELECT s.id, s.institution, s.started_at, s.score, s.complete,"
@@ -321,6 +323,8 @@ def list_scans(path: Path, institution: str | None = None) -> list[StoredScan]:
             " FROM scans s WHERE (? IS NULL OR s.institution = ?) ORDER BY s.started_at, s.id",
             (institution, institution),
         ).fetchall()
+        if institution is not None and not rows and _holds_a_scan(connection):
+            _check_held(connection, path, institution)
     return [StoredScan(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
 
@@ -393,6 +397,10 @@ def _institution_of(connection: sqlite3.Connection, scan_id: str) -> str:
 def _named(institution: str) -> str:
     """An institution's name for a one-line error: quoted, escaped for the terminal and cut."""
     return repr(terminal_safe(institution, 80))
+
+
+def _holds_a_scan(connection: sqlite3.Connection) -> bool:
+    return connection.execute("SELECT 1 FROM scans LIMIT 1").fetchone() is not None
 
 
 def _check_held(connection: sqlite3.Connection, path: Path, institution: str) -> None:

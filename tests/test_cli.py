@@ -534,6 +534,40 @@ def test_diff_of_an_institution_refuses_in_one_line(
     assert not set("\x1b\x07\u202e") & set(result.stderr)
 
 
+@pytest.mark.parametrize("output_format", ["table", "json"])
+def test_history_of_an_institution_the_store_lacks_is_refused_as_diff_does(
+    runner: CliRunner, tmp_path: Path, output_format: str
+) -> None:
+    # It printed an empty table and exited 0, so a misspelt name read as "never scanned".
+    from sovscan.history import open_store, save_scan
+    from tests.test_history import of, scan_at, two_institutions
+
+    store = tmp_path / "history.sqlite"
+    two_institutions(store)
+    save_scan(store, of("Evil\x1b]0;pwned\x07\u202eU", scan_at(20, (), "e-1")))
+    args = ["history", "--store", str(store), "--format", output_format, "--institution"]
+    result = runner.invoke(cli, [*args, "C"])
+    refused = runner.invoke(cli, ["diff", "--store", str(store), "--institution", "C"])
+    assert result.exit_code == refused.exit_code == 2 and result.stdout == ""
+    assert (
+        result.stderr
+        == refused.stderr
+        == (
+            f"sovscan: error: {store}: the history store holds no scan of 'C'; it holds scans of "
+            "'A', 'B', 'Evil\\\\x1b]0;pwned\\\\x07\\\\u202eU'\n"
+        )
+    )
+    held = runner.invoke(cli, [*args, "B"])
+    assert held.exit_code == 0 and "b-1" in held.stdout and "a-1" not in held.stdout
+    # An empty store lists nothing, with or without --institution, as before.
+    empty = tmp_path / "empty.sqlite"
+    with open_store(empty, create=True):
+        pass
+    for more in ([], ["--institution", "C"]):
+        listed = runner.invoke(cli, ["history", "--store", str(empty), *more])
+        assert listed.exit_code == 0 and listed.stderr == "", listed.stderr
+
+
 @pytest.mark.parametrize(
     ("declared", "status", "words"),
     [
