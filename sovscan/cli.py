@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from sovscan import __version__
-from sovscan.config import check_aws_regions, load_config
+from sovscan.config import check_aws_regions, check_dns_names, load_config
 from sovscan.errors import ConfigError, RuleError, SovscanError
 from sovscan.history import check_store, default_store_path
 from sovscan.model import Scan, Severity, Status
@@ -379,6 +379,7 @@ def scan(
         from sovscan.probes.dns import read_domains_file
 
         extra = read_domains_file(domains_file)
+        check_dns_names(config, frozenset(extra), f"--domains {domains_file}")
         config = replace(config, domains=tuple(dict.fromkeys((*config.domains, *extra))))
     all_rule_dirs = [*config.rule_dirs, *rule_dirs]
     store_path = None if no_store else (store or default_store_path())

@@ -198,7 +198,7 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
     )
     names = tuple(
         _dedupe(
-            _label(reader, value, f"dns.names[{i}]")
+            _label(reader, value, f"dns.names[{i}]", frozenset(domains))
             for i, value in enumerate(reader.str_list(dns_table, "dns.names"))
         )
     )
@@ -497,12 +497,49 @@ def normalize_domain(reader: _Reader, value: object, where: str) -> str:
     return ascii_name
 
 
-def _label(reader: _Reader, value: object, where: str) -> str:
+_NAME_EXPECTED = "a host label such as 'portail' or '_sip._tls', looked up under each domain"
+
+
+def _label(reader: _Reader, value: object, where: str, domains: Collection[str]) -> str:
     if not isinstance(value, str) or not all(
         _HOST_LABEL_RE.match(part) for part in value.lower().split(".")
     ):
-        reader.fail(where, "a host label such as 'www' or '_sip._tls'", value)
-    return value.lower()
+        reader.fail(where, _NAME_EXPECTED, value)
+    name = value.lower()
+    problem = _full_name_problem(name, domains)
+    if problem:
+        raise ConfigError(
+            f"{reader.label}: {where}: expected {_NAME_EXPECTED}; got {shown(value)}, {problem}"
+        )
+    return name
+
+
+def _full_name_problem(name: str, domains: Collection[str], of: str = "") -> str | None:
+    """Why `name`, one of dns.names, is not a label: it is one of `domains` (`of` says whence)
+    or a host name under one. A name is put under every domain (`portail` is asked as
+    portail.<domain>), so `portail.cssdescedres.example` would be asked as
+    portail.cssdescedres.example.<domain>: a name nobody has, and nothing would say so."""
+    labels = name.split(".")
+    for start in range(len(labels)):
+        domain = ".".join(labels[start:])
+        if domain not in domains:
+            continue
+        if start == 0:
+            return f"one of the domains{of} (a domain's own name is always looked up): remove it"
+        return f"a host name under the domain {domain}{of}: write {'.'.join(labels[:start])!r}"
+    return None
+
+
+def check_dns_names(config: ScanConfig, domains: Collection[str], source: str) -> None:
+    """No dns.names entry is a host name under one of `domains`, the domains `source` (a
+    --domains file) adds to the inventory's own (which `load_config` checked)."""
+    for name in config.dns_names:
+        problem = _full_name_problem(name, domains, f" of {source}")
+        if problem:
+            raise ConfigError(
+                f"{config.source}: dns.names: expected {_NAME_EXPECTED}; got {shown(name)}, "
+                f"{problem}"
+            )
 
 
 def _region(reader: _Reader, value: object, where: str) -> str:

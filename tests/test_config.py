@@ -676,3 +676,59 @@ def test_aws_sources_apart_by_name_or_region_are_kept(tmp_path: Path) -> None:
         f"aws:{ROLE}",
         f"aws:{ROLE.replace('012:', '013:')}",
     ]
+
+
+DNS_NAMES = (
+    '[institution]\nname = "X"\nhome = "CA-QC"\n'
+    '[dns]\ndomains = ["cssdescedres.example", "autre.example"]\n'
+)
+NAME_EXPECTED = (
+    "expected a host label such as 'portail' or '_sip._tls', looked up under each domain; got "
+)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        # It was looked up as portail.cssdescedres.example.<each domain>, and found nothing.
+        (
+            '["lms", "Portail.cssdescedres.example"]',
+            "dns.names[1]: " + NAME_EXPECTED + "'Portail.cssdescedres.example', a host name "
+            "under the domain cssdescedres.example: write 'portail'",
+        ),
+        (
+            '["_sip._tls.autre.example"]',
+            "dns.names[0]: " + NAME_EXPECTED + "'_sip._tls.autre.example', a host name under "
+            "the domain autre.example: write '_sip._tls'",
+        ),
+        (
+            '["autre.example"]',
+            "dns.names[0]: " + NAME_EXPECTED + "'autre.example', one of the domains (a "
+            "domain's own name is always looked up): remove it",
+        ),
+        ('["portail/"]', "dns.names[0]: " + NAME_EXPECTED + "'portail/'"),
+    ],
+)
+def test_a_dns_name_is_a_label_not_a_host_name(tmp_path: Path, names: str, expected: str) -> None:
+    path = write(tmp_path, f"{DNS_NAMES}names = {names}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {expected}"
+
+
+def test_dns_names_that_are_labels_are_kept(tmp_path: Path) -> None:
+    # Dotted labels stay labels (_sip._tls, www.intranet): only a name under a domain is refused.
+    names = '["portail", "_sip._tls", "www.intranet", "cssdescedres"]'
+    config = load_config(write(tmp_path, f"{DNS_NAMES}names = {names}\n"))
+    assert config.dns_names == ("portail", "_sip._tls", "www.intranet", "cssdescedres")
+
+
+def test_a_dns_name_under_a_domain_of_the_domains_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, f'{DNS_NAMES}names = ["portail.ecole.example"]\n')
+    domains = tmp_path / "domains.txt"
+    domains.write_text("ecole.example\n", encoding="utf-8")
+    assert load_config(path).dns_names == ("portail.ecole.example",)  # no domain of its own
+    assert scan_writes_nothing(tmp_path, path, "--domains", str(domains)) == (
+        f"{path}: dns.names: " + NAME_EXPECTED + "'portail.ecole.example', a host name under "
+        f"the domain ecole.example of --domains {domains}: write 'portail'"
+    )
