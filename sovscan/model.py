@@ -313,6 +313,18 @@ class Score:
 
 
 @dataclass(frozen=True, slots=True)
+class CitedControl:
+    """A framework control a rule cites, worded as rules/frameworks.yaml words it, so a report
+    can say what the control requires without the reader running `sovscan explain`."""
+
+    framework: str  # "qc-law25"
+    control: str  # "a2.1-s70.1"
+    framework_title: str  # "Quebec Law 25 (S.Q. 2021, c. 25): personal information leaving ..."
+    citation: str  # "CQLR c. A-2.1, s. 70.1"
+    title: str  # "Public bodies: before releasing personal information outside Québec, ..."
+
+
+@dataclass(frozen=True, slots=True)
 class RuleInfo:
     """What reports need to know of a rule that was evaluated."""
 
@@ -322,6 +334,7 @@ class RuleInfo:
     source: str  # repository-relative rule file
     rationale: str
     remediation: str
+    references: tuple[CitedControl, ...] = ()  # the controls the rule maps to, in its order
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import boto3
@@ -15,6 +15,7 @@ from sovscan import __version__
 from sovscan.bounds import bounded
 from sovscan.config import AwsSource, ScanConfig, aws_source_name
 from sovscan.engine import (
+    Framework,
     Rule,
     RuleSet,
     Waiver,
@@ -26,7 +27,17 @@ from sovscan.engine import (
     score,
 )
 from sovscan.errors import ConfigError, ProbeError
-from sovscan.model import Asset, Finding, Gap, Policy, ReplayOf, RuleInfo, Scan, WaiverMark
+from sovscan.model import (
+    Asset,
+    CitedControl,
+    Finding,
+    Gap,
+    Policy,
+    ReplayOf,
+    RuleInfo,
+    Scan,
+    WaiverMark,
+)
 from sovscan.probes import Clock, Probe, utc_now
 from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe, client_config, session_for
 from sovscan.probes.dns import DnsProbe
@@ -297,7 +308,7 @@ def assess(
         findings=findings,
         score=score(resolved, waived.unwaived, len(gaps), policy),
         laws=law_summaries(knowledge),
-        rules={rule.id: rule_info(rule) for rule in ruleset.rules},
+        rules=rule_infos(ruleset),
         profile=profile,
         notices=waiver_notices(
             waived.expired,
@@ -372,10 +383,29 @@ def _waiver_target(waiver: Waiver) -> str:
     return f"finding {waiver.finding}" if waiver.finding else f"asset {waiver.asset}"
 
 
-def rule_info(rule: Rule) -> RuleInfo:
-    """What reports keep of `rule`."""
+def rule_infos(ruleset: RuleSet) -> Mapping[str, RuleInfo]:
+    """What reports keep of each rule of `ruleset`, by id: its words and the controls it cites,
+    as the ruleset's frameworks word them."""
+    return {rule.id: rule_info(rule, ruleset.frameworks) for rule in ruleset.rules}
+
+
+def rule_info(rule: Rule, frameworks: Mapping[str, Framework]) -> RuleInfo:
+    """What reports keep of `rule`; its references were checked against `frameworks` on load."""
+    cited = []
+    for reference in rule.references:
+        framework = frameworks[reference.framework]
+        control = framework.controls[reference.control]
+        cited.append(
+            CitedControl(framework.id, control.id, framework.title, control.citation, control.title)
+        )
     return RuleInfo(
-        rule.id, rule.title, rule.severity, rule.source, rule.rationale, rule.remediation
+        rule.id,
+        rule.title,
+        rule.severity,
+        rule.source,
+        rule.rationale,
+        rule.remediation,
+        tuple(cited),
     )
 
 

@@ -43,7 +43,7 @@ from sovscan.scan import (
     Progress,
     mark_waived,
     observe,
-    rule_info,
+    rule_infos,
     scan_id,
     silent,
     waiver_notices,
@@ -192,7 +192,7 @@ def streamed_scan(
             findings=(),
             score=tally.score(len(gaps)),
             laws=law_summaries(knowledge),
-            rules={rule.id: rule_info(rule) for rule in ruleset.rules},
+            rules=rule_infos(ruleset),
             profile=profile,
             notices=notices,
         )
