@@ -22,6 +22,7 @@ from sovscan.model import (
 )
 from sovscan.report.bound import bound_text
 from sovscan.report.safe import strip_controls
+from sovscan.report.spans import code_spans
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
@@ -181,6 +182,13 @@ def _e(text: object) -> str:
     return escape(strip_controls(str(text)), quote=True)
 
 
+def _prose(text: str) -> str:
+    """`text` escaped, with a command quoted in backticks as code (see `spans.code_spans`)."""
+    return "".join(
+        f"<code>{_e(piece)}</code>" if code else _e(piece) for piece, code in code_spans(text)
+    )
+
+
 def _header(scan: Scan) -> str:
     policy = scan.policy
     return (
@@ -236,7 +244,7 @@ def _notices(scan: Scan) -> str:
     """What the reader must know (expired or unused waivers, a replay), as every format says."""
     if not scan.notices:
         return ""
-    items = "".join(f"<li>{_e(notice)}</li>" for notice in scan.notices)
+    items = "".join(f"<li>{_prose(notice)}</li>" for notice in scan.notices)
     return (
         f'<div class="banner partial" id="notices"><strong>Notices</strong><ul>{items}</ul></div>'
     )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sovscan.model import Finding, Scan, Status
 from sovscan.report.bound import bound_text
 from sovscan.report.safe import strip_controls
+from sovscan.report.spans import code_spans
 
 # Only what Markdown would read as markup is escaped, so that ordinary text (apostrophes,
 # quotes, a lone "&") reads as itself in the raw file too, which tickets and plain-text viewers
@@ -78,7 +79,7 @@ def render(scan: Scan) -> str:
         ],
     )
     if scan.notices:
-        lines += ["", "## Notices", ""] + [f"- {md(n)}" for n in scan.notices]
+        lines += ["", "## Notices", ""] + [f"- {md_prose(n)}" for n in scan.notices]
     if scan.gaps:
         lines += ["", "## Gaps: what could not be seen", ""]
         lines += _table(["Scope", "Reason"], [[g.scope, g.reason] for g in scan.gaps])
@@ -87,7 +88,23 @@ def render(scan: Scan) -> str:
 
 def md(text: str) -> str:
     """`text` safe inside a Markdown table cell: no markup, no HTML, no line breaks."""
-    flat = " ".join(strip_controls(text).split())
+    return _escape(_flat(text))
+
+
+def md_prose(text: str) -> str:
+    """`text` escaped as `md` escapes it, but for a command quoted in backticks (`sovscan data
+    update`), which becomes an inline code span when it holds nothing Markdown reads as markup
+    (see `spans.code_spans`); escaped, its backticks would show as literal characters."""
+    return "".join(
+        f"`{piece}`" if code else _escape(piece) for piece, code in code_spans(_flat(text))
+    )
+
+
+def _flat(text: str) -> str:
+    return " ".join(strip_controls(text).split())
+
+
+def _escape(flat: str) -> str:
     return _MARKDOWN_SPECIAL.sub(lambda m: _ENTITIES.get(m.group(), "\\" + m.group()), flat)
 
 
