@@ -1,4 +1,5 @@
-"""The Markdown report, for tickets and wikis: summary, assets, findings and gaps."""
+"""The Markdown report, for tickets and wikis: summary, assets, findings and gaps, then why the
+rules that found something matter and the laws the report names."""
 
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ from sovscan.model import Finding, Scan, Status
 from sovscan.report.bound import bound_text
 from sovscan.report.safe import strip_controls
 from sovscan.report.spans import code_spans
+from sovscan.report.why import (
+    LawNamed,
+    RuleFound,
+    by_framework,
+    control_label,
+    counts_text,
+    laws_named,
+    references_text,
+    rules_found,
+)
 
 # Only what Markdown would read as markup is escaped, so that ordinary text (apostrophes,
 # quotes, a lone "&") reads as itself in the raw file too, which tickets and plain-text viewers
@@ -66,7 +77,7 @@ def render(scan: Scan) -> str:
     shown = [f for f in scan.findings if f.status is not Status.OK]
     lines += ["", f"## Findings ({len(shown)} risk or unknown)", ""]
     lines += _table(
-        ["Severity", "Status", "Rule", "Asset", "Finding"],
+        ["Severity", "Status", "Rule", "Asset", "Finding", "References"],
         [
             [
                 f.severity.value,
@@ -74,6 +85,7 @@ def render(scan: Scan) -> str:
                 f.rule_id,
                 f.asset_id,
                 f.message + _accepted(f),
+                references_text(f.references) or "-",
             ]
             for f in shown
         ],
@@ -83,7 +95,68 @@ def render(scan: Scan) -> str:
     if scan.gaps:
         lines += ["", "## Gaps: what could not be seen", ""]
         lines += _table(["Scope", "Reason"], [[g.scope, g.reason] for g in scan.gaps])
+    lines += _why(rules_found(scan))
+    lines += _laws(laws_named(scan))
     return "\n".join(lines) + "\n"
+
+
+def _why(rules: Sequence[RuleFound]) -> list[str]:
+    """Why each rule with a risk or unknown finding matters, what to do, and what it maps to."""
+    if not rules:
+        return []
+    lines = [
+        "",
+        "## Why these findings matter",
+        "",
+        (
+            "Each rule with a risk or unknown finding above: why it matters, what to do, and the "
+            "framework controls it maps to (`sovscan explain RULE-ID` says the same)."
+        ),
+    ]
+    for rule in rules:
+        info = rule.info
+        title = f": {md(info.title)}" if info is not None else ""
+        lines += ["", f"### {md(rule.id)}{title}", ""]
+        lines.append(f"Severity {rule.severity.value}; in this scan: {counts_text(rule)}.")
+        if info is None:
+            lines += ["", "This scan recorded no description of the rule."]
+            continue
+        lines += ["", f"**Why it matters.** {md(info.rationale)}"]
+        lines += ["", f"**What to do.** {md(info.remediation)}"]
+        lines += ["", "**Framework references:**" if info.references else "No framework mapped."]
+        if info.references:
+            lines.append("")
+        for framework, controls in by_framework(info.references):
+            lines.append(f"- {md(framework)}")
+            lines += [f"  - {md(control_label(c))}: {md(c.title)}" for c in controls]
+    return lines
+
+
+def _laws(laws: Sequence[LawNamed]) -> list[str]:
+    """The laws named beside the assets, as the scan's law catalogue words them."""
+    if not laws:
+        return []
+    lines = [
+        "",
+        "## Laws named in this report",
+        "",
+        "The laws an operator above answers to (`sovscan explain LAW-ID` says more).",
+        "",
+    ]
+    lines += _table(
+        ["Law", "Name", "Jurisdiction", "What it reaches", "Citation"],
+        [
+            [
+                law.id,
+                law.name or "not in this scan's law catalogue",
+                law.jurisdiction or "-",
+                law.reach or "-",
+                law.citation or "-",
+            ]
+            for law in laws
+        ],
+    )
+    return lines
 
 
 def md(text: str) -> str:

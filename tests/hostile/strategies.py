@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from sovscan.model import (
     Asset,
+    CitedControl,
     Confidence,
     Control,
     Evidence,
@@ -97,7 +98,7 @@ def hostile_scans(draw: st.DrawFn, text: st.SearchStrategy[str] = hostile_text) 
         draw(st.one_of(st.none(), text)),
         draw(st.one_of(st.none(), text)),
         (draw(text),),
-        (draw(text),),
+        (draw(text), "us-cloud-act"),  # a hostile id, and one the law catalogue words
         Method.CATALOGUE,
         Confidence.MEDIUM,
         (evidence,),
@@ -116,12 +117,24 @@ def hostile_scans(draw: st.DrawFn, text: st.SearchStrategy[str] = hostile_text) 
         rule_source=draw(text),
     )
     scan = make_scan(assets=(item,), findings=(finding,), gaps=(Gap(scope, reason),))
-    rules = {rule_id: RuleInfo(rule_id, title, Severity.HIGH, draw(text), draw(text), draw(text))}
+    cited = CitedControl("qc-law25", draw(text), draw(text), draw(text), draw(text))
+    rules = {
+        rule_id: RuleInfo(
+            rule_id, title, Severity.HIGH, draw(text), draw(text), draw(text), (cited,)
+        )
+    }
     return replace(
         scan,
         policy=replace(POLICY, institution=draw(text)),
         rules=rules,
         notices=(draw(text),),
-        laws={"us-cloud-act": {"name": draw(text), "citation": draw(text)}},
+        laws={
+            "us-cloud-act": {
+                "name": draw(text),
+                "citation": draw(text),
+                "jurisdiction": draw(text),
+                "reach": draw(text),
+            }
+        },
         profile=draw(st.one_of(st.none(), text)),
     )

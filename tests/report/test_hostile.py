@@ -144,3 +144,25 @@ def test_an_escape_above_the_bmp_takes_eight_digits() -> None:
 
     # No escaped character lies above U+FFFF today; were one added, \U and eight digits.
     assert re.sub(".", _escape, "\U0001f600\u00e9") == "\\U0001f600\\xe9"
+
+
+def hostile_words_scan() -> object:
+    """A scan whose rule words, control titles and law catalogue are hostile (a rules folder or
+    data folder of the user's own may carry any text)."""
+    from sovscan.model import CitedControl, RuleInfo
+
+    cited = CitedControl("qc-law25", HOSTILE, HOSTILE, HOSTILE, HOSTILE)
+    info = RuleInfo(
+        "foreign-law-reach", HOSTILE, Severity.HIGH, HOSTILE, HOSTILE, HOSTILE, (cited,)
+    )
+    laws = {"us-cloud-act": dict.fromkeys(("name", "jurisdiction", "citation", "reach"), HOSTILE)}
+    return replace(make_scan(), rules={"foreign-law-reach": info}, laws=laws)
+
+
+def test_markdown_why_and_laws_sections_render_hostile_words_inert() -> None:
+    text = REPORTERS["markdown"](hostile_words_scan())  # type: ignore[arg-type]
+    sections = text.split("## Why these findings matter", 1)[1]
+    assert "<" not in sections and "\x1b" not in sections and "\u202e" not in sections
+    assert "\\[x\\](y)" in sections and "[x](y)" not in sections.replace("\\[x\\](y)", "")
+    law_row = next(line for line in sections.splitlines() if line.startswith("| us-cloud-act |"))
+    assert law_row.replace("\\|", "").count("|") == 6  # five cells: no pipe of the text splits one
