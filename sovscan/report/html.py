@@ -20,9 +20,11 @@ from sovscan.model import (
     holds_data,
     rests_there,
 )
+from sovscan.report import html_why
 from sovscan.report.bound import bound_text
-from sovscan.report.safe import strip_controls
+from sovscan.report.safe import html_text, strip_controls
 from sovscan.report.spans import code_spans
+from sovscan.report.why import laws_named, rules_found
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
@@ -163,6 +165,8 @@ def render(scan: Scan) -> str:
             _where(scan.assets),
             _findings(scan),
             _gaps(scan),
+            html_why.why(rules_found(scan)),
+            html_why.laws(laws_named(scan)),
             _assets(),
             _provenance(scan),
             _data(scan),
@@ -173,13 +177,14 @@ def render(scan: Scan) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>sovscan: {_e(scan.policy.institution)}</title><style>{_STYLE}</style></head>\n"
+        f"<title>sovscan: {_e(scan.policy.institution)}</title>"
+        f"<style>{_STYLE}{html_why.STYLE}</style></head>\n"
         f"<body>\n{body}\n<script>{_SCRIPT}</script>\n</body></html>\n"
     )
 
 
 def _e(text: object) -> str:
-    return escape(strip_controls(str(text)), quote=True)
+    return html_text(text)
 
 
 def _prose(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape
 
 # C0 and C1 controls, DEL, and the Unicode bidirectional overrides that can disguise text.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -72,3 +73,8 @@ def utf8_safe(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def html_text(text: object) -> str:
+    """`text` as HTML text or a quoted attribute value: markup escaped, controls replaced."""
+    return escape(strip_controls(str(text)), quote=True)

@@ -166,3 +166,10 @@ def test_markdown_why_and_laws_sections_render_hostile_words_inert() -> None:
     assert "\\[x\\](y)" in sections and "[x](y)" not in sections.replace("\\[x\\](y)", "")
     law_row = next(line for line in sections.splitlines() if line.startswith("| us-cloud-act |"))
     assert law_row.replace("\\|", "").count("|") == 6  # five cells: no pipe of the text splits one
+
+
+def test_html_why_and_laws_sections_render_hostile_words_inert() -> None:
+    text = REPORTERS["html"](hostile_words_scan())  # type: ignore[arg-type]
+    sections = text.split("<h2>Why these findings matter</h2>", 1)[1].split("<h2>Assets", 1)[0]
+    assert "<script>" not in sections and "\x1b" not in sections and "\u202e" not in sections
+    assert sections.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 9

@@ -15,7 +15,7 @@ from sovscan.model import Finding, Gap, Severity, Status, evidence_chain
 from sovscan.report.html import render
 from tests.conftest import REPO
 from tests.factories import make_scan
-from tests.report.test_hostile import hostile_scan
+from tests.report.test_hostile import hostile_scan, hostile_words_scan
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -151,3 +151,14 @@ def test_search_reads_what_the_rows_say_and_their_evidence(tmp_path: Path) -> No
         assert page.inner_text("#a-count") == "1"
         page.fill("#a-text", evidence)
         assert int(page.inner_text("#a-count")) >= 1
+
+
+def test_why_and_laws_sections_show_hostile_words_as_text(tmp_path: Path) -> None:
+    page_file = tmp_path / "why.html"
+    page_file.write_text(render(hostile_words_scan()), encoding="utf-8")  # type: ignore[arg-type]
+    with page_of(page_file) as page:
+        assert page.locator("#why script, #why img, #laws script").count() == 0
+        why = page.inner_text("#why")
+        assert "<script>alert(1)</script>" in why  # shown to the reader, never run
+        assert page.locator("#why section").count() == 2  # the two rules that found something
+        assert page.locator("#laws tbody tr").count() == 2  # us-cloud-act and us-fisa-702

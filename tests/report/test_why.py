@@ -103,7 +103,21 @@ def test_markdown_lists_the_laws_the_report_names(infos: Mapping[str, RuleInfo])
     assert "cn-nil" not in laws  # in the catalogue, but no asset's operator answers to it
 
 
-@pytest.mark.parametrize("name", ["markdown"])
+def test_html_explains_each_rule_and_lists_the_laws(infos: Mapping[str, RuleInfo]) -> None:
+    text = REPORTERS["html"](shipped_scan(infos))
+    why = text.split('<div id="why">', 1)[1].split("</div>", 1)[0]
+    assert "<h3><code>foreign-law-reach</code>: Data held by an operator" in why
+    assert "<strong>Why it matters.</strong> Physical location does not settle control." in why
+    assert "<strong>What to do.</strong> Record a transfer" in why
+    assert "<li>Quebec Law 25 (S.Q. 2021, c. 25): personal information leaving Québec<ul>" in why
+    assert f"<li>{S70}" in why
+    assert "data-outside-allowed-locations" not in why
+    laws = text.split('<table id="laws">', 1)[1].split("</table>", 1)[0]
+    assert f"<tr><td><code>us-cloud-act</code></td><td>{CLOUD_ACT}</td><td>US</td>" in laws
+    assert "cn-nil" not in laws and "us-fisa-702" in laws
+
+
+@pytest.mark.parametrize("name", ["markdown", "html"])
 def test_the_sections_hold_one_entry_per_rule_and_law_not_per_finding(
     name: str, infos: Mapping[str, RuleInfo]
 ) -> None:
@@ -115,7 +129,7 @@ def test_the_sections_hold_one_entry_per_rule_and_law_not_per_finding(
     assert "2000 risk findings" in large
 
 
-@pytest.mark.parametrize("name", ["markdown"])
+@pytest.mark.parametrize("name", ["markdown", "html"])
 def test_a_scan_with_nothing_found_has_no_sections(name: str) -> None:
     bucket = resolved_bucket()
     ok = Finding("foreign-law-reach", bucket.asset.id, Status.OK, Severity.HIGH, "fine")
