@@ -10,6 +10,7 @@ from tabulate import tabulate
 from sovscan.model import Finding, Location, ResolvedAsset, Scan, Status
 from sovscan.report.bound import bound_text
 from sovscan.report.safe import terminal_safe, terminal_safe_text
+from sovscan.report.why import references_text
 
 _CELL = 60  # characters before a cell is cut; wrapped columns stay readable on 100-column terminals
 
@@ -21,20 +22,53 @@ MOST_ROWS = 500
 the most exposed come first, and the line under the section says how many other reports hold."""
 
 
+class _Shortener:
+    """Makes text safe for a cell, cutting what is longer than its bound, and remembers whether
+    it cut anything: the report then says once, at its end, where the full text is."""
+
+    __slots__ = ("cut",)
+
+    def __init__(self) -> None:
+        self.cut = False
+
+    def __call__(self, text: str, limit: int = _CELL * 4) -> str:
+        shown = terminal_safe(text)
+        if len(shown) <= limit:
+            return shown
+        self.cut = True
+        return shown[: limit - 1] + "…"
+
+
+SHORTENED = "Text cut short above ends in …: the full text is in --format json, markdown or html."
+
+EXPLAIN = (
+    "Why a rule matters and what to do: sovscan explain <rule-id> (e.g. sovscan explain {rule}); "
+    "every rule found: --format markdown or html."
+)
+
+
 def render(scan: Scan, width: int | None = None) -> str:
     """The scan as plain text for a terminal `width` columns wide (None: wide tables), every
     control character escaped."""
     narrow = width is not None and width < NARROW
+    safe = _Shortener()
     assets = _most_exposed(scan)
+    judged = _judged(scan.findings)
     sections = [
-        _header(scan),
-        (_assets_list(assets) if narrow else _assets(assets)) + _more(assets, scan.assets),
-        _findings_list(scan.findings) if narrow else _findings(scan.findings),
+        _header(scan, safe),
+        (_assets_list(assets, safe) if narrow else _assets(assets, safe))
+        + _more(assets, scan.assets),
+        (_findings_list if narrow else _findings)(judged, len(scan.findings), safe),
     ]
     if scan.gaps:
-        sections.append(_gaps_list(scan) if narrow else _gaps(scan))
+        sections.append(_gaps_list(scan, safe) if narrow else _gaps(scan, safe))
     if scan.notices:
-        sections.append("Notices\n" + "\n".join(f"- {_safe(n)}" for n in scan.notices))
+        sections.append("Notices\n" + "\n".join(f"- {safe(n)}" for n in scan.notices))
+    # Last, so a reader who scrolled to the end knows where to read more.
+    more = [EXPLAIN.format(rule=safe(judged[0].rule_id, _CELL))] if judged else []
+    more += [SHORTENED] if safe.cut else []
+    if more:
+        sections.append("\n".join(more))
     text = "\n\n".join(sections) + "\n"
     if narrow and width is not None:
         text = "\n".join(_wrap(line, width) for line in text.split("\n"))
@@ -86,21 +120,21 @@ def _wrap(line: str, width: int) -> str:
     return textwrap.fill(line, width=width, subsequent_indent=indent, break_long_words=True)
 
 
-def _header(scan: Scan) -> str:
+def _header(scan: Scan, safe: _Shortener) -> str:
     policy, score = scan.policy, scan.score
     status = (
         "complete" if scan.complete else f"PARTIAL: {len(scan.gaps)} scope(s) could not be seen"
     )
     by_severity = ", ".join(f"{sev} {count}" for sev, count in score.by_severity.items() if count)
     lines = [
-        f"sovscan {scan.tool_version}: {_safe(policy.institution)}",
+        f"sovscan {scan.tool_version}: {safe(policy.institution)}",
         (
             f"home {policy.home}; data may rest in {', '.join(policy.allowed_locations)}; "
             f"not foreign: {', '.join(policy.home_jurisdictions)}"
         ),
         f"scan {scan.id} at {scan.started_at.isoformat(timespec='seconds')} ({status})"
         + (f"; profile {scan.profile}" if scan.profile else ""),
-        *_replay_of(scan),
+        *_replay_of(scan, safe),
         f"exposure score {_score_text(scan)}; {score.assets_total} assets, "
         f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
         + (f"; risk findings: {by_severity}" if by_severity else ""),
@@ -108,12 +142,12 @@ def _header(scan: Scan) -> str:
     return "\n".join(lines)
 
 
-def _replay_of(scan: Scan) -> list[str]:
+def _replay_of(scan: Scan, safe: _Shortener) -> list[str]:
     """A replay's provenance line: the scan whose observations it evaluated again, and when."""
     if scan.replay_of is None:
         return []
     observed = scan.replay_of.started_at.isoformat(timespec="seconds")
-    return [f"replay of scan {_safe(scan.replay_of.scan_id)}, observed {observed}"]
+    return [f"replay of scan {safe(scan.replay_of.scan_id)}, observed {observed}"]
 
 
 def _score_text(scan: Scan) -> str:
@@ -125,13 +159,13 @@ def _score_text(scan: Scan) -> str:
     return f"{text} for the part seen only (partial scan)"
 
 
-def _assets(assets: Sequence[ResolvedAsset]) -> str:
+def _assets(assets: Sequence[ResolvedAsset], safe: _Shortener) -> str:
     rows = [
         [
-            _safe(item.asset.name),
+            safe(item.asset.name),
             item.asset.kind,
             _where(item.location),
-            _who(item),
+            _who(item, safe),
             _laws(item),
         ]
         for item in assets
@@ -141,30 +175,29 @@ def _assets(assets: Sequence[ResolvedAsset]) -> str:
     return "Where the data is and who can compel it\n" + (table if rows else "(no assets)")
 
 
-def _assets_list(assets: Sequence[ResolvedAsset]) -> str:
+def _assets_list(assets: Sequence[ResolvedAsset], safe: _Shortener) -> str:
     lines = ["Where the data is and who can compel it"]
     for item in assets:
         lines += [
-            f"* {_safe(item.asset.name)} ({item.asset.kind})",
+            f"* {safe(item.asset.name)} ({item.asset.kind})",
             f"    where: {_where(item.location)}",
-            f"    who:   {_who(item).replace(chr(10), '; ')}",
+            f"    who:   {_who(item, safe).replace(chr(10), '; ')}",
             f"    laws:  {_laws(item)}",
         ]
     return "\n".join(lines if assets else [*lines, "(no assets)"])
 
 
-def _findings_list(findings: Sequence[Finding]) -> str:
-    judged = _judged(findings)
-    lines = [
-        f"Findings ({len(judged)} risk or unknown; {len(findings) - len(judged)} ok not shown)"
-    ]
+def _findings_list(judged: Sequence[Finding], total: int, safe: _Shortener) -> str:
+    lines = [f"Findings ({len(judged)} risk or unknown; {total - len(judged)} ok not shown)"]
     shown = judged[:MOST_ROWS]
     for finding in shown:
         lines += [
             f"* [{finding.severity.value} {_status(finding)}] {finding.rule_id}",
-            f"    {_safe(finding.asset_id)}",
-            f"    {_message(finding)}",
+            f"    {safe(finding.asset_id)}",
+            f"    {_message(finding, safe)}",
         ]
+        if finding.references:  # a list has the room a table row lacks
+            lines.append(f"    references: {safe(references_text(finding.references))}")
     return "\n".join(lines) + _more(shown, judged, elsewhere=WHOLE_FINDINGS)
 
 
@@ -191,13 +224,13 @@ def _where(location: Location) -> str:
     return " ".join(p for p in parts if p) + f" [{location.method.value}]"
 
 
-def _who(item: ResolvedAsset) -> str:
+def _who(item: ResolvedAsset, safe: _Shortener) -> str:
     control = item.control
     if control.operator is None:
         return "unknown"
     if control.parent and control.parent != control.operator:
-        return f"{_safe(control.operator)}\nparent: {_safe(control.parent)}"
-    return _safe(control.operator)
+        return f"{safe(control.operator)}\nparent: {safe(control.parent)}"
+    return safe(control.operator)
 
 
 def _laws(item: ResolvedAsset) -> str:
@@ -208,12 +241,12 @@ def _laws(item: ResolvedAsset) -> str:
     return f"{'+'.join(control.jurisdictions)}: {laws}"
 
 
-def _findings(findings: Sequence[Finding]) -> str:
-    judged = _judged(findings)
+def _findings(judged: Sequence[Finding], total: int, safe: _Shortener) -> str:
     shown = judged[:MOST_ROWS]
-    ok_count = len(findings) - len(judged)
+    ok_count = total - len(judged)
     rows = [
-        [f.severity.value, _status(f), f.rule_id, _safe(f.asset_id), _message(f)] for f in shown
+        [f.severity.value, _status(f), f.rule_id, safe(f.asset_id), _message(f, safe)]
+        for f in shown
     ]
     headers = ["severity", "status", "rule", "asset", "finding"]
     title = f"Findings ({len(judged)} risk or unknown; {ok_count} ok not shown)"
@@ -227,19 +260,17 @@ def _status(finding: Finding) -> str:
     return f"{finding.status.value} (waived)" if finding.waiver else finding.status.value
 
 
-def _message(finding: Finding) -> str:
-    text = _safe(finding.message)  # an unknown finding's message already names what is missing
+def _message(finding: Finding, safe: _Shortener) -> str:
+    text = safe(finding.message)  # an unknown finding's message already names what is missing
     if finding.waiver:
         waiver = finding.waiver
-        text += (
-            f" [accepted by {_safe(waiver.owner)} until {waiver.expires}: {_safe(waiver.reason)}]"
-        )
+        text += f" [accepted by {safe(waiver.owner)} until {waiver.expires}: {safe(waiver.reason)}]"
     return text
 
 
-def _gaps(scan: Scan) -> str:
+def _gaps(scan: Scan, safe: _Shortener) -> str:
     shown = scan.gaps[:MOST_ROWS]
-    rows = [[_safe(gap.scope), _safe(gap.reason)] for gap in shown]
+    rows = [[safe(gap.scope), safe(gap.reason)] for gap in shown]
     table = tabulate(
         rows, ["scope", "why it could not be seen"], tablefmt="simple", maxcolwidths=[40, 60]
     )
@@ -247,12 +278,8 @@ def _gaps(scan: Scan) -> str:
     return title + table + _more(shown, scan.gaps, "in the order found")
 
 
-def _gaps_list(scan: Scan) -> str:
+def _gaps_list(scan: Scan, safe: _Shortener) -> str:
     shown = scan.gaps[:MOST_ROWS]
     lines = ["Gaps: the scan is partial, and nothing below was judged safe"]
-    lines += [f"* {_safe(gap.scope)}: {_safe(gap.reason)}" for gap in shown]
+    lines += [f"* {safe(gap.scope)}: {safe(gap.reason)}" for gap in shown]
     return "\n".join(lines) + _more(shown, scan.gaps, "in the order found")
-
-
-def _safe(text: str) -> str:
-    return terminal_safe(text, limit=_CELL * 4)

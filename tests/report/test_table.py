@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sovscan.model import Finding, Gap, Severity, Status, WaiverMark
-from sovscan.report.table import MOST_ROWS, render
+from sovscan.report.table import MOST_ROWS, SHORTENED, render
 from tests.factories import make_scan, resolved_bucket
 
 
@@ -105,3 +105,40 @@ def test_a_capped_table_never_hides_a_live_risk_behind_accepted_ones() -> None:
         assert "LIVE RISK" in text and "CANNOT TELL" in text
         assert text.index("LIVE RISK") < text.index("CANNOT TELL") < text.index("accepted")
         assert "(waived)" in text  # the status column says it, in the wide table too
+
+
+def test_the_table_ends_saying_how_to_learn_why_a_rule_matters() -> None:
+    for width in (None, 80):
+        text = render(make_scan(), width)
+        last = " ".join(text.rstrip("\n").split("\n\n")[-1].split())  # a narrow terminal wraps it
+        assert last.startswith("Why a rule matters and what to do: sovscan explain <rule-id>")
+        assert "(e.g. sovscan explain foreign-law-reach)" in last  # the first rule shown
+        assert "--format markdown or html" in last
+        assert "Physical location does not settle control" not in text  # not the full text
+    nothing = replace(make_scan(), findings=())
+    assert "sovscan explain" not in render(nothing)
+
+
+def test_the_narrow_list_names_each_findings_references() -> None:
+    text = render(make_scan(), width=80)
+    assert "    references: qc-law25 p39.1-s17\n" in text
+    assert text.count("references:") == 1  # the unknown finding maps to none
+
+
+def test_text_cut_short_is_said_once_at_the_end() -> None:
+    assert SHORTENED not in render(make_scan())  # nothing was cut
+    bucket = resolved_bucket()
+    long = "word " * 100
+    findings = tuple(
+        Finding(rule, bucket.asset.id, Status.RISK, Severity.HIGH, long + "THE END")
+        for rule in ("a-rule", "b-rule")
+    )
+    cut = make_scan(assets=(bucket,), findings=findings)
+    noticed = replace(make_scan(), notices=("notice " * 200 + "THE END",))
+    for scan in (cut, noticed):
+        for width in (None, 80):
+            text = render(scan, width)
+            assert "THE END" not in text and "…" in text
+            flowing = " ".join(text.split())
+            assert flowing.count(" ".join(SHORTENED.split())) == 1
+            assert flowing.endswith(" ".join(SHORTENED.split()))
