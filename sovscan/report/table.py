@@ -13,6 +13,7 @@ from sovscan.report.safe import terminal_safe, terminal_safe_text
 from sovscan.report.why import references_text
 
 _CELL = 60  # characters before a cell is cut; wrapped columns stay readable on 100-column terminals
+_NOTICE = _CELL * 16  # a notice is one of a few, and its end often says what to do: cut it later
 
 
 NARROW = 110  # below this many columns, assets and findings are listed, not tabulated
@@ -63,7 +64,8 @@ def render(scan: Scan, width: int | None = None) -> str:
     if scan.gaps:
         sections.append(_gaps_list(scan, safe) if narrow else _gaps(scan, safe))
     if scan.notices:
-        sections.append("Notices\n" + "\n".join(f"- {safe(n)}" for n in scan.notices))
+        notices = (safe(notice, _NOTICE) for notice in scan.notices)
+        sections.append("Notices\n" + "\n".join(f"- {notice}" for notice in notices))
     # Last, so a reader who scrolled to the end knows where to read more.
     more = [EXPLAIN.format(rule=safe(judged[0].rule_id, _CELL))] if judged else []
     more += [SHORTENED] if safe.cut else []

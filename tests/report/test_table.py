@@ -142,3 +142,18 @@ def test_text_cut_short_is_said_once_at_the_end() -> None:
             flowing = " ".join(text.split())
             assert flowing.count(" ".join(SHORTENED.split())) == 1
             assert flowing.endswith(" ".join(SHORTENED.split()))
+
+
+def test_a_notice_is_shown_whole_up_to_its_own_bound() -> None:
+    feeds = ", ".join(
+        f"{feed} (2026-01-01, 327 days)"
+        for feed in ("aws-ip-ranges", "azure-service-tags", "gcp-cloud", "cloudflare-ips", "ip-asn")
+    )
+    stale = (
+        f"address data older than 90 days at this scan: {feeds}; an address its provider has "
+        "moved since may be placed wrongly: `sovscan data update` refreshes them"
+    )
+    assert len(stale) > 240  # longer than a cell's bound
+    text = render(replace(make_scan(), notices=(stale,)))
+    assert f"- {stale}\n" in text
+    assert SHORTENED not in text
