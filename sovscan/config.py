@@ -21,6 +21,7 @@ from sovscan.urls import without_secrets
 
 ALL_REGIONS = "all"
 _CLASSIFICATION_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_FRAMEWORK_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _ROLE_NAME_RE = re.compile(r"^[\w+=,.@/-]{1,512}$")
 _REGION_RE = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$")  # eusc-de-east-1: 4 letters
@@ -180,7 +181,12 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
     profile = reader.text(institution, "institution.profile")
     overrides = frozenset(
         key
-        for key in ("allowed_locations", "home_jurisdictions", "sensitive_classifications")
+        for key in (
+            "allowed_locations",
+            "home_jurisdictions",
+            "sensitive_classifications",
+            "frameworks",
+        )
         if key in institution
     )
     aws = tuple(
@@ -295,6 +301,7 @@ def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:
         "default_classification",
         "sensitive_classifications",
         "public_classifications",
+        "frameworks",
     }
     reader.known_keys(table, "institution", keys)
     name = reader.text(table, "institution.name", required=True)
@@ -316,7 +323,13 @@ def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:
         reader.classification_value(value, f"institution.public_classifications[{i}]")
         for i, value in enumerate(reader.str_list(table, "institution.public_classifications"))
     ) or ("public",)
-    return Policy(name, home, allowed, jurisdictions, default, sensitive, public)
+    frameworks = None
+    if "frameworks" in table:
+        frameworks = tuple(
+            reader.framework_id(value, f"institution.frameworks[{i}]")
+            for i, value in enumerate(reader.str_list(table, "institution.frameworks"))
+        )
+    return Policy(name, home, allowed, jurisdictions, default, sensitive, public, frameworks)
 
 
 def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSource:
@@ -625,6 +638,11 @@ class _Reader:
                 key, "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC' (or EU, EEA)", value
             )
         return value.strip().upper()
+
+    def framework_id(self, value: object, key: str) -> str:
+        if not isinstance(value, str) or not _FRAMEWORK_RE.match(value):
+            self.fail(key, "a framework id from rules/frameworks.yaml such as 'gdpr'", value)
+        return value
 
     def classification(self, table: Mapping[str, Any], key: str) -> Any:
         value = table.get(key.rsplit(".", 1)[-1])

@@ -214,6 +214,8 @@ def load_observations(folder: Path) -> Observations:
                 policy["default_classification"],
                 tuple(policy["sensitive_classifications"]),
                 tuple(policy.get("public_classifications", ["public"])),
+                # A bundle from before frameworks were settled cites every framework, as it did.
+                _frameworks(policy.get("frameworks")),
             ),
             assets=tuple(asset_from_document(item) for item in document["assets"]),
             gaps=tuple(Gap(g["scope"], g["reason"]) for g in document["gaps"]),
@@ -337,7 +339,16 @@ def _policy_document(
         "default_classification": policy.default_classification,
         "sensitive_classifications": list(policy.sensitive_classifications),
         "public_classifications": list(policy.public_classifications),
+        "frameworks": None if policy.frameworks is None else list(policy.frameworks),
     }
+
+
+def _frameworks(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise EvidenceError(f"{POLICY}: frameworks: expected a list of framework ids")
+    return tuple(value)
 
 
 def _write_json(path: Path, document: Any) -> None:

@@ -277,6 +277,10 @@ class Policy:
     default_classification: str  # classification of assets nobody labelled
     sensitive_classifications: tuple[str, ...] = ("personal", "confidential", "protected-b")
     public_classifications: tuple[str, ...] = ("public",)  # the only labels that are not sensitive
+    # The frameworks whose controls findings cite: before a scan settles them, the ones the
+    # institution chose ([institution] frameworks, or its profile's); after, every one in force
+    # (those binding its home too, see engine.frameworks_in_force). None: cite every framework.
+    frameworks: tuple[str, ...] | None = None
 
     def is_sensitive(self, classification: str) -> bool:
         """Sensitive unless the label is declared public (see `sensitive_label`)."""

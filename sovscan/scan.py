@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import boto3
@@ -23,6 +23,7 @@ from sovscan.engine import (
     apply_waivers,
     beyond_review,
     evaluate,
+    frameworks_in_force,
     load_profiles,
     score,
 )
@@ -214,13 +215,29 @@ def apply_profile_name(
     inventory's own policy values win over the profile's."""
     name = override or config.profile
     if name is None:
-        return ruleset, config.policy
+        return ruleset, settle_frameworks(ruleset, config.policy, config.source)
     profiles = load_profiles()
     if name not in profiles:
         where = "--profile" if override else f"{config.source}: institution.profile"
         known = ", ".join(sorted(profiles))
         raise ConfigError(f"{where}: expected one of {known}; got {name!r}")
-    return apply_profile(ruleset, config.policy, profiles[name], keep=config.policy_overrides)
+    rules, policy = apply_profile(
+        ruleset, config.policy, profiles[name], keep=config.policy_overrides
+    )
+    return rules, settle_frameworks(rules, policy, config.source)
+
+
+def settle_frameworks(ruleset: RuleSet, policy: Policy, source: str) -> Policy:
+    """`policy` with the frameworks its findings cite: those binding its home, and those chosen
+    (each must be one of the ruleset's frameworks)."""
+    for index, framework in enumerate(policy.frameworks or ()):
+        if framework not in ruleset.frameworks:
+            known = ", ".join(sorted(ruleset.frameworks))
+            raise ConfigError(
+                f"{source}: institution.frameworks[{index}]: expected one of {known}; "
+                f"got {framework!r}"
+            )
+    return dataclasses.replace(policy, frameworks=frameworks_in_force(ruleset.frameworks, policy))
 
 
 def profile_notices(config: ScanConfig, override: str | None) -> tuple[str, ...]:
@@ -232,7 +249,7 @@ def profile_notices(config: ScanConfig, override: str | None) -> tuple[str, ...]
     profile = load_profiles()[name]  # apply_profile_name has refused an unknown one
     notices = []
     for field, value in profile.policy.items():
-        own = tuple(getattr(config.policy, field))
+        own = tuple(getattr(config.policy, field) or ())
         if field in config.policy_overrides and own != tuple(value):
             notices.append(
                 f"profile {name} sets {field} to {', '.join(value)}, but the inventory's own "
@@ -308,7 +325,7 @@ def assess(
         findings=findings,
         score=score(resolved, waived.unwaived, len(gaps), policy),
         laws=law_summaries(knowledge),
-        rules=rule_infos(ruleset),
+        rules=rule_infos(ruleset, policy),
         profile=profile,
         notices=waiver_notices(
             waived.expired,
@@ -383,16 +400,22 @@ def _waiver_target(waiver: Waiver) -> str:
     return f"finding {waiver.finding}" if waiver.finding else f"asset {waiver.asset}"
 
 
-def rule_infos(ruleset: RuleSet) -> Mapping[str, RuleInfo]:
-    """What reports keep of each rule of `ruleset`, by id: its words and the controls it cites,
-    as the ruleset's frameworks word them."""
-    return {rule.id: rule_info(rule, ruleset.frameworks) for rule in ruleset.rules}
+def rule_infos(ruleset: RuleSet, policy: Policy | None = None) -> Mapping[str, RuleInfo]:
+    """What reports keep of each rule of `ruleset`, by id: its words and the controls it cites
+    of the frameworks in force under `policy`, as the ruleset's frameworks word them."""
+    cited = None if policy is None or policy.frameworks is None else set(policy.frameworks)
+    return {rule.id: rule_info(rule, ruleset.frameworks, cited) for rule in ruleset.rules}
 
 
-def rule_info(rule: Rule, frameworks: Mapping[str, Framework]) -> RuleInfo:
-    """What reports keep of `rule`; its references were checked against `frameworks` on load."""
+def rule_info(
+    rule: Rule, frameworks: Mapping[str, Framework], in_force: Collection[str] | None = None
+) -> RuleInfo:
+    """What reports keep of `rule`; its references were checked against `frameworks` on load.
+    Only those to `in_force` frameworks are kept, when given."""
     cited = []
     for reference in rule.references:
+        if in_force is not None and reference.framework not in in_force:
+            continue
         framework = frameworks[reference.framework]
         control = framework.controls[reference.control]
         cited.append(

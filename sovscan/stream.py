@@ -192,7 +192,7 @@ def streamed_scan(
             findings=(),
             score=tally.score(len(gaps)),
             laws=law_summaries(knowledge),
-            rules=rule_infos(ruleset),
+            rules=rule_infos(ruleset, policy),
             profile=profile,
             notices=notices,
         )

@@ -9,6 +9,7 @@ from sovscan.engine.loader import (
     FrameworkControl,
     RuleSet,
     default_rules_dir,
+    frameworks_in_force,
     load_rules,
 )
 from sovscan.engine.profiles import Profile, apply_profile, load_profiles
@@ -38,6 +39,7 @@ __all__ = [
     "beyond_review",
     "default_rules_dir",
     "evaluate",
+    "frameworks_in_force",
     "lapsed",
     "load_profiles",
     "load_rules",

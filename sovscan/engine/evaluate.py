@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -32,6 +32,7 @@ from sovscan.model import (
     Finding,
     Location,
     Policy,
+    Reference,
     ResolvedAsset,
     Status,
     evidence_chain,
@@ -56,6 +57,7 @@ class CompiledRule:
     checks: tuple[tuple[str, Predicate], ...]
     message: tuple[MessagePart, ...]
     ok_prefix: str  # "<title>: not the case for ", built once rather than per OK finding
+    references: tuple[Reference, ...]  # the rule's, to the frameworks in force
     reads_sensitive: bool  # an OK may then be the asset's public label, which the message says
     reads_location: bool
     reads_control: bool
@@ -98,15 +100,22 @@ class _LabelExemption:
         return "" if compiled.predicate(self._as_sensitive) is False else self.note
 
 
-def compile_rule(rule: Rule, config: Mapping[str, AttrValue]) -> CompiledRule:
-    """Bind `rule` to the policy's values once, so evaluation does no parsing or dispatch."""
+def compile_rule(
+    rule: Rule, config: Mapping[str, AttrValue], cited: Collection[str] | None = None
+) -> CompiledRule:
+    """Bind `rule` to the policy's values once, so evaluation does no parsing or dispatch.
+    `cited`: the frameworks whose references findings carry (None: all)."""
     fields = rule.fields
+    references = rule.references
+    if cited is not None:
+        references = tuple(r for r in references if r.framework in cited)
     return CompiledRule(
         rule=rule,
         predicate=compile_node(rule.match, config),
         checks=compile_leaves(rule.match, config),
         message=split_message(rule.message),
         ok_prefix=f"{rule.title}: not the case for ",
+        references=references,
         reads_sensitive="asset.sensitive" in fields,
         reads_location=any(field.startswith("location.") for field in fields),
         reads_control=any(field.startswith("control.") for field in fields),
@@ -159,7 +168,8 @@ def evaluate(
 ) -> tuple[Finding, ...]:
     """Findings for every (asset, rule) pair in scope, in asset order then rule id order."""
     config = policy.config_values()
-    compiled = tuple(compile_rule(rule, config) for rule in ruleset.rules)
+    cited = None if policy.frameworks is None else frozenset(policy.frameworks)
+    compiled = tuple(compile_rule(rule, config, cited) for rule in ruleset.rules)
     # Verdicts are decided for the whole batch at once; the per-asset loop below only writes the
     # findings, and builds an asset's facts only when a message needs them.
     rows = verdicts(ruleset.rules, assets, policy, config)
@@ -255,7 +265,7 @@ def decide(
         message,
         missing,
         cited,
-        rule.references,
+        compiled.references,
         rule.source,
     )
 

@@ -28,7 +28,7 @@ from sovscan.engine.rule import (
 )
 from sovscan.errors import RuleError
 from sovscan.model import Policy, Reference, Severity
-from sovscan.places import is_place
+from sovscan.places import is_place, within
 from sovscan.shown import shown
 
 MAX_RULE_BYTES = 64 * 1024
@@ -79,6 +79,9 @@ class Framework:
     version: str
     url: str
     controls: Mapping[str, FrameworkControl]
+    # Homes of the institutions the framework binds (ISO 3166 codes or EU/EEA): its controls are
+    # cited for them by default. Empty: cited only when the institution or its profile chooses it.
+    binds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -506,7 +509,12 @@ def parse_frameworks(doc: Any, label: str) -> Mapping[str, Framework]:
         if not isinstance(framework_id, str) or not _ID_RE.match(framework_id):
             fail(label, path, "expected a kebab-case framework id")
         body = _mapping(body, label, path)
-        _keys(body, ("title", "version", "url", "controls"), label, path)
+        _keys(body, ("title", "version", "url", "binds", "controls"), label, path)
+        binds = body.get("binds", [])
+        if not isinstance(binds, list) or not all(
+            isinstance(place, str) and is_place(place) for place in binds
+        ):
+            fail(label, f"{path}.binds", f"expected a list of ISO 3166 codes; got {_shown(binds)}")
         controls: dict[str, FrameworkControl] = {}
         for control_id, control in _mapping(
             body.get("controls"), label, f"{path}.controls"
@@ -528,5 +536,14 @@ def parse_frameworks(doc: Any, label: str) -> Mapping[str, Framework]:
             _text(body.get("version"), label, f"{path}.version", 100),
             _text(body.get("url"), label, f"{path}.url", 300),
             MappingProxyType(controls),
+            tuple(binds),
         )
     return MappingProxyType(frameworks)
+
+
+def frameworks_in_force(frameworks: Mapping[str, Framework], policy: Policy) -> tuple[str, ...]:
+    """The frameworks a scan's findings cite: those binding the institution's home, and those it
+    (or its profile) chose. A Quebec university's finding on data in France is no GDPR art. 44
+    transfer, and its Montreal buckets are not "ok" under SecNumCloud."""
+    binding = {fid for fid, f in frameworks.items() if f.binds and within(policy.home, f.binds)}
+    return tuple(sorted(binding | set(policy.frameworks or ())))

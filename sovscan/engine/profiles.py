@@ -22,7 +22,12 @@ from sovscan.model import Policy, Severity
 from sovscan.places import is_place
 
 PROFILE_KEYS = ("title", "rules", "policy", "severity")
-PROFILE_POLICY_FIELDS = ("allowed_locations", "home_jurisdictions", "sensitive_classifications")
+PROFILE_POLICY_FIELDS = (
+    "allowed_locations",
+    "home_jurisdictions",
+    "sensitive_classifications",
+    "frameworks",
+)
 """Policy fields a profile may set; the inventory file's own values win (see apply_profile)."""
 
 
@@ -73,7 +78,8 @@ def _profile(profile_id: str, body: Any, label: str) -> Profile:
             fail(label, where, f"expected one of {', '.join(PROFILE_POLICY_FIELDS)}")
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             fail(label, where, "expected a list of text values (quote NO: YAML reads it as false)")
-        if name != "sensitive_classifications" and not all(is_place(v) for v in values):
+        places = name not in ("sensitive_classifications", "frameworks")
+        if places and not all(is_place(v) for v in values):
             fail(label, where, f"expected ISO 3166 codes; got {values!r}")
         policy[name] = tuple(values)
     severity: dict[str, Severity] = {}
@@ -91,10 +97,16 @@ def _profile(profile_id: str, body: Any, label: str) -> Profile:
 
 
 def check_profiles(profiles: Mapping[str, Profile], ruleset: RuleSet) -> list[str]:
-    """Problems between profiles and rules: a profile naming a rule that does not exist."""
+    """Problems between profiles and rules: a profile naming a rule or a framework that does not
+    exist."""
     known = {rule.id for rule in ruleset.rules}
     problems: list[str] = []
     for profile in profiles.values():
+        problems.extend(
+            f"profiles.{profile.id}: no framework {framework!r}"
+            for framework in profile.policy.get("frameworks", ())
+            if framework not in ruleset.frameworks
+        )
         named = (*(profile.rules or ()), *profile.severity)
         problems.extend(
             f"profiles.{profile.id}: no rule {rule_id!r}"

@@ -56,7 +56,7 @@ def _rule(rule: RuleFound) -> str:
     references = (
         f"<p><strong>Framework references</strong></p><ul>{groups}</ul>"
         if groups
-        else "<p>No framework mapped.</p>"
+        else f"<p>{_e(rule.unmapped)}</p>"
     )
     return (
         f'<section class="why">{head}'

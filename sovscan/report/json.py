@@ -203,6 +203,8 @@ def scan_document(scan: Scan) -> dict[str, Any]:
             "allowed_locations": list(policy.allowed_locations),
             "home_jurisdictions": list(policy.home_jurisdictions),
             "default_classification": policy.default_classification,
+            # The frameworks whose controls findings cite (null: every framework a rule names).
+            "frameworks": None if policy.frameworks is None else list(policy.frameworks),
         },
         "profile": scan.profile,
         "notices": list(scan.notices),

@@ -123,7 +123,7 @@ def _why(rules: Sequence[RuleFound]) -> list[str]:
             continue
         lines += ["", f"**Why it matters.** {md(info.rationale)}"]
         lines += ["", f"**What to do.** {md(info.remediation)}"]
-        lines += ["", "**Framework references:**" if info.references else "No framework mapped."]
+        lines += ["", "**Framework references:**" if info.references else md(rule.unmapped)]
         if info.references:
             lines.append("")
         for framework, controls in by_framework(info.references):

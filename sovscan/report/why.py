@@ -22,6 +22,7 @@ class RuleFound:
     risks: int  # risk findings, waived ones included
     waived: int  # of the risks and unknowns, those a waiver accepts
     unknowns: int
+    unmapped: str = "No framework control maps to this rule."  # said when it cites none
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,14 @@ def rules_found(scan: Scan) -> list[RuleFound]:
             waived[rule_id] = waived.get(rule_id, 0) + 1
         if rule_id not in worst or finding.severity.rank > worst[rule_id].rank:
             worst[rule_id] = finding.severity
+    cited = scan.policy.frameworks
+    # Not "no framework": a rule may cite controls of frameworks this institution is not under.
+    unmapped = (
+        "No framework control maps to this rule."
+        if cited is None
+        else f"No control of the frameworks this report cites ({', '.join(cited) or 'none'}) "
+        "maps to this rule."
+    )
     found = []
     for rule_id, severity in worst.items():
         info = scan.rules.get(rule_id)
@@ -62,6 +71,7 @@ def rules_found(scan: Scan) -> list[RuleFound]:
                 risks.get(rule_id, 0),
                 waived.get(rule_id, 0),
                 unknowns.get(rule_id, 0),
+                unmapped,
             )
         )
     found.sort(key=lambda rule: (-rule.severity.rank, rule.id))

@@ -23,7 +23,7 @@ from sovscan.evidence import asset_document, asset_from_document
 from sovscan.model import Gap, Scan
 from sovscan.report import REPORTERS
 from sovscan.resolve import load_knowledge
-from sovscan.scan import assess
+from sovscan.scan import apply_profile_name, assess
 from tests.conftest import REPO, StepClock
 
 GOLDEN = REPO / "tests" / "golden"
@@ -78,12 +78,14 @@ def _timeless(value: Any) -> Any:
 
 def golden_scan() -> Scan:
     document = json.loads(OBSERVATIONS.read_text(encoding="utf-8"))
+    config = demo_config()
+    rules, policy = apply_profile_name(config, load_rules(default_rules_dir()), None)
     return assess(
-        demo_config().policy,
+        policy,
         [asset_from_document(item) for item in document["assets"]],
         [Gap(g["scope"], g["reason"]) for g in document["gaps"]],
         load_knowledge(),
-        load_rules(default_rules_dir()),
+        rules,
         started=STARTED,
         finished=STARTED.replace(second=5),
     )
