@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import boto3
@@ -687,17 +688,59 @@ def _evidence(ctx: _Context, spec: ServiceSpec, method: str, detail: str, region
 
 
 def _tags(item: Mapping[str, Any], spec: ServiceSpec, tag_key: str) -> dict[str, AttrValue]:
+    """The classification tag, the one tag sovscan reads, as `tag:<key>` and `classification`.
+
+    Every other tag is dropped here, before anything can store or show it: tags hold owners'
+    names, e-mail addresses, cost centres and, now and then, keys. A value that is not a label
+    or looks like a credential is withheld as `<redacted>` (see `classification_label`).
+    """
     raw = dig(item, spec.tags) if spec.tags else None
     tags = normalize_tags(raw)
-    out: dict[str, AttrValue] = {
-        f"tag:{bounded(key, 128)}": bounded(value, 256) for key, value in sorted(tags.items())
+    key = tag_key if tag_key in tags else None
+    if key is None:  # tag keys are case-sensitive in AWS, but people spell them differently
+        key = next((k for k in sorted(tags) if k.lower() == tag_key.lower()), None)
+    if key is None:
+        return {}
+    value = tags[key].strip()
+    if not value:
+        return {f"tag:{bounded(key, 128)}": ""}
+    label = classification_label(value)
+    return {
+        f"tag:{bounded(key, 128)}": value if label != REDACTED else REDACTED,
+        "classification": label,
     }
-    label = tags.get(tag_key)
-    if label is None:  # tag keys are case-sensitive in AWS, but people spell them differently
-        label = next((v for k, v in tags.items() if k.lower() == tag_key.lower()), None)
-    if label is not None and label.strip():
-        out["classification"] = bounded(label.strip().lower(), 40)
-    return out
+
+
+REDACTED = "<redacted>"
+"""What a withheld classification tag value becomes. Not a label a policy can list (they are
+`[a-z0-9][a-z0-9_-]*`), so it is never taken as public: an unknown label counts as sensitive."""
+
+_LABEL = re.compile(r"[a-z0-9][a-z0-9 _-]{0,39}")
+_CREDENTIAL_PREFIX = re.compile(
+    # AWS access key ids, GitHub, GitLab and Slack tokens, Stripe-style and Google API keys.
+    r"(?:^|[\s_-])(?:(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z0-9]{12}"
+    r"|(?:gh[pousr]|github_pat)_\w{8}|glpat-|xox[abposr]-|(?:sk|rk|pk)_(?:live|test)_|AIza\w{8})",
+)
+_RUN = re.compile(r"[A-Za-z0-9]+")
+
+
+def classification_label(value: str) -> str:
+    """A classification tag's value as a label (lowercased), or REDACTED when it is not one.
+
+    A label is up to 40 letters, digits, spaces, `_` or `-` ("personal", "Protected B"); an
+    e-mail address, a URL, `key=value` text or anything longer is withheld. So is a label-shaped
+    value that looks like a credential or an identifier: a known key prefix (`AKIA...`, `ghp_`),
+    a run of 8 or more digits, or a run of 8 or more characters that switches between letters
+    and digits 3 times or more (`q7x4k2w1`), as random keys do and words do not.
+    """
+    label = value.strip().lower()
+    if not _LABEL.fullmatch(label) or _CREDENTIAL_PREFIX.search(value):
+        return REDACTED
+    for run in _RUN.findall(value):
+        switches = sum(a.isdigit() != b.isdigit() for a, b in pairwise(run))
+        if len(run) >= 8 and (run.isdigit() or switches >= 3):
+            return REDACTED
+    return label
 
 
 def normalize_tags(raw: object) -> dict[str, str]:

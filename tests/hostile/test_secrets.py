@@ -180,3 +180,113 @@ def test_no_planted_secret_in_any_artefact(
     assert any("bundle" in name for name in artefacts)
     leaked = {name: _leaks(blob) for name, blob in artefacts.items() if _leaks(blob)}
     assert leaked == {}
+
+
+TAG_SECRETS = {
+    "token tag": "SUPERSECRET-TAG",
+    "owner tag": "jane.doe@universite.example",
+    "classification tag holding a key": "AKIAPLNTDTAGQ7X4K2W1",
+}
+
+
+def _tag_leaks(blob: bytes) -> list[str]:
+    return [name for name, value in TAG_SECRETS.items() if value.encode() in blob]
+
+
+def _tagged_estate(endpoint: str) -> None:
+    """A Lambda function and a bucket whose tags hold what tags hold: tokens, people, keys."""
+    import io
+    import json
+    import zipfile
+
+    import boto3
+
+    session = boto3.Session(
+        aws_access_key_id="seed",
+        aws_secret_access_key="seed",  # noqa: S106 - moto's in-memory account
+        region_name="us-east-1",
+    )
+    role = session.client("iam", endpoint_url=endpoint).create_role(
+        RoleName="grader", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+    )
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return event\n")
+    session.client("lambda", endpoint_url=endpoint).create_function(
+        FunctionName="grader",
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+        Tags={
+            "token": TAG_SECRETS["token tag"],
+            "Owner": TAG_SECRETS["owner tag"],
+            "DataClassification": "confidential",
+        },
+    )
+    session.client("s3", endpoint_url=endpoint).put_bucket_tagging(
+        Bucket="ue-web-assets",
+        Tagging={
+            "TagSet": [
+                {"Key": "DataClassification", "Value": TAG_SECRETS[
+                    "classification tag holding a key"]},
+                {"Key": "token", "Value": TAG_SECRETS["token tag"]},
+            ]
+        },
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_no_tag_secret_in_any_artefact(tmp_path: Path, moto_endpoint: str) -> None:
+    # An auditor's trial: `token=SUPERSECRET-TAG` on a Lambda function was copied into every
+    # report, the history store and the bundle. Only the classification tag is read, and a
+    # classification value that looks like a key is withheld too.
+    _tagged_estate(moto_endpoint)
+    config = tmp_path / "sovscan.toml"
+    config.write_text(
+        '[institution]\nname = "U"\nhome = "CA-QC"\n\n[[aws]]\nregions = ["us-east-1"]\n',
+        encoding="utf-8",
+    )
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "XDG_CACHE_HOME": str(tmp_path / "home" / ".cache"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "SOVSCAN_STORE": str(tmp_path / "default-store.sqlite"),
+    }
+    out = tmp_path / "out"
+    out.mkdir()
+    scan = ["-vv", "--log-format", "json", "scan", "--config", str(config), "--fail-on", "never"]
+    first = run_cli(
+        [*scan, "--format", "html", "--output", str(out / "report.html"),
+         "--store", str(out / "store.sqlite"), "--evidence", str(out / "bundle")],
+        env, cwd=tmp_path,
+    )  # fmt: skip
+    assert first.code in (0, 3), first.stderr[-2000:]
+    runs: dict[str, list[str]] = {
+        f"scan-{name}": [*scan, "--no-store", "--format", name] for name in sorted(REPORTERS)
+    }
+    runs.update(
+        (f"replay-{name}", ["-vv", "replay", str(out / "bundle"), "--format", name])
+        for name in sorted(REPORTERS)
+    )
+    with ThreadPoolExecutor(4) as pool:
+        futures = {
+            label: pool.submit(run_cli, args, env, cwd=tmp_path) for label, args in runs.items()
+        }
+        results = {"scan-html-store-bundle": first} | {k: f.result() for k, f in futures.items()}
+    for label, result in results.items():
+        assert result.code in (0, 3), f"{label}: exit {result.code}: {result.stderr[-500:]}"
+        assert _tag_leaks(result.stdout.encode()) == [], f"{label} stdout"
+        assert _tag_leaks(result.stderr.encode()) == [], f"{label} stderr"
+    # The function was read, and its classification kept; the key-like label was withheld.
+    report = results["scan-json"].stdout
+    assert '"tag:DataClassification": "confidential"' in report
+    assert '"classification": "<redacted>"' in report
+    artefacts = _artefacts(tmp_path, {config})
+    assert {"out/store.sqlite", "out/report.html", "out/bundle/observations.json"} <= set(artefacts)
+    leaked = {name: _tag_leaks(blob) for name, blob in artefacts.items() if _tag_leaks(blob)}
+    assert leaked == {}

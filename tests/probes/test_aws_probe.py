@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import threading
+import zipfile
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +17,14 @@ from moto import mock_aws
 from sovscan.config import AwsSource
 from sovscan.errors import ProbeError
 from sovscan.model import Asset, Confidence, Gap
-from sovscan.probes.aws import AwsProbe, dig, key_facts, normalize_tags, s3_region
+from sovscan.probes.aws import (
+    AwsProbe,
+    classification_label,
+    dig,
+    key_facts,
+    normalize_tags,
+    s3_region,
+)
 from tests.probes.aws_fixtures import (
     ACCOUNT,
     DEMO_REGIONS,
@@ -131,7 +141,8 @@ def test_rds_and_ec2_instances(demo: tuple[dict[str, Asset], list[Gap]]) -> None
     assert rds.evidence[0].source == "aws:rds:DescribeDBInstances"
     (instance,) = of_kind(assets, "aws.ec2.instance")
     assert instance.id.startswith(f"aws:{ACCOUNT}:ec2:ca-central-1:i-")
-    assert instance.attributes["tag:Name"] == "ue-lab-server"
+    assert "tag:Name" not in instance.attributes  # only the classification tag is kept
+    assert instance.attributes["tag:DataClassification"] == "personal"
     assert instance.attributes["region"] == "ca-central-1"
 
 
@@ -223,12 +234,97 @@ def test_hostile_tags_are_bounded(session: boto3.Session) -> None:
     s3 = session.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="hostile")
     s3.put_bucket_tagging(
-        Bucket="hostile", Tagging={"TagSet": [{"Key": "note", "Value": "x" * 256}]}
+        Bucket="hostile",
+        Tagging={"TagSet": [{"Key": "DataClassification", "Value": "x" * 256}]},
     )
     assets, _ = scan(session, regions=("us-east-1",), kinds=BUCKETS)
-    value = assets[f"aws:{ACCOUNT}:s3:hostile"].attributes["tag:note"]
-    assert isinstance(value, str)
-    assert len(value) <= 256
+    attrs = assets[f"aws:{ACCOUNT}:s3:hostile"].attributes
+    # Longer than any label: withheld, and counted as sensitive (no policy lists "<redacted>").
+    assert attrs["tag:DataClassification"] == attrs["classification"] == "<redacted>"
+
+
+def _function(session: boto3.Session, name: str, tags: dict[str, str]) -> None:
+    role = session.client("iam", region_name="us-east-1").create_role(
+        RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+    )
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return event\n")
+    session.client("lambda", region_name="us-east-1").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+        Tags=tags,
+    )
+
+
+def test_only_the_classification_tag_is_kept(session: boto3.Session) -> None:
+    # An auditor's trial: `token=SUPERSECRET-TAG` on a function reached every report, the
+    # history store and the bundle. Tags hold names, e-mail addresses and keys; sovscan reads
+    # one of them, the classification tag, and drops the others at the probe.
+    _function(
+        session,
+        "grader",
+        {
+            "token": "SUPERSECRET-TAG",
+            "Owner": "jane.doe@uni.example",
+            "Name": "grader-prod",
+            "dataclassification": " Confidential ",  # matched without regard to case
+        },
+    )
+    s3 = session.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="untagged-label")
+    s3.put_bucket_tagging(
+        Bucket="untagged-label",
+        Tagging={"TagSet": [{"Key": "api-key", "Value": "AKIAPLNTDTAGQ7X4K2W1"}]},
+    )
+    kinds = {"aws.lambda.function", "aws.s3.bucket"}
+    assets, gaps = scan(session, ("us-east-1",), kinds=kinds)
+    assert gaps == []
+    function = assets[f"aws:{ACCOUNT}:lambda:us-east-1:grader"]
+    assert {k: v for k, v in function.attributes.items() if k.startswith("tag:")} == {
+        "tag:dataclassification": "Confidential"
+    }
+    assert function.attributes["classification"] == "confidential"
+    bucket = assets[f"aws:{ACCOUNT}:s3:untagged-label"]
+    assert not any(key.startswith("tag:") for key in bucket.attributes)
+    assert "classification" not in bucket.attributes
+    seen = repr(sorted(assets.items()))
+    for planted in ("SUPERSECRET", "jane.doe", "grader-prod", "AKIAPLNTD", "token", "api-key"):
+        assert planted not in seen
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "AKIAIOSFODNN7EXAMPLE",  # an AWS access key id
+        "ghp_q7x4k2w1ZZ9yy8XX7ww6",  # a GitHub token
+        "pLnTdS3cr3tQ7x4",  # letters and digits mixed as in a random key
+        "5145551234",  # a telephone number
+        "token=SUPERSECRET-TAG",  # not a label
+        "dpo@uni.example",
+        "https://vault.example/?token=abc",
+    ],
+)
+def test_a_classification_tag_that_looks_like_a_secret_is_withheld(
+    session: boto3.Session, value: str
+) -> None:
+    _function(session, "labelled", {"DataClassification": value})
+    assets, _ = scan(session, ("us-east-1",), kinds={"aws.lambda.function"})
+    attrs = assets[f"aws:{ACCOUNT}:lambda:us-east-1:labelled"].attributes
+    assert attrs["tag:DataClassification"] == attrs["classification"] == "<redacted>"
+    assert value.lower() not in repr(attrs).lower()
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [("Personal", "personal"), ("Protected B", "protected b"), ("top-secret", "top-secret"),
+     ("tlp-amber", "tlp-amber"), ("level-3", "level-3"), ("restricted2024", "restricted2024")],
+)  # fmt: skip
+def test_classification_labels_are_read(value: str, label: str) -> None:
+    assert classification_label(value) == label
 
 
 @pytest.mark.parametrize(

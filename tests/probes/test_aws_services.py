@@ -180,7 +180,7 @@ def efs_filesystem(s: boto3.Session) -> Case:
     )
     return "home-dirs", {
         "encryption": "kms",
-        "tag:Name": "home-dirs",
+        "tag:Name": None,  # the name is the asset's name; no tag but the classification is kept
         "replica_regions": ("us-east-1",),
     }
 
