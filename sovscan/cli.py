@@ -338,8 +338,8 @@ _rules_option = click.option(
 @click.option(
     "--evidence",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Also write an evidence bundle (observations, inputs, report, SHA-256 manifest) "
-    "to this new folder.",
+    help="Also write an evidence bundle (observations, inputs, report.json and the report in "
+    "--format, SHA-256 manifest) to this new folder.",
 )
 def scan(
     config_path: Path,
@@ -460,16 +460,21 @@ def scan(
             progress=progress,
         )
     result = _with_notices(result, kept_over_profile, knowledge)
+    rendered = None
     if evidence is not None:
         from sovscan.engine import default_rules_dir
         from sovscan.evidence import manifest_sha256, write_bundle
 
+        # The report handed over (HTML for a board, Markdown for a ticket) is bundled as it is
+        # written, so the manifest covers it; a JSON report is the bundle's report.json.
+        rendered = None if output_format == "json" else _rendered(result, output_format, output)
         write_bundle(
             evidence,
             result,
             config_file=config_path,
             rule_dirs=[default_rules_dir(), *all_rule_dirs],
             waivers=config.waivers,
+            report=None if rendered is None else (output_format, rendered),
         )
         # Only a digest kept apart from the bundle shows the bundle was not rewritten whole.
         # Printed under -q too: it is the one thing about the bundle that must be kept.
@@ -479,7 +484,7 @@ def scan(
             "from the bundle, then `sovscan verify DIR --manifest-sha256 HEX` proves the bundle "
             "unchanged",
         )
-    return _emit(result, output_format, output, fail_on, store_path, fail_on_new)
+    return _emit(result, output_format, output, fail_on, store_path, fail_on_new, rendered)
 
 
 def check_something_to_scan(config: ScanConfig) -> None:
@@ -684,7 +689,10 @@ def _emit(
     fail_on: str,
     store: Path | None,
     fail_on_new: bool,
+    rendered: str | None = None,
 ) -> int:
+    """Write the report (`rendered`, when the caller rendered it already), record the scan,
+    log the outcome; the exit code."""
     from sovscan.files import write_atomic
     from sovscan.history import new_risk_keys, save_scan
     from sovscan.report.safe import utf8_safe
@@ -695,12 +703,7 @@ def _emit(
         # In pieces: a held scan of 100,000 assets never becomes one 600 MB string.
         _write_pieces((utf8_safe(piece) for piece in pieces(result)), output)
     else:
-        if output_format == "table" and output is None and sys.stdout.isatty():
-            from sovscan.report.table import render as render_table
-
-            text = utf8_safe(render_table(result, shutil.get_terminal_size().columns))
-        else:
-            text = REPORTERS[output_format](result)
+        text = rendered if rendered is not None else _rendered(result, output_format, output)
         if output is None:
             click.echo(text, nl=False)
         else:
@@ -716,6 +719,18 @@ def _emit(
     failing = failing_findings(result, fail_on, new_keys)
     _log_outcome(result, _Outcome(code, risks, failing, fail_on, new_keys is not None))
     return code
+
+
+def _rendered(result: Scan, output_format: str, output: Path | None) -> str:
+    """The report text in a format other than json, as `_emit` writes it: a table on a
+    terminal fits its width."""
+    from sovscan.report.safe import utf8_safe
+
+    if output_format == "table" and output is None and sys.stdout.isatty():
+        from sovscan.report.table import render as render_table
+
+        return utf8_safe(render_table(result, shutil.get_terminal_size().columns))
+    return REPORTERS[output_format](result)  # each reporter is utf8_safe already
 
 
 def _emit_streamed(

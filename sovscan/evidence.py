@@ -29,6 +29,14 @@ MANIFEST = "manifest.json"
 OBSERVATIONS = "observations.json"
 POLICY = "policy.json"
 REPORT = "report.json"
+REPORT_FILES = {
+    "csv": "report.csv",
+    "html": "report.html",
+    "markdown": "report.md",
+    "sarif": "report.sarif",
+    "table": "report.txt",
+}
+"""The bundle's copy of the report in the format the scan was asked for, beside report.json."""
 RULES_DIR = "rules"
 MAX_BUNDLE_FILE = 512 * 1024 * 1024  # refuse to hash absurd files planted in a bundle
 _SCAN_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -59,12 +67,17 @@ def write_bundle(
     config_file: Path | None,
     rule_dirs: Sequence[Path],
     waivers: Sequence[Waiver] = (),
+    report: tuple[str, str] | None = None,
 ) -> None:
     """Write the bundle for `scan` to the new folder `target`, all or nothing.
 
     The rule folders used are copied, so a replay evaluates exactly the same rules unless told
-    otherwise. Raises EvidenceError if `target` exists or cannot be written.
+    otherwise. `report` is (format, text): the report as the scan handed it over, stored byte
+    for byte as `REPORT_FILES[format]` so the manifest covers it too (a json report is
+    report.json already). Raises EvidenceError if `target` exists or cannot be written.
     """
+    if report is not None and report[0] not in REPORT_FILES and report[0] != "json":
+        raise ValueError(f"no bundle file for the report format {report[0]!r}")
     if target.exists():
         raise EvidenceError(f"--evidence: {target}: already exists; give a new folder")
     parent = target.parent if str(target.parent) else Path(".")
@@ -78,6 +91,10 @@ def write_bundle(
         _write_json(staging / OBSERVATIONS, _observations_document(scan))
         _write_json(staging / POLICY, _policy_document(scan.policy, scan.profile, waivers))
         (staging / REPORT).write_text(render_json(scan), encoding="utf-8")
+        if report is not None and report[0] in REPORT_FILES:
+            # Bytes as --output wrote them (UTF-8, no newline translation): `sha256sum` of the
+            # report handed over equals the manifest's entry.
+            (staging / REPORT_FILES[report[0]]).write_bytes(report[1].encode("utf-8"))
         if config_file is not None:
             (staging / "config.toml").write_text(
                 redact_inventory(config_file.read_text(encoding="utf-8")), encoding="utf-8"
