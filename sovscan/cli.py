@@ -972,7 +972,7 @@ def replay(
 ) -> int:
     """Re-resolve and re-evaluate a bundle's stored observations offline, with today's data."""
     from sovscan.engine import load_rules
-    from sovscan.evidence import bundled_rule_dirs, load_observations
+    from sovscan.evidence import bundled_rule_dirs, load_observations, with_original_rule_sources
     from sovscan.model import ReplayOf
     from sovscan.probes import utc_now
     from sovscan.resolve import load_knowledge
@@ -991,6 +991,10 @@ def replay(
     # The bundle's own copies are read as the scan read them; folders given now are checked.
     ruleset = load_rules(*folders, as_stored=not rule_dirs)
     _check_own_cases(ruleset, rule_dirs)
+    if not rule_dirs:
+        # Named as in the original report, not by where the bundle sits now; the profile
+        # below tells the shipped rules it selects by these names.
+        ruleset = with_original_rule_sources(ruleset, bundle)
     if observations.profile is not None:
         # The stored policy already is the profile's; the profile still selects the rules.
         ruleset = replay_profile(ruleset, observations.policy, observations.profile)

@@ -12,10 +12,10 @@ import secrets
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sovscan.engine.waivers import Waiver
 from sovscan.errors import SovscanError
@@ -23,6 +23,10 @@ from sovscan.files import STALE_SECONDS
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap, Policy, Scan
 from sovscan.report.json import render as render_json
 from sovscan.urls import without_secrets
+
+if TYPE_CHECKING:
+    from sovscan.engine.loader import RuleSet
+    from sovscan.engine.rule import Rule
 
 BUNDLE_SCHEMA = "sovscan.evidence/1"
 MANIFEST = "manifest.json"
@@ -253,6 +257,43 @@ def load_observations(folder: Path) -> Observations:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise EvidenceError(f"{folder / OBSERVATIONS}: malformed observations ({exc!r})") from None
+
+
+def with_original_rule_sources(ruleset: RuleSet, folder: Path) -> RuleSet:
+    """The bundle's own rules named as the scan named them (`rules/control/x.yaml`, or the
+    institution's folder as the inventory gave it), not by where the bundle sits now.
+
+    Each stored folder's original name is learnt from the rules the bundle's report.json names
+    (by rule id, when the name ends with the same path inside the folder) and given to all its
+    rules, those a profile left out included: a profile tells the shipped rules it selects by
+    these names. A folder the report names no rule of is the shipped rules (`rules/`) when it is
+    the first, which a scan always copies first, else named inside the bundle (`rules/1-own/`).
+    """
+    report = _read_json(folder / REPORT).get("rules")
+    named = report if isinstance(report, dict) else {}
+    roots = [f"{root.as_posix().rstrip('/')}/" for root in bundled_rule_dirs(folder)]
+    bundle = f"{folder.as_posix().rstrip('/')}/"
+    placed: list[tuple[Rule, str, str]] = []  # (rule, its folder in the bundle, path inside)
+    learnt: dict[str, str] = {}
+    for rule in ruleset.rules:
+        root = next((r for r in roots if rule.source.startswith(r)), None)
+        if root is None:
+            continue  # not one of the bundle's rules
+        inside = rule.source[len(root) :]
+        placed.append((rule, root, inside))
+        entry = named.get(rule.id)
+        original = entry.get("source") if isinstance(entry, dict) else None
+        if isinstance(original, str) and original.endswith(inside):
+            prefix = original[: len(original) - len(inside)]
+            if prefix.endswith("/") and len(prefix) <= 300:
+                learnt.setdefault(root, prefix)
+    if roots and roots[0] not in learnt:
+        learnt[roots[0]] = "rules/"
+    renamed = {
+        rule.id: replace(rule, source=learnt.get(root, root.removeprefix(bundle)) + inside)
+        for rule, root, inside in placed
+    }
+    return replace(ruleset, rules=tuple(renamed.get(rule.id, rule) for rule in ruleset.rules))
 
 
 def bundled_rule_dirs(folder: Path) -> list[Path]:

@@ -362,3 +362,56 @@ def test_tokens_in_saas_urls_never_reach_the_bundle() -> None:
     assert 'url = "https://lms.example/p"' in redacted
     for secret in ("P4ss", "jsessionid", "S3CR3T", "frag"):
         assert secret not in redacted
+
+
+def test_a_replay_names_rule_files_as_the_scan_did(
+    bundle: tuple[Path, dict[str, Any]],
+) -> None:
+    # rule_source read `/tmp/.../evidence/rules/0-rules/...`, where the bundle sat when it was
+    # replayed; and a profile, which picks the shipped rules by their names, then took every
+    # shipped rule of the bundle for one of the institution's own and ran them all.
+    folder, original = bundle
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--format", "json"])
+    document = json.loads(replayed.stdout)
+    assert document["rules"] == original["rules"]
+    assert [f["rule_source"] for f in document["findings"]] == [
+        f["rule_source"] for f in original["findings"]
+    ]
+    assert all(f["rule_source"].startswith("rules/") for f in document["findings"])
+    assert str(folder) not in replayed.stdout
+    sarif = CliRunner().invoke(cli, ["replay", str(folder), "--format", "sarif"]).stdout
+    assert str(folder) not in sarif and "0-rules" not in sarif
+
+
+def test_the_institutions_own_rules_keep_their_names_in_a_replay(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    shutil.copytree(default_rules_dir() / "control", own)
+    for path in own.glob("*.yaml"):  # the same rules under new ids: the institution's own
+        text = path.read_text(encoding="utf-8")
+        stem = path.name.removesuffix(".yaml").removesuffix(".test")
+        new = f"own-{stem}"
+        path.rename(own / path.name.replace(stem, new, 1))
+        (own / path.name.replace(stem, new, 1)).write_text(
+            text.replace(f"id: {stem}", f"id: {new}").replace(f"rule: {stem}", f"rule: {new}"),
+            encoding="utf-8",
+        )
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(
+        '[institution]\nname = "U"\nhome = "CA-QC"\nprofile = "gc-protected-b"\n'
+        '[dns]\ndomains = ["uni.example"]\n[rules]\ndirs = ["own"]\n',
+        encoding="utf-8",
+    )
+    with ZoneServer([dns.zone.from_text(ZONE, origin="uni.example")]) as server:
+        scanned = CliRunner().invoke(
+            cli,
+            ["scan", "-c", str(inventory), "--nameserver", f"{server.host}:{server.port}",
+             "--no-store", "--format", "json", "--evidence", str(tmp_path / "evidence"),
+             "--fail-on", "never"],
+        )  # fmt: skip
+    assert scanned.exit_code in (0, 3), scanned.stderr
+    original = json.loads(scanned.stdout)
+    assert any(info["source"].startswith(f"{own}/") for info in original["rules"].values())
+    replayed = CliRunner().invoke(cli, ["replay", str(tmp_path / "evidence"), "--format", "json"])
+    document = json.loads(replayed.stdout)
+    assert document["rules"] == original["rules"]
+    assert verdicts(document) == verdicts(original)
