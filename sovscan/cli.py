@@ -1017,15 +1017,46 @@ def replay(
         if rule_dirs
         else "the bundle's rules"
     )
+    rules_said, rules_problem = _same_digest(
+        "rules", result.rules_digest, observations.rules_digest
+    )
+    data_said, data_problem = _same_digest("data", result.data_digest, observations.data_digest)
     notice = (
         f"Replay, not a new scan: the observations of scan {observations.scan_id} (made "
         f"{observations.started_at.isoformat(timespec='seconds')}), evaluated again offline "
-        f"with {rules_used} and this sovscan's data (digest {result.data_digest[:16]})."
+        f"with {rules_used} and this sovscan's data. {rules_said} {data_said}"
     )
+    problems = [problem for problem in (rules_problem, data_problem) if problem]
+    if problems:
+        logger.warning(
+            "replay of scan %s: %s; verdicts may differ from the bundle's report for that "
+            "reason alone",
+            observations.scan_id,
+            " and ".join(problems),
+        )
     result = replace(result, notices=(*result.notices, notice))
     # Not stored: a replay observed nothing, so in the history it would pass for the latest
     # scan of the estate in `diff` and --fail-on-new.
     return _emit(result, output_format, output, fail_on, None, False)
+
+
+def _same_digest(what: str, used: str, recorded: str | None) -> tuple[str, str | None]:
+    """A sentence saying whether the `what` ("rules", "data") digest a replay used is the one
+    its bundle recorded, and what is wrong when it is not (None when it is)."""
+    name = "Rules" if what == "rules" else "Data"
+    if recorded is None:
+        return (
+            f"{name}: the bundle records no {what} digest to compare with ({used[:16]}).",
+            f"the bundle records no {what} digest",
+        )
+    if used == recorded:
+        return f"{name}: the same as the scan's (digest {used[:16]}).", None
+    differs = (
+        f"{name}: NOT the same as the scan's (digest {used[:16]} here, {recorded[:16]} in the "
+        "bundle), so verdicts may differ from the scan's for that reason alone."
+    )
+    verb = "differ" if what == "rules" else "differs"
+    return differs, f"the {what} {verb} from the scan's"
 
 
 @cli.command()

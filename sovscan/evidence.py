@@ -44,6 +44,7 @@ REPORT_FILES = {
 RULES_DIR = "rules"
 MAX_BUNDLE_FILE = 512 * 1024 * 1024  # refuse to hash absurd files planted in a bundle
 _SCAN_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_DIGEST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]{0,199}")  # a profile's rules: "<sha>+<id>"
 
 
 class EvidenceError(SovscanError):
@@ -62,6 +63,10 @@ class Observations:
     scan_id: str  # the scan that made them, as the manifest names it
     waivers: tuple[Waiver, ...] = ()
     profile: str | None = None
+    # The digests of the rules and the offline data the scan used, as its manifest records them
+    # (None for a bundle that does not record one).
+    rules_digest: str | None = None
+    data_digest: str | None = None
 
 
 def write_bundle(
@@ -218,13 +223,15 @@ def load_observations(folder: Path) -> Observations:
         raise EvidenceError(f"{folder}: the bundle does not verify: {problems[0]}")
     document = _read_json(folder / OBSERVATIONS)
     policy = _read_json(folder / POLICY)
-    original = _read_json(folder / MANIFEST).get("scan_id")
+    manifest = _read_json(folder / MANIFEST)
+    original = manifest.get("scan_id")
     if not isinstance(original, str) or not _SCAN_ID_RE.fullmatch(original):
         # Reports print it as the replay's provenance: an id, not text planted in the bundle.
         raise EvidenceError(
             f"{folder / MANIFEST}: expected a scan_id (up to 64 letters, digits, '.', '_', '-'); "
             "a replay names the scan it replays"
         )
+    digests = {key: _manifest_digest(folder, manifest, key) for key in ("rules", "data")}
     try:
         return Observations(
             policy=Policy(
@@ -254,9 +261,24 @@ def load_observations(folder: Path) -> Observations:
             ),
             profile=policy.get("profile"),
             scan_id=original,
+            rules_digest=digests["rules"],
+            data_digest=digests["data"],
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise EvidenceError(f"{folder / OBSERVATIONS}: malformed observations ({exc!r})") from None
+
+
+def _manifest_digest(folder: Path, manifest: Mapping[str, Any], name: str) -> str | None:
+    """The manifest's `<name>_digest`, None when it records none; a replay prints it."""
+    value = manifest.get(f"{name}_digest")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DIGEST_RE.fullmatch(value):
+        raise EvidenceError(
+            f"{folder / MANIFEST}: {name}_digest: expected a digest (a SHA-256, and +PROFILE "
+            "for the rules of a profile); a replay prints it"
+        )
+    return value
 
 
 def with_original_rule_sources(ruleset: RuleSet, folder: Path) -> RuleSet:

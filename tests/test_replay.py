@@ -415,3 +415,90 @@ def test_the_institutions_own_rules_keep_their_names_in_a_replay(tmp_path: Path)
     document = json.loads(replayed.stdout)
     assert document["rules"] == original["rules"]
     assert verdicts(document) == verdicts(original)
+
+
+def test_a_replay_says_its_rules_and_data_are_the_scans(
+    bundle: tuple[Path, dict[str, Any]],
+) -> None:
+    folder, original = bundle
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--format", "json"])
+    assert replayed.exit_code in (0, 3), replayed.stderr
+    document = json.loads(replayed.stdout)
+    assert document["digests"] == original["digests"]
+    notice = document["notices"][-1]
+    rules, data = original["digests"]["rules"][:16], original["digests"]["data"][:16]
+    assert f"Rules: the same as the scan's (digest {rules})." in notice
+    assert f"Data: the same as the scan's (digest {data})." in notice
+    assert "differ" not in replayed.stderr
+
+
+def _updated_data(folder: Path) -> Path:
+    """The offline data as `sovscan data update` leaves it: a complete copy, one file changed."""
+    from sovscan.resolve.knowledge import DATA_FILES, default_data_dir
+
+    folder.mkdir()
+    for name in DATA_FILES:
+        shutil.copy(default_data_dir() / name, folder / name)
+    manifest = folder / "manifest.json"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    return folder
+
+
+def test_a_replay_after_a_data_update_says_the_data_differs(
+    bundle: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After `sovscan data update`, a replay re-evaluated with other data and said only "this
+    # sovscan's data (digest ...)": nothing told the reader it was not the scan's data.
+    folder, original = bundle
+    monkeypatch.setenv("SOVSCAN_DATA_DIR", str(_updated_data(tmp_path / "updated")))
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--format", "markdown"])
+    assert replayed.exit_code in (0, 3), replayed.stderr
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--format", "json"])
+    document = json.loads(replayed.stdout)
+    now, then = document["digests"]["data"], original["digests"]["data"]
+    assert now != then
+    notice = document["notices"][-1]
+    assert "Rules: the same as the scan's" in notice
+    assert (
+        f"Data: NOT the same as the scan's (digest {now[:16]} here, {then[:16]} in the bundle), "
+        "so verdicts may differ from the scan's for that reason alone." in notice
+    )
+    (warning,) = [line for line in replayed.stderr.splitlines() if "differ" in line]
+    assert warning == (
+        f"sovscan: WARNING: replay of scan {original['scan_id']}: the data differs from the "
+        "scan's; verdicts may differ from the bundle's report for that reason alone"
+    )
+
+
+def test_a_replay_with_other_rules_says_the_rules_differ(
+    bundle: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    folder, _ = bundle
+    rules = shipped_rules_copy(tmp_path)
+    rule = rules / "control" / "foreign-law-reach.yaml"
+    rule.write_text(rule.read_text(encoding="utf-8").replace("severity: high", "severity: low"))
+    replayed = CliRunner().invoke(
+        cli, ["replay", str(folder), "--rules", str(rules), "--format", "json"]
+    )
+    notice = json.loads(replayed.stdout)["notices"][-1]
+    assert "Rules: NOT the same as the scan's" in notice
+    assert "Data: the same as the scan's" in notice
+    assert "the rules differ from the scan's" in replayed.stderr
+
+
+def test_a_bundle_recording_no_digests_says_so(bundle: tuple[Path, dict[str, Any]]) -> None:
+    folder, _ = bundle
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    del manifest["data_digest"]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--format", "json"])
+    notice = json.loads(replayed.stdout)["notices"][-1]
+    assert "Data: the bundle records no data digest to compare with" in notice
+    assert "the bundle records no data digest; verdicts may differ" in replayed.stderr
+    manifest["data_digest"] = "<b>planted</b>"
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    refused = CliRunner().invoke(cli, ["replay", str(folder), "--format", "json"])
+    assert refused.exit_code == 2 and refused.stdout == ""
+    (line,) = refused.stderr.splitlines()
+    assert "manifest.json: data_digest: expected a digest (a SHA-256" in line
