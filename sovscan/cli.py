@@ -907,29 +907,27 @@ def _register_commands() -> None:
 _register_commands()
 
 
-@cli.command()
-@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
+_manifest_sha256_option = click.option(
     "--manifest-sha256",
     "expected",
     metavar="HEX",
     help="The manifest's SHA-256 recorded when the bundle was made (scan --evidence prints it): "
     "proves the manifest itself was not rewritten.",
 )
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_manifest_sha256_option
 def verify(bundle: Path, expected: str | None) -> int:
     """Check an evidence bundle against its SHA-256 manifest (exit 1 if anything differs)."""
-    from sovscan.evidence import checked_bundle
+    from sovscan.evidence import checked_bundle, rewritten_manifest
 
-    if expected is not None and not _is_sha256(expected):
-        raise click.BadParameter(
-            f"expected 64 hexadecimal digits; got {expected[:80]!r}", param_hint="--manifest-sha256"
-        )
+    _check_sha256(expected)
     problems, digest = checked_bundle(bundle)
-    if expected is not None and digest is not None and digest != expected.lower():
-        problems.append(
-            f"manifest.json: SHA-256 {digest} is not the recorded {expected.lower()}; "
-            "the bundle was rewritten"
-        )
+    rewritten = None if expected is None else rewritten_manifest(digest, expected)
+    if rewritten is not None:
+        problems.append(rewritten)
     for problem in problems:
         click.echo(f"{bundle}: {problem}")
     if problems:
@@ -946,8 +944,21 @@ def verify(bundle: Path, expected: str | None) -> int:
     return EXIT_OK
 
 
+def _check_sha256(expected: str | None) -> None:
+    if expected is not None and not _is_sha256(expected):
+        raise click.BadParameter(
+            f"expected 64 hexadecimal digits; got {expected[:80]!r}", param_hint="--manifest-sha256"
+        )
+
+
 def _is_sha256(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+class _Refused(click.ClickException):
+    """A bundle whose manifest is not the recorded one: exit 1, as `verify` says it."""
+
+    exit_code = EXIT_RISK
 
 
 @cli.command()
@@ -963,28 +974,39 @@ def _is_sha256(text: str) -> bool:
 @_format_option
 @_output_option
 @_fail_on_option("never")
+@_manifest_sha256_option
 def replay(
     bundle: Path,
     rule_dirs: Sequence[Path],
     output_format: str,
     output: Path | None,
     fail_on: str,
+    expected: str | None,
 ) -> int:
     """Re-resolve and re-evaluate a bundle's stored observations offline, with today's data."""
     from sovscan.engine import load_rules
-    from sovscan.evidence import bundled_rule_dirs, load_observations, with_original_rule_sources
+    from sovscan.evidence import (
+        ManifestRewritten,
+        bundled_rule_dirs,
+        load_observations,
+        with_original_rule_sources,
+    )
     from sovscan.model import ReplayOf
     from sovscan.probes import utc_now
     from sovscan.resolve import load_knowledge
     from sovscan.scan import assess, replay_profile
 
     started = utc_now()
+    _check_sha256(expected)
     _check_output(
         output,
         files=_rule_files(rule_dirs),
         folders=[("the evidence bundle being replayed", bundle)],
     )
-    observations = load_observations(bundle)
+    try:
+        observations = load_observations(bundle, manifest_sha256=expected)
+    except ManifestRewritten as exc:
+        raise _Refused(f"{exc}; not replayed") from None
     folders = list(rule_dirs) or bundled_rule_dirs(bundle)
     if not folders:
         raise ConfigError(f"{bundle}: the bundle holds no rules; give --rules DIR")

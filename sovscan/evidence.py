@@ -51,6 +51,10 @@ class EvidenceError(SovscanError):
     """An evidence bundle cannot be written, read or trusted."""
 
 
+class ManifestRewritten(EvidenceError):
+    """The manifest is not the one whose SHA-256 was recorded when the bundle was made."""
+
+
 @dataclass(frozen=True, slots=True)
 class Observations:
     """What the probes saw, as stored in a bundle: enough to replay the scan offline."""
@@ -160,34 +164,53 @@ def checked_bundle(folder: Path) -> tuple[list[str], str | None]:
     deleting or rewriting it is what tampering looks like. Raises EvidenceError only when the
     manifest exists but cannot be read (permissions, I/O).
     """
+    problems, digest, _manifest = _checked(folder)
+    return problems, digest
+
+
+def _checked(folder: Path) -> tuple[list[str], str | None, dict[str, Any]]:
+    """`checked_bundle`, and the manifest those problems were checked against ({} if unusable)."""
     path = folder / MANIFEST
     unchecked = "no file of the bundle can be checked"
     if path.is_symlink() or (path.exists() and not path.is_file()):
-        return [f"{MANIFEST}: not a regular file; {unchecked}"], None
+        return [f"{MANIFEST}: not a regular file; {unchecked}"], None, {}
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        return [f"{MANIFEST}: missing; {unchecked}"], None
+        return [f"{MANIFEST}: missing; {unchecked}"], None, {}
     except OSError as exc:
         raise EvidenceError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if size > MAX_BUNDLE_FILE:
-        return [f"{MANIFEST}: {size} bytes, too large to be a manifest; {unchecked}"], None
+        return [f"{MANIFEST}: {size} bytes, too large to be a manifest; {unchecked}"], None, {}
     raw = _read_bytes(path)
     digest = hashlib.sha256(raw).hexdigest()
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [f"{MANIFEST}: not valid JSON ({exc}); {unchecked}"], digest
+        return [f"{MANIFEST}: not valid JSON ({exc}); {unchecked}"], digest, {}
     if (
         not isinstance(manifest, dict)
         or manifest.get("schema") != BUNDLE_SCHEMA
         or not isinstance(manifest.get("files"), dict)
     ):
         shape = f'a JSON object with "schema": "{BUNDLE_SCHEMA}" and a "files" object'
-        return [
-            f"{MANIFEST}: not a {BUNDLE_SCHEMA} manifest (expected {shape}); {unchecked}"
-        ], digest
-    return _problems(folder, manifest["files"]), digest
+        return (
+            [f"{MANIFEST}: not a {BUNDLE_SCHEMA} manifest (expected {shape}); {unchecked}"],
+            digest,
+            {},
+        )
+    return _problems(folder, manifest["files"]), digest, manifest
+
+
+def rewritten_manifest(digest: str | None, recorded: str) -> str | None:
+    """The problem `verify --manifest-sha256` reports when the manifest's SHA-256 `digest` is
+    not the `recorded` one (any case), else None (also when there is no manifest to hash)."""
+    if digest is None or digest == recorded.lower():
+        return None
+    return (
+        f"{MANIFEST}: SHA-256 {digest} is not the recorded {recorded.lower()}; "
+        "the bundle was rewritten"
+    )
 
 
 def _problems(folder: Path, expected: dict[str, Any]) -> list[str]:
@@ -216,14 +239,17 @@ def manifest_sha256(folder: Path) -> str:
     return hashlib.sha256(_read_bytes(folder / MANIFEST)).hexdigest()
 
 
-def load_observations(folder: Path) -> Observations:
-    """The stored observations of a verified bundle. Raises EvidenceError if it was tampered."""
-    problems = verify_bundle(folder)
+def load_observations(folder: Path, *, manifest_sha256: str | None = None) -> Observations:
+    """The stored observations of a verified bundle. Raises EvidenceError if it was tampered,
+    ManifestRewritten if `manifest_sha256` (recorded when it was made) is not its manifest's."""
+    problems, digest, manifest = _checked(folder)
+    rewritten = None if manifest_sha256 is None else rewritten_manifest(digest, manifest_sha256)
+    if rewritten is not None:
+        raise ManifestRewritten(f"{folder}: {rewritten}")
     if problems:
         raise EvidenceError(f"{folder}: the bundle does not verify: {problems[0]}")
     document = _read_json(folder / OBSERVATIONS)
     policy = _read_json(folder / POLICY)
-    manifest = _read_json(folder / MANIFEST)
     original = manifest.get("scan_id")
     if not isinstance(original, str) or not _SCAN_ID_RE.fullmatch(original):
         # Reports print it as the replay's provenance: an id, not text planted in the bundle.

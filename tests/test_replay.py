@@ -502,3 +502,37 @@ def test_a_bundle_recording_no_digests_says_so(bundle: tuple[Path, dict[str, Any
     assert refused.exit_code == 2 and refused.stdout == ""
     (line,) = refused.stderr.splitlines()
     assert "manifest.json: data_digest: expected a digest (a SHA-256" in line
+
+
+def test_replay_checks_the_recorded_manifest_digest(
+    bundle: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    folder, _ = bundle
+    manifest_path = folder / "manifest.json"
+    recorded = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+    runner = CliRunner()
+    replayed = runner.invoke(cli, ["replay", str(folder), "--manifest-sha256", recorded.upper()])
+    assert replayed.exit_code in (0, 3), replayed.stderr
+    # A forger changes the policy and rewrites the manifest to match: verify alone passes it.
+    policy = folder / "policy.json"
+    policy.write_text(policy.read_text(encoding="utf-8").replace("CA-QC", "US"), "utf-8")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["files"]["policy.json"] = hashlib.sha256(policy.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    assert runner.invoke(cli, ["replay", str(folder), "--format", "json"]).exit_code in (0, 3)
+    verified = runner.invoke(cli, ["verify", str(folder), "--manifest-sha256", recorded])
+    output = tmp_path / "replayed.json"
+    refused = runner.invoke(
+        cli, ["replay", str(folder), "--manifest-sha256", recorded, "--output", str(output)]
+    )
+    assert refused.exit_code == verified.exit_code == 1
+    assert refused.stdout == "" and not output.exists()
+    (line,) = refused.stderr.splitlines()
+    digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+    assert line == (
+        f"sovscan: error: {folder}: manifest.json: SHA-256 {digest} is not the recorded "
+        f"{recorded}; the bundle was rewritten; not replayed"
+    )
+    bad = runner.invoke(cli, ["replay", str(folder), "--manifest-sha256", "xyz"])
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert "expected 64 hexadecimal digits" in bad.stderr
