@@ -327,9 +327,10 @@ _rules_option = click.option(
     "--fail-on-new",
     is_flag=True,
     help="Count only risks that were not risks at their last told status: the latest earlier "
-    "complete stored scan of the institution that could tell them (partial scans and unknown "
-    "findings are passed over). `sovscan diff` with no ids (--institution NAME, if another "
-    "institution was scanned since) lists the same new risks.",
+    "complete stored scan of the institution that could tell them (partial scans, unknown "
+    "findings, and scans whose scope left the finding's asset out are passed over). "
+    "`sovscan diff` with no ids (--institution NAME, if another institution was scanned since) "
+    "lists the same new risks.",
 )
 @_rules_option
 @_profile_option
@@ -361,6 +362,7 @@ def scan(
     from sovscan.scan import (
         apply_profile_name,
         build_probes,
+        configured_scope,
         label_notices,
         profile_notices,
         run_scan,
@@ -442,6 +444,7 @@ def scan(
                 formats=formats,
                 # Beside the report: the disk it needs anyway, and never a RAM-backed /tmp.
                 work_dir=_work_dir(output),
+                scope=configured_scope(config),
             ) as streamed,
         ):
             progress("")

@@ -13,9 +13,10 @@ from typing import Any
 
 from sovscan.engine.facts import classification_of
 from sovscan.errors import SovscanError
-from sovscan.model import Finding, Policy, ResolvedAsset, Scan, Status
+from sovscan.model import Finding, Policy, ResolvedAsset, Scan, ScanScope, Status
 from sovscan.report.json import scan_document
 from sovscan.report.safe import terminal_safe, utf8_safe
+from sovscan.scope import covers, dropped, scope_document, scope_from_document, scope_unit
 
 
 class HistoryError(SovscanError):
@@ -58,6 +59,13 @@ _MIGRATIONS: tuple[str, ...] = (
     # The classification the scan judged each asset by (its label, else the default): a
     # relabelled asset explains findings that changed. NULL in scans recorded before.
     "ALTER TABLE assets ADD COLUMN classification TEXT",
+    # What each scan was configured to look at (sovscan.scope: JSON), and the unit of that scope
+    # each asset lies in: what a narrower newer scope left out is unseen, not resolved or removed.
+    # NULL in scans recorded before: unknown, so within every scope, as they were judged.
+    """
+    ALTER TABLE scans ADD COLUMN scope TEXT;
+    ALTER TABLE assets ADD COLUMN scope TEXT
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -83,12 +91,21 @@ class StoredScan:
     risks: int
 
 
+# Why a change reads "unseen" (or an asset "new" that was there before the older scan's scope
+# left it out): the `reason` of a FindingChange or AssetChange.
+OUT_OF_SCOPE = "out of the newer scan's scope"
+NOT_SEEN = "not seen by the newer scan, which is partial"
+NOT_TOLD = "unknown in the newer scan"
+OUT_OF_OLDER_SCOPE = "out of the older scan's scope"
+
+
 @dataclass(frozen=True, slots=True)
 class FindingChange:
     """A finding that differs between two scans."""
 
     # "new" (now a risk), "resolved" (no longer a risk), "changed", or "unseen": a risk the
-    # newer scan could not see (absent from a partial scan) or tell (unknown), not resolved.
+    # newer scan could not see (absent from a partial scan), did not look for (out of its
+    # scope) or could not tell (unknown), not resolved.
     change: str
     key: str
     rule_id: str
@@ -98,13 +115,15 @@ class FindingChange:
     severity: str
     message: str
     first_seen: str | None  # when this finding was first a risk, in the whole history
+    reason: str | None = None  # why it is unseen (OUT_OF_SCOPE, NOT_SEEN, NOT_TOLD)
 
 
 @dataclass(frozen=True, slots=True)
 class AssetChange:
     """An asset that appeared, disappeared or moved between two scans."""
 
-    change: str  # "new", "removed", "changed", or "unseen" (not in the newer scan, partial)
+    # "new", "removed", "changed", or "unseen" (not in a partial newer scan, or out of its scope)
+    change: str
     asset_id: str
     kind: str
     old_place: str | None
@@ -115,6 +134,9 @@ class AssetChange:
     # The label each scan judged the asset by; None for a scan recorded before sovscan kept it.
     old_classification: str | None = None
     new_classification: str | None = None
+    # Why it is unseen (OUT_OF_SCOPE, NOT_SEEN), or new though it may have been there before
+    # (OUT_OF_OLDER_SCOPE: the older scan did not look where it is).
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +152,9 @@ class ScanDiff:
     # The default comparison found no earlier complete scan and compared with a partial one:
     # `--fail-on-new` then counts every risk of `new` as new, which this diff cannot show.
     no_complete_baseline: bool = False
+    # What the older scan's scope covered and the newer one's does not ("AWS account
+    # 123456789012: us-east-1", "domain old.example"); empty when either scope is unknown.
+    dropped_scope: tuple[str, ...] = ()
 
     @property
     def new_risks(self) -> tuple[FindingChange, ...]:
@@ -217,9 +242,10 @@ def check_store(path: Path) -> None:
 
 FindingRow = tuple[str, str, str, str, str, str]
 """key, rule_id, asset_id, status, severity, message."""
-AssetRow = tuple[str, str, str | None, str | None, str]
+AssetRow = tuple[str, str, str | None, str | None, str, str | None]
 """asset_id, kind, place ("edge" for an edge location), jurisdictions (comma-separated),
-classification (the asset's label, else the policy's default)."""
+classification (the asset's label, else the policy's default), the unit of the scan's scope it
+lies in (`scope.scope_unit`)."""
 
 
 def finding_row(finding: Finding) -> FindingRow:
@@ -243,7 +269,13 @@ def asset_row(item: ResolvedAsset, policy: Policy) -> AssetRow:
         None if place is None else utf8_safe(place),
         None if jurisdictions is None else utf8_safe(",".join(jurisdictions)),
         utf8_safe(classification_of(item.asset.attributes.get("classification"), policy)),
+        _unit(item),
     )
+
+
+def _unit(item: ResolvedAsset) -> str | None:
+    unit = scope_unit(item.asset.id, item.asset.attributes)
+    return None if unit is None else utf8_safe(unit)
 
 
 def save_scan(path: Path, scan: Scan) -> None:
@@ -276,7 +308,8 @@ def record_scan(
             connection.execute("BEGIN IMMEDIATE")
             connection.execute("DELETE FROM scans WHERE id = ?", (scan.id,))
             cursor = connection.execute(
-                "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, CAST(zeroblob(?) AS TEXT))",
+                "INSERT INTO scans (id, institution, started_at, finished_at, score, complete,"
+                " document, scope) VALUES (?, ?, ?, ?, ?, ?, CAST(zeroblob(?) AS TEXT), ?)",
                 (
                     scan.id,
                     scan.policy.institution,
@@ -285,6 +318,7 @@ def record_scan(
                     scan.score.value,
                     int(scan.complete),
                     size,
+                    _scope_text(scan.scope),
                 ),
             )
             _write_document(connection, cursor.lastrowid, document())
@@ -293,13 +327,52 @@ def record_scan(
                 ((scan.id, *row) for row in findings),
             )
             connection.executemany(
-                "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO assets (scan_id, asset_id, kind, place, jurisdictions,"
+                " classification, scope) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 ((scan.id, *row) for row in assets),
             )
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             connection.execute("ROLLBACK")
             raise HistoryError(f"{path}: cannot record the scan ({exc})") from None
+
+
+def _scope_text(scope: ScanScope | None) -> str | None:
+    if scope is None:
+        return None
+    return utf8_safe(json.dumps(scope_document(scope), ensure_ascii=False, sort_keys=True))
+
+
+class _Scopes:
+    """The scopes of a store's scans, each read once, and `covers` for Python and for SQL
+    (`sovscan_covers(scan_id, unit, asset_id)`): whether a scan looked where an asset is."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self._read: dict[str, ScanScope | None] = {}
+        connection.create_function("sovscan_covers", 3, self._sql_covers)
+
+    def of(self, scan_id: str) -> ScanScope | None:
+        """A scan's scope; None when unknown (a scan recorded before scopes were kept)."""
+        if scan_id not in self._read:
+            row = self._connection.execute(
+                "SELECT scope FROM scans WHERE id = ?", (scan_id,)
+            ).fetchone()
+            text = None if row is None else row[0]
+            try:
+                parsed = None if text is None else scope_from_document(json.loads(text))
+            except ValueError:
+                parsed = None
+            self._read[scan_id] = parsed
+        return self._read[scan_id]
+
+    def covers(self, scan_id: str, unit: str | None, asset_id: str) -> bool:
+        """Whether scan `scan_id` looked where the asset is: its stored `unit`, else the one its
+        id gives (an asset recorded before units were kept)."""
+        return covers(self.of(scan_id), unit if unit is not None else scope_unit(asset_id))
+
+    def _sql_covers(self, scan_id: object, unit: object, asset_id: object) -> int:
+        return int(self.covers(str(scan_id), None if unit is None else str(unit), str(asset_id)))
 
 
 def _write_document(
@@ -382,10 +455,36 @@ def diff_scans(
         old_base = None
         if not old.complete and old_id:
             old_base = _latest_complete(connection, institution, old.id)
-        findings = _finding_changes(connection, old, new, old_base)
-        assets = _asset_changes(connection, old, new, old_base)
+        pair = _Pair(
+            connection,
+            _Scopes(connection),
+            old,
+            new,
+            old_base,
+            _rows(connection, _ASSETS_OF_SCAN, old.id),
+            _rows(connection, _ASSETS_OF_SCAN, new.id),
+        )
+        findings = _finding_changes(pair)
+        assets = _asset_changes(pair)
         passed_over = () if old_id else _partial_between(connection, old, new)
-    return ScanDiff(old, new, findings, assets, passed_over, not old_id and baseline is None)
+        old_scope, new_scope = pair.scopes.of(old.id), pair.scopes.of(new.id)
+        lost = () if old_scope is None or new_scope is None else dropped(old_scope, new_scope)
+    return ScanDiff(old, new, findings, assets, passed_over, not old_id and baseline is None, lost)
+
+
+def scope_dropped_since(path: Path, scan_id: str) -> tuple[str | None, tuple[str, ...]]:
+    """The latest complete scan of the institution before `scan_id`, and what its scope
+    covered that `scan_id`'s does not (empty when either scope is unknown, or none is before)."""
+    with open_store(path) as connection:
+        institution = _institution_of(connection, scan_id)
+        previous = _latest_complete(connection, institution, scan_id)
+        if previous is None:
+            return None, ()
+        scopes = _Scopes(connection)
+        before, now = scopes.of(previous), scopes.of(scan_id)
+    if before is None or now is None:
+        return previous, ()
+    return previous, dropped(before, now)
 
 
 def _institution_of(connection: sqlite3.Connection, scan_id: str) -> str:
@@ -443,22 +542,28 @@ def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
     complete scan exists (without one, `diff` compares with a partial scan and says so).
 
     A finding's last told status is its status in the latest earlier *complete* scan that could
-    tell it: one where it was risk or ok, or absent (gone). A scan where it was unknown is
-    passed over, and so are partial scans: what a partial scan could not see must not look new
-    after an outage, and a risk it first saw while its run reported only "partial" (exit 3)
-    must still be new at the next complete scan. Asked in SQL, so no scan is loaded."""
+    tell it: one where it was risk or ok, or absent (gone) though the scan looked where its
+    asset is (its scope covered it). A scan where it was unknown is passed over, and so are
+    partial scans and scans whose scope left its asset out: what a scan could not see, or did
+    not look at, must not look new after an outage or a narrowed scope, and a risk a partial
+    scan first saw while its run reported only "partial" (exit 3) must still be new at the
+    next complete scan. Asked in SQL, so no scan is loaded."""
     with open_store(path) as connection:
+        _Scopes(connection)  # sovscan_covers
         institution, started_at = connection.execute(
             "SELECT institution, started_at FROM scans WHERE id = ?", (new_id,)
         ).fetchone()
         if _latest_complete(connection, institution, new_id) is None:
             return None
         rows = connection.execute(
-            "SELECT n.key FROM findings n WHERE n.scan_id = ? AND n.status = 'risk'"
+            "SELECT n.key FROM findings n"
+            " LEFT JOIN assets a ON a.scan_id = n.scan_id AND a.asset_id = n.asset_id"
+            " WHERE n.scan_id = ? AND n.status = 'risk'"
             " AND COALESCE((SELECT t.status FROM scans s"
             "  LEFT JOIN findings t ON t.scan_id = s.id AND t.key = n.key"
             "  WHERE s.institution = ? AND s.complete = 1 AND (s.started_at, s.id) < (?, ?)"
-            "  AND (t.status IS NULL OR t.status != 'unknown')"
+            "  AND (t.status != 'unknown'"
+            "   OR (t.status IS NULL AND sovscan_covers(s.id, a.scope, n.asset_id)))"
             "  ORDER BY s.started_at DESC, s.id DESC LIMIT 1), '') != 'risk'",
             (new_id, institution, started_at, new_id),
         ).fetchall()
@@ -480,7 +585,8 @@ _FINDINGS_OF_SCAN = (
     "SELECT key, rule_id, asset_id, status, severity, message FROM findings WHERE scan_id = ?"
 )
 _ASSETS_OF_SCAN = (
-    "SELECT asset_id, kind, place, jurisdictions, classification FROM assets WHERE scan_id = ?"
+    "SELECT asset_id, kind, place, jurisdictions, classification, scope FROM assets"
+    " WHERE scan_id = ?"
 )
 
 
@@ -538,84 +644,115 @@ def _partial_between(
     return tuple(_stored(connection, str(row[0])) for row in rows)
 
 
-def _told(row: Sequence[Any] | None, scan: StoredScan) -> bool:
+@dataclass(frozen=True)
+class _Pair:
+    """The two scans a diff compares, with what both sides' judgements read."""
+
+    connection: sqlite3.Connection
+    scopes: _Scopes
+    old: StoredScan
+    new: StoredScan
+    old_base: str | None  # the latest complete scan before a partial `old` (explicit diffs)
+    old_assets: Rows
+    new_assets: Rows
+
+    def unit(self, asset_id: str) -> str | None:
+        """The scope unit an asset lies in, as the newer scan, else the older, recorded it."""
+        for assets in (self.new_assets, self.old_assets):
+            row = assets.get(asset_id)
+            if row is not None and row[5] is not None:
+                return str(row[5])
+        return scope_unit(asset_id)
+
+    def covered(self, scan: StoredScan, asset_id: str) -> bool:
+        """Whether `scan`'s scope covered where the asset is."""
+        return self.scopes.covers(scan.id, self.unit(asset_id), asset_id)
+
+
+def _told(row: Sequence[Any] | None, scan: StoredScan, covered: bool) -> bool:
     """Whether `scan` told this finding's status: risk or ok, or absent (gone) from a complete
-    scan. An unknown finding, or one a partial scan lacks, tells nothing."""
-    return scan.complete if row is None else bool(row[3] != Status.UNKNOWN)
+    scan that looked where its asset is (`covered`). An unknown finding, one a partial scan
+    lacks, or one whose asset was out of the scan's scope, tells nothing."""
+    return scan.complete and covered if row is None else bool(row[3] != Status.UNKNOWN)
 
 
-# A finding (key, then institution, started_at and id of a scan) in the latest complete scan
-# before that scan that could tell it: a row of NULLs when it was gone from that scan, no row
-# when no such scan exists. Unknown findings tell nothing. `new_risk_keys` asks the same.
+# A finding (key, unit and asset id, then institution, started_at and id of a scan) in the
+# latest complete scan before that scan that could tell it: a row of NULLs when it was gone
+# from that scan, no row when no such scan exists. Unknown findings tell nothing, nor does the
+# absence of one from a scan whose scope left its asset out. `new_risk_keys` asks the same.
 _TOLD_ROW = (
     "SELECT t.key, t.rule_id, t.asset_id, t.status, t.severity, t.message FROM scans s"
     " LEFT JOIN findings t ON t.scan_id = s.id AND t.key = ?"
     " WHERE s.institution = ? AND s.complete = 1 AND (s.started_at, s.id) < (?, ?)"
-    " AND (t.status IS NULL OR t.status != 'unknown')"
+    " AND (t.status != 'unknown' OR (t.status IS NULL AND sovscan_covers(s.id, ?, ?)))"
     " ORDER BY s.started_at DESC, s.id DESC LIMIT 1"
 )
 
 
-def _told_before(
-    connection: sqlite3.Connection, scan: StoredScan, key: str
-) -> Sequence[Any] | None:
-    """The finding as the latest complete scan before `scan` that could tell it had it; None
-    when it was gone there, or no such scan exists."""
-    row = connection.execute(
-        _TOLD_ROW, (key, scan.institution, scan.started_at, scan.id)
+def _told_before(pair: _Pair, key: str, asset_id: str) -> Sequence[Any] | None:
+    """The finding as the latest complete scan before the older scan that could tell it had
+    it; None when it was gone there, or no such scan exists."""
+    scan = pair.old
+    row = pair.connection.execute(
+        _TOLD_ROW,
+        (key, scan.institution, scan.started_at, scan.id, pair.unit(asset_id), asset_id),
     ).fetchone()
     return None if row is None or row[0] is None else tuple(row)
 
 
-def _missed_by_partial(
-    connection: sqlite3.Connection, base: str | None, old_scan: StoredScan, new_scan: StoredScan
-) -> set[str]:
+def _missed_by_partial(pair: _Pair) -> dict[str, str]:
     """Findings a partial older scan lacks and a complete newer scan lacks too, that were not ok
-    at `base`, the latest complete scan before the older one: perhaps risks resolved meanwhile."""
-    if base is None:
-        return set()
-    rows = connection.execute(
-        "SELECT b.key FROM findings b WHERE b.scan_id = ? AND b.status != 'ok'"
+    at the latest complete scan before the older one: perhaps risks resolved meanwhile. By key,
+    their asset ids."""
+    if pair.old_base is None or pair.old.complete or not pair.new.complete:
+        return {}
+    rows = pair.connection.execute(
+        "SELECT b.key, b.asset_id FROM findings b WHERE b.scan_id = ? AND b.status != 'ok'"
         " AND NOT EXISTS (SELECT 1 FROM findings o WHERE o.scan_id = ? AND o.key = b.key)"
         " AND NOT EXISTS (SELECT 1 FROM findings n WHERE n.scan_id = ? AND n.key = b.key)",
-        (base, old_scan.id, new_scan.id),
+        (pair.old_base, pair.old.id, pair.new.id),
     )
-    return {str(row[0]) for row in rows}
+    return {str(row[0]): str(row[1]) for row in rows}
 
 
-def _finding_changes(
-    connection: sqlite3.Connection,
-    old_scan: StoredScan,
-    new_scan: StoredScan,
-    old_base: str | None,
-) -> tuple[FindingChange, ...]:
+def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
     """Each finding's change from what the older scan told to what the newer one tells. Where
-    the older scan told nothing (unknown, or absent from a partial scan), its last told status
-    stands in, as for `--fail-on-new`: an outage or an unknown makes nothing look new and
-    hides no resolution. Where the newer scan tells nothing, a told risk is "unseen".
-
-    `old_base`: the latest complete scan before a partial `old_scan` (None when it is complete
-    or there is none)."""
+    the older scan told nothing (unknown, absent from a partial scan, or out of its scope), its
+    last told status stands in, as for `--fail-on-new`: an outage, an unknown or a narrowed
+    scope makes nothing look new and hides no resolution. Where the newer scan tells nothing,
+    a told risk is "unseen", with the reason."""
+    connection, old_scan, new_scan = pair.connection, pair.old, pair.new
     institution = old_scan.institution
     old = _rows(connection, _FINDINGS_OF_SCAN, old_scan.id)
     new = _rows(connection, _FINDINGS_OF_SCAN, new_scan.id)
-    keys = old.keys() | new.keys()
-    if not old_scan.complete and new_scan.complete:
-        keys |= _missed_by_partial(connection, old_base, old_scan, new_scan)
+    asset_ids = {key: str(row[2]) for rows in (old, new) for key, row in rows.items()}
+    for key, asset_id in _missed_by_partial(pair).items():
+        asset_ids.setdefault(key, asset_id)
     changes = []
-    for key in sorted(keys):
+    for key in sorted(asset_ids):
         before, after = old.get(key), new.get(key)
+        asset_id = asset_ids[key]
         differs = before is not None and after is not None and tuple(before[3:]) != tuple(after[3:])
-        if not _told(after, new_scan):
-            if _told(before, old_scan) and before is not None and before[3] == Status.RISK:
-                change = "unseen"  # the newer scan could not see or tell: not resolved
+        in_new_scope = after is not None or pair.covered(new_scan, asset_id)
+        reason = None
+        if not _told(after, new_scan, in_new_scope):
+            if before is not None and before[3] == Status.RISK:
+                change = "unseen"  # the newer scan could not see, look or tell: not resolved
+                reason = NOT_TOLD if after is not None else NOT_SEEN
+                if not in_new_scope:
+                    reason = OUT_OF_SCOPE
             elif differs:
                 change = "changed"
             else:
                 continue
             earlier = before
         else:
-            earlier = before if _told(before, old_scan) else _told_before(connection, old_scan, key)
+            in_old_scope = before is not None or pair.covered(old_scan, asset_id)
+            earlier = (
+                before
+                if _told(before, old_scan, in_old_scope)
+                else _told_before(pair, key, asset_id)
+            )
             risk_before = earlier is not None and earlier[3] == Status.RISK
             risk_after = after is not None and after[3] == Status.RISK
             if risk_after and not risk_before:
@@ -641,6 +778,7 @@ def _finding_changes(
                 row[4],
                 row[5],
                 _first_seen_risk(connection, key, institution),
+                reason,
             )
         )
     # Read by asset, then rule: the keys are hashes, and their order means nothing to a reader.
@@ -665,7 +803,7 @@ def _assets_missed_by_partial(
         return {}
     return _rows(
         connection,
-        "SELECT asset_id, kind, place, jurisdictions, classification FROM assets b"
+        "SELECT asset_id, kind, place, jurisdictions, classification, scope FROM assets b"
         " WHERE scan_id = ?"
         " AND NOT EXISTS (SELECT 1 FROM assets o WHERE o.scan_id = ? AND o.asset_id = b.asset_id)",
         base,
@@ -673,36 +811,39 @@ def _assets_missed_by_partial(
     )
 
 
-def _asset_changes(
-    connection: sqlite3.Connection,
-    old_scan: StoredScan,
-    new_scan: StoredScan,
-    old_base: str | None,
-) -> tuple[AssetChange, ...]:
-    """Each asset's change; `old_base` as for `_finding_changes`."""
+def _asset_changes(pair: _Pair) -> tuple[AssetChange, ...]:
+    """Each asset's change; an asset the newer scan did not look for (out of its scope) or
+    could not see (partial) is "unseen", never "removed"."""
+    connection, old_scan, new_scan = pair.connection, pair.old, pair.new
     institution = old_scan.institution
-    old = _rows(connection, _ASSETS_OF_SCAN, old_scan.id)
-    new = _rows(connection, _ASSETS_OF_SCAN, new_scan.id)
+    old, new = pair.old_assets, pair.new_assets
     # A partial older scan is read over the latest complete scan before it: an asset it did
     # not see was there as that scan saw it, so an outage makes nothing look new or removed.
     earlier = (
-        _assets_missed_by_partial(connection, old_base, old_scan) if not old_scan.complete else {}
+        _assets_missed_by_partial(connection, pair.old_base, old_scan)
+        if not old_scan.complete
+        else {}
     )
     changes = []
     for asset_id in sorted(old.keys() | new.keys() | earlier.keys()):
         before, after = old.get(asset_id) or earlier.get(asset_id), new.get(asset_id)
         if before and after and not _asset_differs(before, after):
             continue
+        reason = None
         if before is None:
             change = "new"
+            if not pair.covered(old_scan, asset_id):
+                reason = OUT_OF_OLDER_SCOPE  # perhaps there all along: the older scan did not look
         elif after is not None:
             change = "changed"
+        elif asset_id not in old:
+            continue  # neither the partial older scan nor the newer one saw it
+        elif not pair.covered(new_scan, asset_id):
+            change, reason = "unseen", OUT_OF_SCOPE
         elif new_scan.complete:
             change = "removed"
-        elif asset_id in old:
-            change = "unseen"
         else:
-            continue  # neither partial scan saw it: nothing changed that either could tell
+            change, reason = "unseen", NOT_SEEN
         row = after if after is not None else before
         if row is None:  # unreachable: the id came from one of the two scans
             continue
@@ -723,6 +864,7 @@ def _asset_changes(
                 first,
                 before[4] if before else None,
                 after[4] if after else None,
+                reason,
             )
         )
     return tuple(changes)

@@ -351,6 +351,30 @@ class ReplayOf:
 
 
 @dataclass(frozen=True, slots=True)
+class AwsScope:
+    """One inventory AWS source as a scan covered it."""
+
+    source: str  # its probe name, `aws:<name>` (config.aws_source_name)
+    regions: tuple[str, ...] | None  # the regions configured; None: every enabled region
+    # The accounts it scanned (its own, or an Organization's members), as the scan saw them;
+    # None when the source could not start: unknown, so taken to be any account.
+    accounts: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanScope:
+    """What a scan was configured to look at (not what it managed to see: that is its gaps).
+
+    `sovscan.scope` tells whether an asset lies within it (`covers`) and what one scope holds
+    that another does not (`dropped`)."""
+
+    aws: tuple[AwsScope, ...] = ()
+    domains: frozenset[str] = frozenset()  # the inventory's and the --domains file's
+    saas: frozenset[str] = frozenset()  # the [[saas]] endpoints' asset hosts
+    tenants: bool = False  # [https] m365_tenant: each domain's Microsoft 365 tenant was asked
+
+
+@dataclass(frozen=True, slots=True)
 class Scan:
     """One complete run of the pipeline, or a replay: then its id and times are the replay's own
     and `replay_of` names the scan whose observations it evaluated again."""
@@ -371,6 +395,7 @@ class Scan:
     profile: str | None = None  # the rules profile applied, if any
     notices: tuple[str, ...] = ()  # things the reader must know: expired or unused waivers
     replay_of: ReplayOf | None = None  # None: the probes observed during this run
+    scope: ScanScope | None = None  # what the run was configured to look at; None: unknown
 
     @property
     def complete(self) -> bool:

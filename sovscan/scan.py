@@ -30,6 +30,7 @@ from sovscan.engine import (
 from sovscan.errors import ConfigError, ProbeError
 from sovscan.model import (
     Asset,
+    AwsScope,
     CitedControl,
     Finding,
     Gap,
@@ -37,6 +38,7 @@ from sovscan.model import (
     ReplayOf,
     RuleInfo,
     Scan,
+    ScanScope,
     WaiverMark,
 )
 from sovscan.probes import Clock, Probe, utc_now
@@ -143,15 +145,61 @@ def silent(_message: str) -> None:
     """A Progress that shows nothing."""
 
 
-def observe(probes: Iterable[Probe], progress: Progress = silent) -> Iterator[Asset | Gap]:
+def configured_scope(config: ScanConfig) -> ScanScope:
+    """What the inventory (any --domains file merged in) asks a scan to look at. Which accounts
+    each AWS source reaches is learnt as it is scanned (`AccountsSeen.scope`)."""
+    return ScanScope(
+        aws=tuple(
+            AwsScope(aws_source_name(source, index), source.regions, None)
+            for index, source in enumerate(config.aws)
+        ),
+        domains=frozenset(config.domains),
+        saas=frozenset(endpoint.asset_host for endpoint in config.saas),
+        tenants=config.https.m365_tenant and bool(config.domains),
+    )
+
+
+class AccountsSeen:
+    """The AWS accounts each probe's assets and gaps name, as they pass (`observe`): which
+    accounts an AWS source scanned, its own or its Organization's members."""
+
+    def __init__(self) -> None:
+        self._by_probe: dict[str, set[str]] = {}
+
+    def note(self, probe: str, item: Asset | Gap) -> None:
+        named = item.id if isinstance(item, Asset) else item.scope
+        parts = named.split(":", 2)
+        if parts[0] == "aws" and len(parts) > 1 and parts[1]:
+            self._by_probe.setdefault(probe, set()).add(parts[1])
+
+    def scope(self, configured: ScanScope) -> ScanScope:
+        """`configured` with each AWS source's accounts; unknown (None) for a source whose
+        probe named none: it could not start."""
+        aws = tuple(
+            dataclasses.replace(
+                source,
+                accounts=tuple(sorted(self._by_probe[source.source]))
+                if source.source in self._by_probe
+                else None,
+            )
+            for source in configured.aws
+        )
+        return dataclasses.replace(configured, aws=aws)
+
+
+def observe(
+    probes: Iterable[Probe], progress: Progress = silent, seen: AccountsSeen | None = None
+) -> Iterator[Asset | Gap]:
     """Every probe's assets and gaps as they come; a probe that fails outright becomes a Gap and
-    the others still run."""
+    the others still run. `seen` notes the accounts each probe's items name."""
     for probe in probes:
         progress(f"probing {probe.name}")
         try:
             for count, item in enumerate(probe.collect(), 1):
                 if count % 50 == 0:
                     progress(f"probing {probe.name}: {count} answers")
+                if seen is not None:
+                    seen.note(probe.name, item)
                 yield item
         except ProbeError as exc:
             yield Gap(f"probe:{probe.name}", bounded(str(exc)))
@@ -161,12 +209,12 @@ def observe(probes: Iterable[Probe], progress: Progress = silent) -> Iterator[As
 
 
 def collect(
-    probes: Iterable[Probe], progress: Progress = silent
+    probes: Iterable[Probe], progress: Progress = silent, seen: AccountsSeen | None = None
 ) -> tuple[tuple[Asset, ...], tuple[Gap, ...]]:
     """Run every probe: its assets (the first of repeated ids, sorted by id) and gaps."""
     assets: dict[str, Asset] = {}
     gaps: list[Gap] = []
-    for item in observe(probes, progress):
+    for item in observe(probes, progress, seen):
         if isinstance(item, Gap):
             gaps.append(item)
         elif item.id not in assets:
@@ -192,7 +240,8 @@ def run_scan(
     `policy` replaces the inventory's own (after a profile was applied to it).
     """
     started = clock()
-    assets, probe_gaps = collect(probes, progress)
+    seen = AccountsSeen()
+    assets, probe_gaps = collect(probes, progress, seen)
     progress(f"resolving and evaluating {len(assets)} assets")
     return assess(
         policy or config.policy,
@@ -205,6 +254,7 @@ def run_scan(
         rdap=rdap,
         waivers=config.waivers,
         profile=profile,
+        scope=seen.scope(configured_scope(config)),
     )
 
 
@@ -293,12 +343,14 @@ def assess(
     waivers: Sequence[Waiver] = (),
     profile: str | None = None,
     replay_of: ReplayOf | None = None,
+    scope: ScanScope | None = None,
 ) -> Scan:
     """Resolve and evaluate observations already made: a live scan, or a replayed bundle.
 
     `started` and `finished` are this evaluation's times; a replay gives `replay_of`, the scan
-    that observed. Findings an active waiver accepts stay in the scan, marked, but count neither
-    in the score nor for exit codes; expired and unused waivers become notices.
+    that observed; `scope`, what the observing run was configured to look at, when known.
+    Findings an active waiver accepts stay in the scan, marked, but count neither in the score
+    nor for exit codes; expired and unused waivers become notices.
     """
     resolved = resolve_all(assets, knowledge, rdap)
     # A waiver is judged on the day the estate was observed: a replay of old evidence gives the
@@ -335,6 +387,7 @@ def assess(
             beyond_review(waivers, observed.date()),
         ),
         replay_of=replay_of,
+        scope=scope,
     )
 
 

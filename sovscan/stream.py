@@ -25,7 +25,17 @@ from sovscan import __version__
 from sovscan.engine import RuleSet, Waiver, apply_waivers, beyond_review, evaluate, lapsed
 from sovscan.engine.scoring import ScoreTally, classification_weight
 from sovscan.history import AssetRow, FindingRow, asset_row, finding_row
-from sovscan.model import Asset, Finding, Gap, Policy, ResolvedAsset, Scan, Severity, Status
+from sovscan.model import (
+    Asset,
+    Finding,
+    Gap,
+    Policy,
+    ResolvedAsset,
+    Scan,
+    ScanScope,
+    Severity,
+    Status,
+)
 from sovscan.probes import Clock, Probe, utc_now
 from sovscan.report import csv as csv_report
 from sovscan.report.json import (
@@ -40,6 +50,7 @@ from sovscan.report.json import (
 from sovscan.report.safe import utf8_safe
 from sovscan.resolve import KnowledgeBase, RdapClient, law_summaries, resolve_all
 from sovscan.scan import (
+    AccountsSeen,
     Progress,
     mark_waived,
     observe,
@@ -114,7 +125,7 @@ class StreamedScan:
 
     def asset_rows(self) -> Iterator[AssetRow]:
         for record in self.records():
-            yield record[0], record[1], record[2], record[3], record[8]
+            yield record[0], record[1], record[2], record[3], record[8], record[9]
 
     def failing(self, threshold: int, only_keys: set[str] | None = None) -> int:
         """How many unwaived RISK findings reach severity rank `threshold` (among `only_keys`
@@ -148,10 +159,12 @@ def streamed_scan(
     batch_assets: int = BATCH_ASSETS,
     open_runs: int = MAX_OPEN_RUNS,
     work_dir: Path | None = None,
+    scope: ScanScope | None = None,
 ) -> Iterator[StreamedScan]:
     """Probe, resolve, evaluate and score as `run_scan` does, one batch at a time.
 
     `formats` names the report texts to prepare ("json" also serves the history's document).
+    `scope`: what the inventory asks to look at (`scan.configured_scope`), None when unknown.
     The scan's files live in a work folder inside `work_dir` (the temporary folder when None),
     removed when the context ends.
     """
@@ -160,7 +173,8 @@ def streamed_scan(
         batches = _Batches(folder, policy, knowledge, ruleset, rdap, waivers, started, formats)
         gaps = list(extra_gaps)
         done = 0
-        for batch in _batched(observe(probes, progress), gaps, batch_assets):
+        seen = AccountsSeen()
+        for batch in _batched(observe(probes, progress, seen), gaps, batch_assets):
             batches.add(batch)
             done += len(batch)
             progress(f"resolved and evaluated {done} assets")
@@ -195,6 +209,7 @@ def streamed_scan(
             rules=rule_infos(ruleset, policy),
             profile=profile,
             notices=notices,
+            scope=None if scope is None else seen.scope(scope),
         )
         yield StreamedScan(summary, merged, risks)
 
@@ -274,10 +289,10 @@ class _Batches:
 
     def _record(self, item: ResolvedAsset, findings: Sequence[Finding]) -> list[Any]:
         """[id, kind, place, jurisdictions, weight, asset JSON, CSV lines, findings,
-        classification], each finding [key, rule id, status, severity, message, waived, finding
-        JSON]."""
+        classification, scope unit], each finding [key, rule id, status, severity, message,
+        waived, finding JSON]."""
         want_json = "json" in self.formats
-        _id, kind, place, jurisdictions, classification = asset_row(item, self.policy)
+        _id, kind, place, jurisdictions, classification, unit = asset_row(item, self.policy)
         return [
             item.asset.id,
             kind,
@@ -298,6 +313,7 @@ class _Batches:
                 for f in findings
             ],
             classification,
+            unit,
         ]
 
 

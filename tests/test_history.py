@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from sovscan.cli import cli, exit_code
 from sovscan.history import (
@@ -20,9 +21,20 @@ from sovscan.history import (
     new_risk_keys,
     save_scan,
 )
-from sovscan.model import Finding, Gap, ResolvedAsset, Scan, Severity, Status
-from sovscan.report.diff import render_markdown, render_table
-from tests.factories import lms_inventory, make_scan, resolved_bucket
+from sovscan.model import (
+    Asset,
+    AwsScope,
+    Finding,
+    Gap,
+    ResolvedAsset,
+    Scan,
+    ScanScope,
+    Severity,
+    Status,
+)
+from sovscan.report.diff import render_json, render_markdown, render_table
+from sovscan.scope import covers, dropped, scope_document, scope_from_document, scope_unit
+from tests.factories import lms_inventory, make_scan, resolved_bucket, saas_endpoint
 
 ASSET = "aws:123456789012:s3:research-data"
 
@@ -426,7 +438,7 @@ def test_a_store_from_before_classifications_is_migrated_without_false_changes(
         )
     save_scan(store, replace(scan_at(0, (), "scan-2"), assets=(resolved_bucket(),)))
     with sqlite3.connect(store) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert diff_scans(store).assets == ()  # no classification kept then: not a change
 
 
@@ -565,3 +577,275 @@ def test_diff_of_an_institution_the_store_lacks_names_those_it_holds(store: Path
         save_scan(store, of(f"Z{number}", scan_at(20 + number, (), f"z-{number}")))
     with pytest.raises(HistoryError, match=r"'Z2' and 3 more \(sovscan history lists them\)$"):
         diff_scans(store, institution="Y")
+
+
+# Scope: what a scan was configured to look at. A region, domain or endpoint taken out of the
+# inventory was not looked at: what lay there is unseen, never resolved or removed.
+
+ACCOUNT = "123456789012"
+
+
+def aws_scope(
+    *regions: str, domains: tuple[str, ...] = (), saas: tuple[str, ...] = ()
+) -> ScanScope:
+    source = AwsScope("aws:audit", tuple(regions), (ACCOUNT,))
+    return ScanScope((source,), frozenset(domains), frozenset(saas))
+
+
+def regional(name: str, region: str) -> ResolvedAsset:
+    """A DynamoDB table: a regional resource, scanned only where the source's regions say."""
+    bucket = resolved_bucket(name, region)
+    asset = replace(
+        bucket.asset, id=f"aws:{ACCOUNT}:dynamodb:{region}:{name}", kind="aws.dynamodb.table"
+    )
+    return replace(bucket, asset=asset)
+
+
+def scoped(
+    minutes: int,
+    scan_id: str,
+    assets: tuple[ResolvedAsset, ...],
+    scope: ScanScope | None,
+    findings: tuple[Finding, ...] | None = None,
+) -> Scan:
+    """A scan of `assets`, each with a risk "a" unless `findings` are given."""
+    if findings is None:
+        findings = tuple(risk("a", asset=item.asset.id) for item in assets)
+    return replace(scan_at(minutes, findings, scan_id), assets=assets, scope=scope)
+
+
+def test_a_region_dropped_from_the_scope_is_unseen_not_resolved(store: Path) -> None:
+    east, central = regional("east", "us-east-1"), regional("central", "ca-central-1")
+    both = aws_scope("ca-central-1", "us-east-1")
+    save_scan(store, scoped(0, "scan-1", (east, central), both))
+    save_scan(store, scoped(10, "scan-2", (central,), aws_scope("ca-central-1")))
+    diff = diff_scans(store)
+    assert diff.new.complete  # nothing failed: the scan was told to look at less
+    assert [(c.asset_id, c.change, c.old_status, c.reason) for c in diff.findings] == [
+        (east.asset.id, "unseen", "risk", "out of the newer scan's scope")
+    ]
+    assert [(a.asset_id, a.change, a.reason) for a in diff.assets] == [
+        (east.asset.id, "unseen", "out of the newer scan's scope")
+    ]
+    assert diff.new_risks == () and diff.dropped_scope == (f"AWS account {ACCOUNT}: us-east-1",)
+    head = f"The newer scan's scope dropped what the older one covered: AWS account {ACCOUNT}: "
+    for text in (render_table(diff), render_markdown(diff)):
+        assert head + "us-east-1. A risk or an asset there is listed as unseen" in text
+    document = json.loads(render_json(diff))
+    assert document["dropped_scope"] == [f"AWS account {ACCOUNT}: us-east-1"]
+    assert document["findings"][0]["reason"] == "out of the newer scan's scope"
+    # The region back in scope: its risk is not new (it was never seen gone), in both.
+    save_scan(store, scoped(20, "scan-3", (east, central), both))
+    back = diff_scans(store)
+    assert back.findings == () and new_risk_keys(store, "scan-3") == set()
+    assert [(a.asset_id, a.change, a.reason) for a in back.assets] == [
+        (east.asset.id, "new", "out of the older scan's scope")
+    ]
+    # A complete scan that looked there and did not find it: resolved and removed.
+    save_scan(store, scoped(30, "scan-4", (central,), both))
+    gone = diff_scans(store)
+    assert [(c.change, c.reason) for c in gone.findings] == [("resolved", None)]
+    assert [(a.change, a.reason) for a in gone.assets] == [("removed", None)]
+    assert gone.dropped_scope == ()
+
+
+def test_a_domain_an_endpoint_and_their_tenant_dropped_are_unseen(store: Path) -> None:
+    mx = replace(
+        labelled("personal"), asset=Asset("dns:old.example:mx:mx.old.example", "dns.mx", "mx", {})
+    )
+    kept = replace(mx, asset=replace(mx.asset, id="dns:kept.example:mx:mx.kept.example"))
+    lms = saas_endpoint("lms")
+    tenant = replace(
+        mx, asset=Asset("m365:tenant:t-1", "saas.tenant", "tenant", {"domains": ("old.example",)})
+    )
+    wide = ScanScope(
+        (), frozenset({"old.example", "kept.example"}), frozenset({"lms.example"}), True
+    )
+    narrow = ScanScope((), frozenset({"kept.example"}), frozenset(), True)
+    save_scan(store, scoped(0, "scan-1", (mx, kept, lms, tenant), wide))
+    save_scan(store, scoped(10, "scan-2", (kept,), narrow))
+    diff = diff_scans(store)
+    unseen = [(c.change, c.reason) for c in diff.findings]
+    assert len(unseen) == 3 and set(unseen) == {("unseen", "out of the newer scan's scope")}
+    assert [(a.asset_id, a.change) for a in diff.assets] == [
+        ("dns:old.example:mx:mx.old.example", "unseen"),
+        ("m365:tenant:t-1", "unseen"),
+        ("saas:lms.example", "unseen"),
+    ]
+    assert diff.dropped_scope == ("domain old.example", "SaaS endpoint lms.example")
+    assert new_risk_keys(store, "scan-2") == set()
+
+
+def test_a_scan_of_unknown_scope_is_judged_as_before(store: Path) -> None:
+    east, central = regional("east", "us-east-1"), regional("central", "ca-central-1")
+    save_scan(store, scoped(0, "scan-1", (east, central), aws_scope("ca-central-1", "us-east-1")))
+    save_scan(store, scoped(10, "scan-2", (central,), None))  # recorded without a scope
+    assert [c.change for c in diff_scans(store).findings] == ["resolved"]
+    # The older scope unknown, the newer known: what the newer one left out is still unseen,
+    # but which scope was dropped cannot be named; the head says so.
+    save_scan(store, scoped(20, "scan-3", (east, central), None))
+    save_scan(store, scoped(30, "scan-4", (central,), aws_scope("ca-central-1")))
+    diff = diff_scans(store)
+    assert [(c.change, c.reason) for c in diff.findings] == [
+        ("unseen", "out of the newer scan's scope")
+    ]
+    assert diff.dropped_scope == ()
+    assert "the older scan's own scope was not recorded" in render_table(diff)
+
+
+def test_a_store_from_before_scopes_is_migrated_and_judged_as_before(store: Path) -> None:
+    from sovscan.history import _MIGRATIONS
+
+    east, central = regional("east", "us-east-1"), regional("central", "ca-central-1")
+    with sqlite3.connect(store) as connection:
+        for migration in _MIGRATIONS[:2]:
+            connection.executescript(migration)
+        connection.execute("PRAGMA user_version = 2")
+    with sqlite3.connect(store) as connection:
+        connection.execute(
+            "INSERT INTO scans VALUES ('scan-1', 'Université Exemple', '2026-01-01T00:00:00+00:00',"
+            " '2026-01-01T00:00:00+00:00', 0, 1, '{}')"
+        )
+        for item in (east, central):
+            connection.execute(
+                "INSERT INTO assets VALUES ('scan-1', ?, 'aws.dynamodb.table', 'CA-QC', 'US', ?)",
+                (item.asset.id, "personal"),
+            )
+            row = risk("a", asset=item.asset.id)
+            connection.execute(
+                "INSERT INTO findings VALUES ('scan-1', ?, 'a', ?, 'risk', 'high', ?)",
+                (row.key, item.asset.id, row.message),
+            )
+    save_scan(store, scoped(0, "scan-2", (east, central), aws_scope("ca-central-1", "us-east-1")))
+    with sqlite3.connect(store) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert connection.execute("SELECT scope FROM scans WHERE id = 'scan-1'").fetchone() == (
+            None,
+        )
+    assert diff_scans(store).findings == ()
+    assert new_risk_keys(store, "scan-2") == set()
+
+
+def test_scope_units_coverage_and_what_was_dropped() -> None:
+    assert scope_unit(f"aws:{ACCOUNT}:dynamodb:us-east-1:t") == f"aws:{ACCOUNT}:us-east-1"
+    # Global services are listed whatever the regions: within the account's scope.
+    assert scope_unit(f"aws:{ACCOUNT}:s3:bucket") == f"aws:{ACCOUNT}"
+    assert scope_unit(f"aws:{ACCOUNT}:cloudfront:global:E1") == f"aws:{ACCOUNT}"
+    assert scope_unit(f"aws:{ACCOUNT}:account") == f"aws:{ACCOUNT}"
+    assert scope_unit("dns:a.example:host:www.a.example") == "dns:a.example"
+    assert scope_unit("saas:lms.example") == "saas:lms.example"
+    assert scope_unit("m365:tenant:t", {"domains": ("a.example", "b.example")}) == (
+        "m365:a.example b.example"
+    )
+    assert scope_unit("m365:tenant:t") is None and scope_unit("other:x") is None
+    every = ScanScope((AwsScope("aws:audit", None, (ACCOUNT,)),))
+    assert covers(every, f"aws:{ACCOUNT}:eu-west-3") and not covers(every, "aws:999:eu-west-3")
+    assert covers(None, "dns:a.example") and covers(ScanScope(), None)
+    not_started = ScanScope((AwsScope("aws:audit", ("ca-central-1",), None),))
+    assert covers(not_started, "aws:999:ca-central-1")  # unknown accounts: any account
+    assert not covers(not_started, "aws:999:us-east-1")
+    assert dropped(every, aws_scope("ca-central-1", "us-east-1")) == (
+        f"AWS account {ACCOUNT}: every region but ca-central-1, us-east-1",
+    )
+    assert dropped(aws_scope("us-east-1"), ScanScope()) == (f"AWS account {ACCOUNT}",)
+    assert dropped(not_started, ScanScope()) == ("AWS source aws:audit",)
+    assert dropped(
+        ScanScope(domains=frozenset({"a.example"}), tenants=True),
+        ScanScope(domains=frozenset({"a.example"})),
+    ) == ("Microsoft 365 tenants ([https] m365_tenant)",)
+    assert dropped(aws_scope("us-east-1"), aws_scope("us-east-1", "ca-central-1")) == ()
+    document = scope_document(aws_scope("us-east-1", domains=("a.example",)))
+    assert scope_from_document(json.loads(json.dumps(document))) == aws_scope(
+        "us-east-1", domains=("a.example",)
+    )
+    assert scope_from_document({"aws": "all"}) is None
+
+
+def test_default_diff_and_fail_on_new_agree_on_random_scopes(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(20270107)
+    makers = {"risk": risk, "ok": ok, "unknown": unknown}
+    regions = ("ca-central-1", "us-east-1", "eu-west-3")
+    tables = {region: regional(f"t-{region}", region) for region in regions}
+    for history in range(40):
+        store = tmp_path / f"s{history}.sqlite"
+        complete_seen = False
+        for number in range(rng.randint(2, 7)):
+            looked = tuple(r for r in regions if rng.random() < 0.7) or regions[:1]
+            scope = None if rng.random() < 0.1 else aws_scope(*looked)
+            assets = tuple(tables[r] for r in (regions if scope is None else looked))
+            findings = tuple(
+                makers[state](rule, asset=item.asset.id)
+                for item in assets
+                for rule in "ab"
+                if (state := rng.choice(["risk", "ok", "unknown", "absent"])) != "absent"
+            )
+            scan = scoped(10 * number, f"scan-{number}", assets, scope, findings)
+            is_partial = rng.random() < 0.25
+            save_scan(store, partial(scan) if is_partial else scan)
+            if number:
+                counted = new_risk_keys(store, scan.id)
+                shown = diff_scans(store)
+                if complete_seen:
+                    assert counted == {c.key for c in shown.new_risks}, (history, number)
+                    # Nothing the newer scan did not look at reads as resolved or removed.
+                    out = {t.asset.id for r, t in tables.items() if r not in looked}
+                    if scope is not None:
+                        assert not any(
+                            c.change == "resolved" and c.asset_id in out for c in shown.findings
+                        )
+                        assert not any(
+                            a.change == "removed" and a.asset_id in out for a in shown.assets
+                        )
+                else:
+                    assert counted is None and shown.no_complete_baseline
+            complete_seen = complete_seen or not is_partial
+
+
+def test_a_region_dropped_from_an_aws_source_is_unseen_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The auditor's case: us-east-1 taken out of the source's regions, against moto.
+    import boto3
+    from moto import mock_aws
+
+    from tests.probes.aws_fixtures import set_fake_env
+
+    set_fake_env(monkeypatch)
+    store = tmp_path / "history.sqlite"
+    with mock_aws():
+        for region in ("ca-central-1", "us-east-1"):
+            boto3.client("dynamodb", region_name=region).create_table(
+                TableName=f"grades-{region}",
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+
+        def run(regions: str) -> Result:
+            inventory = tmp_path / "sovscan.toml"
+            inventory.write_text(
+                '[institution]\nname = "U"\nhome = "CA-QC"\n'
+                f'[[aws]]\nname = "audit"\nregions = {regions}\n',
+                encoding="utf-8",
+            )
+            args = ["scan", "-c", str(inventory), "--store", str(store), "--fail-on-new"]
+            return CliRunner().invoke(cli, [*args, "--format", "json"])
+
+        first = run('["ca-central-1", "us-east-1"]')
+        assert first.exit_code in (0, 1), first.output
+        east = f"aws:{ACCOUNT}:dynamodb:us-east-1:grades-us-east-1"
+        assert any(
+            f["asset_id"] == east and f["status"] == "risk"
+            for f in json.loads(first.stdout)["findings"]
+        )
+        narrowed = run('["ca-central-1"]')
+    assert narrowed.exit_code == 0, narrowed.output  # nothing new
+    diff = diff_scans(store)
+    assert diff.new.complete and diff.dropped_scope == (f"AWS account {ACCOUNT}: us-east-1",)
+    assert {(c.change, c.reason) for c in diff.findings if c.asset_id == east} == {
+        ("unseen", "out of the newer scan's scope")
+    }
+    assert not any(c.change == "resolved" for c in diff.findings)
+    assert [(a.asset_id, a.change) for a in diff.assets] == [(east, "unseen")]

@@ -25,7 +25,7 @@ from sovscan.model import Asset, Confidence, Evidence, Gap, Scan, Severity, Stat
 from sovscan.probes.dns import DnsProbe
 from sovscan.report import REPORTERS
 from sovscan.resolve import KnowledgeBase, load_knowledge
-from sovscan.scan import run_scan
+from sovscan.scan import configured_scope, run_scan
 from sovscan.stream import _batched, read_record, record_line, streamed_scan
 from tests.conftest import StepClock
 from tests.probes.dns_fixtures import FAULTS, all_zones
@@ -95,7 +95,8 @@ class Replay:
 def config(tmp_path: Path, waivers: tuple[Waiver, ...] = ()) -> ScanConfig:
     path = tmp_path / "sovscan.toml"
     path.write_text(
-        '[institution]\nname = "Université"\nhome = "CA-QC"\ndefault_classification = "internal"\n',
+        '[institution]\nname = "Université"\nhome = "CA-QC"\ndefault_classification = "internal"\n'
+        f"[dns]\ndomains = {json.dumps(list(DOMAINS))}\n",
         encoding="utf-8",
     )
     return dataclasses.replace(load_config(path), waivers=waivers)
@@ -171,6 +172,7 @@ def test_streamed_reports_are_the_held_reports_byte_for_byte(
         ruleset,
         clock=StepClock(START),
         waivers=cfg.waivers,
+        scope=configured_scope(cfg),
         batch_assets=batch,
         open_runs=open_runs,
     ) as streamed:
@@ -209,6 +211,7 @@ def test_streamed_history_holds_what_the_held_scan_records(
         ruleset,
         clock=StepClock(START),
         batch_assets=5,
+        scope=configured_scope(cfg),
     ) as streamed:
         record_scan(
             streamed_store,
@@ -227,7 +230,7 @@ def test_streamed_history_holds_what_the_held_scan_records(
 
 
 QUERIES = (
-    "SELECT id, institution, started_at, finished_at, score, complete FROM scans",
+    "SELECT id, institution, started_at, finished_at, score, complete, scope FROM scans",
     "SELECT * FROM findings",
     "SELECT * FROM assets",
 )
@@ -285,7 +288,12 @@ def test_a_lone_surrogate_is_cleaned_as_the_held_reports_clean_it(
     cfg = config(tmp_path)
     expected = held(cfg, [bucket], knowledge, ruleset)
     with streamed_scan(
-        cfg.policy, [Replay([bucket])], knowledge, ruleset, clock=StepClock(START)
+        cfg.policy,
+        [Replay([bucket])],
+        knowledge,
+        ruleset,
+        clock=StepClock(START),
+        scope=configured_scope(cfg),
     ) as streamed:
         assert "".join(streamed.json_pieces()) == REPORTERS["json"](expected)
         assert "".join(streamed.csv_pieces()) == REPORTERS["csv"](expected)

@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from tabulate import tabulate
 
-from sovscan.history import AssetChange, ScanDiff, StoredScan
+from sovscan.history import OUT_OF_SCOPE, AssetChange, FindingChange, ScanDiff, StoredScan
 from sovscan.report.markdown import md
 from sovscan.report.safe import spreadsheet_safe, terminal_safe, terminal_safe_text
 
@@ -25,6 +25,7 @@ def render_json(diff: ScanDiff) -> str:
         "old": asdict(diff.old),
         "new": asdict(diff.new),
         "passed_over": [asdict(scan) for scan in diff.passed_over],
+        "dropped_scope": list(diff.dropped_scope),
         "findings": [asdict(change) for change in diff.findings],
         "assets": [asdict(change) for change in diff.assets],
     }
@@ -58,7 +59,31 @@ def _partial_note(diff: ScanDiff) -> str:
             "The newer scan is partial (it has gaps): a risk or an asset it did not see is "
             "listed as unseen, not as resolved or removed."
         )
+    if diff.dropped_scope:
+        count = len(diff.dropped_scope)
+        shown = "; ".join(diff.dropped_scope[:_SCOPE_SHOWN])
+        more = f"; and {count - _SCOPE_SHOWN} more" if count > _SCOPE_SHOWN else ""
+        notes.append(
+            f"The newer scan's scope dropped what the older one covered: {shown}{more}. A risk "
+            "or an asset there is listed as unseen (out of the newer scan's scope), not as "
+            "resolved or removed."
+        )
+    elif any(c.reason == OUT_OF_SCOPE for c in diff.findings) or any(
+        a.reason == OUT_OF_SCOPE for a in diff.assets
+    ):
+        notes.append(
+            "Some risks or assets lie out of the newer scan's scope (the older scan's own scope "
+            "was not recorded): they are listed as unseen, not as resolved or removed."
+        )
     return " ".join(notes)
+
+
+_SCOPE_SHOWN = 5  # dropped scope items named in a diff's head (the JSON lists them all)
+
+
+def _details(change: FindingChange | AssetChange) -> str:
+    """What a row's change is about beyond its statuses: why it is unseen."""
+    return change.reason or ""
 
 
 def _classification(
@@ -86,12 +111,13 @@ def render_table(diff: ScanDiff) -> str:
                 c.old_status or "-",
                 c.new_status or "-",
                 c.first_seen or "-",
+                terminal_safe(_details(c)) or "-",
             ]
             for c in diff.findings
         ],
-        ["change", "severity", "rule", "asset", "was", "now", "first seen as risk"],
+        ["change", "severity", "rule", "asset", "was", "now", "first seen as risk", "details"],
         tablefmt="simple",
-        maxcolwidths=[None, None, 30, 40, None, None, None],
+        maxcolwidths=[None, None, 30, 40, None, None, None, 50],
     )
     assets = tabulate(
         [
@@ -103,12 +129,13 @@ def render_table(diff: ScanDiff) -> str:
                 c.new_place or "-",
                 terminal_safe(_classification(c)),
                 c.first_seen or "-",
+                terminal_safe(_details(c)) or "-",
             ]
             for c in diff.assets
         ],
-        ["change", "asset", "kind", "was in", "now in", "classification", "first seen"],
+        ["change", "asset", "kind", "was in", "now in", "classification", "first seen", "details"],
         tablefmt="simple",
-        maxcolwidths=[None, 44, None, None, None, 30, None],
+        maxcolwidths=[None, 44, None, None, None, 30, None, 40],
     )
     return terminal_safe_text(
         f"{head}\n\nFindings ({len(diff.findings)} changed, {len(diff.new_risks)} new risks)\n"
@@ -133,6 +160,7 @@ def render_csv(diff: ScanDiff) -> str:
             "first_seen",
             "message",
             "classification",
+            "details",
         ]
     )
     for c in diff.findings:
@@ -150,6 +178,7 @@ def render_csv(diff: ScanDiff) -> str:
                     c.first_seen or "",
                     c.message,
                     "",
+                    _details(c),
                 )
             ]
         )
@@ -168,6 +197,7 @@ def render_csv(diff: ScanDiff) -> str:
                     a.first_seen or "",
                     "",
                     _classification(a) if a.old_classification or a.new_classification else "",
+                    _details(a),
                 )
             ]
         )
@@ -187,12 +217,13 @@ def render_markdown(diff: ScanDiff) -> str:
     ]
     if diff.findings:
         lines += [
-            "| change | severity | rule | asset | was | now | first seen as risk |",
-            "|---|---|---|---|---|---|---|",
+            "| change | severity | rule | asset | was | now | first seen as risk | details |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {c.change} | {c.severity} | {md(c.rule_id)} | {md(c.asset_id)} | "
-            f"{c.old_status or '-'} | {c.new_status or '-'} | {c.first_seen or '-'} |"
+            f"{c.old_status or '-'} | {c.new_status or '-'} | {c.first_seen or '-'} | "
+            f"{md(_details(c)) or '-'} |"
             for c in diff.findings
         ]
     else:
@@ -200,12 +231,13 @@ def render_markdown(diff: ScanDiff) -> str:
     lines += ["", f"## Assets ({len(diff.assets)} changed)", ""]
     if diff.assets:
         lines += [
-            "| change | asset | was in | now in | classification |",
-            "|---|---|---|---|---|",
+            "| change | asset | was in | now in | classification | details |",
+            "|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {a.change} | {md(a.asset_id)} | {md(a.old_place or '-')} | "
-            f"{md(a.new_place or '-')} | {_classification(a, md, '→')} |"
+            f"{md(a.new_place or '-')} | {_classification(a, md, '→')} | "
+            f"{md(_details(a)) or '-'} |"
             for a in diff.assets
         ]
     else:

@@ -21,6 +21,7 @@ from sovscan.model import (
     Scan,
     Score,
 )
+from sovscan.scope import scope_document
 
 SCHEMA = "sovscan.scan/1"
 
@@ -206,6 +207,8 @@ def scan_document(scan: Scan) -> dict[str, Any]:
             # The frameworks whose controls findings cite (null: every framework a rule names).
             "frameworks": None if policy.frameworks is None else list(policy.frameworks),
         },
+        # What the run was configured to look at; absent when unknown (a replay).
+        **({} if scan.scope is None else {"scope": scope_document(scan.scope)}),
         "profile": scan.profile,
         "notices": list(scan.notices),
         "digests": {"rules": scan.rules_digest, "data": scan.data_digest},

@@ -1,0 +1,169 @@
+"""A scan's scope: what it was configured to look at, whether an asset lies within it, and what
+one scope holds that another does not.
+
+An asset's *unit* is the part of a scope that brings it into a scan, read from its id (the
+conventions of docs/ARCHITECTURE.md) and, for a Microsoft 365 tenant, its `domains`:
+
+| unit | assets |
+|---|---|
+| `aws:<account>:<region>` | a regional AWS resource (`aws:<account>:<service>:<region>:<id>`) |
+| `aws:<account>` | the account, and the resources of global services (S3, Route 53, |
+| | CloudFront), which are listed whatever the regions |
+| `dns:<domain>` | every `dns:<domain>:...` asset |
+| `saas:<host>` | a SaaS endpoint |
+| `m365:<domain> <domain>...` | a Microsoft 365 tenant, asked for each of these domains |
+
+An asset of no unit (another kind) is within every scope, as is every asset of an unknown
+scope (None: a scan recorded before sovscan kept scopes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sovscan.model import AttrValue, AwsScope, ScanScope
+
+ALL = "all"
+
+
+def scope_unit(asset_id: str, attributes: Mapping[str, AttrValue] | None = None) -> str | None:
+    """The unit of the scope that brought this asset into a scan; None when none does."""
+    head, _, rest = asset_id.partition(":")
+    if head == "aws":
+        parts = asset_id.split(":", 4)
+        if len(parts) < 3 or not parts[1]:
+            return None
+        if len(parts) == 5 and parts[3] and parts[3] != "global":
+            return f"aws:{parts[1]}:{parts[3]}"
+        return f"aws:{parts[1]}"
+    if head == "dns":
+        domain = rest.partition(":")[0]
+        return f"dns:{domain}" if domain else None
+    if head == "saas":
+        return f"saas:{rest}" if rest else None
+    if head == "m365":
+        domains = (attributes or {}).get("domains")
+        if isinstance(domains, tuple) and domains and all(" " not in d for d in domains):
+            return "m365:" + " ".join(domains)
+    return None
+
+
+def covers(scope: ScanScope | None, unit: str | None) -> bool:
+    """Whether a scan of `scope` looked where an asset of `unit` is. An unknown scope or unit
+    covers: judged as before scopes were kept."""
+    if scope is None or unit is None:
+        return True
+    kind, _, rest = unit.partition(":")
+    if kind == "aws":
+        account, _, region = rest.partition(":")
+        return any(
+            not region or source.regions is None or region in source.regions
+            for source in _sources_of(scope, account)
+        )
+    if kind == "dns":
+        return rest in scope.domains
+    if kind == "saas":
+        return rest in scope.saas
+    if kind == "m365":
+        return scope.tenants and any(domain in scope.domains for domain in rest.split(" "))
+    return True
+
+
+def _sources_of(scope: ScanScope, account: str) -> list[AwsScope]:
+    """The sources that scanned `account`, or may have (their accounts are unknown)."""
+    return [s for s in scope.aws if s.accounts is None or account in s.accounts]
+
+
+def _regions(sources: list[AwsScope]) -> frozenset[str] | None:
+    """The regions these sources cover together; None: every region."""
+    if any(source.regions is None for source in sources):
+        return None
+    return frozenset(region for source in sources for region in source.regions or ())
+
+
+def dropped(old: ScanScope, new: ScanScope) -> tuple[str, ...]:
+    """What `old` covered and `new` does not, in words: "AWS account 123456789012: us-east-1",
+    "domain old.example", "SaaS endpoint lms.example"."""
+    out: list[str] = []
+    accounts = sorted({a for s in old.aws for a in s.accounts or ()})
+    for account in accounts:
+        was = [s for s in old.aws if s.accounts is not None and account in s.accounts]
+        out.extend(_regions_dropped(f"AWS account {account}", was, _sources_of(new, account)))
+    for source in old.aws:
+        if source.accounts is None:  # it could not start then: compared by its name
+            now = [s for s in new.aws if s.source == source.source]
+            out.extend(_regions_dropped(f"AWS source {source.source}", [source], now))
+    out.extend(f"domain {domain}" for domain in sorted(old.domains - new.domains))
+    out.extend(f"SaaS endpoint {host}" for host in sorted(old.saas - new.saas))
+    if old.tenants and not new.tenants and old.domains:
+        out.append("Microsoft 365 tenants ([https] m365_tenant)")
+    return tuple(out)
+
+
+def _regions_dropped(what: str, was: list[AwsScope], now: list[AwsScope]) -> list[str]:
+    if not now:
+        return [what]
+    before, after = _regions(was), _regions(now)
+    if after is None:
+        return []
+    if before is None:
+        kept = ", ".join(sorted(after))
+        return [f"{what}: every region but {kept}"]
+    lost = sorted(before - after)
+    return [f"{what}: {', '.join(lost)}"] if lost else []
+
+
+def scope_document(scope: ScanScope) -> dict[str, Any]:
+    """The scope as JSON-ready data (the scan report's `scope`, the history store's)."""
+    return {
+        "aws": [
+            {
+                "source": source.source,
+                "regions": ALL if source.regions is None else list(source.regions),
+                "accounts": None if source.accounts is None else list(source.accounts),
+            }
+            for source in scope.aws
+        ],
+        "domains": sorted(scope.domains),
+        "saas": sorted(scope.saas),
+        "m365_tenants": scope.tenants,
+    }
+
+
+def scope_from_document(document: object) -> ScanScope | None:
+    """`scope_document`'s data read back; None (unknown) for anything else."""
+    if not isinstance(document, dict):
+        return None
+    try:
+        aws = tuple(
+            AwsScope(
+                _text(entry["source"]),
+                None if entry["regions"] == ALL else _texts(entry["regions"]),
+                None if entry["accounts"] is None else _texts(entry["accounts"]),
+            )
+            for entry in document["aws"]
+        )
+        tenants = document["m365_tenants"]
+        if not isinstance(tenants, bool):
+            return None
+        return ScanScope(
+            aws,
+            frozenset(_texts(document["domains"])),
+            frozenset(_texts(document["saas"])),
+            tenants,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(value)
+    return tuple(_text(item) for item in value)
