@@ -714,6 +714,7 @@ def _emit(
     new_keys: set[str] | None = None
     if store is not None:
         save_scan(store, result)
+        _warn_scope_dropped(store, result)
         if fail_on_new:
             new_keys = new_risk_keys(store, result.id)
             _warn_without_baseline(store, result, new_keys)
@@ -755,6 +756,7 @@ def _emit_streamed(
         record_scan(
             store, summary, streamed.stored_pieces, streamed.finding_rows(), streamed.asset_rows()
         )
+        _warn_scope_dropped(store, summary)
         if fail_on_new:
             new_keys = new_risk_keys(store, summary.id)
             _warn_without_baseline(store, summary, new_keys)
@@ -771,6 +773,32 @@ def _with_notices(scan: Scan, first: Sequence[str], knowledge: KnowledgeBase) ->
 
     stale = stale_data_notice(knowledge, scan.started_at)
     return replace(scan, notices=(*first, *scan.notices, *stale))
+
+
+SCOPE_SHOWN = 5
+"""Dropped scope items a scan's warning names (`sovscan diff --format json` lists them all)."""
+
+
+def _warn_scope_dropped(store: Path, scan: Scan) -> None:
+    """Say when this scan was configured to look at less than the institution's previous
+    complete scan (a region, a domain, a SaaS endpoint taken out of the inventory): what lay
+    there was not looked at, and must not pass for remediated when quarters are compared."""
+    from sovscan.history import scope_dropped_since
+    from sovscan.report.safe import terminal_safe
+
+    previous, lost = scope_dropped_since(store, scan.id)
+    if not lost:
+        return
+    shown = "; ".join(terminal_safe(item, 200) for item in lost[:SCOPE_SHOWN])
+    more = f"; and {len(lost) - SCOPE_SHOWN} more" if len(lost) > SCOPE_SHOWN else ""
+    logger.warning(
+        "scope: this scan covers less than the previous complete scan %s of %r: it dropped %s%s. "
+        "What lay there was not looked at: `sovscan diff` lists it as unseen, not resolved",
+        previous,
+        terminal_safe(scan.policy.institution, 80),
+        shown,
+        more,
+    )
 
 
 def _warn_without_baseline(store: Path, scan: Scan, new_keys: set[str] | None) -> None:

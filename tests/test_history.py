@@ -35,6 +35,7 @@ from sovscan.model import (
 from sovscan.report.diff import render_json, render_markdown, render_table
 from sovscan.scope import covers, dropped, scope_document, scope_from_document, scope_unit
 from tests.factories import lms_inventory, make_scan, resolved_bucket, saas_endpoint
+from tests.report.test_json import validate
 
 ASSET = "aws:123456789012:s3:research-data"
 
@@ -803,6 +804,48 @@ def test_default_diff_and_fail_on_new_agree_on_random_scopes(tmp_path: Path) -> 
             complete_seen = complete_seen or not is_partial
 
 
+def test_a_scan_says_when_its_scope_is_narrower_than_the_last_complete_one(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "history.sqlite"
+    second = '[[saas]]\nname = "Wiki"\nurl = "https://192.0.2.11/"\nclassification = "public"\n'
+
+    def run(more: str, *flags: str) -> Result:
+        inventory = lms_inventory(tmp_path, more=more)
+        args = ["scan", "-c", str(inventory), "--store", str(store), "--fail-on", "never", *flags]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        return result
+
+    first = run(second, "--format", "json")
+    assert "scope:" not in first.stderr
+    document = json.loads(first.stdout)
+    validate(document)
+    assert document["scope"] == {
+        "aws": [],
+        "domains": [],
+        "saas": ["192.0.2.10", "192.0.2.11"],
+        "m365_tenants": False,
+    }
+    for narrowed in (("--format", "table"), ("--format", "json")):  # held, then streamed
+        previous = list_scans(store)[-1].id
+        warned = run("", *narrowed).stderr
+        assert (
+            f"sovscan: WARNING: scope: this scan covers less than the previous complete scan "
+            f"{previous} of 'X': it dropped SaaS endpoint 192.0.2.11. What lay there was not "
+            "looked at: `sovscan diff` lists it as unseen, not resolved\n"
+        ) in warned
+        shown = CliRunner().invoke(cli, ["diff", "--store", str(store), "--format", "json"])
+        changes = json.loads(shown.stdout)
+        assert changes["old"]["id"] == previous
+        assert changes["dropped_scope"] == ["SaaS endpoint 192.0.2.11"]
+        assert [(a["asset_id"], a["change"], a["reason"]) for a in changes["assets"]] == [
+            ("saas:192.0.2.11", "unseen", "out of the newer scan's scope")
+        ]
+        assert "scope:" not in run(second).stderr  # a wider scope is no warning
+    assert "scope:" not in run(second).stderr  # the same scope as the last complete scan
+
+
 def test_a_region_dropped_from_an_aws_source_is_unseen_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -842,6 +885,7 @@ def test_a_region_dropped_from_an_aws_source_is_unseen_end_to_end(
         )
         narrowed = run('["ca-central-1"]')
     assert narrowed.exit_code == 0, narrowed.output  # nothing new
+    assert f"it dropped AWS account {ACCOUNT}: us-east-1." in narrowed.stderr
     diff = diff_scans(store)
     assert diff.new.complete and diff.dropped_scope == (f"AWS account {ACCOUNT}: us-east-1",)
     assert {(c.change, c.reason) for c in diff.findings if c.asset_id == east} == {
