@@ -328,9 +328,10 @@ _rules_option = click.option(
     is_flag=True,
     help="Count only risks that were not risks at their last told status: the latest earlier "
     "complete stored scan of the institution that could tell them (partial scans, unknown "
-    "findings, and scans whose scope left the finding's asset out are passed over). "
-    "`sovscan diff` with no ids (--institution NAME, if another institution was scanned since) "
-    "lists the same new risks.",
+    "findings, and scans whose scope left the finding's asset out are passed over). A risk "
+    "waived there and unwaived now (its waiver lapsed or was removed) counts as new: it is "
+    "newly unaccepted. `sovscan diff` with no ids (--institution NAME, if another institution "
+    "was scanned since) lists the same new risks.",
 )
 @_rules_option
 @_profile_option
@@ -1121,7 +1122,7 @@ def _same_digest(what: str, used: str, recorded: str | None) -> tuple[str, str |
 )
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
 def history(store: Path | None, institution: str | None, output_format: str) -> int:
-    """List the stored scans with their scores."""
+    """List the stored scans with their scores, unwaived risks and waived (accepted) risks."""
     import json as json_module
     from dataclasses import asdict
 
@@ -1141,11 +1142,14 @@ def history(store: Path | None, institution: str | None, output_format: str) -> 
             s.started_at,
             s.score,
             s.risks,
+            "-" if s.waived is None else s.waived,
             "complete" if s.complete else "PARTIAL",
         ]
         for s in scans
     ]
-    click.echo(tabulate(rows, ["scan", "institution", "started", "score", "risks", "state"]))
+    # risks: unwaived; waived: the accepted ones ("-" for a scan recorded before they were kept).
+    headers = ["scan", "institution", "started", "score", "risks", "waived", "state"]
+    click.echo(tabulate(rows, headers))
     return EXIT_OK
 
 

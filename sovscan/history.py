@@ -13,7 +13,7 @@ from typing import Any
 
 from sovscan.engine.facts import classification_of
 from sovscan.errors import SovscanError
-from sovscan.model import Finding, Policy, ResolvedAsset, Scan, ScanScope, Status
+from sovscan.model import Finding, Policy, ResolvedAsset, Scan, ScanScope, Status, WaiverMark
 from sovscan.report.json import scan_document
 from sovscan.report.safe import terminal_safe, utf8_safe
 from sovscan.scope import covers, dropped, scope_document, scope_from_document, scope_unit
@@ -66,6 +66,14 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE scans ADD COLUMN scope TEXT;
     ALTER TABLE assets ADD COLUMN scope TEXT
     """,
+    # Whether a waiver accepted each finding (1, else 0), and the waiver's owner and expiry: a
+    # waiver that lapsed or was removed makes its risk newly unaccepted. NULL in findings
+    # recorded before: unknown, so judged as before (not waived).
+    """
+    ALTER TABLE findings ADD COLUMN waived INTEGER;
+    ALTER TABLE findings ADD COLUMN waiver_owner TEXT;
+    ALTER TABLE findings ADD COLUMN waiver_expires TEXT
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -88,11 +96,20 @@ class StoredScan:
     started_at: str
     score: int
     complete: bool
-    risks: int
+    risks: int  # risk findings no waiver accepts (every risk, in a scan recorded before waivers)
+    waived: int | None = None  # risk findings a waiver accepts; None: not recorded then
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWaiver:
+    """The waiver that accepted a finding in a stored scan."""
+
+    owner: str
+    expires: str  # ISO date, the last day it applied
 
 
 # Why a change reads "unseen" (or an asset "new" that was there before the older scan's scope
-# left it out): the `reason` of a FindingChange or AssetChange.
+# left it out, or a risk "unaccepted"): the `reason` of a FindingChange or AssetChange.
 OUT_OF_SCOPE = "out of the newer scan's scope"
 NOT_SEEN = "not seen by the newer scan, which is partial"
 NOT_TOLD = "unknown in the newer scan"
@@ -103,9 +120,11 @@ OUT_OF_OLDER_SCOPE = "out of the older scan's scope"
 class FindingChange:
     """A finding that differs between two scans."""
 
-    # "new" (now a risk), "resolved" (no longer a risk), "changed", or "unseen": a risk the
+    # "new" (now a risk), "resolved" (no longer a risk), "changed", "unseen": a risk the
     # newer scan could not see (absent from a partial scan), did not look for (out of its
-    # scope) or could not tell (unknown), not resolved.
+    # scope) or could not tell (unknown), not resolved; "accepted": a risk still, now waived;
+    # "unaccepted": a risk still, whose waiver lapsed or was removed (a new risk for
+    # --fail-on-new).
     change: str
     key: str
     rule_id: str
@@ -115,7 +134,13 @@ class FindingChange:
     severity: str
     message: str
     first_seen: str | None  # when this finding was first a risk, in the whole history
-    reason: str | None = None  # why it is unseen (OUT_OF_SCOPE, NOT_SEEN, NOT_TOLD)
+    # Why it is unseen (OUT_OF_SCOPE, NOT_SEEN, NOT_TOLD), or unaccepted (the waiver lapsed on
+    # its expiry, or was removed before it).
+    reason: str | None = None
+    # The waiver that accepted it in each scan (the older side's as last told); None: none, or
+    # a scan recorded before sovscan kept waivers.
+    old_waiver: StoredWaiver | None = None
+    new_waiver: StoredWaiver | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +183,11 @@ class ScanDiff:
 
     @property
     def new_risks(self) -> tuple[FindingChange, ...]:
-        return tuple(f for f in self.findings if f.change == "new")
+        """The risks `--fail-on-new` counts: new ones, and those newly unaccepted."""
+        return tuple(f for f in self.findings if f.change in NEW_RISK_CHANGES)
+
+
+NEW_RISK_CHANGES = frozenset({"new", "unaccepted"})
 
 
 @contextmanager
@@ -240,8 +269,9 @@ def check_store(path: Path) -> None:
         pass
 
 
-FindingRow = tuple[str, str, str, str, str, str]
-"""key, rule_id, asset_id, status, severity, message."""
+FindingRow = tuple[str, str, str, str, str, str, int, str | None, str | None]
+"""key, rule_id, asset_id, status, severity, message, waived (1 or 0), the waiver's owner and
+expiry."""
 AssetRow = tuple[str, str, str | None, str | None, str, str | None]
 """asset_id, kind, place ("edge" for an edge location), jurisdictions (comma-separated),
 classification (the asset's label, else the policy's default), the unit of the scan's scope it
@@ -257,7 +287,15 @@ def finding_row(finding: Finding) -> FindingRow:
         finding.status.value,
         finding.severity.value,
         utf8_safe(finding.message),
+        *waiver_columns(finding.waiver),
     )
+
+
+def waiver_columns(waiver: WaiverMark | None) -> tuple[int, str | None, str | None]:
+    """A finding's last three FindingRow columns: waived (1 or 0), the waiver's owner, expiry."""
+    if waiver is None:
+        return 0, None, None
+    return 1, utf8_safe(waiver.owner), utf8_safe(waiver.expires)
 
 
 def asset_row(item: ResolvedAsset, policy: Policy) -> AssetRow:
@@ -323,7 +361,9 @@ def record_scan(
             )
             _write_document(connection, cursor.lastrowid, document())
             connection.executemany(
-                "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO findings (scan_id, key, rule_id, asset_id, status,"
+                " severity, message, waived, waiver_owner, waiver_expires)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ((scan.id, *row) for row in findings),
             )
             connection.executemany(
@@ -391,14 +431,30 @@ def list_scans(path: Path, institution: str | None = None) -> list[StoredScan]:
     `institution` (misspelt or renamed); an empty store is an empty list."""
     with open_store(path) as connection:
         rows = connection.execute(
-            "SELECT s.id, s.institution, s.started_at, s.score, s.complete,"
-            " (SELECT COUNT(*) FROM findings f WHERE f.scan_id = s.id AND f.status = 'risk')"
-            " FROM scans s WHERE (? IS NULL OR s.institution = ?) ORDER BY s.started_at, s.id",
-            (institution, institution),
+            _STORED_SCANS, {"id": None, "institution": institution}
         ).fetchall()
         if institution is not None and not rows and _holds_a_scan(connection):
             _check_held(connection, path, institution)
-    return [StoredScan(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+    return [_stored_scan(row) for row in rows]
+
+
+# StoredScans (of one :id, or of one :institution, or all), oldest first: their risks
+# unwaived, and waived (NULL when a risk was recorded before waivers were kept: unknown).
+_STORED_SCANS = (
+    "SELECT s.id, s.institution, s.started_at, s.score, s.complete,"
+    " (SELECT COUNT(*) FROM findings f WHERE f.scan_id = s.id AND f.status = 'risk'"
+    "  AND f.waived IS NOT 1),"
+    " (SELECT CASE WHEN COUNT(*) = COUNT(f.waived) THEN SUM(f.waived IS 1) END FROM findings f"
+    "  WHERE f.scan_id = s.id AND f.status = 'risk')"
+    " FROM scans s WHERE (:id IS NULL OR s.id = :id)"
+    " AND (:institution IS NULL OR s.institution = :institution)"
+    " ORDER BY s.started_at, s.id"
+)
+
+
+def _stored_scan(row: Sequence[Any]) -> StoredScan:
+    waived = None if row[6] is None else int(row[6])
+    return StoredScan(row[0], row[1], row[2], row[3], bool(row[4]), row[5], waived)
 
 
 def load_document(path: Path, scan_id: str) -> dict[str, Any]:
@@ -547,7 +603,11 @@ def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
     partial scans and scans whose scope left its asset out: what a scan could not see, or did
     not look at, must not look new after an outage or a narrowed scope, and a risk a partial
     scan first saw while its run reported only "partial" (exit 3) must still be new at the
-    next complete scan. Asked in SQL, so no scan is loaded."""
+    next complete scan.
+
+    A risk that a waiver accepted at its last told status and none accepts now is new too: its
+    waiver lapsed or was removed, so it is newly unaccepted. Asked in SQL, so no scan is
+    loaded."""
     with open_store(path) as connection:
         _Scopes(connection)  # sovscan_covers
         institution, started_at = connection.execute(
@@ -559,12 +619,13 @@ def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
             "SELECT n.key FROM findings n"
             " LEFT JOIN assets a ON a.scan_id = n.scan_id AND a.asset_id = n.asset_id"
             " WHERE n.scan_id = ? AND n.status = 'risk'"
-            " AND COALESCE((SELECT t.status FROM scans s"
+            " AND NOT COALESCE((SELECT t.status = 'risk'"
+            "   AND NOT (t.waived IS 1 AND n.waived IS 0) FROM scans s"
             "  LEFT JOIN findings t ON t.scan_id = s.id AND t.key = n.key"
             "  WHERE s.institution = ? AND s.complete = 1 AND (s.started_at, s.id) < (?, ?)"
             "  AND (t.status != 'unknown'"
             "   OR (t.status IS NULL AND sovscan_covers(s.id, a.scope, n.asset_id)))"
-            "  ORDER BY s.started_at DESC, s.id DESC LIMIT 1), '') != 'risk'",
+            "  ORDER BY s.started_at DESC, s.id DESC LIMIT 1), 0)",
             (new_id, institution, started_at, new_id),
         ).fetchall()
     return {str(row[0]) for row in rows}
@@ -582,7 +643,8 @@ def _latest_complete(connection: sqlite3.Connection, institution: str, scan_id: 
 
 
 _FINDINGS_OF_SCAN = (
-    "SELECT key, rule_id, asset_id, status, severity, message FROM findings WHERE scan_id = ?"
+    "SELECT key, rule_id, asset_id, status, severity, message, waived, waiver_owner,"
+    " waiver_expires FROM findings WHERE scan_id = ?"
 )
 _ASSETS_OF_SCAN = (
     "SELECT asset_id, kind, place, jurisdictions, classification, scope FROM assets"
@@ -617,13 +679,8 @@ def _latest(
 
 
 def _stored(connection: sqlite3.Connection, scan_id: str) -> StoredScan:
-    row = connection.execute(
-        "SELECT id, institution, started_at, score, complete,"
-        " (SELECT COUNT(*) FROM findings WHERE scan_id = ? AND status = 'risk')"
-        " FROM scans WHERE id = ?",
-        (scan_id, scan_id),
-    ).fetchone()
-    return StoredScan(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+    row = connection.execute(_STORED_SCANS, {"id": scan_id, "institution": None})
+    return _stored_scan(row.fetchone())
 
 
 Rows = dict[str, Sequence[Any]]  # a scan's findings or assets by key or asset id
@@ -681,7 +738,8 @@ def _told(row: Sequence[Any] | None, scan: StoredScan, covered: bool) -> bool:
 # from that scan, no row when no such scan exists. Unknown findings tell nothing, nor does the
 # absence of one from a scan whose scope left its asset out. `new_risk_keys` asks the same.
 _TOLD_ROW = (
-    "SELECT t.key, t.rule_id, t.asset_id, t.status, t.severity, t.message FROM scans s"
+    "SELECT t.key, t.rule_id, t.asset_id, t.status, t.severity, t.message, t.waived,"
+    " t.waiver_owner, t.waiver_expires FROM scans s"
     " LEFT JOIN findings t ON t.scan_id = s.id AND t.key = ?"
     " WHERE s.institution = ? AND s.complete = 1 AND (s.started_at, s.id) < (?, ?)"
     " AND (t.status != 'unknown' OR (t.status IS NULL AND sovscan_covers(s.id, ?, ?)))"
@@ -732,7 +790,7 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
     for key in sorted(asset_ids):
         before, after = old.get(key), new.get(key)
         asset_id = asset_ids[key]
-        differs = before is not None and after is not None and tuple(before[3:]) != tuple(after[3:])
+        differs = before is not None and after is not None and _finding_differs(before, after)
         in_new_scope = after is not None or pair.covered(new_scan, asset_id)
         reason = None
         if not _told(after, new_scan, in_new_scope):
@@ -759,6 +817,21 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
                 change = "new"
             elif risk_before and not risk_after:
                 change = "resolved"
+            elif (
+                risk_before
+                and earlier is not None
+                and after is not None
+                and (earlier[6] == 1 and after[6] == 0)
+            ):
+                change = "unaccepted"  # as `new_risk_keys` counts it
+                reason = _waiver_gone(earlier, new_scan)
+            elif (
+                risk_before
+                and earlier is not None
+                and after is not None
+                and (earlier[6] == 0 and after[6] == 1)
+            ):
+                change = "accepted"
             elif differs:
                 change = "changed"
             else:
@@ -779,10 +852,36 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
                 row[5],
                 _first_seen_risk(connection, key, institution),
                 reason,
+                None if shown_before is None else _waiver(shown_before),
+                None if after is None else _waiver(after),
             )
         )
     # Read by asset, then rule: the keys are hashes, and their order means nothing to a reader.
     return tuple(sorted(changes, key=lambda c: (c.asset_id, c.rule_id, c.key)))
+
+
+def _finding_differs(before: Sequence[Any], after: Sequence[Any]) -> bool:
+    """Status, severity, message or waiver changed; whether a waiver accepted a finding that a
+    scan recorded before sovscan kept it (NULL) is not a change."""
+    if tuple(before[3:6]) != tuple(after[3:6]):
+        return True
+    return before[6] is not None and after[6] is not None and tuple(before[6:]) != tuple(after[6:])
+
+
+def _waiver(row: Sequence[Any]) -> StoredWaiver | None:
+    """The waiver that accepted a finding's row, if any."""
+    if row[6] != 1:
+        return None
+    return StoredWaiver(str(row[7] or ""), str(row[8] or ""))
+
+
+def _waiver_gone(earlier: Sequence[Any], new_scan: StoredScan) -> str:
+    """Why a waiver no longer accepts its risk: it expired before the newer scan, or was
+    taken out of the inventory before its expiry."""
+    owner, expires = str(earlier[7] or "?"), str(earlier[8] or "?")
+    if expires < new_scan.started_at[:10]:
+        return f"waiver lapsed: expired {expires} (owner {owner})"
+    return f"waiver removed: it ran until {expires} (owner {owner})"
 
 
 def _first_seen_risk(connection: sqlite3.Connection, key: str, institution: str) -> str | None:

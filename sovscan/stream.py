@@ -120,8 +120,9 @@ class StreamedScan:
 
     def finding_rows(self) -> Iterator[FindingRow]:
         for record in self.records():
-            for key, rule_id, status, severity, message, _waived, _piece in record[7]:
-                yield key, rule_id, record[0], status, severity, message
+            for key, rule_id, status, severity, message, waived, _piece in record[7]:
+                columns = (0, None, None) if waived is None else (1, *map(utf8_safe, waived))
+                yield key, rule_id, record[0], status, severity, message, *columns
 
     def asset_rows(self) -> Iterator[AssetRow]:
         for record in self.records():
@@ -290,7 +291,7 @@ class _Batches:
     def _record(self, item: ResolvedAsset, findings: Sequence[Finding]) -> list[Any]:
         """[id, kind, place, jurisdictions, weight, asset JSON, CSV lines, findings,
         classification, scope unit], each finding [key, rule id, status, severity, message,
-        waived, finding JSON]."""
+        waiver (null, or [owner, expires]), finding JSON]."""
         want_json = "json" in self.formats
         _id, kind, place, jurisdictions, classification, unit = asset_row(item, self.policy)
         return [
@@ -307,7 +308,7 @@ class _Batches:
                     f.status.value,
                     f.severity.value,
                     f.message,
-                    f.waiver is not None,
+                    None if f.waiver is None else [f.waiver.owner, f.waiver.expires],
                     item_json(finding_document(f)) if want_json else None,
                 ]
                 for f in findings

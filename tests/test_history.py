@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
@@ -15,6 +16,7 @@ from sovscan.cli import cli, exit_code
 from sovscan.history import (
     SCHEMA_VERSION,
     HistoryError,
+    StoredWaiver,
     diff_scans,
     list_scans,
     load_document,
@@ -31,10 +33,11 @@ from sovscan.model import (
     ScanScope,
     Severity,
     Status,
+    WaiverMark,
 )
 from sovscan.report.diff import render_json, render_markdown, render_table
 from sovscan.scope import covers, dropped, scope_document, scope_from_document, scope_unit
-from tests.factories import lms_inventory, make_scan, resolved_bucket, saas_endpoint
+from tests.factories import in_force, lms_inventory, make_scan, resolved_bucket, saas_endpoint
 from tests.report.test_json import validate
 
 ASSET = "aws:123456789012:s3:research-data"
@@ -356,8 +359,6 @@ def test_the_default_diff_shows_what_fail_on_new_counts(store: Path) -> None:
 
 
 def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) -> None:
-    import random
-
     rng = random.Random(20261125)
     makers = {"risk": risk, "ok": ok, "unknown": unknown}
     for history in range(40):
@@ -365,7 +366,7 @@ def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) 
         complete_seen = False
         for number in range(rng.randint(2, 6)):
             findings = tuple(
-                makers[state](rule)
+                maybe_waived(makers[state](rule), rng)
                 for rule in "abcd"
                 if (state := rng.choice(["risk", "ok", "unknown", "absent"])) != "absent"
             )
@@ -385,6 +386,14 @@ def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) 
                 assert counted is None and shown.no_complete_baseline
                 assert "No earlier complete scan" in render_table(shown)
             complete_seen = complete_seen or not is_partial
+
+
+def maybe_waived(finding: Finding, rng: random.Random) -> Finding:
+    """A risk or unknown finding, waived one time in three: waivers come and go in the random
+    histories, so a lapsed one must count as new in both --fail-on-new and diff."""
+    if finding.status is Status.OK or rng.random() < 2 / 3:
+        return finding
+    return waived(finding)
 
 
 def test_an_asset_neither_partial_scan_saw_is_not_listed_again(store: Path) -> None:
@@ -763,8 +772,6 @@ def test_scope_units_coverage_and_what_was_dropped() -> None:
 
 
 def test_default_diff_and_fail_on_new_agree_on_random_scopes(tmp_path: Path) -> None:
-    import random
-
     rng = random.Random(20270107)
     makers = {"risk": risk, "ok": ok, "unknown": unknown}
     regions = ("ca-central-1", "us-east-1", "eu-west-3")
@@ -777,7 +784,7 @@ def test_default_diff_and_fail_on_new_agree_on_random_scopes(tmp_path: Path) -> 
             scope = None if rng.random() < 0.1 else aws_scope(*looked)
             assets = tuple(tables[r] for r in (regions if scope is None else looked))
             findings = tuple(
-                makers[state](rule, asset=item.asset.id)
+                maybe_waived(makers[state](rule, asset=item.asset.id), rng)
                 for item in assets
                 for rule in "ab"
                 if (state := rng.choice(["risk", "ok", "unknown", "absent"])) != "absent"
@@ -893,3 +900,147 @@ def test_a_region_dropped_from_an_aws_source_is_unseen_end_to_end(
     }
     assert not any(c.change == "resolved" for c in diff.findings)
     assert [(a.asset_id, a.change) for a in diff.assets] == [(east, "unseen")]
+
+
+# Waivers: which risks were accepted, by whom and until when, is history too.
+
+
+def waived(finding: Finding, expires: str = "2027-06-30", owner: str = "dpo@u.example") -> Finding:
+    return replace(finding, waiver=WaiverMark("TIA-7", owner, expires))
+
+
+def test_a_risk_whose_waiver_lapsed_is_unaccepted_and_new_for_fail_on_new(store: Path) -> None:
+    save_scan(store, scan_at(0, (waived(risk("a"), "2026-06-30"), waived(risk("b"))), "scan-1"))
+    save_scan(store, scan_at(10, (risk("a"), risk("b")), "scan-2"))  # neither is waived now
+    diff = diff_scans(store)
+    assert [(c.rule_id, c.change, c.old_status, c.new_status, c.reason) for c in diff.findings] == [
+        (
+            "a",
+            "unaccepted",
+            "risk",
+            "risk",
+            "waiver lapsed: expired 2026-06-30 (owner dpo@u.example)",
+        ),
+        (
+            "b",
+            "unaccepted",
+            "risk",
+            "risk",
+            "waiver removed: it ran until 2027-06-30 (owner dpo@u.example)",
+        ),
+    ]
+    assert diff.findings[0].old_waiver == StoredWaiver("dpo@u.example", "2026-06-30")
+    assert diff.findings[0].new_waiver is None
+    assert (
+        new_risk_keys(store, "scan-2")
+        == {c.key for c in diff.new_risks}
+        == {
+            risk("a").key,
+            risk("b").key,
+        }
+    )
+    assert "| unaccepted | high | a |" in render_markdown(diff)
+    assert "waiver lapsed: expired 2026-06-30" in render_table(diff)
+    # Waived again: accepted, and not new; a waiver renewed for another date is a change.
+    save_scan(store, scan_at(20, (waived(risk("a")), waived(risk("b"), "2027-12-31")), "scan-3"))
+    again = diff_scans(store)
+    assert [(c.rule_id, c.change) for c in again.findings] == [("a", "accepted"), ("b", "accepted")]
+    assert new_risk_keys(store, "scan-3") == set() and again.new_risks == ()
+    assert "waived: dpo@u.example, until 2027-06-30" in render_table(again)
+    save_scan(
+        store,
+        scan_at(30, (waived(risk("a"), owner="ciso"), waived(risk("b"), "2027-12-31")), "scan-4"),
+    )
+    renewed = diff_scans(store)
+    assert [(c.rule_id, c.change) for c in renewed.findings] == [("a", "changed")]
+    assert "waiver: dpo@u.example, until 2027-06-30 → ciso, until 2027-06-30" in (
+        render_markdown(renewed)
+    )
+    # A waived risk that is resolved says it was waived; a new risk waived at once is new.
+    save_scan(store, scan_at(40, (ok("a"), waived(risk("c"))), "scan-5"))
+    gone = diff_scans(store)
+    assert [(c.rule_id, c.change) for c in gone.findings] == [
+        ("a", "resolved"),
+        ("b", "resolved"),
+        ("c", "new"),
+    ]
+    text = render_markdown(gone)
+    assert "no longer waived (was: ciso, until 2027-06-30)" in text
+    assert "waived: dpo@u.example, until 2027-06-30" in text
+
+
+def test_a_waiver_lapsing_while_the_risk_was_unknown_is_still_unaccepted(store: Path) -> None:
+    save_scan(store, scan_at(0, (waived(risk("a")),), "scan-1"))
+    save_scan(store, scan_at(10, (unknown("a"),), "scan-2"))
+    save_scan(store, scan_at(20, (risk("a"),), "scan-3"))
+    diff = diff_scans(store)
+    assert [(c.change, c.old_status) for c in diff.findings] == [("unaccepted", "unknown")]
+    assert new_risk_keys(store, "scan-3") == {risk("a").key}
+
+
+def test_history_counts_waived_risks_apart(store: Path, tmp_path: Path) -> None:
+    from sovscan.history import _MIGRATIONS
+
+    with sqlite3.connect(store) as connection:
+        for migration in _MIGRATIONS[:3]:
+            connection.executescript(migration)
+        connection.execute("PRAGMA user_version = 3")
+        connection.execute(
+            "INSERT INTO scans VALUES ('scan-0', 'Université Exemple', '2026-01-01T00:00:00+00:00',"
+            " '2026-01-01T00:00:00+00:00', 0, 1, '{}', NULL)"
+        )
+        connection.execute(
+            "INSERT INTO findings VALUES ('scan-0', ?, 'a', ?, 'risk', 'high', ?)",
+            (risk("a").key, ASSET, risk("a").message),
+        )
+    save_scan(store, scan_at(0, (waived(risk("a")), risk("b"), ok("c")), "scan-1"))
+    assert [(s.id, s.risks, s.waived) for s in list_scans(store)] == [
+        ("scan-0", 1, None),  # recorded before waivers were kept: unknown, not 0
+        ("scan-1", 1, 1),
+    ]
+    # Not kept then is not a change: the risk stays as it was, neither accepted nor new.
+    assert [(c.rule_id, c.change) for c in diff_scans(store).findings] == [("b", "new")]
+    listed = CliRunner().invoke(cli, ["history", "--store", str(store)])
+    header, _rule, old_row, new_row = listed.stdout.splitlines()
+    assert header.split() == ["scan", "institution", "started", "score", "risks", "waived", "state"]
+    assert old_row.split()[-3:] == ["1", "-", "complete"]
+    assert new_row.split()[-3:] == ["1", "1", "complete"]
+    as_json = CliRunner().invoke(cli, ["history", "--store", str(store), "--format", "json"])
+    assert [(s["risks"], s["waived"]) for s in json.loads(as_json.stdout)] == [(1, None), (1, 1)]
+
+
+@pytest.mark.parametrize("output_format", ["table", "json"])  # a held and a streamed scan
+def test_fail_on_new_counts_a_risk_whose_waiver_was_removed(
+    tmp_path: Path, output_format: str
+) -> None:
+    from sovscan.model import finding_key
+
+    store = tmp_path / "history.sqlite"
+    key = finding_key("foreign-law-reach", "saas:3.5.140.2")
+
+    def run(waiver: bool) -> Result:
+        waivers = (
+            f'[[waivers]]\nfinding = "{key}"\nreason = "TIA-7"\nowner = "dpo"\n'
+            f"expires = {in_force()}\n"
+            if waiver
+            else ""
+        )
+        config = tmp_path / "sovscan.toml"
+        config.write_text(
+            '[institution]\nname = "X"\nhome = "CA-QC"\n[[saas]]\nname = "LMS"\n'
+            f'url = "https://3.5.140.2/"\nclassification = "personal"\n{waivers}',
+            encoding="utf-8",
+        )
+        args = ["scan", "-c", str(config), "--store", str(store), "--fail-on-new"]
+        return CliRunner().invoke(cli, [*args, "--format", output_format])
+
+    assert run(True).exit_code == 1  # the first scan: every unwaived risk is new
+    assert run(True).exit_code == 0  # nothing new; the waived one is accepted
+    lapsed = run(False)
+    assert lapsed.exit_code == 1, lapsed.output
+    assert "exit 1: 1 unwaived new risk finding(s)" in lapsed.stderr
+    shown = diff_scans(store)
+    assert [(c.rule_id, c.change) for c in shown.new_risks] == [("foreign-law-reach", "unaccepted")]
+    assert shown.findings[0].reason is not None
+    assert shown.findings[0].reason.startswith("waiver removed: it ran until ")
+    assert run(False).exit_code == 0  # unaccepted once: not new again

@@ -200,8 +200,10 @@ def test_streamed_history_holds_what_the_held_scan_records(
     knowledge: KnowledgeBase,
     ruleset: RuleSet,
 ) -> None:
-    cfg = config(tmp_path)
+    # With waivers: which findings they accepted, and the owners and expiries, are stored too.
+    cfg = config(tmp_path, waivers_for(held(config(tmp_path), observations, knowledge, ruleset)))
     expected = held(cfg, observations, knowledge, ruleset)
+    assert any(f.waiver for f in expected.findings)
     held_store, streamed_store = tmp_path / "held.sqlite", tmp_path / "streamed.sqlite"
     save_scan(held_store, expected)
     with streamed_scan(
@@ -210,6 +212,7 @@ def test_streamed_history_holds_what_the_held_scan_records(
         knowledge,
         ruleset,
         clock=StepClock(START),
+        waivers=cfg.waivers,
         batch_assets=5,
         scope=configured_scope(cfg),
     ) as streamed:
@@ -222,6 +225,7 @@ def test_streamed_history_holds_what_the_held_scan_records(
         )
     for query in QUERIES:
         assert _rows(held_store, query) == _rows(streamed_store, query)
+    assert _rows(held_store, "SELECT waiver_owner FROM findings WHERE waived = 1")
     assert load_document(held_store, expected.id) == load_document(streamed_store, expected.id)
     # The same compact text, not only the same data: the stored document is a third smaller.
     assert _rows(held_store, "SELECT document FROM scans") == _rows(

@@ -11,7 +11,14 @@ from types import MappingProxyType
 
 from tabulate import tabulate
 
-from sovscan.history import OUT_OF_SCOPE, AssetChange, FindingChange, ScanDiff, StoredScan
+from sovscan.history import (
+    OUT_OF_SCOPE,
+    AssetChange,
+    FindingChange,
+    ScanDiff,
+    StoredScan,
+    StoredWaiver,
+)
 from sovscan.report.markdown import md
 from sovscan.report.safe import spreadsheet_safe, terminal_safe, terminal_safe_text
 
@@ -81,9 +88,30 @@ def _partial_note(diff: ScanDiff) -> str:
 _SCOPE_SHOWN = 5  # dropped scope items named in a diff's head (the JSON lists them all)
 
 
-def _details(change: FindingChange | AssetChange) -> str:
-    """What a row's change is about beyond its statuses: why it is unseen."""
-    return change.reason or ""
+def _details(
+    change: FindingChange | AssetChange, escape: Callable[[str], str] = str, arrow: str = "->"
+) -> str:
+    """What a row's change is about beyond its statuses: why it is unseen or unaccepted, and
+    what became of its waiver; each stored text through `escape`."""
+    parts = [escape(change.reason)] if change.reason else []
+    if isinstance(change, FindingChange) and change.change != "unaccepted":
+        parts += _waiver_change(change, escape, arrow)
+    return "; ".join(parts)
+
+
+def _waiver_change(change: FindingChange, escape: Callable[[str], str], arrow: str) -> list[str]:
+    old, new = change.old_waiver, change.new_waiver
+    if old == new:
+        return []
+    if old is None:
+        return [] if new is None else [f"waived: {escape(_waiver(new))}"]
+    if new is None:
+        return [f"no longer waived (was: {escape(_waiver(old))})"]
+    return [f"waiver: {escape(_waiver(old))} {arrow} {escape(_waiver(new))}"]
+
+
+def _waiver(waiver: StoredWaiver) -> str:
+    return f"{waiver.owner}, until {waiver.expires}"
 
 
 def _classification(
@@ -111,7 +139,7 @@ def render_table(diff: ScanDiff) -> str:
                 c.old_status or "-",
                 c.new_status or "-",
                 c.first_seen or "-",
-                terminal_safe(_details(c)) or "-",
+                _details(c, terminal_safe) or "-",
             ]
             for c in diff.findings
         ],
@@ -129,7 +157,7 @@ def render_table(diff: ScanDiff) -> str:
                 c.new_place or "-",
                 terminal_safe(_classification(c)),
                 c.first_seen or "-",
-                terminal_safe(_details(c)) or "-",
+                _details(c, terminal_safe) or "-",
             ]
             for c in diff.assets
         ],
@@ -223,7 +251,7 @@ def render_markdown(diff: ScanDiff) -> str:
         lines += [
             f"| {c.change} | {c.severity} | {md(c.rule_id)} | {md(c.asset_id)} | "
             f"{c.old_status or '-'} | {c.new_status or '-'} | {c.first_seen or '-'} | "
-            f"{md(_details(c)) or '-'} |"
+            f"{_details(c, md, '→') or '-'} |"
             for c in diff.findings
         ]
     else:
@@ -237,7 +265,7 @@ def render_markdown(diff: ScanDiff) -> str:
         lines += [
             f"| {a.change} | {md(a.asset_id)} | {md(a.old_place or '-')} | "
             f"{md(a.new_place or '-')} | {_classification(a, md, '→')} | "
-            f"{md(_details(a)) or '-'} |"
+            f"{_details(a, md, '→') or '-'} |"
             for a in diff.assets
         ]
     else:
