@@ -74,6 +74,10 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE findings ADD COLUMN waiver_owner TEXT;
     ALTER TABLE findings ADD COLUMN waiver_expires TEXT
     """,
+    # Who runs each asset's service (its control's operator; '' when unknown), so that a diff
+    # says a finding changed because its asset changed hands. NULL in assets recorded before:
+    # not kept, so no change.
+    "ALTER TABLE assets ADD COLUMN operator TEXT",
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -117,6 +121,16 @@ OUT_OF_OLDER_SCOPE = "out of the older scan's scope"
 
 
 @dataclass(frozen=True, slots=True)
+class Aspect:
+    """One thing that differs between the two scans, beyond a finding's status: its severity,
+    or its asset's operator, place, jurisdictions or classification."""
+
+    what: str  # "classification", "operator", "place", "jurisdictions", "severity"
+    old: str | None  # None: unknown
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class FindingChange:
     """A finding that differs between two scans."""
 
@@ -141,6 +155,10 @@ class FindingChange:
     # a scan recorded before sovscan kept waivers.
     old_waiver: StoredWaiver | None = None
     new_waiver: StoredWaiver | None = None
+    # What else changed: its severity, and its asset's classification, operator, place and
+    # jurisdictions (`personal -> public` on a finding that turned ok says it was relabelled,
+    # not fixed). Empty when the asset is on one side only.
+    aspects: tuple[Aspect, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +180,8 @@ class AssetChange:
     # Why it is unseen (OUT_OF_SCOPE, NOT_SEEN), or new though it may have been there before
     # (OUT_OF_OLDER_SCOPE: the older scan did not look where it is).
     reason: str | None = None
+    # What changed, for a "changed" asset: classification, operator, place, jurisdictions.
+    aspects: tuple[Aspect, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,10 +292,10 @@ def check_store(path: Path) -> None:
 FindingRow = tuple[str, str, str, str, str, str, int, str | None, str | None]
 """key, rule_id, asset_id, status, severity, message, waived (1 or 0), the waiver's owner and
 expiry."""
-AssetRow = tuple[str, str, str | None, str | None, str, str | None]
+AssetRow = tuple[str, str, str | None, str | None, str, str | None, str]
 """asset_id, kind, place ("edge" for an edge location), jurisdictions (comma-separated),
 classification (the asset's label, else the policy's default), the unit of the scan's scope it
-lies in (`scope.scope_unit`)."""
+lies in (`scope.scope_unit`), operator ('' when unknown)."""
 
 
 def finding_row(finding: Finding) -> FindingRow:
@@ -308,6 +328,7 @@ def asset_row(item: ResolvedAsset, policy: Policy) -> AssetRow:
         None if jurisdictions is None else utf8_safe(",".join(jurisdictions)),
         utf8_safe(classification_of(item.asset.attributes.get("classification"), policy)),
         _unit(item),
+        utf8_safe(item.control.operator or ""),
     )
 
 
@@ -368,7 +389,7 @@ def record_scan(
             )
             connection.executemany(
                 "INSERT OR REPLACE INTO assets (scan_id, asset_id, kind, place, jurisdictions,"
-                " classification, scope) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " classification, scope, operator) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 ((scan.id, *row) for row in assets),
             )
             connection.execute("COMMIT")
@@ -647,9 +668,10 @@ _FINDINGS_OF_SCAN = (
     " waiver_expires FROM findings WHERE scan_id = ?"
 )
 _ASSETS_OF_SCAN = (
-    "SELECT asset_id, kind, place, jurisdictions, classification, scope FROM assets"
+    "SELECT asset_id, kind, place, jurisdictions, classification, scope, operator FROM assets"
     " WHERE scan_id = ?"
 )
+_ASSET_OF_SCAN = _ASSETS_OF_SCAN + " AND asset_id = ?"
 
 
 def _find(connection: sqlite3.Connection, path: Path, scan_id: str) -> str:
@@ -725,6 +747,15 @@ class _Pair:
         """Whether `scan`'s scope covered where the asset is."""
         return self.scopes.covers(scan.id, self.unit(asset_id), asset_id)
 
+    def asset(self, scan_id: str, asset_id: str) -> Sequence[Any] | None:
+        """The asset's row in scan `scan_id`."""
+        if scan_id == self.new.id:
+            return self.new_assets.get(asset_id)
+        if scan_id == self.old.id:
+            return self.old_assets.get(asset_id)
+        row = self.connection.execute(_ASSET_OF_SCAN, (scan_id, asset_id)).fetchone()
+        return None if row is None else tuple(row)
+
 
 def _told(row: Sequence[Any] | None, scan: StoredScan, covered: bool) -> bool:
     """Whether `scan` told this finding's status: risk or ok, or absent (gone) from a complete
@@ -734,12 +765,13 @@ def _told(row: Sequence[Any] | None, scan: StoredScan, covered: bool) -> bool:
 
 
 # A finding (key, unit and asset id, then institution, started_at and id of a scan) in the
-# latest complete scan before that scan that could tell it: a row of NULLs when it was gone
-# from that scan, no row when no such scan exists. Unknown findings tell nothing, nor does the
-# absence of one from a scan whose scope left its asset out. `new_risk_keys` asks the same.
+# latest complete scan before that scan that could tell it, and that scan's id: a row of NULLs
+# but the id when it was gone from that scan, no row when no such scan exists. Unknown
+# findings tell nothing, nor does the absence of one from a scan whose scope left its asset
+# out. `new_risk_keys` asks the same.
 _TOLD_ROW = (
     "SELECT t.key, t.rule_id, t.asset_id, t.status, t.severity, t.message, t.waived,"
-    " t.waiver_owner, t.waiver_expires FROM scans s"
+    " t.waiver_owner, t.waiver_expires, s.id FROM scans s"
     " LEFT JOIN findings t ON t.scan_id = s.id AND t.key = ?"
     " WHERE s.institution = ? AND s.complete = 1 AND (s.started_at, s.id) < (?, ?)"
     " AND (t.status != 'unknown' OR (t.status IS NULL AND sovscan_covers(s.id, ?, ?)))"
@@ -840,6 +872,16 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
         row = after if after is not None else shown_before
         if row is None:  # unreachable: the key came from a scan that has it
             continue
+        aspects: tuple[Aspect, ...] = ()
+        if shown_before is not None and after is not None:
+            # The older side's asset as the scan it is shown from saw it.
+            told_in = old_scan.id if before is not None else str(shown_before[9])
+            old_asset = pair.asset(told_in, asset_id)
+            new_asset = pair.asset(new_scan.id, asset_id)
+            if old_asset is not None and new_asset is not None:
+                aspects = _asset_aspects(old_asset, new_asset)
+            if shown_before[4] != after[4]:
+                aspects = (*aspects, Aspect("severity", shown_before[4], after[4]))
         changes.append(
             FindingChange(
                 change,
@@ -854,6 +896,7 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
                 reason,
                 None if shown_before is None else _waiver(shown_before),
                 None if after is None else _waiver(after),
+                aspects,
             )
         )
     # Read by asset, then rule: the keys are hashes, and their order means nothing to a reader.
@@ -865,7 +908,7 @@ def _finding_differs(before: Sequence[Any], after: Sequence[Any]) -> bool:
     scan recorded before sovscan kept it (NULL) is not a change."""
     if tuple(before[3:6]) != tuple(after[3:6]):
         return True
-    return before[6] is not None and after[6] is not None and tuple(before[6:]) != tuple(after[6:])
+    return before[6] is not None and after[6] is not None and before[6:9] != after[6:9]
 
 
 def _waiver(row: Sequence[Any]) -> StoredWaiver | None:
@@ -902,7 +945,8 @@ def _assets_missed_by_partial(
         return {}
     return _rows(
         connection,
-        "SELECT asset_id, kind, place, jurisdictions, classification, scope FROM assets b"
+        "SELECT asset_id, kind, place, jurisdictions, classification, scope, operator"
+        " FROM assets b"
         " WHERE scan_id = ?"
         " AND NOT EXISTS (SELECT 1 FROM assets o WHERE o.scan_id = ? AND o.asset_id = b.asset_id)",
         base,
@@ -926,7 +970,8 @@ def _asset_changes(pair: _Pair) -> tuple[AssetChange, ...]:
     changes = []
     for asset_id in sorted(old.keys() | new.keys() | earlier.keys()):
         before, after = old.get(asset_id) or earlier.get(asset_id), new.get(asset_id)
-        if before and after and not _asset_differs(before, after):
+        aspects = _asset_aspects(before, after) if before and after else ()
+        if before and after and not aspects:
             continue
         reason = None
         if before is None:
@@ -964,14 +1009,25 @@ def _asset_changes(pair: _Pair) -> tuple[AssetChange, ...]:
                 before[4] if before else None,
                 after[4] if after else None,
                 reason,
+                aspects,
             )
         )
     return tuple(changes)
 
 
-def _asset_differs(before: Sequence[Any], after: Sequence[Any]) -> bool:
-    """Place, jurisdictions or classification changed; a classification a scan recorded
-    before sovscan kept it (NULL) is not a change."""
-    if tuple(before[2:4]) != tuple(after[2:4]):
-        return True
-    return before[4] is not None and after[4] is not None and before[4] != after[4]
+def _asset_aspects(before: Sequence[Any], after: Sequence[Any]) -> tuple[Aspect, ...]:
+    """What differs between two rows of one asset: classification, operator, place and
+    jurisdictions. A classification or an operator a scan recorded before sovscan kept it
+    (NULL) is not a change; an unknown place, jurisdiction or operator is None."""
+    aspects = []
+    for what, index in (("classification", 4), ("operator", 6), ("place", 2), ("jurisdictions", 3)):
+        old, new = before[index], after[index]
+        if old == new or (what in _KEPT_LATER and (old is None or new is None)):
+            continue
+        if what == "operator":
+            old, new = old or None, new or None  # '' is unknown
+        aspects.append(Aspect(what, old, new))
+    return tuple(aspects)
+
+
+_KEPT_LATER = frozenset({"classification", "operator"})  # NULL in rows recorded before

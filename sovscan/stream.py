@@ -126,7 +126,7 @@ class StreamedScan:
 
     def asset_rows(self) -> Iterator[AssetRow]:
         for record in self.records():
-            yield record[0], record[1], record[2], record[3], record[8], record[9]
+            yield record[0], record[1], record[2], record[3], record[8], record[9], record[10]
 
     def failing(self, threshold: int, only_keys: set[str] | None = None) -> int:
         """How many unwaived RISK findings reach severity rank `threshold` (among `only_keys`
@@ -290,10 +290,12 @@ class _Batches:
 
     def _record(self, item: ResolvedAsset, findings: Sequence[Finding]) -> list[Any]:
         """[id, kind, place, jurisdictions, weight, asset JSON, CSV lines, findings,
-        classification, scope unit], each finding [key, rule id, status, severity, message,
-        waiver (null, or [owner, expires]), finding JSON]."""
+        classification, scope unit, operator], each finding [key, rule id, status, severity,
+        message, waiver (null, or [owner, expires]), finding JSON]."""
         want_json = "json" in self.formats
-        _id, kind, place, jurisdictions, classification, unit = asset_row(item, self.policy)
+        _id, kind, place, jurisdictions, classification, unit, operator = asset_row(
+            item, self.policy
+        )
         return [
             item.asset.id,
             kind,
@@ -315,6 +317,7 @@ class _Batches:
             ],
             classification,
             unit,
+            operator,
         ]
 
 

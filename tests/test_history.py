@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from sovscan.cli import cli, exit_code
 from sovscan.history import (
     SCHEMA_VERSION,
+    Aspect,
     HistoryError,
     StoredWaiver,
     diff_scans,
@@ -35,7 +36,7 @@ from sovscan.model import (
     Status,
     WaiverMark,
 )
-from sovscan.report.diff import render_json, render_markdown, render_table
+from sovscan.report.diff import render_csv, render_json, render_markdown, render_table
 from sovscan.scope import covers, dropped, scope_document, scope_from_document, scope_unit
 from tests.factories import in_force, lms_inventory, make_scan, resolved_bucket, saas_endpoint
 from tests.report.test_json import validate
@@ -1044,3 +1045,108 @@ def test_fail_on_new_counts_a_risk_whose_waiver_was_removed(
     assert shown.findings[0].reason is not None
     assert shown.findings[0].reason.startswith("waiver removed: it ran until ")
     assert run(False).exit_code == 0  # unaccepted once: not new again
+
+
+# What changed: a finding's row says why, from its asset's row and its own.
+
+
+def test_a_finding_resolved_by_relabelling_says_so_on_its_row(store: Path) -> None:
+    # Re-tagging student records as public turns their risks ok: not a fix, and every format
+    # says so on the finding's row, not only in the assets table.
+    save_scan(store, replace(scan_at(0, (risk("a"),), "scan-1"), assets=(labelled("personal"),)))
+    save_scan(store, replace(scan_at(10, (ok("a"),), "scan-2"), assets=(labelled("public"),)))
+    diff = diff_scans(store)
+    (row,) = diff.findings
+    assert (row.change, row.aspects) == (
+        "resolved",
+        (Aspect("classification", "personal", "public"),),
+    )
+    table = render_table(diff).split("Assets (")[0]
+    assert "classification personal -> public" in table
+    assert "| classification personal → public |" in render_markdown(diff)
+    document = json.loads(render_json(diff))
+    assert document["findings"][0]["aspects"] == [
+        {"what": "classification", "old": "personal", "new": "public"}
+    ]
+    (finding_row,) = [line for line in render_csv(diff).splitlines() if line.startswith("finding")]
+    assert finding_row.endswith(",personal -> public,classification personal -> public")
+
+
+def moved(
+    item: ResolvedAsset, place: str, operator: str | None, laws: tuple[str, ...]
+) -> ResolvedAsset:
+    location = replace(item.location, country=place[:2], subdivision=None, region="x-1")
+    control = replace(item.control, operator=operator, jurisdictions=laws)
+    return replace(item, location=location, control=control)
+
+
+def test_a_changed_finding_says_what_changed(store: Path) -> None:
+    bucket = labelled("personal")
+    save_scan(store, replace(scan_at(0, (risk("a"), risk("b")), "scan-1"), assets=(bucket,)))
+    elsewhere = moved(bucket, "FR", "OVH SAS", ("FR", "EU"))
+    findings = (
+        replace(risk("a"), message="a: now reachable by other laws"),
+        risk("b", Severity.CRITICAL),
+    )
+    save_scan(store, replace(scan_at(10, findings, "scan-2"), assets=(elsewhere,)))
+    diff = diff_scans(store)
+    moves = (
+        Aspect("operator", "Amazon Web Services, Inc.", "OVH SAS"),
+        Aspect("place", "CA-QC", "FR"),
+        Aspect("jurisdictions", "US", "FR,EU"),
+    )
+    assert [(c.rule_id, c.change, c.aspects) for c in diff.findings] == [
+        ("a", "changed", moves),
+        ("b", "changed", (*moves, Aspect("severity", "high", "critical"))),
+    ]
+    markdown = render_markdown(diff)
+    assert (
+        "operator Amazon Web Services, Inc. → OVH SAS; place CA-QC → FR; "
+        "jurisdictions US → FR, EU; severity high → critical |"
+    ) in markdown
+    (asset,) = diff.assets
+    assert asset.aspects == moves
+    # The assets table shows places in its own columns; its details add who runs it and which
+    # laws reach it.
+    assert "| operator Amazon Web Services, Inc. → OVH SAS; jurisdictions US → FR, EU |" in markdown
+    # Unknown on one side is said so.
+    unknown_now = moved(bucket, "FR", None, ())
+    save_scan(store, replace(scan_at(20, (risk("a"), risk("b")), "scan-3"), assets=(unknown_now,)))
+    assert diff_scans(store).findings[0].aspects == (
+        Aspect("operator", "OVH SAS", None),
+        Aspect("jurisdictions", "FR,EU", ""),
+    )
+    assert "operator OVH SAS -> unknown; jurisdictions FR, EU -> none" in render_csv(
+        diff_scans(store)
+    )
+
+
+def test_what_changed_is_escaped_in_every_format(store: Path) -> None:
+    hostile = "=cmd|\x1b]0;pwned\x07"
+    save_scan(store, replace(scan_at(0, (risk("a"),), "scan-1"), assets=(labelled(hostile),)))
+    save_scan(store, replace(scan_at(10, (ok("a"),), "scan-2"), assets=(labelled("public"),)))
+    diff = diff_scans(store)
+    table = render_table(diff)
+    assert "\x1b" not in table and "\x07" not in table and "\\x1b]0;pwned" in table
+    for line in render_csv(diff).splitlines()[1:]:
+        assert "\x1b" not in line and ",=" not in line
+    assert "\x1b" not in render_markdown(diff)
+
+
+def test_a_store_from_before_operators_shows_no_false_change(store: Path) -> None:
+    from sovscan.history import _MIGRATIONS
+
+    with sqlite3.connect(store) as connection:
+        for migration in _MIGRATIONS[:4]:
+            connection.executescript(migration)
+        connection.execute("PRAGMA user_version = 4")
+    save_scan(store, replace(scan_at(0, (risk("a"),), "scan-1"), assets=(labelled("personal"),)))
+    with sqlite3.connect(store) as connection:
+        connection.execute("UPDATE assets SET operator = NULL")  # as a scan recorded before
+    save_scan(store, replace(scan_at(10, (risk("a"),), "scan-2"), assets=(labelled("personal"),)))
+    diff = diff_scans(store)
+    assert diff.assets == () and diff.findings == ()
+    save_scan(store, replace(scan_at(20, (ok("a"),), "scan-3"), assets=(labelled("public"),)))
+    assert diff_scans(store).findings[0].aspects == (
+        Aspect("classification", "personal", "public"),
+    )

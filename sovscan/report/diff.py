@@ -13,6 +13,7 @@ from tabulate import tabulate
 
 from sovscan.history import (
     OUT_OF_SCOPE,
+    Aspect,
     AssetChange,
     FindingChange,
     ScanDiff,
@@ -91,12 +92,44 @@ _SCOPE_SHOWN = 5  # dropped scope items named in a diff's head (the JSON lists t
 def _details(
     change: FindingChange | AssetChange, escape: Callable[[str], str] = str, arrow: str = "->"
 ) -> str:
-    """What a row's change is about beyond its statuses: why it is unseen or unaccepted, and
-    what became of its waiver; each stored text through `escape`."""
+    """What a row's change is about beyond its statuses: why it is unseen or unaccepted, what
+    else changed (a finding's severity, its asset's classification, operator, place and
+    jurisdictions; an asset's operator and jurisdictions, its other columns saying the rest),
+    and what became of a finding's waiver; each stored text through `escape`."""
     parts = [escape(change.reason)] if change.reason else []
-    if isinstance(change, FindingChange) and change.change != "unaccepted":
-        parts += _waiver_change(change, escape, arrow)
+    if isinstance(change, FindingChange):
+        parts += [_aspect(a, escape, arrow) for a in change.aspects]
+        if change.change != "unaccepted":
+            parts += _waiver_change(change, escape, arrow)
+    else:
+        parts += [_aspect(a, escape, arrow) for a in change.aspects if a.what in _ASSET_DETAILS]
     return "; ".join(parts)
+
+
+_ASSET_DETAILS = frozenset({"operator", "jurisdictions"})  # not in the assets table's columns
+
+
+def _aspect(aspect: Aspect, escape: Callable[[str], str], arrow: str) -> str:
+    """ "classification personal -> public", "operator unknown -> OVH SAS"."""
+    return f"{aspect.what} {_value(aspect, aspect.old, escape)} {arrow} " + _value(
+        aspect, aspect.new, escape
+    )
+
+
+def _value(aspect: Aspect, value: str | None, escape: Callable[[str], str]) -> str:
+    if value is None:
+        return "unknown"
+    if aspect.what == "jurisdictions":
+        return escape(value.replace(",", ", ")) if value else "none"
+    return escape(value)
+
+
+def _classification_aspect(change: FindingChange) -> str:
+    """A finding's "personal -> public" when its asset was relabelled; "" otherwise."""
+    for aspect in change.aspects:
+        if aspect.what == "classification":
+            return f"{aspect.old or ''} -> {aspect.new or ''}"
+    return ""
 
 
 def _waiver_change(change: FindingChange, escape: Callable[[str], str], arrow: str) -> list[str]:
@@ -205,7 +238,7 @@ def render_csv(diff: ScanDiff) -> str:
                     c.severity,
                     c.first_seen or "",
                     c.message,
-                    "",
+                    _classification_aspect(c),
                     _details(c),
                 )
             ]
