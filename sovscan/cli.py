@@ -1184,6 +1184,10 @@ def diff(
     Default: the newest scan (of the store, or of --institution NAME) against the latest
     earlier complete scan of its institution, the baseline `--fail-on-new` uses, so its new
     risks are the ones that made `--fail-on-new` exit 1.
+
+    A finding is new, resolved, changed, unseen (the newer scan could not see it, did not look
+    for it, out of its scope, or could not tell it), accepted (newly waived) or unaccepted (its
+    waiver lapsed or was removed: new for `--fail-on-new`); its details say what else changed.
     """
     from sovscan.files import write_atomic
     from sovscan.history import diff_scans

@@ -1150,3 +1150,14 @@ def test_a_store_from_before_operators_shows_no_false_change(store: Path) -> Non
     assert diff_scans(store).findings[0].aspects == (
         Aspect("classification", "personal", "public"),
     )
+
+
+def test_help_says_what_fail_on_new_and_diff_count() -> None:
+    scan_help = " ".join(CliRunner().invoke(cli, ["scan", "--help"]).stdout.split())
+    assert (
+        "A risk waived there and unwaived now (its waiver lapsed or was removed) counts as new"
+        in (scan_help)
+    )
+    assert "scans whose scope left the finding's asset out are passed over" in scan_help
+    diff_help = " ".join(CliRunner().invoke(cli, ["diff", "--help"]).stdout.split())
+    assert "unaccepted (its waiver lapsed or was removed: new for" in diff_help
