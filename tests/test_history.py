@@ -995,6 +995,8 @@ def test_history_counts_waived_risks_apart(store: Path, tmp_path: Path) -> None:
             (risk("a").key, ASSET, risk("a").message),
         )
     save_scan(store, scan_at(0, (waived(risk("a")), risk("b"), ok("c")), "scan-1"))
+    save_scan(store.with_name("other.sqlite"), scan_at(0, (ok("c"),), "no-risk"))
+    assert [(s.risks, s.waived) for s in list_scans(store.with_name("other.sqlite"))] == [(0, 0)]
     assert [(s.id, s.risks, s.waived) for s in list_scans(store)] == [
         ("scan-0", 1, None),  # recorded before waivers were kept: unknown, not 0
         ("scan-1", 1, 1),
