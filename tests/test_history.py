@@ -887,10 +887,12 @@ def test_a_region_dropped_from_an_aws_source_is_unseen_end_to_end(
         first = run('["ca-central-1", "us-east-1"]')
         assert first.exit_code in (0, 1), first.output
         east = f"aws:{ACCOUNT}:dynamodb:us-east-1:grades-us-east-1"
-        assert any(
-            f["asset_id"] == east and f["status"] == "risk"
-            for f in json.loads(first.stdout)["findings"]
-        )
+        document = json.loads(first.stdout)
+        assert any(f["asset_id"] == east and f["status"] == "risk" for f in document["findings"])
+        validate(document)
+        assert document["scope"]["aws"] == [
+            {"source": "aws:audit", "regions": ["ca-central-1", "us-east-1"], "accounts": [ACCOUNT]}
+        ]
         narrowed = run('["ca-central-1"]')
     assert narrowed.exit_code == 0, narrowed.output  # nothing new
     assert f"it dropped AWS account {ACCOUNT}: us-east-1." in narrowed.stderr
