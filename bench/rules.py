@@ -16,7 +16,7 @@ from bench.harness import Report, check, fail, measure, ratio
 from sovscan.engine import default_rules_dir, evaluate, load_rules
 from sovscan.engine.columns import OUT_OF_SCOPE, verdicts
 from sovscan.engine.evaluate import compile_rule
-from sovscan.engine.facts import facts_of
+from sovscan.engine.facts import facts_of, location_detail
 from sovscan.engine.rule import All, AnyOf, ConfigRef, Leaf, Node, Not
 from sovscan.model import (
     UNKNOWN_CONTROL,
@@ -31,6 +31,8 @@ from sovscan.model import (
     Policy,
     ResolvedAsset,
     Status,
+    rests_there,
+    run_by,
 )
 from sovscan.places import within
 
@@ -138,7 +140,13 @@ def _naive_field(path: str, resolved: ResolvedAsset, policy: Policy) -> Any:
         loc = resolved.location
         if parts[1] == "edge":
             return None if loc.method is Method.UNKNOWN else loc.edge
+        if parts[1] == "at_rest":  # derived facts: the same words as the engine's
+            return rests_there(loc.method)
+        if parts[1] == "detail":
+            return location_detail(loc)
         return getattr(loc, parts[1])
+    if parts[1] == "run_by":
+        return run_by(resolved.control.operator, resolved.control.parent)
     return getattr(resolved.control, parts[1])
 
 
