@@ -534,11 +534,14 @@ def demo(
 
 @contextmanager
 def _progress() -> Iterator[Callable[[str], None]]:
-    """One self-erasing status line on a terminal's stderr; nothing when stderr is not a TTY
-    (cron, CI, a pipe) or when logging is quieted."""
+    """One self-erasing status line on a terminal's stderr; debug log lines when stderr is not a
+    TTY (cron, CI, a pipe) and -vv asks for them; nothing otherwise."""
     stream = sys.stderr
     if not stream.isatty() or logger.getEffectiveLevel() > logging.WARNING:
-        yield lambda _message: None
+        if logger.isEnabledFor(logging.DEBUG):
+            yield lambda message: logger.debug("%s", message)
+        else:
+            yield lambda _message: None
         return
 
     def show(message: str) -> None:

@@ -49,6 +49,7 @@ from sovscan.probes.https import HttpsOptions
 from sovscan.probes.saas import SaasProbe
 from sovscan.probes.tenant import M365TenantProbe
 from sovscan.resolve import KnowledgeBase, RdapClient, law_summaries, resolve_all
+from sovscan.scope import scope_unit
 
 logger = logging.getLogger(__name__)
 
@@ -194,18 +195,61 @@ def observe(
     the others still run. `seen` notes the accounts each probe's items name."""
     for probe in probes:
         progress(f"probing {probe.name}")
+        # -vv: each account, region, domain or endpoint as the probe finishes it, and each gap
+        # as it comes, so a long scan's log says where it is.
+        units = _UnitLog(probe.name) if logger.isEnabledFor(logging.DEBUG) else None
         try:
             for count, item in enumerate(probe.collect(), 1):
                 if count % 50 == 0:
                     progress(f"probing {probe.name}: {count} answers")
                 if seen is not None:
                     seen.note(probe.name, item)
+                if units is not None:
+                    units.note(item)
                 yield item
         except ProbeError as exc:
             yield Gap(f"probe:{probe.name}", bounded(str(exc)))
         except Exception as exc:  # a probe bug must not hide the rest of the estate
             logger.debug("probe %s failed", probe.name, exc_info=True)
             yield Gap(f"probe:{probe.name}", f"{type(exc).__name__}: the probe stopped early")
+        finally:
+            if units is not None:
+                units.done()
+
+
+class _UnitLog:
+    """Debug lines of one probe's progress: assets per scope unit (an AWS account and region, a
+    domain, an endpoint) when the probe moves on from it, and each gap when it comes."""
+
+    def __init__(self, probe: str) -> None:
+        self.probe = probe
+        self.unit: str | None = None
+        self.assets = 0
+
+    def note(self, item: Asset | Gap) -> None:
+        from sovscan.report.safe import terminal_safe
+
+        if isinstance(item, Gap):
+            logger.debug(
+                "probe %s: could not see %s: %s",
+                self.probe,
+                terminal_safe(item.scope, 200),
+                terminal_safe(item.reason, 300),
+            )
+            return
+        unit = scope_unit(item.id, item.attributes) or "(no scope unit)"
+        if unit != self.unit:
+            self.done()
+            self.unit, self.assets = unit, 0
+        self.assets += 1
+
+    def done(self) -> None:
+        from sovscan.report.safe import terminal_safe
+
+        if self.unit is not None:
+            count = f"{self.assets} asset" + ("" if self.assets == 1 else "s")
+            logger.debug("probe %s: %s: %s", self.probe, terminal_safe(self.unit, 200), count)
+        self.unit, self.assets = None, 0
 
 
 def collect(

@@ -118,3 +118,34 @@ def test_quiet_says_in_one_line_why_a_scan_did_not_exit_0(
     last = risky_default.stderr.splitlines()[-1]
     assert "exit 1: " in last and "unwaived risk finding(s) at or above --fail-on low" in last
     assert clean.exit_code == 0 and clean.stderr == ""  # success stays silent
+
+
+@pytest.mark.usefixtures("_logging_restored")
+@pytest.mark.parametrize("output_format", ["table", "json"])  # held, and streamed
+def test_debug_logs_say_where_a_scan_is(tmp_path: Path, output_format: str) -> None:
+    # -vv gave no progress at all off a terminal: a long cron scan's log could not say which
+    # domain or account it was on, or which one failed first.
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(
+        '[institution]\nname = "U"\nhome = "CA-QC"\n'
+        '[dns]\ndomains = ["ok.example", "broken.example"]\n',
+        encoding="utf-8",
+    )
+    zones = [dns.zone.from_text(ZONE, origin=o) for o in ("ok.example", "broken.example")]
+    with ZoneServer(zones, faults=(Fault("broken.example", "servfail"),)) as server:
+        nameserver = f"{server.host}:{server.port}"
+        args = ["scan", "-c", str(inventory), "--nameserver", nameserver, "--no-store",
+                "--format", output_format, "-o", str(tmp_path / "report")]  # fmt: skip
+        debug = CliRunner().invoke(cli, ["-vv", *args])
+        plain = CliRunner().invoke(cli, ["-v", *args])
+    assert debug.exit_code == plain.exit_code == 3
+    lines = debug.stderr.splitlines()
+    assert "sovscan: DEBUG: probing dns" in lines
+    (ok,) = [line for line in lines if line.startswith("sovscan: DEBUG: probe dns: dns:ok.")]
+    assert ok.startswith("sovscan: DEBUG: probe dns: dns:ok.example: ") and ok.endswith(" assets")
+    assert any(
+        line.startswith("sovscan: DEBUG: probe dns: could not see dns:broken.example")
+        and "SERVFAIL" in line
+        for line in lines
+    )
+    assert "DEBUG" not in plain.stderr
