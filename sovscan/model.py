@@ -62,7 +62,6 @@ class Method(StrEnum):
     """How a location or a control answer was found, strongest first."""
 
     CLOUD_API = "cloud-api"
-    DECLARED = "declared"  # stated by the institution in its inventory (a contract, say)
     PUBLISHED_RANGES = "published-ranges"
     HOSTNAME_REGION = "hostname-region"
     CATALOGUE = "catalogue"
@@ -73,9 +72,10 @@ class Method(StrEnum):
 
 def rests_there(method: Method) -> bool | None:
     """Whether a location found by `method` is where the data rests: True for a provider's API
-    (a bucket's region) or the institution's declaration; unknown (None) for an address, a host
-    name or a network, which say where a service answers, not where it keeps the data."""
-    return True if method in (Method.CLOUD_API, Method.DECLARED) else None
+    (a bucket's region); unknown (None) for an address, a host name or a network, which say
+    where a service answers, not where it keeps the data. (Where a SaaS vendor keeps it is the
+    institution's statement, `Location.declared`.)"""
+    return True if method is Method.CLOUD_API else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +163,9 @@ class Location:
     method: Method
     confidence: Confidence
     evidence: tuple[Evidence, ...] = ()
+    # Where a SaaS vendor keeps the data, as the institution declares it ([[saas]] data_location):
+    # not an observation, so it never replaces the place seen; rules judge both.
+    declared: str | None = None
 
     @property
     def place(self) -> str | None:

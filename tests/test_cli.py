@@ -569,50 +569,62 @@ def test_history_of_an_institution_the_store_lacks_is_refused_as_diff_does(
 
 
 @pytest.mark.parametrize(
-    ("declared", "status", "words"),
+    ("url", "declared", "seen", "stored"),
     [
         # The front end answers from Montreal; that says nothing of the vendor's storage. It was
         # "not the case" (ok) from the load balancer's address alone.
-        ("", "unknown", "not known: whether its data rests where it is served from"),
-        ('data_location = "CA-QC"\ndata_location_basis = "DPA, schedule 2"\n', "ok", ""),
+        ("3.96.0.10", "", "unknown", "ok"),
         (
-            'data_location = "US"\ndata_location_basis = "vendor residency page"\n',
+            "3.96.0.10",
+            'data_location = "CA-QC"\ndata_location_basis = "DPA, schedule 2"\n',
+            "ok",
+            "ok",
+        ),
+        ("3.96.0.10", 'data_location = "US"\ndata_location_basis = "vendor page"\n', "ok", "risk"),
+        # A front end in Virginia takes the data there, whatever the contract says of storage.
+        (
+            "3.80.0.10",
+            'data_location = "CA-QC"\ndata_location_basis = "DPA, schedule 2"\n',
             "risk",
-            (
-                "LMS (personal data) is in US (declared by the institution), outside the allowed "
-                "locations CA-QC"
-            ),
+            "ok",
         ),
     ],
 )
 def test_a_saas_front_end_is_not_where_its_data_rests_unless_declared(
-    runner: CliRunner, tmp_path: Path, declared: str, status: str, words: str
+    runner: CliRunner, tmp_path: Path, url: str, declared: str, seen: str, stored: str
 ) -> None:
     import json
 
     config = tmp_path / "sovscan.toml"
     config.write_text(
         '[institution]\nname = "X"\nhome = "CA-QC"\n[[saas]]\nname = "LMS"\n'
-        f'url = "https://3.96.0.10/"\nclassification = "personal"\n{declared}',
+        f'url = "https://{url}/"\nclassification = "personal"\n{declared}',
         encoding="utf-8",
     )
     result = runner.invoke(cli, ["scan", "-c", str(config), "--format", "json", "--no-store"])
     document = json.loads(result.stdout)
-    (finding,) = (
-        f for f in document["findings"] if f["rule_id"] == "data-outside-allowed-locations"
-    )
-    assert finding["status"] == status
-    assert words in finding["message"]
+    found = {f["rule_id"]: f for f in document["findings"]}
+    assert found["data-outside-allowed-locations"]["status"] == seen
+    assert found["declared-storage-outside-allowed-locations"]["status"] == stored
     (asset,) = document["assets"]
+    # The place seen stays the front end's; a declaration is kept beside it, never instead.
+    assert asset["location"]["method"] == "published-ranges"
+    assert asset["location"]["subdivision"] == ("CA-QC" if url == "3.96.0.10" else "US-VA")
     if declared:
-        assert asset["location"]["method"] == "declared"
-        (first, *_) = asset["location"]["evidence"]
-        assert first["source"] == "inventory:data_location"
-        assert first["detail"].startswith("the institution declares the data kept in ")
+        assert asset["location"]["declared"] in {"CA-QC", "US"}
+        cited = found["declared-storage-outside-allowed-locations"]["evidence"]
+        assert any(e["source"] == "inventory:data_location" for e in cited)
     else:
-        assert asset["location"]["method"] == "published-ranges"
-        assert finding["missing"] == ["location.at_rest"]
-    assert "location-unknown" not in {f["rule_id"] for f in document["findings"]}
+        assert "declared" not in asset["location"]
+        unknown = found["data-outside-allowed-locations"]
+        assert unknown["missing"] == ["location.at_rest"]
+        assert "not known: whether its data rests where it is served from" in unknown["message"]
+    if stored == "risk":
+        assert found["declared-storage-outside-allowed-locations"]["message"] == (
+            "LMS (personal data): its vendor keeps the data in US, outside the allowed locations "
+            "CA-QC, as the institution declares (vendor page)."
+        )
+    assert "location-unknown" not in found
 
 
 @pytest.mark.parametrize(

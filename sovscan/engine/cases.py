@@ -31,6 +31,7 @@ from sovscan.model import (
     ResolvedAsset,
     Status,
 )
+from sovscan.places import is_place
 
 DEFAULT_POLICY = Policy("Université Exemple", "CA-QC", ("CA-QC",), ("CA-QC", "CA"), "personal")
 """The policy a test file starts from; its `config` mapping overrides fields by name."""
@@ -38,7 +39,16 @@ DEFAULT_POLICY = Policy("Université Exemple", "CA-QC", ("CA-QC",), ("CA-QC", "C
 _POLICY_FIELDS = tuple(f.name for f in fields(Policy))
 _CASE_KEYS = ("name", "asset", "location", "control", "expect", "missing")
 _ASSET_KEYS = ("id", "kind", "name", "attributes")
-_LOCATION_KEYS = ("provider", "region", "country", "subdivision", "edge", "method", "confidence")
+_LOCATION_KEYS = (
+    "provider",
+    "region",
+    "country",
+    "subdivision",
+    "edge",
+    "method",
+    "confidence",
+    "declared",
+)
 _CONTROL_KEYS = ("operator", "parent", "jurisdictions", "laws", "method", "confidence")
 
 
@@ -225,6 +235,9 @@ def _location(raw: Any, label: str, path: str) -> Location:
     # Without a method, a case that locates nothing is read as a scan reads it: method unknown,
     # so `edge: false` copied from a report stays unknown, as it does in the scan.
     located = any(raw.get(key) for key in ("provider", "region", "country", "subdivision", "edge"))
+    declared = raw.get("declared")
+    if declared is not None and not (isinstance(declared, str) and is_place(declared)):
+        fail(label, f"{path}.declared", f"expected an ISO 3166 code; got {declared!r}")
     default = Method.CATALOGUE if located else Method.UNKNOWN
     return Location(
         raw.get("provider"),
@@ -234,6 +247,7 @@ def _location(raw: Any, label: str, path: str) -> Location:
         bool(raw.get("edge", False)),
         Method(raw.get("method", default.value)),
         Confidence(raw.get("confidence", Confidence.MEDIUM.value)),
+        declared=declared,
     )
 
 

@@ -40,6 +40,7 @@ FACT_TYPES: Mapping[str, str] = {
     "location.place": "str",
     "location.edge": "bool",
     "location.at_rest": "bool",
+    "location.declared": "str",
     "location.detail": "str",
     "location.method": "str",
     "location.confidence": "str",
@@ -66,6 +67,7 @@ FACT_WORDS: Mapping[str, str] = {
     "location.place": "where its data is",
     "location.edge": "whether a global edge network serves it",
     "location.at_rest": "whether its data rests where it is served from",
+    "location.declared": "where the institution declares its vendor keeps the data",
     "location.detail": "how its location was found",
     "location.method": "how its location was found",
     "location.confidence": "how sure its location is",
@@ -152,7 +154,9 @@ def location_facts(location: Location) -> dict[str, FactValue]:
         # `edge` is a plain bool on Location; when nothing located the asset, False only means
         # "not looked at", so the fact is unknown rather than a reassuring "not an edge network".
         "location.edge": location.edge if location.method is not Method.UNKNOWN else None,
-        "location.at_rest": rests_there(location.method),
+        # Where the data rests is known from a cloud API, or from the institution's declaration.
+        "location.at_rest": True if location.declared else rests_there(location.method),
+        "location.declared": location.declared,
         "location.detail": location_detail(location),
         # Method and Confidence are StrEnums: the member is already its text, without `.value`.
         "location.method": location.method,
@@ -161,10 +165,8 @@ def location_facts(location: Location) -> dict[str, FactValue]:
 
 
 def location_detail(location: Location) -> str | None:
-    """How the place was found, for messages: "aws us-east-1", "aws ca-central-1, where it is
-    served from" (an address locates a server, not the data), "declared by the institution"."""
-    if location.method is Method.DECLARED:
-        return "declared by the institution"
+    """How the place was found, for messages: "aws us-east-1", or "aws ca-central-1, where it
+    is served from" (an address locates a server, not the data)."""
     named = " ".join(part for part in (location.provider, location.region) if part)
     if not named or location.method is Method.UNKNOWN:
         return None

@@ -271,7 +271,8 @@ def _where(assets: Sequence[ResolvedAsset]) -> str:
         "relays, DNS records such as SPF, DMARC or verification tokens, and services such as "
         "functions, queues or registries, whose data the location rules do not judge. A place "
         "marked (front end) was found from an address or a host name: it is where the service "
-        "answers, not where its data is shown to rest.</p>"
+        "answers, not where its data is shown to rest; one marked (declared) is where the "
+        "institution declares a SaaS vendor keeps the data.</p>"
         + _bar_chart(
             "chart-places",
             "Assets holding data, by place (ISO 3166)",
@@ -286,6 +287,8 @@ def _where(assets: Sequence[ResolvedAsset]) -> str:
 
 
 def _place_label(location: Location) -> str:
+    if location.declared is not None:
+        return f"{location.declared} (declared)"
     if location.edge:
         return "global edge"
     if location.place is None:

@@ -287,6 +287,8 @@ def location_document(location: Location) -> dict[str, Any]:
         "method": location.method.value,
         "confidence": location.confidence.value,
         "evidence": [evidence_document(e) for e in location.evidence],
+        # Only when the institution declared where a SaaS vendor keeps the data.
+        **({"declared": location.declared} if location.declared is not None else {}),
     }
 
 

@@ -66,7 +66,6 @@ MAX_NAMES = 12
 _READS = (
     "provider",
     "data_location",
-    "data_location_basis",
     "partition",
     "region",
     "addresses",
@@ -219,7 +218,6 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
         return _resolve_dmarc(asset, run)
     signals = _Signals(kb)
     _from_cloud_api(asset, signals)
-    _from_declaration(asset, signals)
     for address in _addresses(asset):
         match = matches.get(address)
         if match is not None:
@@ -247,32 +245,14 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
             else:
                 signals.nothing("rdap", f"RDAP had no answer for {address}")
     location = _choose_location(signals.locations, signals.tried)
+    declared = _text_attr(asset, "data_location")
+    if declared is not None:
+        location = replace(location, declared=declared)
     control = _choose_control(signals.controls, signals.tried, run.runs_on)
     return ResolvedAsset(asset, location, control)
 
 
 # --- signals -----------------------------------------------------------------------------------
-
-
-def _from_declaration(asset: Asset, sig: _Signals) -> None:
-    """Where the institution declares a SaaS vendor keeps its data (`[[saas]] data_location`,
-    with its basis): the only answer about data at rest that DNS cannot give."""
-    place = _text_attr(asset, "data_location")
-    if place is None:
-        return
-    stated = next((e for e in asset.evidence if e.source == "inventory:data_location"), None)
-    if stated is None:  # an asset built by hand (a replayed bundle keeps the probe's evidence)
-        basis = _text_attr(asset, "data_location_basis") or "no basis given"
-        stated = _ev(
-            sig.kb, "inventory:data_location", f"declared {place}: {basis}", Confidence.LOW
-        )
-    country, _, _ = place.partition("-")
-    subdivision = place if "-" in place else None
-    sig.locations.append(
-        Location(
-            None, None, country, subdivision, False, Method.DECLARED, stated.confidence, (stated,)
-        )
-    )
 
 
 def _from_cloud_api(asset: Asset, sig: _Signals) -> None:

@@ -93,7 +93,7 @@ def test_validate_the_shipped_rules() -> None:
 
     result = CliRunner().invoke(rules, ["validate", str(default_rules_dir())])
     assert result.exit_code == 0, result.output
-    assert "12 rules valid" in result.output
+    assert "13 rules valid" in result.output
 
 
 def test_validate_an_institutions_folder(tmp_path: Path) -> None:

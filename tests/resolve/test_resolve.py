@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 
@@ -373,6 +374,19 @@ def test_a_saas_vendor_on_a_cloud_is_the_operator_not_the_cloud(kb: KnowledgeBas
     # The same address without the vendor's name is AWS's alone.
     bare = resolve(Asset("ip", "dns.host", "ip", {"addresses": ("3.96.0.10",)}), kb).control
     assert bare.operator == "Amazon Web Services, Inc."
+
+
+def test_a_declared_storage_place_is_kept_beside_the_place_seen(kb: KnowledgeBase) -> None:
+    # The declaration once replaced the observed location: a CloudFront front end lost its
+    # edge and provider (global-edge-sensitive-data turned ok), a Virginia one its place.
+    seen = {"hostname": "lms.u.example", "addresses": ("13.32.0.10",)}
+    plain = resolve(Asset("saas:lms.u.example", "saas.endpoint", "lms", seen), kb).location
+    declared = resolve(
+        Asset("saas:lms.u.example", "saas.endpoint", "lms", {**seen, "data_location": "CA-QC"}),
+        kb,
+    ).location
+    assert plain.edge and plain.provider == "aws" and plain.declared is None
+    assert declared == replace(plain, declared="CA-QC")
 
 
 def test_agreeing_signals_are_kept_as_evidence(kb: KnowledgeBase) -> None:
