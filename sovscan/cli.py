@@ -895,7 +895,10 @@ def _outcome_reason(result: Scan, outcome: _Outcome) -> str:
             f"partial scan, exit 3: {len(result.gaps)} scope(s) could not be seen "
             f"({first}{more}); the report lists them"
         )
-    which = "new risk finding(s) (not a risk at their last told status)"
+    which = (
+        "new risk finding(s) (not an unwaived risk at their last told status: new, or no longer "
+        "waived)"
+    )
     if not outcome.new_only:
         which = "risk finding(s)"
     rest = ""

@@ -396,6 +396,7 @@ def asset_from_document(document: Mapping[str, Any]) -> Asset:
             attributes[str(key)] = value
         else:
             raise TypeError(f"attribute {key!r} has an unsupported value")
+    attributes = _without_other_tags(attributes)
     evidence = tuple(
         Evidence(
             e["source"],
@@ -406,6 +407,28 @@ def asset_from_document(document: Mapping[str, Any]) -> Asset:
         for e in document["evidence"]
     )
     return Asset(document["id"], document["kind"], document["name"], attributes, evidence)
+
+
+def _without_other_tags(attributes: dict[str, AttrValue]) -> dict[str, AttrValue]:
+    """A bundle written before sovscan kept only the classification tag holds every tag: keep
+    the one the classification came from, withheld as the probe now withholds it, and drop the
+    others, so a replay does not spread them into new reports."""
+    from sovscan.probes.aws import REDACTED, classification_label
+
+    tags = {key: value for key, value in attributes.items() if key.startswith("tag:")}
+    if not tags:
+        return attributes
+    kept = {key: value for key, value in attributes.items() if not key.startswith("tag:")}
+    classification = attributes.get("classification")
+    for key, value in tags.items():
+        if not isinstance(value, str):
+            continue
+        label = classification_label(value) if value.strip() else ""
+        if label == REDACTED and classification in (REDACTED, value.strip().lower()):
+            kept[key] = kept["classification"] = REDACTED
+        elif label and label == classification:
+            kept[key] = value
+    return kept
 
 
 _SECRET_KEY_RE = re.compile(

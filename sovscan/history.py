@@ -981,12 +981,14 @@ def _asset_changes(pair: _Pair) -> tuple[AssetChange, ...]:
                 reason = OUT_OF_OLDER_SCOPE  # perhaps there all along: the older scan did not look
         elif after is not None:
             change = "changed"
-        elif asset_id not in old:
-            continue  # neither the partial older scan nor the newer one saw it
         elif not pair.covered(new_scan, asset_id):
             change, reason = "unseen", OUT_OF_SCOPE
         elif new_scan.complete:
+            # Also when only the scan before a partial older one had it: a complete newer scan
+            # looked, as the findings side says when it calls the asset's risks resolved.
             change = "removed"
+        elif asset_id not in old:
+            continue  # neither the partial older scan nor the partial newer one saw it
         else:
             change, reason = "unseen", NOT_SEEN
         row = after if after is not None else before

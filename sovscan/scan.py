@@ -345,10 +345,12 @@ def profile_notices(config: ScanConfig, override: str | None) -> tuple[str, ...]
     for field, value in profile.policy.items():
         own = tuple(getattr(config.policy, field) or ())
         if field in config.policy_overrides and own != tuple(value):
+            # Frameworks that bind the institution's home are cited whatever the list says.
+            binding = " (besides those binding its home)" if field == "frameworks" else ""
             notices.append(
                 f"profile {name} sets {field} to {', '.join(value)}, but the inventory's own "
-                f"{field} ({', '.join(own) or 'none'}) is used: an institution's values win over "
-                f"its profile; remove {field} from the inventory to use the profile's"
+                f"{field} ({', '.join(own) or 'none'}){binding} is used: an institution's values "
+                f"win over its profile; remove {field} from the inventory to use the profile's"
             )
     return tuple(notices)
 

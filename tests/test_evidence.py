@@ -221,3 +221,29 @@ def test_a_json_report_is_the_bundles_report_json_alone(tmp_path: Path) -> None:
     )
     stored = json.loads((bundle / "report.json").read_text(encoding="utf-8"))
     assert stored["scan_id"] == json.loads(result.stdout)["scan_id"]
+
+
+def test_an_older_bundles_other_tags_are_dropped_when_it_is_read() -> None:
+    # Bundles written before the probe kept only the classification tag hold every tag; a
+    # replay of one spread them (token=..., owners' addresses) into its new reports.
+    from sovscan.evidence import asset_from_document
+
+    def read(attributes: dict[str, object]) -> dict[str, object]:
+        document = {"id": "aws:1:s3:b", "kind": "aws.s3.bucket", "name": "b", "evidence": []}
+        return dict(asset_from_document({**document, "attributes": attributes}).attributes)
+
+    old = {
+        "region": "ca-central-1",
+        "classification": "personal",
+        "tag:DataClassification": "Personal",
+        "tag:Owner": "alice@universite.example",
+        "tag:token": "SUPERSECRET-TAG",
+    }
+    assert read(old) == {
+        "region": "ca-central-1",
+        "classification": "personal",
+        "tag:DataClassification": "Personal",
+    }
+    leaked = {"classification": "akiaiosfodnn7example", "tag:Class": "AKIAIOSFODNN7EXAMPLE"}
+    assert read(leaked) == {"classification": "<redacted>", "tag:Class": "<redacted>"}
+    assert read({"classification": "public"}) == {"classification": "public"}

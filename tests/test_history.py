@@ -407,6 +407,19 @@ def test_an_asset_neither_partial_scan_saw_is_not_listed_again(store: Path) -> N
     assert diff_scans(store, "scan-2", "scan-3").assets == ()
 
 
+def test_an_asset_gone_after_a_partial_scan_missed_it_is_removed(store: Path) -> None:
+    # Only the scan before the partial one had it, and the complete newer scan has it no more:
+    # the findings side said its risk was resolved while the assets side skipped it.
+    save_scan(store, scan_at(0, (), "scan-1"))  # make_scan's assets: the demo-like estate
+    blind = replace(partial(scan_at(10, (), "scan-2")), assets=())
+    save_scan(store, blind)
+    gone = replace(scan_at(20, (), "scan-3"), assets=())
+    save_scan(store, gone)
+    removed = diff_scans(store, "scan-2", "scan-3").assets
+    assert removed and {a.change for a in removed} == {"removed"}
+    assert {a.asset_id for a in removed} == {a.asset.id for a in scan_at(0, (), "x").assets}
+
+
 def labelled(classification: str) -> ResolvedAsset:
     bucket = resolved_bucket()
     attributes = {**bucket.asset.attributes, "classification": classification}
@@ -1044,6 +1057,8 @@ def test_fail_on_new_counts_a_risk_whose_waiver_was_removed(
     lapsed = run(False)
     assert lapsed.exit_code == 1, lapsed.output
     assert "exit 1: 1 unwaived new risk finding(s)" in lapsed.stderr
+    # It was a risk at its last told status: waived, so the line says "or no longer waived".
+    assert "new, or no longer waived" in lapsed.stderr
     shown = diff_scans(store)
     assert [(c.rule_id, c.change) for c in shown.new_risks] == [("foreign-law-reach", "unaccepted")]
     assert shown.findings[0].reason is not None

@@ -97,3 +97,25 @@ def test_every_profile_names_known_frameworks() -> None:
 
 def test_policy_frameworks_default_to_every_framework() -> None:
     assert Policy("X", "CA-QC", ("CA-QC",), ("CA-QC",), "personal").frameworks is None
+
+
+def test_an_inventorys_empty_framework_list_says_the_home_ones_are_still_cited(
+    tmp_path: Path,
+) -> None:
+    from sovscan.config import load_config
+    from sovscan.scan import profile_notices
+
+    path = tmp_path / "sovscan.toml"
+    path.write_text(
+        '[institution]\nname = "X"\nhome = "CA-QC"\nprofile = "quebec-law25"\nframeworks = []\n'
+        '[dns]\ndomains = ["u.example"]\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    (notice,) = profile_notices(config, None)
+    assert notice.startswith(
+        "profile quebec-law25 sets frameworks to qc-law25, but the inventory's own frameworks "
+        "(none) (besides those binding its home) is used"
+    )
+    _, policy = apply_profile_name(config, load_rules(), None)
+    assert policy.frameworks == ("qc-law25",)  # it binds CA-QC: cited all the same
