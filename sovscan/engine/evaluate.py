@@ -250,8 +250,8 @@ def decide(
     else:
         status = Status.UNKNOWN
         missing = unknown_fields(compiled.checks, facts) or rule.fields
-        message = f"{rule.title}: cannot tell for {resolved.asset.name}; not known: " + "; ".join(
-            fact_words(field) for field in missing
+        message = f"{rule.title}: cannot tell for {resolved.asset.name}; " + _why_unknown(
+            missing, facts
         )
     cited = (evidence or _EvidenceFor(resolved)).get(
         compiled.reads_location, compiled.reads_control
@@ -268,6 +268,28 @@ def decide(
         compiled.references,
         rule.source,
     )
+
+
+def _why_unknown(missing: Sequence[str], facts: Facts) -> str:
+    """"not known: ..." for the facts nobody found; a fact that is known but too coarse for the
+    policy (jurisdictions CA against a home of CA-QC) is said to be so, with its value, rather
+    than called unknown."""
+    absent = [fact_words(field) for field in missing if facts.get(field) is None]
+    coarse = [
+        f"{fact_words(field)}: {_shown_value(facts[field])}"
+        for field in missing
+        if facts.get(field) is not None
+    ]
+    parts = []
+    if absent:
+        parts.append("not known: " + "; ".join(absent))
+    if coarse:
+        parts.append("too broad to judge against the policy: " + "; ".join(coarse))
+    return "; ".join(parts)
+
+
+def _shown_value(value: FactValue) -> str:
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
 
 
 class _SharedFacts:
