@@ -218,13 +218,13 @@ def observe(
 
 
 class _UnitLog:
-    """Debug lines of one probe's progress: assets per scope unit (an AWS account and region, a
-    domain, an endpoint) when the probe moves on from it, and each gap when it comes."""
+    """Debug lines of one probe's progress: each scope unit (an AWS account or region, a domain,
+    an endpoint) when the probe first reaches it, each gap when it comes, and at the end the
+    number of assets each unit gave."""
 
     def __init__(self, probe: str) -> None:
         self.probe = probe
-        self.unit: str | None = None
-        self.assets = 0
+        self.assets: dict[str, int] = {}
 
     def note(self, item: Asset | Gap) -> None:
         from sovscan.report.safe import terminal_safe
@@ -238,18 +238,18 @@ class _UnitLog:
             )
             return
         unit = scope_unit(item.id, item.attributes) or "(no scope unit)"
-        if unit != self.unit:
-            self.done()
-            self.unit, self.assets = unit, 0
-        self.assets += 1
+        if unit not in self.assets:
+            self.assets[unit] = 0
+            logger.debug("probe %s: at %s", self.probe, terminal_safe(unit, 200))
+        self.assets[unit] += 1
 
     def done(self) -> None:
         from sovscan.report.safe import terminal_safe
 
-        if self.unit is not None:
-            count = f"{self.assets} asset" + ("" if self.assets == 1 else "s")
-            logger.debug("probe %s: %s: %s", self.probe, terminal_safe(self.unit, 200), count)
-        self.unit, self.assets = None, 0
+        for unit, count in self.assets.items():
+            assets = f"{count} asset" + ("" if count == 1 else "s")
+            logger.debug("probe %s: %s: %s", self.probe, terminal_safe(unit, 200), assets)
+        self.assets = {}
 
 
 def collect(
