@@ -271,7 +271,7 @@ def decide(
 
 
 def _why_unknown(missing: Sequence[str], facts: Facts) -> str:
-    """"not known: ..." for the facts nobody found; a fact that is known but too coarse for the
+    """ "not known: ..." for the facts nobody found; a fact that is known but too coarse for the
     policy (jurisdictions CA against a home of CA-QC) is said to be so, with its value, rather
     than called unknown."""
     absent = [fact_words(field) for field in missing if facts.get(field) is None]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sovscan.report.safe import html_text as _e
+from sovscan.report.spans import code_spans
 from sovscan.report.why import (
     LawNamed,
     RuleFound,
@@ -60,8 +61,8 @@ def _rule(rule: RuleFound) -> str:
     )
     return (
         f'<section class="why">{head}'
-        f"<p><strong>Why it matters.</strong> {_e(info.rationale)}</p>"
-        f"<p><strong>What to do.</strong> {_e(info.remediation)}</p>{references}</section>"
+        f"<p><strong>Why it matters.</strong> {_prose(info.rationale)}</p>"
+        f"<p><strong>What to do.</strong> {_prose(info.remediation)}</p>{references}</section>"
     )
 
 
@@ -81,4 +82,11 @@ def laws(named: Sequence[LawNamed]) -> str:
         "to (<code>sovscan explain LAW-ID</code> says more).</p>"
         '<table id="laws"><thead><tr><th>law</th><th>name</th><th>jurisdiction</th>'
         f"<th>what it reaches</th><th>citation</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _prose(text: str) -> str:
+    """Rule text escaped, with a name quoted in backticks (`data_location`) as code."""
+    return "".join(
+        f"<code>{_e(piece)}</code>" if code else _e(piece) for piece, code in code_spans(text)
     )

@@ -47,7 +47,7 @@ def render(scan: Scan) -> str:
             f"- Exposure score **{score.value}/100**"
             + (f" ({bound})" if bound else "")
             + ("" if scan.complete else " for the part seen only (partial scan)")
-            + f": {score.assets_total} assets, "
+            + f": {score.assets_total} asset{'' if score.assets_total == 1 else 's'}, "
             f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
         ),
         (
@@ -121,8 +121,8 @@ def _why(rules: Sequence[RuleFound]) -> list[str]:
         if info is None:
             lines += ["", "This scan recorded no description of the rule."]
             continue
-        lines += ["", f"**Why it matters.** {md(info.rationale)}"]
-        lines += ["", f"**What to do.** {md(info.remediation)}"]
+        lines += ["", f"**Why it matters.** {md_prose(info.rationale)}"]
+        lines += ["", f"**What to do.** {md_prose(info.remediation)}"]
         lines += ["", "**Framework references:**" if info.references else md(rule.unmapped)]
         if info.references:
             lines.append("")

@@ -137,7 +137,8 @@ def _header(scan: Scan, safe: _Shortener) -> str:
         f"scan {scan.id} at {scan.started_at.isoformat(timespec='seconds')} ({status})"
         + (f"; profile {scan.profile}" if scan.profile else ""),
         *_replay_of(scan, safe),
-        f"exposure score {_score_text(scan)}; {score.assets_total} assets, "
+        f"exposure score {_score_text(scan)}; {score.assets_total} asset"
+        f"{'' if score.assets_total == 1 else 's'}, "
         f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
         + (f"; risk findings: {by_severity}" if by_severity else ""),
     ]
@@ -223,7 +224,10 @@ def _where(location: Location) -> str:
     if location.place is None and location.provider is None:
         return "unknown"
     parts = [location.provider or "?", location.region or "", location.place or "place unknown"]
-    return " ".join(p for p in parts if p) + f" [{location.method.value}]"
+    where = " ".join(p for p in parts if p) + f" [{location.method.value}]"
+    if location.declared is not None:  # the vendor's storage, as the institution declares it
+        return f"{where}; kept in {location.declared} (declared)"
+    return where
 
 
 def _who(item: ResolvedAsset, safe: _Shortener) -> str:

@@ -20,7 +20,7 @@ BOUND = "up to 78 if the 2 unknown findings are risks; 0% of findings known"
 
 def test_the_table_shows_the_bound_beside_the_score() -> None:
     text = REPORTERS["table"](unknown_scan())
-    assert f"exposure score 0/100 ({BOUND}); 1 assets, 0 at risk, 1 with unknowns" in text
+    assert f"exposure score 0/100 ({BOUND}); 1 asset, 0 at risk, 1 with unknowns" in text
 
 
 def test_the_table_of_a_partial_scan_shows_the_bound_and_the_part_seen() -> None:
@@ -35,7 +35,7 @@ def test_one_unknown_finding_is_worded_in_the_singular() -> None:
 
 def test_markdown_shows_the_bound_beside_the_score() -> None:
     text = REPORTERS["markdown"](unknown_scan())
-    assert f"- Exposure score **0/100** ({BOUND}): 1 assets, 0 at risk" in text
+    assert f"- Exposure score **0/100** ({BOUND}): 1 asset, 0 at risk" in text
 
 
 def test_html_shows_the_bound_in_the_score_card() -> None:
@@ -65,8 +65,8 @@ def test_sarif_run_properties_give_the_bound_and_the_known_share() -> None:
 def test_without_unknowns_the_score_reads_alone() -> None:
     scan = known_scan()
     assert scan.score.upper_bound == scan.score.value == 78
-    assert "exposure score 78/100; 1 assets" in REPORTERS["table"](scan)
-    assert "- Exposure score **78/100**: 1 assets" in REPORTERS["markdown"](scan)
+    assert "exposure score 78/100; 1 asset," in REPORTERS["table"](scan)
+    assert "- Exposure score **78/100**: 1 asset," in REPORTERS["markdown"](scan)
     assert "score-bound" not in parse(REPORTERS["html"](scan)).ids
     score = json_score(scan)
     assert (score["value"], score["upper_bound"], score["known_share"]) == (78, 78, 100)

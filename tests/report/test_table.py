@@ -157,3 +157,11 @@ def test_a_notice_is_shown_whole_up_to_its_own_bound() -> None:
     text = render(replace(make_scan(), notices=(stale,)))
     assert f"- {stale}\n" in text
     assert SHORTENED not in text
+
+
+def test_a_declared_storage_place_is_shown_beside_the_place_seen() -> None:
+    bucket = resolved_bucket()
+    declared = replace(bucket, location=replace(bucket.location, declared="US"))
+    text = render(make_scan(assets=(declared,)), 200)
+    assert "aws ca-central-1 CA-QC [cloud-api];" in text and "kept in US (declared)" in text
+    assert "(declared)" not in render(make_scan(assets=(bucket,)), 200)
