@@ -403,7 +403,10 @@ def scan(
         check_aws_regions(config, _aws_regions(knowledge))
     profile_name = profile or config.profile
     ruleset, policy = apply_profile_name(config, ruleset, profile)
-    kept_over_profile = (*profile_notices(config, profile), *label_notices(config, policy))
+    kept_over_profile = (
+        *profile_notices(config, profile, policy),
+        *label_notices(config, policy),
+    )
     check_something_to_scan(config)
     if store_path is not None:
         check_store(store_path)  # before the scan: a bad store must not cost a whole scan
@@ -537,11 +540,12 @@ def _progress() -> Iterator[Callable[[str], None]]:
     """One self-erasing status line on a terminal's stderr; debug log lines when stderr is not a
     TTY (cron, CI, a pipe) and -vv asks for them; nothing otherwise."""
     stream = sys.stderr
+    if logger.isEnabledFor(logging.DEBUG):
+        # -vv writes log records as the scan goes: a status line would glue onto them.
+        yield lambda message: logger.debug("%s", message)
+        return
     if not stream.isatty() or logger.getEffectiveLevel() > logging.WARNING:
-        if logger.isEnabledFor(logging.DEBUG):
-            yield lambda message: logger.debug("%s", message)
-        else:
-            yield lambda _message: None
+        yield lambda _message: None
         return
 
     def show(message: str) -> None:

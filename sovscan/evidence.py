@@ -410,24 +410,33 @@ def asset_from_document(document: Mapping[str, Any]) -> Asset:
 
 
 def _without_other_tags(attributes: dict[str, AttrValue]) -> dict[str, AttrValue]:
-    """A bundle written before sovscan kept only the classification tag holds every tag: keep
-    the one the classification came from, withheld as the probe now withholds it, and drop the
-    others, so a replay does not spread them into new reports."""
+    """A bundle written before sovscan kept only the classification tag holds every tag, and a
+    classification cut from the tag's value whatever it held: keep the tag the classification
+    came from (or an empty one, as the probe writes it), withheld as the probe now withholds
+    it, and drop the others, so a replay does not spread them into new reports."""
     from sovscan.probes.aws import REDACTED, classification_label
 
     tags = {key: value for key, value in attributes.items() if key.startswith("tag:")}
-    if not tags:
+    if not tags:  # a classification from the inventory, or none: nothing a tag could hold
         return attributes
+    raw = attributes.get("classification")
     kept = {key: value for key, value in attributes.items() if not key.startswith("tag:")}
-    classification = attributes.get("classification")
+    if isinstance(raw, str) and raw.strip():
+        kept["classification"] = classification_label(raw)
     for key, value in tags.items():
         if not isinstance(value, str):
             continue
-        label = classification_label(value) if value.strip() else ""
-        if label == REDACTED and classification in (REDACTED, value.strip().lower()):
-            kept[key] = kept["classification"] = REDACTED
-        elif label and label == classification:
+        if not value.strip():
             kept[key] = value
+            continue
+        # The classification tag: its label is the classification, or the classification was
+        # cut from its value (older probes kept 40 characters of it).
+        source = isinstance(raw, str) and value.strip().lower()[: len(raw)] == raw
+        label = classification_label(value)
+        if label != REDACTED and label == kept.get("classification"):
+            kept[key] = value
+        elif label == REDACTED and source:
+            kept[key] = kept["classification"] = REDACTED
     return kept
 
 

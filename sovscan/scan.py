@@ -334,7 +334,9 @@ def settle_frameworks(ruleset: RuleSet, policy: Policy, source: str) -> Policy:
     return dataclasses.replace(policy, frameworks=frameworks_in_force(ruleset.frameworks, policy))
 
 
-def profile_notices(config: ScanConfig, override: str | None) -> tuple[str, ...]:
+def profile_notices(
+    config: ScanConfig, override: str | None, settled: Policy | None = None
+) -> tuple[str, ...]:
     """What the report must say when the inventory's own policy values win over its profile's:
     `--profile eu-gdpr` on an inventory allowing only CA-QC still allows only CA-QC."""
     name = override or config.profile
@@ -345,8 +347,13 @@ def profile_notices(config: ScanConfig, override: str | None) -> tuple[str, ...]
     for field, value in profile.policy.items():
         own = tuple(getattr(config.policy, field) or ())
         if field in config.policy_overrides and own != tuple(value):
-            # Frameworks that bind the institution's home are cited whatever the list says.
-            binding = " (besides those binding its home)" if field == "frameworks" else ""
+            binding = ""
+            if field == "frameworks" and settled is not None:
+                # Frameworks that bind the home are cited whatever the list says: no notice when
+                # the profile's are cited all the same.
+                if set(value) <= set(settled.frameworks or ()):
+                    continue
+                binding = " (and those binding its home)"
             notices.append(
                 f"profile {name} sets {field} to {', '.join(value)}, but the inventory's own "
                 f"{field} ({', '.join(own) or 'none'}){binding} is used: an institution's values "

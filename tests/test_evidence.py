@@ -247,3 +247,11 @@ def test_an_older_bundles_other_tags_are_dropped_when_it_is_read() -> None:
     leaked = {"classification": "akiaiosfodnn7example", "tag:Class": "AKIAIOSFODNN7EXAMPLE"}
     assert read(leaked) == {"classification": "<redacted>", "tag:Class": "<redacted>"}
     assert read({"classification": "public"}) == {"classification": "public"}
+    # Older probes cut the classification from the tag's value, whatever it held.
+    cut = "confidential, owner alice.tremblay@univ"
+    assert read({"classification": cut, "tag:Class": cut + "ersite.example", "tag:Owner": "x"}) == {
+        "classification": "<redacted>",
+        "tag:Class": "<redacted>",
+    }
+    # An empty classification tag is kept as the probe writes it; unrelated tags are not.
+    assert read({"tag:DataClassification": "", "tag:Env": "prod"}) == {"tag:DataClassification": ""}

@@ -40,7 +40,7 @@ def run_demo(
     """
     config = config or demo_config()
     ruleset, policy = apply_profile_name(config, ruleset, profile)
-    kept_over_profile = profile_notices(config, profile)
+    kept_over_profile = profile_notices(config, profile, policy)
     profile = profile or config.profile
     with mocked_estate() as (session, _account):
         scan = _scan_demo_estate(session, config, knowledge, ruleset, clock, policy, profile)

@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from sovscan.bounds import bounded
 from sovscan.engine.columns import FALSE, TRUE, UNKNOWN, verdicts
 from sovscan.engine.facts import (
     Facts,
@@ -18,12 +19,13 @@ from sovscan.engine.facts import (
 )
 from sovscan.engine.loader import RuleSet
 from sovscan.engine.rule import (
+    Explainer,
     Predicate,
     Rule,
     Truth,
+    compile_explainer,
     compile_leaves,
     compile_node,
-    unknown_fields,
 )
 from sovscan.model import (
     AttrValue,
@@ -55,6 +57,7 @@ class CompiledRule:
     rule: Rule
     predicate: Predicate
     checks: tuple[tuple[str, Predicate], ...]
+    explain: Explainer  # the fields behind an unknown result
     message: tuple[MessagePart, ...]
     ok_prefix: str  # "<title>: not the case for ", built once rather than per OK finding
     references: tuple[Reference, ...]  # the rule's, to the frameworks in force
@@ -113,6 +116,7 @@ def compile_rule(
         rule=rule,
         predicate=compile_node(rule.match, config),
         checks=compile_leaves(rule.match, config),
+        explain=compile_explainer(rule.match, config),
         message=split_message(rule.message),
         ok_prefix=f"{rule.title}: not the case for ",
         references=references,
@@ -249,7 +253,7 @@ def decide(
             message = compiled.ok_prefix + resolved.asset.name
     else:
         status = Status.UNKNOWN
-        missing = unknown_fields(compiled.checks, facts) or rule.fields
+        missing = tuple(dict.fromkeys(compiled.explain(facts))) or rule.fields
         message = f"{rule.title}: cannot tell for {resolved.asset.name}; " + _why_unknown(
             missing, facts
         )
@@ -271,11 +275,11 @@ def decide(
 
 
 def _why_unknown(missing: Sequence[str], facts: Facts) -> str:
-    """ "not known: ..." for the facts nobody found; a fact that is known but too coarse for the
-    policy (jurisdictions CA against a home of CA-QC) is said to be so, with its value, rather
-    than called unknown."""
+    """ "not known: ..." for the facts nobody found; a fact that is known but that the rule could
+    not judge (jurisdictions CA against a home of CA-QC: too broad) is said to be so, with its
+    value, rather than called unknown."""
     absent = [fact_words(field) for field in missing if facts.get(field) is None]
-    coarse = [
+    undecided = [
         f"{fact_words(field)}: {_shown_value(facts[field])}"
         for field in missing
         if facts.get(field) is not None
@@ -283,13 +287,14 @@ def _why_unknown(missing: Sequence[str], facts: Facts) -> str:
     parts = []
     if absent:
         parts.append("not known: " + "; ".join(absent))
-    if coarse:
-        parts.append("too broad to judge against the policy: " + "; ".join(coarse))
+    if undecided:
+        parts.append("known but not precise enough to judge: " + "; ".join(undecided))
     return "; ".join(parts)
 
 
 def _shown_value(value: FactValue) -> str:
-    return ", ".join(value) if isinstance(value, tuple) else str(value)
+    text = ", ".join(value) if isinstance(value, tuple) else str(value)
+    return bounded(text or "none", 200)
 
 
 class _SharedFacts:

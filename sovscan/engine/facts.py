@@ -154,8 +154,7 @@ def location_facts(location: Location) -> dict[str, FactValue]:
         # `edge` is a plain bool on Location; when nothing located the asset, False only means
         # "not looked at", so the fact is unknown rather than a reassuring "not an edge network".
         "location.edge": location.edge if location.method is not Method.UNKNOWN else None,
-        # Where the data rests is known from a cloud API, or from the institution's declaration.
-        "location.at_rest": True if location.declared else rests_there(location.method),
+        "location.at_rest": rests_there(location.method),
         "location.declared": location.declared,
         "location.detail": location_detail(location),
         # Method and Confidence are StrEnums: the member is already its text, without `.value`.

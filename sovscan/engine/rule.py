@@ -270,6 +270,40 @@ def compile_leaves(
     return tuple((leaf.field, _compile_leaf(leaf, config)) for leaf in leaves(node))
 
 
+Explainer = Callable[[Facts], list[str]]
+
+
+def compile_explainer(node: Node, config: Mapping[str, AttrValue]) -> Explainer:
+    """A closure naming the fields behind `node`'s unknown result: missing facts, and leaves
+    that could not decide, but only where they bear on the result. A clause decided false in an
+    `all` (or true in an `any`) is followed only through the items that decided it, so a fact
+    of a clause that cannot apply (a SaaS-only clause on a bucket) is not called missing."""
+    if isinstance(node, Leaf):
+        check = _compile_leaf(node, config)
+        field = node.field
+
+        def leaf(facts: Facts) -> list[str]:
+            return [field] if facts.get(field) is None or check(facts) is None else []
+
+        return leaf
+    if isinstance(node, Not):
+        return compile_explainer(node.item, config)
+    items = tuple(
+        (compile_node(item, config), compile_explainer(item, config)) for item in node.items
+    )
+    decisive = isinstance(node, AnyOf)  # the value that decides an `any`; False decides an `all`
+
+    def group(facts: Facts) -> list[str]:
+        values = [predicate(facts) for predicate, _ in items]
+        deciders = [
+            explain for value, (_, explain) in zip(values, items, strict=True) if value is decisive
+        ]
+        chosen = deciders or [explain for _, explain in items]
+        return [field for explain in chosen for field in explain(facts)]
+
+    return group
+
+
 def unknown_fields(checks: tuple[tuple[str, Predicate], ...], facts: Facts) -> tuple[str, ...]:
     """The fields behind an unknown result: missing facts, and leaves that could not decide.
 

@@ -121,7 +121,7 @@ def _result(scan: Scan, finding: Finding, rule_index: int) -> dict[str, Any]:
     uri = finding.rule_source or (info.source if info else "") or _FALLBACK_URI
     text = finding.message
     if finding.status is Status.UNKNOWN:
-        text = f"Could not be decided: {', '.join(finding.missing)} unknown. {text}"
+        text = f"Could not be decided ({', '.join(finding.missing)}). {text}"
     result: dict[str, Any] = {
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,

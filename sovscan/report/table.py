@@ -219,15 +219,19 @@ def _attention(finding: Finding) -> int:
 
 
 def _where(location: Location) -> str:
+    where = _seen(location)
+    if location.declared is not None:  # the vendor's storage, as the institution declares it
+        return f"{where}; kept in {location.declared} (declared)"
+    return where
+
+
+def _seen(location: Location) -> str:
     if location.edge:
         return f"{location.provider or '?'} global edge (no single country)"
     if location.place is None and location.provider is None:
         return "unknown"
     parts = [location.provider or "?", location.region or "", location.place or "place unknown"]
-    where = " ".join(p for p in parts if p) + f" [{location.method.value}]"
-    if location.declared is not None:  # the vendor's storage, as the institution declares it
-        return f"{where}; kept in {location.declared} (declared)"
-    return where
+    return " ".join(p for p in parts if p) + f" [{location.method.value}]"
 
 
 def _who(item: ResolvedAsset, safe: _Shortener) -> str:

@@ -238,7 +238,7 @@ def test_missing_names_the_fields_and_unknown_messages_say_so(ruleset: RuleSet) 
     assert "cannot tell" in outside.message
     # Known, but broader than the policy's CA-QC: said so, with its value, not "not known".
     assert outside.message.endswith(
-        "too broad to judge against the policy: where its data is (location.place): CA"
+        "known but not precise enough to judge: where its data is (location.place): CA"
     )
     assert "not known" not in outside.message
     assert findings["foreign-law-reach"].missing == ("control.jurisdictions",)

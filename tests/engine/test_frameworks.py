@@ -99,23 +99,27 @@ def test_policy_frameworks_default_to_every_framework() -> None:
     assert Policy("X", "CA-QC", ("CA-QC",), ("CA-QC",), "personal").frameworks is None
 
 
-def test_an_inventorys_empty_framework_list_says_the_home_ones_are_still_cited(
+def test_an_inventorys_framework_list_is_a_notice_only_when_it_changes_what_is_cited(
     tmp_path: Path,
 ) -> None:
     from sovscan.config import load_config
     from sovscan.scan import profile_notices
 
-    path = tmp_path / "sovscan.toml"
-    path.write_text(
-        '[institution]\nname = "X"\nhome = "CA-QC"\nprofile = "quebec-law25"\nframeworks = []\n'
-        '[dns]\ndomains = ["u.example"]\n',
-        encoding="utf-8",
-    )
-    config = load_config(path)
-    (notice,) = profile_notices(config, None)
+    def notices(own: str, profile: str) -> tuple[str, ...]:
+        path = tmp_path / "sovscan.toml"
+        path.write_text(
+            f'[institution]\nname = "X"\nhome = "CA-QC"\nprofile = "{profile}"\n'
+            f'frameworks = {own}\n[dns]\ndomains = ["u.example"]\n',
+            encoding="utf-8",
+        )
+        config = load_config(path)
+        _, policy = apply_profile_name(config, load_rules(), None)
+        return profile_notices(config, None, policy)
+
+    # qc-law25 binds CA-QC: cited all the same, so "remove it to use the profile's" would lie.
+    assert notices("[]", "quebec-law25") == ()
+    (notice,) = notices('["gdpr"]', "secnumcloud")
     assert notice.startswith(
-        "profile quebec-law25 sets frameworks to qc-law25, but the inventory's own frameworks "
-        "(none) (besides those binding its home) is used"
+        "profile secnumcloud sets frameworks to secnumcloud, but the inventory's own frameworks "
+        "(gdpr) (and those binding its home) is used"
     )
-    _, policy = apply_profile_name(config, load_rules(), None)
-    assert policy.frameworks == ("qc-law25",)  # it binds CA-QC: cited all the same

@@ -165,3 +165,6 @@ def test_a_declared_storage_place_is_shown_beside_the_place_seen() -> None:
     text = render(make_scan(assets=(declared,)), 200)
     assert "aws ca-central-1 CA-QC [cloud-api];" in text and "kept in US (declared)" in text
     assert "(declared)" not in render(make_scan(assets=(bucket,)), 200)
+    edge = replace(bucket.location, edge=True, provider="cloudflare", declared="CA-QC")
+    text = render(make_scan(assets=(replace(bucket, location=edge),)), 200)
+    assert "cloudflare global edge" in text and "kept in CA-QC (declared)" in text
