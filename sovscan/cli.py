@@ -726,9 +726,9 @@ def _emit(
         if fail_on_new:
             new_keys = new_risk_keys(store, result.id)
             _warn_without_baseline(store, result, new_keys)
-    code = exit_code(result, fail_on, new_keys)
     risks = sum(1 for f in result.findings if f.status is Status.RISK)
     failing = failing_findings(result, fail_on, new_keys)
+    code = _exit_of(result, failing)
     _log_outcome(result, _Outcome(code, risks, failing, fail_on, new_keys is not None))
     return code
 
@@ -769,7 +769,7 @@ def _emit_streamed(
             new_keys = new_risk_keys(store, summary.id)
             _warn_without_baseline(store, summary, new_keys)
     failing = 0 if fail_on == "never" else streamed.failing(Severity(fail_on).rank, new_keys)
-    code = EXIT_PARTIAL if summary.gaps else EXIT_RISK if failing else EXIT_OK
+    code = _exit_of(summary, failing)
     _log_outcome(summary, _Outcome(code, streamed.risks, failing, fail_on, new_keys is not None))
     return code
 
@@ -932,9 +932,12 @@ def failing_findings(result: Scan, fail_on: str, only_keys: set[str] | None = No
 def exit_code(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> int:
     """3 when the scan is partial (it wins: a partial scan cannot claim clean or not), else 1 when
     an unwaived risk finding reaches `fail_on` (among `only_keys` when given), else 0."""
-    if result.gaps:
-        return EXIT_PARTIAL
-    return EXIT_RISK if failing_findings(result, fail_on, only_keys) else EXIT_OK
+    return _exit_of(result, failing_findings(result, fail_on, only_keys))
+
+
+def _exit_of(result: Scan, failing: int) -> int:
+    """The exit code of a scan with `failing` risk findings that fail the run (see exit_code)."""
+    return EXIT_PARTIAL if result.gaps else EXIT_RISK if failing else EXIT_OK
 
 
 def _register_commands() -> None:

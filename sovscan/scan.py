@@ -195,8 +195,8 @@ def observe(
     the others still run. `seen` notes the accounts each probe's items name."""
     for probe in probes:
         progress(f"probing {probe.name}")
-        # -vv: each account, region, domain or endpoint as the probe finishes it, and each gap
-        # as it comes, so a long scan's log says where it is.
+        # -vv: each account, region, domain or endpoint when the probe reaches it, each gap
+        # as it comes, and the counts at the end, so a long scan's log says where it is.
         units = _UnitLog(probe.name) if logger.isEnabledFor(logging.DEBUG) else None
         try:
             for count, item in enumerate(probe.collect(), 1):

@@ -23,15 +23,25 @@ www IN A 3.96.0.10
 """
 
 
-def test_servfail_becomes_a_gap_and_exit_3(tmp_path: Path) -> None:
-    inventory = tmp_path / "sovscan.toml"
+def _two_domains(folder: Path) -> Path:
+    """An inventory of ok.example and broken.example (which `_one_broken_server` SERVFAILs)."""
+    inventory = folder / "sovscan.toml"
     inventory.write_text(
         '[institution]\nname = "U"\nhome = "CA-QC"\n'
         '[dns]\ndomains = ["ok.example", "broken.example"]\n',
         encoding="utf-8",
     )
+    return inventory
+
+
+def _one_broken_server() -> ZoneServer:
     zones = [dns.zone.from_text(ZONE, origin=o) for o in ("ok.example", "broken.example")]
-    with ZoneServer(zones, faults=(Fault("broken.example", "servfail"),)) as server:
+    return ZoneServer(zones, faults=(Fault("broken.example", "servfail"),))
+
+
+def test_servfail_becomes_a_gap_and_exit_3(tmp_path: Path) -> None:
+    inventory = _two_domains(tmp_path)
+    with _one_broken_server() as server:
         runner = CliRunner()
         base = [
             "scan",
@@ -125,14 +135,8 @@ def test_quiet_says_in_one_line_why_a_scan_did_not_exit_0(
 def test_debug_logs_say_where_a_scan_is(tmp_path: Path, output_format: str) -> None:
     # -vv gave no progress at all off a terminal: a long cron scan's log could not say which
     # domain or account it was on, or which one failed first.
-    inventory = tmp_path / "sovscan.toml"
-    inventory.write_text(
-        '[institution]\nname = "U"\nhome = "CA-QC"\n'
-        '[dns]\ndomains = ["ok.example", "broken.example"]\n',
-        encoding="utf-8",
-    )
-    zones = [dns.zone.from_text(ZONE, origin=o) for o in ("ok.example", "broken.example")]
-    with ZoneServer(zones, faults=(Fault("broken.example", "servfail"),)) as server:
+    inventory = _two_domains(tmp_path)
+    with _one_broken_server() as server:
         nameserver = f"{server.host}:{server.port}"
         args = ["scan", "-c", str(inventory), "--nameserver", nameserver, "--no-store",
                 "--format", output_format, "-o", str(tmp_path / "report")]  # fmt: skip

@@ -24,7 +24,6 @@ from sovscan.engine.rule import (
     Rule,
     Truth,
     compile_explainer,
-    compile_leaves,
     compile_node,
 )
 from sovscan.model import (
@@ -56,7 +55,6 @@ class CompiledRule:
 
     rule: Rule
     predicate: Predicate
-    checks: tuple[tuple[str, Predicate], ...]
     explain: Explainer  # the fields behind an unknown result
     message: tuple[MessagePart, ...]
     ok_prefix: str  # "<title>: not the case for ", built once rather than per OK finding
@@ -115,7 +113,6 @@ def compile_rule(
     return CompiledRule(
         rule=rule,
         predicate=compile_node(rule.match, config),
-        checks=compile_leaves(rule.match, config),
         explain=compile_explainer(rule.match, config),
         message=split_message(rule.message),
         ok_prefix=f"{rule.title}: not the case for ",

@@ -302,13 +302,3 @@ def compile_explainer(node: Node, config: Mapping[str, AttrValue]) -> Explainer:
         return [field for explain in chosen for field in explain(facts)]
 
     return group
-
-
-def unknown_fields(checks: tuple[tuple[str, Predicate], ...], facts: Facts) -> tuple[str, ...]:
-    """The fields behind an unknown result: missing facts, and leaves that could not decide.
-
-    A `within` on a code too coarse to decide ("CA" against "CA-QC") is unknown although the fact
-    is present; naming its field tells the reader which fact needs to be more precise.
-    """
-    found = (field for field, check in checks if facts.get(field) is None or check(facts) is None)
-    return tuple(dict.fromkeys(found))

@@ -911,11 +911,11 @@ def _choose_location(candidates: Sequence[Location], tried: Sequence[Evidence]) 
 def _choose_control(
     candidates: Sequence[Control],
     tried: Sequence[Evidence],
-    runs_on: Mapping[str, frozenset[str]] | None = None,
+    runs_on: Mapping[str, frozenset[str]],
 ) -> Control:
     if not candidates:
         return replace(UNKNOWN_CONTROL, evidence=tuple(tried) or (_nothing(),))
-    hosts = _infrastructure(candidates, runs_on or {})
+    hosts = _infrastructure(candidates, runs_on)
     ranked = sorted(
         candidates,
         key=lambda c: (
@@ -931,35 +931,27 @@ def _choose_control(
     extra = []
     told: set[str | None] = set()
     for other in ranked[1:]:
+        jurisdictions = ", ".join(other.jurisdictions or ("?",))
         if other.operator in hosts and best.operator not in hosts:
             if other.operator in told:
                 continue
             told.add(other.operator)
-            first = other.evidence[0] if other.evidence else None
-            extra.append(
-                Evidence(
-                    "resolve:infrastructure",
-                    bounded(
-                        f"{best.operator} runs on {other.operator} ({other.method.value}, "
-                        f"jurisdictions {', '.join(other.jurisdictions or ('?',))})"
-                    ),
-                    first.observed_at if first else best.evidence[0].observed_at,
-                    other.confidence,
-                )
+            source = "resolve:infrastructure"
+            detail = (
+                f"{best.operator} runs on {other.operator} ({other.method.value}, "
+                f"jurisdictions {jurisdictions})"
             )
         elif (other.operator, other.jurisdictions) != (best.operator, best.jurisdictions):
-            first = other.evidence[0] if other.evidence else None
-            extra.append(
-                Evidence(
-                    "resolve:conflict",
-                    bounded(
-                        f"other signal ({other.method.value}): operator {other.operator}, "
-                        f"jurisdictions {', '.join(other.jurisdictions or ('?',))}"
-                    ),
-                    first.observed_at if first else best.evidence[0].observed_at,
-                    other.confidence,
-                )
+            source = "resolve:conflict"
+            detail = (
+                f"other signal ({other.method.value}): operator {other.operator}, "
+                f"jurisdictions {jurisdictions}"
             )
+        else:
+            continue
+        first = other.evidence[0] if other.evidence else None
+        when = first.observed_at if first else best.evidence[0].observed_at
+        extra.append(Evidence(source, bounded(detail), when, other.confidence))
     return replace(best, evidence=(*best.evidence, *extra[:MAX_NAMES]))
 
 
