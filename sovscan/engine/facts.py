@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from sovscan.model import (
     Asset,
     AttrValue,
+    Confidence,
     Control,
     Location,
     Method,
@@ -42,6 +43,7 @@ FACT_TYPES: Mapping[str, str] = {
     "location.at_rest": "bool",
     "location.declared": "str",
     "location.detail": "str",
+    "location.where": "str",
     "location.method": "str",
     "location.confidence": "str",
     "control.operator": "str",
@@ -51,6 +53,7 @@ FACT_TYPES: Mapping[str, str] = {
     "control.laws": "list",
     "control.method": "str",
     "control.confidence": "str",
+    "control.confirmed": "bool",
 }
 
 # field -> what it is in words, for messages read by people who do not write rules.
@@ -69,6 +72,7 @@ FACT_WORDS: Mapping[str, str] = {
     "location.at_rest": "whether its data rests where it is served from",
     "location.declared": "where the institution declares its vendor keeps the data",
     "location.detail": "how its location was found",
+    "location.where": "where its data is and how that was found",
     "location.method": "how its location was found",
     "location.confidence": "how sure its location is",
     "control.operator": "who operates it",
@@ -78,6 +82,7 @@ FACT_WORDS: Mapping[str, str] = {
     "control.laws": "the laws that can compel its operator",
     "control.method": "how its control was found",
     "control.confidence": "how sure its control is",
+    "control.confirmed": "whether its operator was found by more than an inference",
 }
 
 FACT_FIELDS: tuple[str, ...] = (*FACT_TYPES, ATTR_PREFIX + "<key>")
@@ -157,10 +162,31 @@ def location_facts(location: Location) -> dict[str, FactValue]:
         "location.at_rest": rests_there(location.method),
         "location.declared": location.declared,
         "location.detail": location_detail(location),
+        "location.where": location_where(location),
         # Method and Confidence are StrEnums: the member is already its text, without `.value`.
         "location.method": location.method,
         "location.confidence": location.confidence,
     }
+
+
+def location_where(location: Location) -> str:
+    """The place with how it was found, for messages that name it whatever it is: "CA-QC (aws
+    ca-central-1, where it is served from)", "cloudflare global edge (no single country)", "not
+    found"; never "unknown (unknown)". A declared storage place follows the place seen."""
+    if location.method is Method.UNKNOWN:
+        seen = "not found"
+    elif location.edge:
+        seen = f"{location.provider or 'a'} global edge (no single country)"
+    else:
+        place = location.subdivision or location.country
+        detail = location_detail(location)
+        if place and detail:
+            seen = f"{place} ({detail})"
+        else:
+            seen = place or (f"{detail}; place not known" if detail else "not found")
+    if location.declared:
+        seen += f"; kept in {location.declared}, as the institution declares"
+    return seen
 
 
 def location_detail(location: Location) -> str | None:
@@ -182,4 +208,9 @@ def control_facts(control: Control) -> dict[str, FactValue]:
         "control.laws": control.laws,
         "control.method": control.method,
         "control.confidence": control.confidence,
+        # Never false: an operator guessed from an AS name, an RDAP organisation or a catalogue
+        # row marked low is not proof of the opposite either, so a rule that needs it to say ok
+        # says unknown instead (unknown is not safe). With no operator at all, the other control
+        # facts are unknown already; saying so twice would only lengthen the message.
+        "control.confirmed": None if control.confidence is Confidence.LOW else True,
     }

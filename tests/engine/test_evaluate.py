@@ -155,6 +155,94 @@ def test_facts_of_an_unlocated_asset_are_unknown_not_reassuring() -> None:
     assert facts["asset.sensitive"] is False
 
 
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        (UNKNOWN_LOCATION, "not found"),
+        (
+            Location(
+                "aws", "ca-central-1", "CA", "CA-QC", False, Method.CLOUD_API, Confidence.HIGH
+            ),
+            "CA-QC (aws ca-central-1)",
+        ),
+        (
+            Location(
+                "aws", "us-east-1", "US", "US-VA", False, Method.PUBLISHED_RANGES, Confidence.HIGH
+            ),
+            "US-VA (aws us-east-1, where it is served from)",
+        ),
+        (
+            Location("cloudflare", None, None, None, True, Method.ASN_TABLE, Confidence.MEDIUM),
+            "cloudflare global edge (no single country)",
+        ),
+        (
+            Location("aws", "xx-new-1", None, None, False, Method.CLOUD_API, Confidence.LOW),
+            "aws xx-new-1; place not known",
+        ),
+        (
+            Location(
+                "aws",
+                "ca-central-1",
+                "CA",
+                "CA-QC",
+                False,
+                Method.PUBLISHED_RANGES,
+                Confidence.HIGH,
+                declared="CA-ON",
+            ),
+            (
+                "CA-QC (aws ca-central-1, where it is served from); kept in CA-ON, as the "
+                "institution declares"
+            ),
+        ),
+    ],
+)
+def test_location_where_names_the_place_whatever_is_known(
+    location: Location, expected: str
+) -> None:
+    asset = Asset("x", "dns.host", "www", {})
+    facts = facts_of(ResolvedAsset(asset, location, UNKNOWN_CONTROL), POLICY)
+    assert facts["location.where"] == expected
+    assert "unknown (unknown)" not in str(facts["location.where"])
+
+
+@pytest.mark.parametrize(
+    ("confidence", "confirmed"),
+    [
+        (Confidence.HIGH, True),
+        (Confidence.MEDIUM, True),
+        (Confidence.LOW, None),  # only inferred: unknown, never False
+        (Confidence.NONE, True),  # nothing known: the other control facts say so already
+    ],
+)
+def test_control_confirmed_is_unknown_only_for_an_inferred_operator(
+    confidence: Confidence, confirmed: bool | None
+) -> None:
+    control = replace(AWS_CONTROL, confidence=confidence)
+    facts = facts_of(ResolvedAsset(resolved_bucket().asset, UNKNOWN_LOCATION, control), POLICY)
+    assert facts["control.confirmed"] is confirmed
+
+
+def test_an_operator_at_home_only_by_inference_is_unknown_not_ok(ruleset: RuleSet) -> None:
+    """PlanetHoster's AS row is marked low ("verify"): a Quebec jurisdiction read from it must
+    not make foreign-law-reach say ok, while a foreign one read the same way stays a risk."""
+    home = Control("Hébergeur inc.", None, ("CA-QC",), (), Method.ASN_TABLE, Confidence.LOW)
+    abroad = replace(home, jurisdictions=("US",), laws=("us-cloud-act",))
+    host = Asset("dns:u:host:www", "dns.host", "www.u.example", {})
+    statuses = {}
+    for name, control in (
+        ("home", home),
+        ("abroad", abroad),
+        ("sure", replace(home, confidence=Confidence.MEDIUM)),
+    ):
+        found = evaluate(ruleset, [ResolvedAsset(host, UNKNOWN_LOCATION, control)], POLICY)
+        statuses[name] = next(f for f in found if f.rule_id == "foreign-law-reach")
+    assert statuses["home"].status is Status.UNKNOWN
+    assert "control.confirmed" in statuses["home"].missing
+    assert statuses["abroad"].status is Status.RISK
+    assert statuses["sure"].status is Status.OK
+
+
 def test_messages_are_plain_substitution() -> None:
     parts = split_message("{asset.name} in {location.place} ({control.laws}) {config.home} {x.y}")
     facts = {"asset.name": "b", "location.place": None, "control.laws": ("a", "c")}
