@@ -155,6 +155,23 @@ def test_cologix_canada_has_a_us_parent(kb: KnowledgeBase) -> None:
     assert "US" in cologix.jurisdictions and "CA" in cologix.jurisdictions
 
 
+@pytest.mark.parametrize(
+    ("address", "operator", "jurisdictions"),
+    [
+        # AS32613 is Leaseweb Canada's own (Montréal): Canadian law reaches it, Dutch law its parent.
+        ("23.26.32.10", "Leaseweb Canada Inc.", {"CA", "NL", "EU"}),
+        ("2.56.100.10", "Leaseweb Netherlands B.V.", {"NL", "EU"}),
+    ],
+)
+def test_leaseweb_canada_is_told_apart_by_its_own_as(
+    kb: KnowledgeBase, address: str, operator: str, jurisdictions: set[str]
+) -> None:
+    r = resolve(_ip(address), kb)
+    assert r.control.operator == operator
+    assert r.control.parent == "Leaseweb Global B.V."
+    assert set(r.control.jurisdictions or ()) == jurisdictions
+
+
 @pytest.mark.parametrize("address", ["10.0.0.1", "192.0.2.1", "2001:db8::1", "not-an-ip"])
 def test_unknown_addresses_stay_unknown(kb: KnowledgeBase, address: str) -> None:
     r = resolve(_ip(address), kb)
