@@ -158,7 +158,8 @@ def test_cologix_canada_has_a_us_parent(kb: KnowledgeBase) -> None:
 @pytest.mark.parametrize(
     ("address", "operator", "jurisdictions"),
     [
-        # AS32613 is Leaseweb Canada's own (Montréal): Canadian law reaches it, Dutch law its parent.
+        # AS32613 is Leaseweb Canada's own (Montréal): Canadian law reaches it, Dutch law its
+        # parent.
         ("23.26.32.10", "Leaseweb Canada Inc.", {"CA", "NL", "EU"}),
         ("2.56.100.10", "Leaseweb Netherlands B.V.", {"NL", "EU"}),
     ],
