@@ -16,7 +16,7 @@ from bench.harness import Report, check, fail, measure, ratio
 from sovscan.engine import default_rules_dir, evaluate, load_rules
 from sovscan.engine.columns import OUT_OF_SCOPE, verdicts
 from sovscan.engine.evaluate import compile_rule
-from sovscan.engine.facts import facts_of, location_detail
+from sovscan.engine.facts import facts_of, location_detail, location_where
 from sovscan.engine.rule import All, AnyOf, ConfigRef, Leaf, Node, Not
 from sovscan.model import (
     UNKNOWN_CONTROL,
@@ -86,7 +86,9 @@ def _controls() -> list[Control]:
         ("Vendor Inc.", None, None, None),
     ]
     out = [Control(o, p, j, law, Method.CATALOGUE, Confidence.MEDIUM, ev) for o, p, j, law in rows]
-    return [*out, UNKNOWN_CONTROL]
+    # An operator at home only by inference: control.confirmed is unknown, so its rules are too.
+    guessed = Control("Hébergeur inc.", None, ("CA-QC",), (), Method.ASN_TABLE, Confidence.LOW, ev)
+    return [*out, guessed, UNKNOWN_CONTROL]
 
 
 def make_assets(n: int, seed: int = 42) -> list[ResolvedAsset]:
@@ -144,9 +146,13 @@ def _naive_field(path: str, resolved: ResolvedAsset, policy: Policy) -> Any:
             return rests_there(loc.method)
         if parts[1] == "detail":
             return location_detail(loc)
+        if parts[1] == "where":
+            return location_where(loc)
         return getattr(loc, parts[1])
     if parts[1] == "run_by":
         return run_by(resolved.control.operator, resolved.control.parent)
+    if parts[1] == "confirmed":  # unknown, never false, for an operator only inferred
+        return None if resolved.control.confidence is Confidence.LOW else True
     return getattr(resolved.control, parts[1])
 
 
