@@ -29,6 +29,7 @@ logger = logging.getLogger("sovscan")
 if TYPE_CHECKING:
     from sovscan.config import ScanConfig
     from sovscan.engine import RuleSet
+    from sovscan.history import Relabel
     from sovscan.resolve import KnowledgeBase
     from sovscan.stream import StreamedScan
 
@@ -330,8 +331,10 @@ _rules_option = click.option(
     "complete stored scan of the institution that could tell them (partial scans, unknown "
     "findings, and scans whose scope left the finding's asset out are passed over). A risk "
     "waived there and unwaived now (its waiver lapsed or was removed) counts as new: it is "
-    "newly unaccepted. `sovscan diff` with no ids (--institution NAME, if another institution "
-    "was scanned since) lists the same new risks.",
+    "newly unaccepted. A risk unwaived there and ok now while its asset's classification "
+    "changed fails the run too, once (relabelled: not shown fixed). `sovscan diff` with no ids "
+    "(--institution NAME, if another institution was scanned since) lists the same new and "
+    "relabelled risks.",
 )
 @_rules_option
 @_profile_option
@@ -705,7 +708,7 @@ def _emit(
     """Write the report (`rendered`, when the caller rendered it already), record the scan,
     log the outcome; the exit code."""
     from sovscan.files import write_atomic
-    from sovscan.history import new_risk_keys, save_scan
+    from sovscan.history import save_scan
     from sovscan.report.safe import utf8_safe
 
     if output_format == "json":
@@ -719,17 +722,15 @@ def _emit(
             click.echo(text, nl=False)
         else:
             write_atomic(output, text)
-    new_keys: set[str] | None = None
+    compared = _Compared(None, 0)
     if store is not None:
         save_scan(store, result)
-        _warn_scope_dropped(store, result)
-        if fail_on_new:
-            new_keys = new_risk_keys(store, result.id)
-            _warn_without_baseline(store, result, new_keys)
+        compared = _compare_recorded(store, result, fail_on, fail_on_new)
     risks = sum(1 for f in result.findings if f.status is Status.RISK)
-    failing = failing_findings(result, fail_on, new_keys)
-    code = _exit_of(result, failing)
-    _log_outcome(result, _Outcome(code, risks, failing, fail_on, new_keys is not None))
+    failing = failing_findings(result, fail_on, compared.new_keys)
+    code = _exit_of(result, failing + compared.relabelled)
+    new_only = compared.new_keys is not None
+    _log_outcome(result, _Outcome(code, risks, failing, fail_on, new_only, compared.relabelled))
     return code
 
 
@@ -754,24 +755,52 @@ def _emit_streamed(
     fail_on_new: bool,
 ) -> int:
     """`_emit` for a scan kept on disk: the report and the history are written piece by piece."""
-    from sovscan.history import new_risk_keys, record_scan
+    from sovscan.history import record_scan
 
     pieces = streamed.json_pieces if output_format == "json" else streamed.csv_pieces
     _write_pieces(pieces(), output)
     summary = streamed.summary
-    new_keys: set[str] | None = None
+    compared = _Compared(None, 0)
     if store is not None:
         record_scan(
             store, summary, streamed.stored_pieces, streamed.finding_rows(), streamed.asset_rows()
         )
-        _warn_scope_dropped(store, summary)
-        if fail_on_new:
-            new_keys = new_risk_keys(store, summary.id)
-            _warn_without_baseline(store, summary, new_keys)
+        compared = _compare_recorded(store, summary, fail_on, fail_on_new)
+    new_keys = compared.new_keys
     failing = 0 if fail_on == "never" else streamed.failing(Severity(fail_on).rank, new_keys)
-    code = _exit_of(summary, failing)
-    _log_outcome(summary, _Outcome(code, streamed.risks, failing, fail_on, new_keys is not None))
+    code = _exit_of(summary, failing + compared.relabelled)
+    new_only = new_keys is not None
+    outcome = _Outcome(code, streamed.risks, failing, fail_on, new_only, compared.relabelled)
+    _log_outcome(summary, outcome)
     return code
+
+
+@dataclass(frozen=True)
+class _Compared:
+    """What a recorded scan's comparison with the history adds to its exit code."""
+
+    new_keys: set[str] | None  # the risks --fail-on-new counts; None: every risk (or no flag)
+    relabelled: int  # unwaived risks at or above --fail-on turned ok by a relabel (--fail-on-new)
+
+
+def _compare_recorded(store: Path, scan: Scan, fail_on: str, fail_on_new: bool) -> _Compared:
+    """Warn of what the recorded scan no longer judges (a dropped scope, relabelled risks);
+    with --fail-on-new, which risks are new and how many relabels fail the run."""
+    from sovscan.history import new_risk_keys
+
+    _warn_scope_dropped(store, scan)
+    relabels = _warn_relabelled(store, scan)
+    if not fail_on_new:
+        return _Compared(None, 0)
+    new_keys = new_risk_keys(store, scan.id)
+    _warn_without_baseline(store, scan, new_keys)
+    if fail_on == "never":
+        return _Compared(new_keys, 0)
+    threshold = Severity(fail_on).rank
+    # A risk silenced by a label is no new risk, but nobody has shown it fixed or accepted:
+    # --fail-on-new fails on it once, as on a waiver that lapsed.
+    failing = [r for r in relabels if not r.waived and Severity(r.severity).rank >= threshold]
+    return _Compared(new_keys, len(failing))
 
 
 def _with_notices(scan: Scan, first: Sequence[str], knowledge: KnowledgeBase) -> Scan:
@@ -807,6 +836,30 @@ def _warn_scope_dropped(store: Path, scan: Scan) -> None:
         shown,
         more,
     )
+
+
+def _warn_relabelled(store: Path, scan: Scan) -> tuple[Relabel, ...]:
+    """Say when risks of the previous complete scan are ok in this one while their asset's
+    classification changed: a label that makes a risk go away is not a fix, and must not pass
+    for one in a quarter's comparison."""
+    from sovscan.history import relabelled_risks
+    from sovscan.report.safe import terminal_safe
+
+    relabels = relabelled_risks(store, scan.id)
+    if relabels:
+        first = relabels[0]
+        more = f", and {len(relabels) - 1} more" if len(relabels) > 1 else ""
+        logger.warning(
+            "relabelled: %d risk finding(s) of the previous complete scan are ok now as their "
+            "asset's classification changed (%s: %s -> %s%s): not shown to be fixed; "
+            "`sovscan diff` lists them as relabelled",
+            len(relabels),
+            terminal_safe(first.asset_id, 200),
+            terminal_safe(first.old_classification, 80),
+            terminal_safe(first.new_classification, 80),
+            more,
+        )
+    return relabels
 
 
 def _warn_without_baseline(store: Path, scan: Scan, new_keys: set[str] | None) -> None:
@@ -864,6 +917,7 @@ class _Outcome:
     failing: int  # the unwaived risks at or above --fail-on (new ones only with --fail-on-new)
     fail_on: str
     new_only: bool
+    relabelled: int = 0  # unwaived risks at or above fail_on turned ok by a relabel (new_only)
 
 
 def _log_outcome(result: Scan, outcome: _Outcome) -> None:
@@ -908,6 +962,11 @@ def _outcome_reason(result: Scan, outcome: _Outcome) -> str:
     rest = ""
     if outcome.risks != outcome.failing:
         rest = f" ({outcome.risks} risk findings in the report in all)"
+    if outcome.relabelled:
+        rest += (
+            f"; {outcome.relabelled} unwaived risk finding(s) at or above it turned ok only as "
+            "their asset was relabelled (`sovscan diff` lists them as relabelled)"
+        )
     return (
         f"exit 1: {outcome.failing} unwaived {which} at or above --fail-on {outcome.fail_on}{rest}"
     )
@@ -1198,9 +1257,11 @@ def diff(
     earlier complete scan of its institution, the baseline `--fail-on-new` uses, so its new
     risks are the ones that made `--fail-on-new` exit 1.
 
-    A finding is new, resolved, changed, unseen (the newer scan could not see it, did not look
-    for it, out of its scope, or could not tell it), accepted (newly waived) or unaccepted (its
-    waiver lapsed or was removed: new for `--fail-on-new`); its details say what else changed.
+    A finding is new, resolved, relabelled (no longer a risk, its asset's classification
+    changed: not shown fixed, and counted by `--fail-on-new`), changed, unseen (the newer scan
+    could not see it, did not look for it, out of its scope, or could not tell it), accepted
+    (newly waived) or unaccepted (its waiver lapsed or was removed: new for `--fail-on-new`);
+    its details say what else changed.
     """
     from sovscan.files import write_atomic
     from sovscan.history import diff_scans

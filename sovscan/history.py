@@ -134,11 +134,12 @@ class Aspect:
 class FindingChange:
     """A finding that differs between two scans."""
 
-    # "new" (now a risk), "resolved" (no longer a risk), "changed", "unseen": a risk the
-    # newer scan could not see (absent from a partial scan), did not look for (out of its
-    # scope) or could not tell (unknown), not resolved; "accepted": a risk still, now waived;
-    # "unaccepted": a risk still, whose waiver lapsed or was removed (a new risk for
-    # --fail-on-new).
+    # "new" (now a risk), "resolved" (no longer a risk), "relabelled" (no longer a risk, and
+    # its asset's classification changed meanwhile: not shown to be fixed; its aspects always
+    # hold that classification change), "changed", "unseen": a risk the newer scan could not
+    # see (absent from a partial scan), did not look for (out of its scope) or could not tell
+    # (unknown), not resolved; "accepted": a risk still, now waived; "unaccepted": a risk
+    # still, whose waiver lapsed or was removed (a new risk for --fail-on-new).
     change: str
     key: str
     rule_id: str
@@ -156,8 +157,7 @@ class FindingChange:
     old_waiver: StoredWaiver | None = None
     new_waiver: StoredWaiver | None = None
     # What else changed: its severity, and its asset's classification, operator, place and
-    # jurisdictions (`personal -> public` on a finding that turned ok says it was relabelled,
-    # not fixed). Empty when the asset is on one side only.
+    # jurisdictions. Empty when the asset is on one side only.
     aspects: tuple[Aspect, ...] = ()
 
 
@@ -205,6 +205,12 @@ class ScanDiff:
     def new_risks(self) -> tuple[FindingChange, ...]:
         """The risks `--fail-on-new` counts: new ones, and those newly unaccepted."""
         return tuple(f for f in self.findings if f.change in NEW_RISK_CHANGES)
+
+    @property
+    def relabelled(self) -> tuple[FindingChange, ...]:
+        """The risks that turned ok as their asset's classification changed; `--fail-on-new`
+        counts those no waiver accepted before (`relabelled_risks`)."""
+        return tuple(f for f in self.findings if f.change == "relabelled")
 
 
 NEW_RISK_CHANGES = frozenset({"new", "unaccepted"})
@@ -632,25 +638,76 @@ def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
     loaded."""
     with open_store(path) as connection:
         _Scopes(connection)  # sovscan_covers
-        institution, started_at = connection.execute(
-            "SELECT institution, started_at FROM scans WHERE id = ?", (new_id,)
-        ).fetchone()
-        if _latest_complete(connection, institution, new_id) is None:
+        asked = _scan_asked(connection, new_id)
+        if _latest_complete(connection, str(asked["institution"]), new_id) is None:
             return None
         rows = connection.execute(
-            "SELECT n.key FROM findings n"
+            "SELECT n.key FROM findings n"  # noqa: S608 - a constant fragment, no input
             " LEFT JOIN assets a ON a.scan_id = n.scan_id AND a.asset_id = n.asset_id"
-            " WHERE n.scan_id = ? AND n.status = 'risk'"
-            " AND NOT COALESCE((SELECT t.status = 'risk'"
-            "   AND NOT (t.waived IS 1 AND n.waived IS 0) FROM scans s"
-            "  LEFT JOIN findings t ON t.scan_id = s.id AND t.key = n.key"
-            "  WHERE s.institution = ? AND s.complete = 1 AND (s.started_at, s.id) < (?, ?)"
-            "  AND (t.status != 'unknown'"
-            "   OR (t.status IS NULL AND sovscan_covers(s.id, a.scope, n.asset_id)))"
-            "  ORDER BY s.started_at DESC, s.id DESC LIMIT 1), 0)",
-            (new_id, institution, started_at, new_id),
+            f" LEFT JOIN findings t ON t.scan_id = {_LAST_TOLD_SCAN} AND t.key = n.key"
+            " WHERE n.scan_id = :scan_id AND n.status = 'risk'"
+            " AND NOT COALESCE(t.status = 'risk' AND NOT (t.waived IS 1 AND n.waived IS 0), 0)",
+            asked,
         ).fetchall()
     return {str(row[0]) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Relabel:
+    """A risk at its last told status that is ok in a newer scan whose asset's classification
+    changed since: `diff` lists it as relabelled."""
+
+    key: str
+    rule_id: str
+    asset_id: str
+    severity: str  # the risk's, at its last told status
+    old_classification: str
+    new_classification: str
+    waived: bool  # a waiver accepted the risk at its last told status
+
+
+def relabelled_risks(path: Path, new_id: str) -> tuple[Relabel, ...]:
+    """The findings ok in scan `new_id` that were risks at their last told status (as
+    `new_risk_keys` reads it), their asset labelled otherwise then: what the default `diff`
+    lists as relabelled. Empty when the institution has no earlier complete scan."""
+    with open_store(path) as connection:
+        _Scopes(connection)  # sovscan_covers
+        rows = connection.execute(
+            "SELECT n.key, n.rule_id, n.asset_id, t.severity, ta.classification,"  # noqa: S608 - a constant fragment, no input
+            " a.classification, t.waived IS 1 FROM findings n"
+            " JOIN assets a ON a.scan_id = n.scan_id AND a.asset_id = n.asset_id"
+            f" JOIN findings t ON t.scan_id = {_LAST_TOLD_SCAN} AND t.key = n.key"
+            " JOIN assets ta ON ta.scan_id = t.scan_id AND ta.asset_id = n.asset_id"
+            " WHERE n.scan_id = :scan_id AND n.status = 'ok' AND t.status = 'risk'"
+            " AND ta.classification != a.classification"
+            " ORDER BY n.asset_id, n.rule_id, n.key",
+            _scan_asked(connection, new_id),
+        ).fetchall()
+    return tuple(
+        Relabel(str(k), str(rule), str(asset), str(severity), str(old), str(new), bool(waived))
+        for k, rule, asset, severity, old, new, waived in rows
+    )
+
+
+# The latest complete scan before :scan_id (of :institution, started :started_at) that could
+# tell finding `n` (whose asset's row in :scan_id is `a`): where it was risk or ok, or absent
+# though that scan's scope covered its asset. Unknown findings tell nothing. NULL when none.
+_LAST_TOLD_SCAN = (
+    "(SELECT s.id FROM scans s LEFT JOIN findings t ON t.scan_id = s.id AND t.key = n.key"
+    " WHERE s.institution = :institution AND s.complete = 1"
+    " AND (s.started_at, s.id) < (:started_at, :scan_id)"
+    " AND (t.status != 'unknown'"
+    "  OR (t.status IS NULL AND sovscan_covers(s.id, a.scope, n.asset_id)))"
+    " ORDER BY s.started_at DESC, s.id DESC LIMIT 1)"
+)
+
+
+def _scan_asked(connection: sqlite3.Connection, scan_id: str) -> dict[str, str]:
+    """`_LAST_TOLD_SCAN`'s parameters for scan `scan_id`."""
+    institution, started_at = connection.execute(
+        "SELECT institution, started_at FROM scans WHERE id = ?", (scan_id,)
+    ).fetchone()
+    return {"scan_id": scan_id, "institution": institution, "started_at": started_at}
 
 
 def _latest_complete(connection: sqlite3.Connection, institution: str, scan_id: str) -> str | None:
@@ -826,6 +883,7 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
         differs = before is not None and after is not None and _finding_differs(before, after)
         in_new_scope = after is not None or pair.covered(new_scan, asset_id)
         reason = None
+        relabel: Aspect | None = None
         if not _told(after, new_scan, in_new_scope):
             if before is not None and before[3] == Status.RISK:
                 change = "unseen"  # the newer scan could not see, look or tell: not resolved
@@ -848,8 +906,10 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
             risk_after = after is not None and after[3] == Status.RISK
             if risk_after and not risk_before:
                 change = "new"
-            elif risk_before and not risk_after:
-                change = "resolved"
+            elif risk_before and earlier is not None and not risk_after:
+                told_in = old_scan.id if earlier is before else str(earlier[9])
+                relabel = _relabel(pair, told_in, asset_id) if after is not None else None
+                change = "resolved" if relabel is None else "relabelled"
             elif (
                 risk_before
                 and earlier is not None
@@ -883,6 +943,9 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
                 aspects = _asset_aspects(old_asset, new_asset)
             if shown_before[4] != after[4]:
                 aspects = (*aspects, Aspect("severity", shown_before[4], after[4]))
+        if relabel is not None and relabel not in aspects:
+            # Relabelled since the scan that last told the risk, not since the older scan.
+            aspects = (relabel, *(a for a in aspects if a.what != "classification"))
         changes.append(
             FindingChange(
                 change,
@@ -902,6 +965,15 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
         )
     # Read by asset, then rule: the keys are hashes, and their order means nothing to a reader.
     return tuple(sorted(changes, key=lambda c: (c.asset_id, c.rule_id, c.key)))
+
+
+def _relabel(pair: _Pair, told_in: str, asset_id: str) -> Aspect | None:
+    """The classification change of the asset between scan `told_in` (the one that last told
+    its risk) and the newer scan; None when both kept the same label, or either kept none."""
+    before, after = pair.asset(told_in, asset_id), pair.asset(pair.new.id, asset_id)
+    if before is None or after is None or before[4] is None or after[4] is None:
+        return None
+    return None if before[4] == after[4] else Aspect("classification", before[4], after[4])
 
 
 def _finding_differs(before: Sequence[Any], after: Sequence[Any]) -> bool:

@@ -22,6 +22,7 @@ from sovscan.history import (
     list_scans,
     load_document,
     new_risk_keys,
+    relabelled_risks,
     save_scan,
 )
 from sovscan.model import (
@@ -362,6 +363,7 @@ def test_the_default_diff_shows_what_fail_on_new_counts(store: Path) -> None:
 def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) -> None:
     rng = random.Random(20261125)
     makers = {"risk": risk, "ok": ok, "unknown": unknown}
+    relabelled = 0
     for history in range(40):
         store = tmp_path / f"h{history}.sqlite"
         complete_seen = False
@@ -371,7 +373,9 @@ def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) 
                 for rule in "abcd"
                 if (state := rng.choice(["risk", "ok", "unknown", "absent"])) != "absent"
             )
-            scan = scan_at(10 * number, findings, f"scan-{number}")
+            # Labels come and go too: a risk gone under another label is relabelled in both.
+            label = labelled(rng.choice(["personal", "public", "confidential"]))
+            scan = replace(scan_at(10 * number, findings, f"scan-{number}"), assets=(label,))
             is_partial = rng.random() < 0.35
             save_scan(store, partial(scan) if is_partial else scan)
             if number == 0:
@@ -382,11 +386,15 @@ def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) 
             if complete_seen:
                 assert counted == {c.key for c in shown.new_risks}, (history, number)
                 assert not shown.no_complete_baseline
+                relabels = {r.key for r in relabelled_risks(store, scan.id)}
+                assert relabels == {c.key for c in shown.relabelled}, (history, number)
+                relabelled += len(relabels)
             else:
                 # No complete baseline: every risk counts as new, and the diff says so.
                 assert counted is None and shown.no_complete_baseline
                 assert "No earlier complete scan" in render_table(shown)
             complete_seen = complete_seen or not is_partial
+    assert relabelled  # the histories hold relabels: the agreement is not about empty sets
 
 
 def maybe_waived(finding: Finding, rng: random.Random) -> Finding:
@@ -1069,26 +1077,125 @@ def test_fail_on_new_counts_a_risk_whose_waiver_was_removed(
 # What changed: a finding's row says why, from its asset's row and its own.
 
 
-def test_a_finding_resolved_by_relabelling_says_so_on_its_row(store: Path) -> None:
+def test_a_risk_gone_by_relabelling_is_relabelled_not_resolved(store: Path) -> None:
     # Re-tagging student records as public turns their risks ok: not a fix, and every format
-    # says so on the finding's row, not only in the assets table.
+    # says so with its own change and the two labels, not only in the assets table.
     save_scan(store, replace(scan_at(0, (risk("a"),), "scan-1"), assets=(labelled("personal"),)))
     save_scan(store, replace(scan_at(10, (ok("a"),), "scan-2"), assets=(labelled("public"),)))
     diff = diff_scans(store)
     (row,) = diff.findings
-    assert (row.change, row.aspects) == (
-        "resolved",
+    assert (row.change, row.old_status, row.new_status, row.aspects) == (
+        "relabelled",
+        "risk",
+        "ok",
         (Aspect("classification", "personal", "public"),),
     )
+    assert diff.relabelled == (row,) and diff.new_risks == ()
     table = render_table(diff).split("Assets (")[0]
+    assert "Findings (1 changed, 0 new risks, 1 relabelled)" in table
+    assert table.strip().splitlines()[-1].startswith("relabelled  high")
     assert "classification personal -> public" in table
-    assert "| classification personal → public |" in render_markdown(diff)
+    markdown = render_markdown(diff)
+    assert "## Findings (1 changed, 0 new risks, 1 relabelled)" in markdown
+    assert "| relabelled | high | a |" in markdown
+    assert "| classification personal → public |" in markdown
     document = json.loads(render_json(diff))
+    assert document["findings"][0]["change"] == "relabelled"
     assert document["findings"][0]["aspects"] == [
         {"what": "classification", "old": "personal", "new": "public"}
     ]
     (finding_row,) = [line for line in render_csv(diff).splitlines() if line.startswith("finding")]
+    assert finding_row.startswith("finding,relabelled,")
     assert finding_row.endswith(",personal -> public,classification personal -> public")
+    (relabel,) = relabelled_risks(store, "scan-2")
+    assert (relabel.key, relabel.old_classification, relabel.new_classification) == (
+        risk("a").key,
+        "personal",
+        "public",
+    )
+    assert relabel.severity == "high" and not relabel.waived
+
+
+def test_a_fix_under_the_same_label_is_resolved(store: Path) -> None:
+    save_scan(store, replace(scan_at(0, (risk("a"),), "scan-1"), assets=(labelled("personal"),)))
+    save_scan(store, replace(scan_at(10, (ok("a"),), "scan-2"), assets=(labelled("personal"),)))
+    diff = diff_scans(store)
+    assert [(c.change, c.aspects) for c in diff.findings] == [("resolved", ())]
+    assert diff.relabelled == () and relabelled_risks(store, "scan-2") == ()
+    assert "relabelled" not in render_table(diff) + render_markdown(diff)
+
+
+def test_a_relabel_while_the_risk_was_unknown_is_still_relabelled(store: Path) -> None:
+    # Relabelled in the scan that could not tell the risk: the label is compared with the one
+    # the risk was last told under, not with the older scan's.
+    save_scan(store, replace(scan_at(0, (risk("a"),), "scan-1"), assets=(labelled("personal"),)))
+    save_scan(store, replace(scan_at(10, (unknown("a"),), "scan-2"), assets=(labelled("public"),)))
+    save_scan(store, replace(scan_at(20, (ok("a"),), "scan-3"), assets=(labelled("public"),)))
+    diff = diff_scans(store)
+    assert [(c.change, c.old_status, c.aspects) for c in diff.findings] == [
+        ("relabelled", "unknown", (Aspect("classification", "personal", "public"),))
+    ]
+    assert [r.key for r in relabelled_risks(store, "scan-3")] == [risk("a").key]
+
+
+def test_a_waived_risk_relabelled_away_is_listed_and_marked_waived(store: Path) -> None:
+    first = replace(scan_at(0, (waived(risk("a")),), "scan-1"), assets=(labelled("personal"),))
+    save_scan(store, first)
+    save_scan(store, replace(scan_at(10, (ok("a"),), "scan-2"), assets=(labelled("public"),)))
+    assert [c.change for c in diff_scans(store).findings] == ["relabelled"]
+    assert [r.waived for r in relabelled_risks(store, "scan-2")] == [True]
+
+
+def test_a_relabel_that_makes_a_risk_is_new(store: Path) -> None:
+    save_scan(store, replace(scan_at(0, (ok("a"),), "scan-1"), assets=(labelled("public"),)))
+    save_scan(store, replace(scan_at(10, (risk("a"),), "scan-2"), assets=(labelled("personal"),)))
+    diff = diff_scans(store)
+    assert [(c.change, c.aspects) for c in diff.findings] == [
+        ("new", (Aspect("classification", "public", "personal"),))
+    ]
+    assert new_risk_keys(store, "scan-2") == {risk("a").key}
+    assert relabelled_risks(store, "scan-2") == ()
+
+
+@pytest.mark.parametrize("output_format", ["table", "json"])  # a held and a streamed scan
+def test_fail_on_new_fails_once_on_a_risk_relabelled_away(
+    tmp_path: Path, output_format: str
+) -> None:
+    store = tmp_path / "history.sqlite"
+
+    def run(label: str, *flags: str) -> Result:
+        config = tmp_path / "sovscan.toml"
+        config.write_text(
+            '[institution]\nname = "X"\nhome = "CA-QC"\n[[saas]]\nname = "LMS"\n'
+            f'url = "https://3.5.140.2/"\nclassification = "{label}"\n',
+            encoding="utf-8",
+        )
+        args = ["scan", "-c", str(config), "--store", str(store), *flags]
+        return CliRunner().invoke(cli, [*args, "--format", output_format])
+
+    assert run("personal", "--fail-on-new").exit_code == 1  # the first scan: every risk is new
+    relabelled = run("public", "--fail-on-new")
+    assert relabelled.exit_code == 1, relabelled.output
+    # Both rules on the endpoint (data outside, foreign law) turned ok with the label alone.
+    assert (
+        "relabelled: 2 risk finding(s) of the previous complete scan are ok now as their asset's "
+        "classification changed (saas:3.5.140.2: personal -> public, and 1 more): not shown to "
+        "be fixed; `sovscan diff` lists them as relabelled"
+    ) in relabelled.stderr
+    assert (
+        "exit 1: 0 unwaived new risk finding(s) (not an unwaived risk at their last told "
+        "status: new, or no longer waived) at or above --fail-on high; 2 unwaived risk "
+        "finding(s) at or above it turned ok only as their asset was relabelled"
+    ) in relabelled.stderr
+    assert [c.change for c in diff_scans(store).findings] == ["relabelled", "relabelled"]
+    assert run("public", "--fail-on-new").exit_code == 0  # relabelled once: not again
+    # Without --fail-on-new the scan is judged alone: the relabel is warned of, not failed on.
+    assert run("personal", "--fail-on", "never").exit_code == 0
+    plain = run("public")
+    assert plain.exit_code == 0 and "relabelled: 2 risk finding(s)" in plain.stderr
+    # Above the threshold only: a relabel of a high risk does not fail --fail-on critical.
+    run("personal", "--fail-on", "never")
+    assert run("public", "--fail-on-new", "--fail-on", "critical").exit_code == 0
 
 
 def moved(
@@ -1180,3 +1287,5 @@ def test_help_says_what_fail_on_new_and_diff_count() -> None:
     assert "scans whose scope left the finding's asset out are passed over" in scan_help
     diff_help = " ".join(CliRunner().invoke(cli, ["diff", "--help"]).stdout.split())
     assert "unaccepted (its waiver lapsed or was removed: new for" in diff_help
+    assert "relabelled (no longer a risk, its asset's classification changed" in diff_help
+    assert "changed fails the run too, once (relabelled: not shown fixed)" in scan_help

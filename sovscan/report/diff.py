@@ -125,7 +125,8 @@ def _value(aspect: Aspect, value: str | None, escape: Callable[[str], str]) -> s
 
 
 def _classification_aspect(change: FindingChange) -> str:
-    """A finding's "personal -> public" when its asset was relabelled; "" otherwise."""
+    """A finding's "personal -> public" when its asset was relabelled (always for a relabelled
+    finding); "" otherwise."""
     for aspect in change.aspects:
         if aspect.what == "classification":
             return f"{aspect.old or ''} -> {aspect.new or ''}"
@@ -155,6 +156,13 @@ def _classification(
     if old is not None and new is not None and old != new:
         return f"{escape(old)} {arrow} {escape(new)}"
     return escape(new or old or "-")
+
+
+def _counts(diff: ScanDiff) -> str:
+    """ "3 changed, 1 new risks", and ", 1 relabelled" when a risk turned ok by a relabel."""
+    counts = f"{len(diff.findings)} changed, {len(diff.new_risks)} new risks"
+    relabelled = len(diff.relabelled)
+    return counts + (f", {relabelled} relabelled" if relabelled else "")
 
 
 def render_table(diff: ScanDiff) -> str:
@@ -199,7 +207,7 @@ def render_table(diff: ScanDiff) -> str:
         maxcolwidths=[None, 44, None, None, None, 30, None, 40],
     )
     return terminal_safe_text(
-        f"{head}\n\nFindings ({len(diff.findings)} changed, {len(diff.new_risks)} new risks)\n"
+        f"{head}\n\nFindings ({_counts(diff)})\n"
         f"{findings if diff.findings else '(none)'}\n\nAssets ({len(diff.assets)} changed)\n"
         f"{assets if diff.assets else '(none)'}\n"
     )
@@ -273,7 +281,7 @@ def render_markdown(diff: ScanDiff) -> str:
         f"From scan `{_scan(diff.old)}` to `{_scan(diff.new)}`.",
         "",
         *([md(_partial_note(diff)), ""] if _partial_note(diff) else []),
-        f"## Findings ({len(diff.findings)} changed, {len(diff.new_risks)} new risks)",
+        f"## Findings ({_counts(diff)})",
         "",
     ]
     if diff.findings:
