@@ -1260,8 +1260,10 @@ def diff(
     A finding is new, resolved, relabelled (no longer a risk, its asset's classification
     changed: not shown fixed, and counted by `--fail-on-new`), changed, unseen (the newer scan
     could not see it, did not look for it, out of its scope, or could not tell it), accepted
-    (newly waived) or unaccepted (its waiver lapsed or was removed: new for `--fail-on-new`);
-    its details say what else changed.
+    (newly waived), unaccepted (its waiver lapsed or was removed: new for `--fail-on-new`) or
+    back (a risk again in view after the older scan's scope left it out: not new); its details
+    say what else changed. An asset out of the older scan's scope that an earlier scan saw is
+    back, not new.
     """
     from sovscan.files import write_atomic
     from sovscan.history import diff_scans

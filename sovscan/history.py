@@ -118,6 +118,9 @@ OUT_OF_SCOPE = "out of the newer scan's scope"
 NOT_SEEN = "not seen by the newer scan, which is partial"
 NOT_TOLD = "unknown in the newer scan"
 OUT_OF_OLDER_SCOPE = "out of the older scan's scope"
+# Why an asset is "back", or a finding's older status was read from before the older scan:
+# the older scan's scope left it out, and an earlier scan of the institution saw it.
+BACK_IN_SCOPE = "back in scope, last seen in scan {scan} on {date}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +142,9 @@ class FindingChange:
     # hold that classification change), "changed", "unseen": a risk the newer scan could not
     # see (absent from a partial scan), did not look for (out of its scope) or could not tell
     # (unknown), not resolved; "accepted": a risk still, now waived; "unaccepted": a risk
-    # still, whose waiver lapsed or was removed (a new risk for --fail-on-new).
+    # still, whose waiver lapsed or was removed (a new risk for --fail-on-new); "back": a risk
+    # out of the older scan's scope, a risk when an earlier scan last told it (BACK_IN_SCOPE),
+    # so not new.
     change: str
     key: str
     rule_id: str
@@ -150,7 +155,8 @@ class FindingChange:
     message: str
     first_seen: str | None  # when this finding was first a risk, in the whole history
     # Why it is unseen (OUT_OF_SCOPE, NOT_SEEN, NOT_TOLD), or unaccepted (the waiver lapsed on
-    # its expiry, or was removed before it).
+    # its expiry, or was removed before it); BACK_IN_SCOPE (after the former, "; "-joined) when
+    # its older status was told before the older scan, whose scope left its asset out.
     reason: str | None = None
     # The waiver that accepted it in each scan (the older side's as last told); None: none, or
     # a scan recorded before sovscan kept waivers.
@@ -165,7 +171,9 @@ class FindingChange:
 class AssetChange:
     """An asset that appeared, disappeared or moved between two scans."""
 
-    # "new", "removed", "changed", or "unseen" (not in a partial newer scan, or out of its scope)
+    # "new", "removed", "changed", "unseen" (not in a partial newer scan, or out of its scope),
+    # or "back": out of the older scan's scope, and seen by an earlier scan (BACK_IN_SCOPE; its
+    # `old_` fields and aspects are as that scan saw it)
     change: str
     asset_id: str
     kind: str
@@ -177,10 +185,12 @@ class AssetChange:
     # The label each scan judged the asset by; None for a scan recorded before sovscan kept it.
     old_classification: str | None = None
     new_classification: str | None = None
-    # Why it is unseen (OUT_OF_SCOPE, NOT_SEEN), or new though it may have been there before
-    # (OUT_OF_OLDER_SCOPE: the older scan did not look where it is).
+    # Why it is unseen (OUT_OF_SCOPE, NOT_SEEN), back (BACK_IN_SCOPE), or new though it may
+    # have been there before (OUT_OF_OLDER_SCOPE: the older scan did not look where it is, and
+    # no scan before it saw it).
     reason: str | None = None
-    # What changed, for a "changed" asset: classification, operator, place, jurisdictions.
+    # What changed, for a "changed" or "back" asset: classification, operator, place,
+    # jurisdictions.
     aspects: tuple[Aspect, ...] = ()
 
 
@@ -837,15 +847,17 @@ _TOLD_ROW = (
 )
 
 
-def _told_before(pair: _Pair, key: str, asset_id: str) -> Sequence[Any] | None:
+def _told_before(pair: _Pair, key: str, asset_id: str) -> tuple[Sequence[Any] | None, str | None]:
     """The finding as the latest complete scan before the older scan that could tell it had
-    it; None when it was gone there, or no such scan exists."""
+    it (None when it was gone there), and that scan's id (None when no such scan exists)."""
     scan = pair.old
     row = pair.connection.execute(
         _TOLD_ROW,
         (key, scan.institution, scan.started_at, scan.id, pair.unit(asset_id), asset_id),
     ).fetchone()
-    return None if row is None or row[0] is None else tuple(row)
+    if row is None:
+        return None, None
+    return (None if row[0] is None else tuple(row)), str(row[9])
 
 
 def _missed_by_partial(pair: _Pair) -> dict[str, str]:
@@ -896,39 +908,10 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
                 continue
             earlier = before
         else:
-            in_old_scope = before is not None or pair.covered(old_scan, asset_id)
-            earlier = (
-                before
-                if _told(before, old_scan, in_old_scope)
-                else _told_before(pair, key, asset_id)
-            )
-            risk_before = earlier is not None and earlier[3] == Status.RISK
-            risk_after = after is not None and after[3] == Status.RISK
-            if risk_after and not risk_before:
-                change = "new"
-            elif risk_before and earlier is not None and not risk_after:
-                told_in = old_scan.id if earlier is before else str(earlier[9])
-                relabel = _relabel(pair, told_in, asset_id) if after is not None else None
-                change = "resolved" if relabel is None else "relabelled"
-            elif (
-                risk_before
-                and earlier is not None
-                and after is not None
-                and (earlier[6] == 1 and after[6] == 0)
-            ):
-                change = "unaccepted"  # as `new_risk_keys` counts it
-                reason = _waiver_gone(earlier, new_scan)
-            elif (
-                risk_before
-                and earlier is not None
-                and after is not None
-                and (earlier[6] == 0 and after[6] == 1)
-            ):
-                change = "accepted"
-            elif differs:
-                change = "changed"
-            else:
+            told = _told_change(pair, key, asset_id, before, after, differs)
+            if told is None:
                 continue
+            change, reason, earlier, relabel = told
         shown_before = before if before is not None else earlier
         row = after if after is not None else shown_before
         if row is None:  # unreachable: the key came from a scan that has it
@@ -965,6 +948,66 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
         )
     # Read by asset, then rule: the keys are hashes, and their order means nothing to a reader.
     return tuple(sorted(changes, key=lambda c: (c.asset_id, c.rule_id, c.key)))
+
+
+def _told_change(
+    pair: _Pair,
+    key: str,
+    asset_id: str,
+    before: Sequence[Any] | None,
+    after: Sequence[Any] | None,
+    differs: bool,
+) -> tuple[str, str | None, Sequence[Any] | None, Aspect | None] | None:
+    """A finding's change when the newer scan told its status: the change, its reason, the row
+    its older status is read from (the older scan's, else the last told before it), and the
+    relabel that explains a risk gone. None: nothing to list."""
+    old_scan = pair.old
+    in_old_scope = before is not None or pair.covered(old_scan, asset_id)
+    back_from = None
+    if _told(before, old_scan, in_old_scope):
+        earlier = before
+    else:
+        earlier, told_in = _told_before(pair, key, asset_id)
+        if not in_old_scope:
+            back_from = told_in  # the older scan did not look there; this one did before
+    risk_before = earlier is not None and earlier[3] == Status.RISK
+    risk_after = after is not None and after[3] == Status.RISK
+    reason, relabel = None, None
+    if risk_after and not risk_before:
+        change = "new"
+    elif risk_before and earlier is not None and not risk_after:
+        told_in = old_scan.id if earlier is before else str(earlier[9])
+        relabel = _relabel(pair, told_in, asset_id) if after is not None else None
+        change = "resolved" if relabel is None else "relabelled"
+    elif earlier is not None and risk_before and _waiver_moved(earlier, after, 1, 0):
+        change = "unaccepted"  # as `new_risk_keys` counts it
+        reason = _waiver_gone(earlier, pair.new)
+    elif risk_before and _waiver_moved(earlier, after, 0, 1):
+        change = "accepted"
+    elif differs:
+        change = "changed"
+    elif back_from is not None and risk_after:
+        change = "back"  # a known risk again in view: not new, and listed so it is not missed
+    else:
+        return None
+    if back_from is not None:
+        back = _back_in_scope(pair.connection, back_from)
+        reason = back if reason is None else f"{reason}; {back}"
+    return change, reason, earlier, relabel
+
+
+def _waiver_moved(
+    earlier: Sequence[Any] | None, after: Sequence[Any] | None, was: int, now: int
+) -> bool:
+    """Whether the finding's waived column went from `was` to `now` (NULL, not kept, never
+    moves)."""
+    return earlier is not None and after is not None and earlier[6] == was and after[6] == now
+
+
+def _back_in_scope(connection: sqlite3.Connection, scan_id: str) -> str:
+    """BACK_IN_SCOPE for scan `scan_id`, the last that saw the asset or told the finding."""
+    started = str(_stored(connection, scan_id).started_at)
+    return BACK_IN_SCOPE.format(scan=scan_id, date=started[:10])
 
 
 def _relabel(pair: _Pair, told_in: str, asset_id: str) -> Aspect | None:
@@ -1043,11 +1086,17 @@ def _asset_changes(pair: _Pair) -> tuple[AssetChange, ...]:
     changes = []
     for asset_id in sorted(old.keys() | new.keys() | earlier.keys()):
         before, after = old.get(asset_id) or earlier.get(asset_id), new.get(asset_id)
+        seen = None
+        if before is None and after is not None and not pair.covered(old_scan, asset_id):
+            # Read as last seen: its `was` columns and what changed while it was out of view.
+            before = seen = _seen_before(pair, asset_id)
         aspects = _asset_aspects(before, after) if before and after else ()
-        if before and after and not aspects:
+        if before and after and not aspects and seen is None:
             continue
         reason = None
-        if before is None:
+        if seen is not None:
+            change, reason = "back", _back_in_scope(connection, str(seen[7]))
+        elif before is None:
             change = "new"
             if not pair.covered(old_scan, asset_id):
                 reason = OUT_OF_OLDER_SCOPE  # perhaps there all along: the older scan did not look
@@ -1088,6 +1137,20 @@ def _asset_changes(pair: _Pair) -> tuple[AssetChange, ...]:
             )
         )
     return tuple(changes)
+
+
+def _seen_before(pair: _Pair, asset_id: str) -> Sequence[Any] | None:
+    """The asset's row in the latest scan of the institution before the older scan that had it,
+    and that scan's id (an eighth column); None when none had it."""
+    old = pair.old
+    row = pair.connection.execute(
+        "SELECT a.asset_id, a.kind, a.place, a.jurisdictions, a.classification, a.scope,"
+        " a.operator, s.id FROM assets a JOIN scans s ON s.id = a.scan_id"
+        " WHERE a.asset_id = ? AND s.institution = ? AND (s.started_at, s.id) < (?, ?)"
+        " ORDER BY s.started_at DESC, s.id DESC LIMIT 1",
+        (asset_id, old.institution, old.started_at, old.id),
+    ).fetchone()
+    return None if row is None else tuple(row)
 
 
 def _asset_aspects(before: Sequence[Any], after: Sequence[Any]) -> tuple[Aspect, ...]:

@@ -666,12 +666,17 @@ def test_a_region_dropped_from_the_scope_is_unseen_not_resolved(store: Path) -> 
     document = json.loads(render_json(diff))
     assert document["dropped_scope"] == [f"AWS account {ACCOUNT}: us-east-1"]
     assert document["findings"][0]["reason"] == "out of the newer scan's scope"
-    # The region back in scope: its risk is not new (it was never seen gone), in both.
+    # The region back in scope: its risk is not new (it was never seen gone), in both; the
+    # risk and its asset are back, saying which scan saw them last.
     save_scan(store, scoped(20, "scan-3", (east, central), both))
     back = diff_scans(store)
-    assert back.findings == () and new_risk_keys(store, "scan-3") == set()
+    last_seen = "back in scope, last seen in scan scan-1 on 2026-11-24"
+    assert [
+        (c.asset_id, c.change, c.old_status, c.new_status, c.reason) for c in back.findings
+    ] == [(east.asset.id, "back", "risk", "risk", last_seen)]
+    assert back.new_risks == () and new_risk_keys(store, "scan-3") == set()
     assert [(a.asset_id, a.change, a.reason) for a in back.assets] == [
-        (east.asset.id, "new", "out of the older scan's scope")
+        (east.asset.id, "back", last_seen)
     ]
     # A complete scan that looked there and did not find it: resolved and removed.
     save_scan(store, scoped(30, "scan-4", (central,), both))
@@ -679,6 +684,63 @@ def test_a_region_dropped_from_the_scope_is_unseen_not_resolved(store: Path) -> 
     assert [(c.change, c.reason) for c in gone.findings] == [("resolved", None)]
     assert [(a.change, a.reason) for a in gone.assets] == [("removed", None)]
     assert gone.dropped_scope == ()
+
+
+def test_back_in_scope_says_what_it_was_when_last_seen(store: Path) -> None:
+    east, central = regional("east", "us-east-1"), regional("central", "ca-central-1")
+    both, narrow = aws_scope("ca-central-1", "us-east-1"), aws_scope("ca-central-1")
+    kept = risk("a", asset=central.asset.id)
+    on_east = (kept, risk("gone", asset=east.asset.id), ok("came", asset=east.asset.id))
+    save_scan(store, scoped(0, "scan-1", (labelled_as(east, "personal"), central), both, on_east))
+    save_scan(store, scoped(10, "scan-2", (central,), narrow))
+    # While out of view: the risk went, another came, and the table moved and was relabelled.
+    moved_east = moved(labelled_as(east, "public"), "FR", "OVH SAS", ("FR", "EU"))
+    now = (kept, ok("gone", asset=east.asset.id), risk("came", asset=east.asset.id))
+    save_scan(store, scoped(20, "scan-3", (moved_east, central), both, now))
+    diff = diff_scans(store)
+    last_seen = "back in scope, last seen in scan scan-1 on 2026-11-24"
+    assert [(c.rule_id, c.change, c.old_status, c.new_status, c.reason) for c in diff.findings] == [
+        ("came", "new", "ok", "risk", last_seen),
+        ("gone", "relabelled", "risk", "ok", last_seen),
+    ]
+    # A risk that was ok when last seen is new: it became one while nobody looked.
+    assert {c.key for c in diff.new_risks} == new_risk_keys(store, "scan-3") == {now[2].key}
+    (asset,) = [a for a in diff.assets if a.asset_id == east.asset.id]
+    assert (asset.change, asset.old_place, asset.new_place, asset.reason) == (
+        "back",
+        "CA-QC",
+        "FR",
+        last_seen,
+    )
+    assert (asset.old_classification, asset.new_classification) == ("personal", "public")
+    assert Aspect("operator", "Amazon Web Services, Inc.", "OVH SAS") in asset.aspects
+    table, markdown = render_table(diff), render_markdown(diff)
+    assert "back in scope, last seen in scan scan-1 on" in table
+    assert (
+        "| back | aws:123456789012:dynamodb:us-east-1:east | CA-QC | FR | personal → public |"
+        in (markdown)
+    )
+    assert json.loads(render_json(diff))["assets"][0]["change"] == "back"
+    assert f"asset,back,{east.asset.id}," in render_csv(diff)
+
+
+def test_an_asset_no_scan_saw_before_the_gap_is_new(store: Path) -> None:
+    east, central = regional("east", "us-east-1"), regional("central", "ca-central-1")
+    save_scan(store, scoped(0, "scan-1", (central,), aws_scope("ca-central-1")))
+    save_scan(store, scoped(10, "scan-2", (east, central), aws_scope("ca-central-1", "us-east-1")))
+    diff = diff_scans(store)
+    assert [(a.asset_id, a.change, a.reason) for a in diff.assets] == [
+        (east.asset.id, "new", "out of the older scan's scope")
+    ]
+    assert [(c.asset_id, c.change, c.reason) for c in diff.findings] == [
+        (east.asset.id, "new", None)
+    ]
+    assert new_risk_keys(store, "scan-2") == {risk("a", asset=east.asset.id).key}
+
+
+def labelled_as(item: ResolvedAsset, classification: str) -> ResolvedAsset:
+    attributes = {**item.asset.attributes, "classification": classification}
+    return replace(item, asset=replace(item.asset, attributes=attributes))
 
 
 def test_a_domain_an_endpoint_and_their_tenant_dropped_are_unseen(store: Path) -> None:
@@ -819,6 +881,8 @@ def test_default_diff_and_fail_on_new_agree_on_random_scopes(tmp_path: Path) -> 
                 shown = diff_scans(store)
                 if complete_seen:
                     assert counted == {c.key for c in shown.new_risks}, (history, number)
+                    back = {c.key for c in shown.findings if c.change == "back"}
+                    assert not back & counted, (history, number)  # a known risk is not new
                     # Nothing the newer scan did not look at reads as resolved or removed.
                     out = {t.asset.id for r, t in tables.items() if r not in looked}
                     if scope is not None:
@@ -1289,3 +1353,6 @@ def test_help_says_what_fail_on_new_and_diff_count() -> None:
     assert "unaccepted (its waiver lapsed or was removed: new for" in diff_help
     assert "relabelled (no longer a risk, its asset's classification changed" in diff_help
     assert "changed fails the run too, once (relabelled: not shown fixed)" in scan_help
+    assert "back (a risk again in view after the older scan's scope left it out: not new)" in (
+        diff_help
+    )
