@@ -724,7 +724,7 @@ def _emit(
             write_atomic(output, text)
     compared = _Compared(None, 0)
     if store is not None:
-        save_scan(store, result)
+        _log_head(save_scan(store, result))
         compared = _compare_recorded(store, result, fail_on, fail_on_new)
     risks = sum(1 for f in result.findings if f.status is Status.RISK)
     failing = failing_findings(result, fail_on, compared.new_keys)
@@ -762,9 +762,10 @@ def _emit_streamed(
     summary = streamed.summary
     compared = _Compared(None, 0)
     if store is not None:
-        record_scan(
+        head = record_scan(
             store, summary, streamed.stored_pieces, streamed.finding_rows(), streamed.asset_rows()
         )
+        _log_head(head)
         compared = _compare_recorded(store, summary, fail_on, fail_on_new)
     new_keys = compared.new_keys
     failing = 0 if fail_on == "never" else streamed.failing(Severity(fail_on).rank, new_keys)
@@ -773,6 +774,14 @@ def _emit_streamed(
     outcome = _Outcome(code, streamed.risks, failing, fail_on, new_only, compared.relabelled)
     _log_outcome(summary, outcome)
     return code
+
+
+def _log_head(head: str) -> None:
+    logger.info(
+        "history: recorded; the store's hash chain head is SHA-256 %s "
+        "(`sovscan history --verify --head-sha256 HEX` checks it later)",
+        head,
+    )
 
 
 @dataclass(frozen=True)
@@ -1048,10 +1057,10 @@ def verify(bundle: Path, expected: str | None) -> int:
     return EXIT_OK
 
 
-def _check_sha256(expected: str | None) -> None:
+def _check_sha256(expected: str | None, option: str = "--manifest-sha256") -> None:
     if expected is not None and not _is_sha256(expected):
         raise click.BadParameter(
-            f"expected 64 hexadecimal digits; got {expected[:80]!r}", param_hint="--manifest-sha256"
+            f"expected 64 hexadecimal digits; got {expected[:80]!r}", param_hint=option
         )
 
 
@@ -1193,7 +1202,23 @@ def _same_digest(what: str, used: str, recorded: str | None) -> tuple[str, str |
     help="Only the scans of this institution (one the store holds no scan of is an error).",
 )
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
-def history(store: Path | None, institution: str | None, output_format: str) -> int:
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check the store's hash chain instead: each scan's SHA-256 over its content and the "
+    "scan before it. Exit 1, naming the first broken link, if a row was changed, added or "
+    "deleted; prints the head digest to keep apart from the store.",
+)
+@click.option(
+    "--head-sha256",
+    "head",
+    metavar="HEX",
+    help="With --verify: a head digest printed earlier (kept in a CI log, a ticket); the chain "
+    "must still hold it, which shows the newest scans were not deleted nor the chain rewritten.",
+)
+def history(
+    store: Path | None, institution: str | None, output_format: str, verify: bool, head: str | None
+) -> int:
     """List the stored scans with their scores, unwaived risks and waived (accepted) risks."""
     import json as json_module
     from dataclasses import asdict
@@ -1203,7 +1228,15 @@ def history(store: Path | None, institution: str | None, output_format: str) -> 
     from sovscan.history import list_scans
     from sovscan.report.safe import terminal_safe
 
-    scans = list_scans(store or default_store_path(), institution)
+    store_path = store or default_store_path()
+    if head is not None and not verify:
+        raise click.UsageError("--head-sha256 goes with --verify")
+    if verify:
+        if institution is not None:
+            raise click.UsageError("--verify checks the whole store: drop --institution")
+        _check_sha256(head, "--head-sha256")
+        return _verify_history(store_path, head, output_format)
+    scans = list_scans(store_path, institution)
     if output_format == "json":
         click.echo(json_module.dumps([asdict(s) for s in scans], indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -1223,6 +1256,32 @@ def history(store: Path | None, institution: str | None, output_format: str) -> 
     headers = ["scan", "institution", "started", "score", "risks", "waived", "state"]
     click.echo(tabulate(rows, headers))
     return EXIT_OK
+
+
+def _verify_history(store: Path, head: str | None, output_format: str) -> int:
+    """`history --verify`: one line saying whether the chain holds (and a second when it began
+    at a migration); exit 1 at the first broken link."""
+    import json as json_module
+    from dataclasses import asdict
+
+    from sovscan.history import verify_store
+
+    check = verify_store(store, head)
+    if output_format == "json":
+        click.echo(json_module.dumps(asdict(check), indent=2))
+    elif check.problem is not None:
+        click.echo(f"{store}: hash chain broken: {check.problem}")
+    else:
+        click.echo(
+            f"{store}: hash chain intact; {check.scans} scans, head SHA-256 {check.head or '-'} "
+            "(keep it apart from the store; --head-sha256 checks it later)"
+        )
+        if check.chained_at_start:
+            click.echo(
+                f"{store}: the chain began on {check.started_at}, when the store was upgraded: "
+                f"it vouches for the {check.chained_at_start} scans recorded before only since then"
+            )
+    return EXIT_OK if check.problem is None else EXIT_RISK
 
 
 @cli.command()

@@ -8,9 +8,11 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sovscan import chain
 from sovscan.engine.facts import classification_of
 from sovscan.errors import SovscanError
 from sovscan.model import Finding, Policy, ResolvedAsset, Scan, ScanScope, Status, WaiverMark
@@ -23,8 +25,15 @@ class HistoryError(SovscanError):
     """The history store cannot be opened, read or written."""
 
 
+def _chain(connection: sqlite3.Connection) -> None:
+    """Version 6: the hash chain (sovscan.chain). A store's existing scans are chained now, and
+    the chain's start record says so: it vouches for them only from this migration on."""
+    _run_sql(connection, chain.SCHEMA)
+    chain.start_chain(connection, datetime.now(UTC).isoformat(timespec="seconds"))
+
+
 # Each entry moves the store from version i to i + 1; never edit a shipped entry, append one.
-_MIGRATIONS: tuple[str, ...] = (
+_MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """
     CREATE TABLE scans (
         id TEXT PRIMARY KEY,
@@ -78,6 +87,9 @@ _MIGRATIONS: tuple[str, ...] = (
     # says a finding changed because its asset changed hands. NULL in assets recorded before:
     # not kept, so no change.
     "ALTER TABLE assets ADD COLUMN operator TEXT",
+    # Each scan's SHA-256 over its content and the previous scan's digest: a tamper-evident
+    # record for auditors (sovscan.chain; `sovscan history --verify`).
+    _chain,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -289,14 +301,23 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
                 f"({SCHEMA_VERSION}); upgrade sovscan"
             )
         for index in range(version, SCHEMA_VERSION):
-            for statement in _MIGRATIONS[index].split(";"):
-                if statement.strip():
-                    connection.execute(statement)
+            migration = _MIGRATIONS[index]
+            if callable(migration):
+                migration(connection)
+            else:
+                _run_sql(connection, migration)
             connection.execute(f"PRAGMA user_version = {index + 1}")
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+def _run_sql(connection: sqlite3.Connection, script: str) -> None:
+    # Statement by statement: executescript would commit the migration's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            connection.execute(statement)
 
 
 def check_store(path: Path) -> None:
@@ -353,10 +374,11 @@ def _unit(item: ResolvedAsset) -> str | None:
     return None if unit is None else utf8_safe(unit)
 
 
-def save_scan(path: Path, scan: Scan) -> None:
-    """Record `scan` in one transaction: a crash leaves the store as it was before."""
+def save_scan(path: Path, scan: Scan) -> str:
+    """Record `scan` in one transaction: a crash leaves the store as it was before. Returns its
+    digest in the store's hash chain."""
     document = utf8_safe(json.dumps(scan_document(scan), ensure_ascii=False, sort_keys=True))
-    record_scan(
+    return record_scan(
         path,
         scan,
         lambda: (document,),
@@ -371,16 +393,18 @@ def record_scan(
     document: Callable[[], Iterable[str]],
     findings: Iterable[FindingRow],
     assets: Iterable[AssetRow],
-) -> None:
+) -> str:
     """Record a scan whose document, findings and assets come in pieces (a streamed scan's are
     read back from disk): one transaction, so a crash leaves the store as it was before.
 
-    `document` is called twice: once to size the stored text, once to write it.
+    `document` is called twice: once to size the stored text, once to write it. Returns the
+    scan's digest in the store's hash chain: the chain's head.
     """
     size = sum(len(piece.encode("utf-8")) for piece in document())
     with open_store(path, create=True) as connection:
         try:
             connection.execute("BEGIN IMMEDIATE")
+            recorded = chain.link_of(connection, scan.id)
             connection.execute("DELETE FROM scans WHERE id = ?", (scan.id,))
             cursor = connection.execute(
                 "INSERT INTO scans (id, institution, started_at, finished_at, score, complete,"
@@ -408,10 +432,33 @@ def record_scan(
                 " classification, scope, operator) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 ((scan.id, *row) for row in assets),
             )
+            digest = _link(connection, path, scan.id, recorded)
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             connection.execute("ROLLBACK")
             raise HistoryError(f"{path}: cannot record the scan ({exc})") from None
+        except HistoryError:
+            connection.execute("ROLLBACK")
+            raise
+    return digest
+
+
+def _link(
+    connection: sqlite3.Connection, path: Path, scan_id: str, recorded: tuple[int, str, str] | None
+) -> str:
+    """Chain the scan just written; one recorded before under the same id (the same run
+    recorded again) keeps its link if its content is the same, and is refused otherwise: the
+    store is append-only, and replacing a chained scan would break the chain."""
+    if recorded is None:
+        return chain.link_scan(connection, scan_id)
+    _seq, previous, digest = recorded
+    if chain.scan_digest(connection, scan_id, previous) != digest:
+        raise HistoryError(
+            f"{path}: scan {scan_id} is already recorded, with other content; the history "
+            "store is append-only (its hash chain would break), so it was not recorded again"
+        )
+    chain.set_link(connection, scan_id, recorded)
+    return digest
 
 
 def _scope_text(scope: ScanScope | None) -> str | None:
@@ -460,6 +507,13 @@ def _write_document(
     with connection.blobopen("scans", "document", rowid) as blob:
         for piece in pieces:
             blob.write(piece.encode("utf-8"))
+
+
+def verify_store(path: Path, head: str | None = None) -> chain.ChainCheck:
+    """Recompute the store's hash chain (sovscan.chain.verify_chain); `head`, a digest recorded
+    earlier apart from the store, must still be in it."""
+    with open_store(path) as connection:
+        return chain.verify_chain(connection, head)
 
 
 def list_scans(path: Path, institution: str | None = None) -> list[StoredScan]:
