@@ -124,13 +124,13 @@ HOSTILE_YAML = {
     "duplicate-keys": "id: a\nid: b\n",
     "multiple-documents": "id: a\n---\nid: b\n",
     "bad-regex": _edited(
-        "        op: within\n        value: {config: home_jurisdictions}",
-        "        op: matches\n        value: '(a+)+$['",
+        "            op: within\n            value: {config: home_jurisdictions}",
+        "            op: matches\n            value: '(a+)+$['",
     ),
     "catastrophic-regex": _edited(
-        "    - not:\n        field: control.jurisdictions\n        op: within\n"
-        "        value: {config: home_jurisdictions}",
-        "    - field: asset.name\n      op: matches\n      value: '(a|aa)+$'",
+        "        - not:\n            field: control.jurisdictions\n            op: within\n"
+        "            value: {config: home_jurisdictions}",
+        "        - field: asset.name\n          op: matches\n          value: '(a|aa)+$'",
     ),
 }
 
