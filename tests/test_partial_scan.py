@@ -153,3 +153,52 @@ def test_debug_logs_say_where_a_scan_is(tmp_path: Path, output_format: str) -> N
         for line in lines
     )
     assert "DEBUG" not in plain.stderr
+
+
+ALIASED = """$TTL 300
+@ IN SOA ns1 hostmaster 1 7200 900 1209600 300
+@ IN NS ns1
+ns1 IN A 192.0.2.53
+www IN CNAME foo.provider.example.
+mail IN CNAME gone.ok.example.
+"""
+
+
+@pytest.mark.parametrize("in_flight", [256, 0])  # the bulk path, and one question at a time
+def test_a_cname_end_the_nameserver_refuses_makes_the_scan_partial(
+    tmp_path: Path, in_flight: int
+) -> None:
+    # --nameserver given an authoritative-only server: it answers www with the CNAME alone and
+    # refuses provider.example. Where www is could not be seen: exit 3, not a complete scan.
+    # mail's alias leads to a name that does not exist (NXDOMAIN): known, and no gap.
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(
+        '[institution]\nname = "U"\nhome = "CA-QC"\n[dns]\ndomains = ["alias.example"]\n'
+        f"[limits]\ndns_in_flight = {in_flight}\n",
+        encoding="utf-8",
+    )
+    zones = [
+        dns.zone.from_text(ALIASED, origin="alias.example"),
+        dns.zone.from_text(ZONE, origin="ok.example"),
+    ]
+    with ZoneServer(zones) as server:
+        result = CliRunner().invoke(
+            cli,
+            ["scan", "-c", str(inventory), "--nameserver", f"{server.host}:{server.port}",
+             "--no-store", "--format", "json", "--fail-on", "never"],
+        )  # fmt: skip
+    assert result.exit_code == 3, result.stderr
+    document = json.loads(result.stdout)
+    reason = "CNAME target foo.provider.example. could not be resolved: REFUSED"
+    assert document["gaps"] == [
+        {"scope": "dns:www.alias.example:A", "reason": reason},
+        {"scope": "dns:www.alias.example:AAAA", "reason": reason},
+    ]
+    assets = {asset["id"]: asset for asset in document["assets"]}
+    www = assets["dns:alias.example:host:www.alias.example"]
+    assert www["attributes"]["cname_chain"] == ["foo.provider.example"]
+    assert "addresses" not in www["attributes"]  # unknown, not "no address"
+    assert all(reason in evidence["detail"] for evidence in www["evidence"])
+    mail = assets["dns:alias.example:host:mail.alias.example"]["attributes"]
+    assert (mail["cname_chain"], mail["addresses"]) == (["gone.ok.example"], [])
+    assert "could not see dns:www.alias.example:A" in result.stderr

@@ -29,8 +29,8 @@ from sovscan.bounds import bounded
 from sovscan.errors import ConfigError
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap
 from sovscan.probes import Clock, utc_now
-from sovscan.probes.dns_prefetch import Asker, BulkSettings, Prefetcher
-from sovscan.probes.dnslookup import MAX_RECORDS, Lookup, host_text, lookup
+from sovscan.probes.dns_prefetch import BulkSettings, Prefetcher
+from sovscan.probes.dnslookup import MAX_RECORDS, Asker, Lookup, follow, host_text, lookup
 from sovscan.probes.spf import SpfLookupError, expand_spf, select_spf
 
 WELL_KNOWN_NAMES = ("www", "mail", "autodiscover", "lyncdiscover", "enterpriseenrollment", "sip")
@@ -139,9 +139,19 @@ class _DomainScan:
         self.asker = asker
         self.clock = clock
         self.memo: dict[tuple[str, str], Lookup] = {}
+        self.followed: dict[tuple[str, str], Lookup] = {}
         self.timeouts = 0
 
     def ask(self, name: str, rdtype: str) -> Lookup:
+        """The answer, with a CNAME chain the server stopped short followed to its end."""
+        key = (name.lower(), rdtype)
+        if key not in self.followed:
+            # Through `ask_once`, on both paths: a chain end's question is one more question
+            # of the domain, which the bulk path's rehearsal notes and asks like any other.
+            self.followed[key] = follow(self.ask_once(name, rdtype), self.ask_once)
+        return self.followed[key]
+
+    def ask_once(self, name: str, rdtype: str) -> Lookup:
         key = (name.lower(), rdtype)
         if key not in self.memo:
             if self.timeouts >= MAX_TIMEOUTS_PER_DOMAIN:
@@ -392,8 +402,9 @@ class _DomainScan:
             result = self.ask(host, "TXT")
             if result.failed:
                 yield self.gap(result)
-                continue
-            if not result.exists:
+                if not result.cname_chain:
+                    continue  # else the alias was seen (it names the signer); its key was not
+            elif not result.exists:
                 continue
             attributes: dict[str, AttrValue] = {
                 "hostname": host,
@@ -456,7 +467,7 @@ class DnsProbe:
     """Inventories each domain: MX, NS, SOA, TXT tokens, SPF, DMARC, DKIM, CAA, SRV, hosts, mailbox.
 
     Assets (id ``dns:<domain>:<key>``; every one has ``domain``; ``addresses`` is absent when a
-    look-up failed, which is then a Gap):
+    look-up failed, the end of a CNAME chain included, which is then a Gap):
 
     ============  ======================  ================================================
     kind          key                     attributes

@@ -95,7 +95,10 @@ def plain_lookup(
     outcome: Outcome = "answer" if records else "nodata"
     detail = bounded(" | ".join(texts))
     found = tuple(rd for rd, _text in records)[:MAX_RECORDS]
-    return Lookup(name, rdtype, outcome, found, chain, detail, observed)
+    # Without the authority section a NODATA after a chain looks open, as dnspython reads the
+    # same bytes; `dns_prefetch.lookup_from_result` reads the whole response for those.
+    is_open = outcome == "nodata" and bool(chain)
+    return Lookup(name, rdtype, outcome, found, chain, detail, observed, chain_open=is_open)
 
 
 Group = tuple[int, list[Made]]  # the RRset's TTL and its rdata

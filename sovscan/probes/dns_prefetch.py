@@ -45,10 +45,13 @@ from sovscan.model import Asset, Gap
 from sovscan.probes import Clock, dnswire
 from sovscan.probes.bulkdns import BulkResolver, Result
 from sovscan.probes.dns_answers import RdataMemo, plain_lookup
-from sovscan.probes.dnslookup import Lookup, Outcome, empty_lookup, lookup_from_response
-
-Asker = Callable[[str, str], Lookup]
-"""Asks one question (name, type) and says what came back."""
+from sovscan.probes.dnslookup import (
+    Asker,
+    Lookup,
+    Outcome,
+    empty_lookup,
+    lookup_from_response,
+)
 
 Rehearse = Callable[[str, Asker], list[Asset | Gap]]
 """Runs the probe on one domain with `Asker` answering; gives its items."""
@@ -159,11 +162,14 @@ def lookup_from_result(
         return None
     if wire[6:8] == b"\0\0":
         return _without_answers(result, rdtype, wire, observed)
-    if memo is not None:
-        plain = plain_lookup(result.name, rdtype, wire, observed, memo)
-        if plain is not None:
-            return plain
-    return lookup_from_wire(result.name, rdtype, wire, observed)
+    found = None if memo is None else plain_lookup(result.name, rdtype, wire, observed, memo)
+    if found is None:
+        found = lookup_from_wire(result.name, rdtype, wire, observed)
+    if found is not None and found.chain_open:
+        # Whether the chain's end has no such record is said by the authority section, which
+        # `answer_part` left out: read the whole response, as the live path does (seldom).
+        return lookup_from_wire(result.name, rdtype, result.wire, observed)
+    return found
 
 
 def _without_answers(result: Result, rdtype: str, wire: bytes, observed: datetime) -> Lookup | None:

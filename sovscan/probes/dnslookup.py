@@ -6,6 +6,7 @@ The bulk path (`dns_prefetch`) builds the same Lookups from the answers it fetch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -41,6 +42,10 @@ class Lookup:
     observed_at: datetime
     reason: str = ""  # why the look-up failed (outcome "error")
     timed_out: bool = False
+    # NODATA after a CNAME chain, with no SOA of the chain end's zone in the answer: the server
+    # stopped short of the end (it does not hold that zone), so the end's own records are not
+    # known to be absent; `follow` asks the end.
+    chain_open: bool = False
 
     @property
     def failed(self) -> bool:
@@ -53,6 +58,10 @@ class Lookup:
 
     def evidence(self) -> Evidence:
         return Evidence(f"dns:{self.rdtype}", self.detail, self.observed_at, Confidence.HIGH)
+
+
+Asker = Callable[[str, str], Lookup]
+"""Asks one question (name, type) and says what came back."""
 
 
 def host_text(name: dns.name.Name) -> str:
@@ -131,6 +140,15 @@ def lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str, clock: Clock
     return lookup_from_response(name, rdtype, qname, kind, response, nxdomain, observed)
 
 
+def lookup_to_end(resolver: dns.resolver.Resolver, name: str, rdtype: str, clock: Clock) -> Lookup:
+    """`lookup`, with a CNAME chain the server stopped short followed to its end (`follow`)."""
+
+    def ask(qname: str, qtype: str) -> Lookup:
+        return lookup(resolver, qname, qtype, clock)
+
+    return follow(ask(name, rdtype), ask)
+
+
 def lookup_from_response(
     name: str,
     rdtype: str,
@@ -151,7 +169,64 @@ def lookup_from_response(
         return empty_lookup(name, rdtype, outcome, observed)
     detail = _answer_text(response)
     chain_text = tuple(host_text(n) for n in chain)
-    return Lookup(name, rdtype, outcome, records[:MAX_RECORDS], chain_text, detail, observed)
+    found = records[:MAX_RECORDS]
+    is_open = outcome == "nodata" and bool(chain) and not _end_has_soa(response, chain[-1])
+    return Lookup(name, rdtype, outcome, found, chain_text, detail, observed, chain_open=is_open)
+
+
+def _end_has_soa(response: dns.message.Message, end: dns.name.Name) -> bool:
+    """Whether the authority section holds the SOA of a zone holding `end`: the NODATA is the
+    end's (RFC 2308), not a server's that stopped at a zone it does not hold."""
+    return any(
+        rrset.rdtype == dns.rdatatype.SOA and end.is_subdomain(rrset.name)
+        for rrset in response.authority
+    )
+
+
+def follow(first: Lookup, ask: Asker) -> Lookup:
+    """`first` with a CNAME chain that stops short asked on from its end, until it ends.
+
+    A server that answers only for its own zones (an authoritative one given as --nameserver)
+    stops at a CNAME into a zone it does not hold, and its NOERROR answer would read as "the
+    target has no such record" (`chain_open` tells it from a NODATA, which names the end's
+    zone). Only the target's own answer can tell: records, NODATA, NXDOMAIN (a dangling alias:
+    the host has no address, which is known), or a failure. A failure keeps the chain seen so
+    far and becomes the Lookup's reason, so the probe reports it as a gap.
+    """
+    result = first
+    while result.chain_open:
+        end = result.cname_chain[-1]
+        result = _extended(result, end, ask(end, result.rdtype))
+    return result
+
+
+def _extended(first: Lookup, end: str, step: Lookup) -> Lookup:
+    """`first`, whose chain ends at `end`, continued by `step`, the answer asked at `end`."""
+
+    def failed(reason: str) -> Lookup:
+        # The chain seen so far stays: the alias is known, only where it leads is not.
+        reason = bounded(f"CNAME target {end}. could not be resolved: {reason}")
+        detail = bounded(f"{first.detail} | {reason}")
+        return Lookup(
+            first.qname, first.rdtype, "error", (), first.cname_chain, detail,
+            first.observed_at, reason, step.timed_out,
+        )  # fmt: skip
+
+    if step.failed:
+        return failed(step.reason)
+    seen = {first.qname.lower().rstrip("."), *first.cname_chain}
+    looped = next((name for name in step.cname_chain if name in seen), None)
+    if looped is not None:
+        names = " -> ".join((first.qname, *first.cname_chain, *step.cname_chain))
+        return failed(bounded(f"CNAME loop: {names}"))
+    chain = (*first.cname_chain, *step.cname_chain)
+    if len(chain) > MAX_CNAME_CHAIN:
+        return failed(f"CNAME chain longer than {MAX_CNAME_CHAIN} names")
+    detail = bounded(" | ".join(d for d in (first.detail, step.detail) if d))
+    return Lookup(
+        first.qname, first.rdtype, step.outcome, step.records, chain, detail,
+        first.observed_at, chain_open=step.chain_open,
+    )  # fmt: skip
 
 
 def empty_lookup(name: str, rdtype: str, outcome: Outcome, observed: datetime) -> Lookup:

@@ -13,7 +13,7 @@ from sovscan.config import SaasEndpoint
 from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap
 from sovscan.probes import Clock, utc_now
 from sovscan.probes.dns import sorted_addresses
-from sovscan.probes.dnslookup import Lookup, lookup
+from sovscan.probes.dnslookup import Lookup, lookup_to_end
 from sovscan.probes.https import (
     HttpsError,
     HttpsOptions,
@@ -80,7 +80,9 @@ class SaasProbe:
             url = shown_url(endpoint.url)
             evidence = (Evidence("inventory:url", url, self.clock(), Confidence.HIGH),)
         else:
-            results = [lookup(self.resolver, host, rdtype, self.clock) for rdtype in ("A", "AAAA")]
+            results = [
+                lookup_to_end(self.resolver, host, rdtype, self.clock) for rdtype in ("A", "AAAA")
+            ]
             failures = [r for r in results if r.failed]
             for result in failures:
                 yield Gap(f"dns:{host}:{result.rdtype}", result.reason)
@@ -96,7 +98,8 @@ class SaasProbe:
                     # not read as a clean, complete scan. Its addresses stay unknown.
                     yield Gap(f"dns:{host}", _no_address(results[0], chain))
             attributes["cname_chain"] = chain
-            evidence = tuple(r.evidence() for r in results if not r.failed)
+            # A failure after an alias keeps the alias seen, and says why it stops there.
+            evidence = tuple(r.evidence() for r in results if not r.failed or r.cname_chain)
         https, https_gaps = self._read_https(endpoint, host, attributes)
         yield from https_gaps
         name = bounded(endpoint.name)
@@ -128,7 +131,7 @@ def dns_resolve(resolver: dns.resolver.Resolver, clock: Clock) -> Resolve:
     def resolve(host: str) -> list[str]:
         found: list[str] = []
         for rdtype in ("A", "AAAA"):
-            result = lookup(resolver, host, rdtype, clock)
+            result = lookup_to_end(resolver, host, rdtype, clock)
             if result.failed and not found:
                 raise HttpsError(f"cannot resolve {host}: {result.reason}")
             found += [r.to_text() for r in result.records]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.resolver
 import dns.zone
 
-from sovscan.dnsserver import Fault, load_zones
+from sovscan.dnsserver import Fault, ZoneServer, load_zones
 
 ZONES_DIR = Path(__file__).resolve().parent.parent / "data" / "zones"
 
@@ -30,7 +32,13 @@ FAULTS: Sequence[Fault] = (
     Fault("slow.hostile.example", "slow", delay=0.2),
     Fault("veryslow.hostile.example", "slow", delay=2.0),
     Fault("mx0b-00000000.pphosted.com", "servfail", rdtype="AAAA"),
+    # The server stops chasing a CNAME at a faulted name: the client must ask the end itself.
+    Fault("tcp-only.example", "truncate"),
 )
+
+# CNAMEs whose end the server does not give in its answer (see `alias_zone`).
+UNSERVED_TARGET = "foo.provider.example"  # no zone holds provider.example: REFUSED
+DANGLING_TARGET = "gone.parked.example"  # parked.example is held, the name is not: NXDOMAIN
 
 
 def _simple_zone(origin: str, records: str) -> dns.zone.Zone:
@@ -70,10 +78,31 @@ def hostile_zone() -> dns.zone.Zone:
     return zone
 
 
+def alias_zone() -> dns.zone.Zone:
+    """``alias.example``: aliases into zones the server does not hold, or holds in part.
+
+    As an authoritative-only server given as --nameserver answers: `www` and the DKIM selector
+    lead into a zone it refuses; `mail` to a name that does not exist (a dangling alias); `sip`
+    to a name that fails; `autodiscover` to a name it holds but does not chase into (the fault
+    stops it), so the client asks the end and gets its address over TCP.
+    """
+    return _simple_zone(
+        "alias.example",
+        f"www CNAME {UNSERVED_TARGET}.\n"
+        f"mail CNAME {DANGLING_TARGET}.\n"
+        "sip CNAME sip.servfail.example.\n"
+        "autodiscover CNAME edge.tcp-only.example.\n"
+        "selector1._domainkey CNAME selector1-alias._domainkey.provider.example.\n",
+    )
+
+
 def code_zones() -> list[dns.zone.Zone]:
     """Zones the faults act on (they must exist for the server to be authoritative)."""
     return [
         hostile_zone(),
+        alias_zone(),
+        _simple_zone("parked.example", ""),
+        _simple_zone("tcp-only.example", "edge A 192.0.2.80\n"),
         _simple_zone("servfail.example", "@ MX 10 mx.servfail.example.\nmx A 192.0.2.1\n"),
         _simple_zone("refused.example", ""),
         _simple_zone("timeout.example", ""),
@@ -88,3 +117,24 @@ def code_zones() -> list[dns.zone.Zone]:
 def all_zones() -> list[dns.zone.Zone]:
     """Every fixture zone: the files in tests/data/zones and the ones built in code."""
     return [*load_zones(ZONES_DIR), *code_zones()]
+
+
+class CountingResolver(dns.resolver.Resolver):
+    """A real dnspython resolver that counts the questions it is asked (the live path's)."""
+
+    asked: list[tuple[str, str]]
+
+    def resolve(self, qname: Any, rdtype: Any = "A", *args: Any, **kwargs: Any) -> Any:
+        self.asked.append((str(qname), str(rdtype)))
+        return super().resolve(qname, rdtype, *args, **kwargs)
+
+
+def counting(server: ZoneServer, timeout: float, lifetime: float) -> CountingResolver:
+    resolver = CountingResolver(configure=False)
+    resolver.nameservers = [server.host]
+    resolver.port = server.port
+    resolver.timeout = timeout
+    resolver.lifetime = lifetime
+    resolver.use_edns(0, 0, 1232)
+    resolver.asked = []
+    return resolver

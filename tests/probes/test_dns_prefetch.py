@@ -37,7 +37,7 @@ from sovscan.probes.dns_prefetch import (
     lookup_from_wire,
 )
 from sovscan.probes.dnslookup import Lookup, lookup
-from tests.probes.dns_fixtures import all_zones
+from tests.probes.dns_fixtures import all_zones, counting
 
 START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 
@@ -58,27 +58,6 @@ SILENT_FAULTS = (
     "badid.hostile.example",
     "garbage.hostile.example",
 )
-
-
-class CountingResolver(dns.resolver.Resolver):
-    """A real dnspython resolver that counts the questions it is asked (the live path's)."""
-
-    asked: list[tuple[str, str]]
-
-    def resolve(self, qname: Any, rdtype: Any = "A", *args: Any, **kwargs: Any) -> Any:
-        self.asked.append((str(qname), str(rdtype)))
-        return super().resolve(qname, rdtype, *args, **kwargs)
-
-
-def counting(server: ZoneServer, timeout: float, lifetime: float) -> CountingResolver:
-    resolver = CountingResolver(configure=False)
-    resolver.nameservers = [server.host]
-    resolver.port = server.port
-    resolver.timeout = timeout
-    resolver.lifetime = lifetime
-    resolver.use_edns(0, 0, 1232)
-    resolver.asked = []
-    return resolver
 
 
 def fixture_domains() -> list[str]:
@@ -111,6 +90,10 @@ def test_bulk_gives_the_live_items_for_every_fixture_domain(server: ZoneServer) 
     assert bulk == live
     assert sum(isinstance(item, Asset) for item in live) > 100
     assert sum(isinstance(item, Gap) for item in live) > 5
+    # A CNAME end the server refuses is asked by both paths, live in the end on the bulk one.
+    refused = "CNAME target foo.provider.example. could not be resolved: REFUSED"
+    assert Gap("dns:www.alias.example:A", refused) in live
+    assert ("foo.provider.example.", "1") in bulk_resolver.asked
     # The live path asked every question; the bulk path only those it could not take as is
     # (refused, servfail, garbage: the faults), never a question of a clean domain. A truncated
     # answer was asked again over TCP by the bulk resolver, and not asked live a third time.

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.model import Asset, Confidence, Gap
 from sovscan.probes.dns import DnsProbe, dmarc_report_domains, verification_key
-from sovscan.probes.dnslookup import lookup
+from sovscan.probes.dnslookup import Lookup, follow, lookup, lookup_to_end
 from tests.conftest import StepClock
+from tests.probes.dns_fixtures import DANGLING_TARGET, UNSERVED_TARGET, counting
 
 START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 
@@ -94,10 +95,9 @@ def test_microsoft_365_direct_with_route53_and_an_lms_on_a_ca_central_1_elb(
     )
     assert autodiscover.attributes["addresses"] == ("52.96.88.130", "2603:1036:303:3050::2")
     assert [e.source for e in autodiscover.evidence] == ["dns:A", "dns:AAAA"]
-    # A target the server does not hold ends the chain: known alias, no address seen.
     enrollment = assets[prefix + "host:enterpriseenrollment.m365.example"]
     assert enrollment.attributes["cname_chain"] == ("enterpriseenrollment.manage.microsoft.com",)
-    assert enrollment.attributes["addresses"] == ()
+    assert enrollment.attributes["addresses"] == ("52.167.4.20",)
 
 
 def test_mail_authentication_records_of_microsoft_365(resolver: dns.resolver.Resolver) -> None:
@@ -478,6 +478,108 @@ def test_cname_loops_and_overlong_chains_are_gaps_with_the_reason(
     assert short["cname_chain"] == ("c7.faults.example", "c8.faults.example", "c9.faults.example")
     assert short["addresses"] == ("192.0.2.9",)
     assert "dns:faults.example:host:loop.faults.example" not in assets
+
+
+def test_a_cname_whose_end_the_server_will_not_give_is_a_gap_carried_by_the_asset(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    # An authoritative-only server answers www with the CNAME alone: the end's zone is not its.
+    # That answer used to read as "no address", silently; the end is now asked, and its
+    # REFUSED (or SERVFAIL) is a gap, with the asset's addresses unknown, not empty.
+    assets, gaps = scan(resolver, ["alias.example"])
+    refused = f"CNAME target {UNSERVED_TARGET}. could not be resolved: REFUSED"
+    servfail = "CNAME target sip.servfail.example. could not be resolved: SERVFAIL"
+    dkim = (
+        "CNAME target selector1-alias._domainkey.provider.example. could not be resolved: REFUSED"
+    )
+    assert gaps == [
+        Gap("dns:selector1._domainkey.alias.example:TXT", dkim),
+        Gap("dns:www.alias.example:A", refused),
+        Gap("dns:www.alias.example:AAAA", refused),
+        Gap("dns:sip.alias.example:A", servfail),
+        Gap("dns:sip.alias.example:AAAA", servfail),
+    ]
+    www = assets["dns:alias.example:host:www.alias.example"]
+    assert www.attributes["cname_chain"] == (UNSERVED_TARGET,)
+    assert "addresses" not in www.attributes
+    # The asset says what was seen and why it stops there, in its own evidence.
+    assert [e.detail for e in www.evidence] == [
+        f"www.alias.example. 300 IN CNAME {UNSERVED_TARGET}. | {refused}"
+    ] * 2
+    assert "addresses" not in assets["dns:alias.example:host:sip.alias.example"].attributes
+    # The DKIM alias still names where the key is kept; the key itself is the gap.
+    selector = assets["dns:alias.example:dkim:selector1"].attributes
+    assert selector["cname_chain"] == ("selector1-alias._domainkey.provider.example",)
+    assert "text" not in selector
+
+
+def test_a_dangling_cname_is_no_gap_and_an_end_asked_on_gives_its_address(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    assets, _gaps = scan(resolver, ["alias.example"])
+    # NXDOMAIN at the end is the end's own answer: the alias leads nowhere, so the host has no
+    # address, which is known (and a name no one serves is no data kept anywhere).
+    mail = assets["dns:alias.example:host:mail.alias.example"].attributes
+    assert (mail["cname_chain"], mail["addresses"]) == ((DANGLING_TARGET,), ())
+    # A server that stops short of a name that does answer: asking the end finds its address.
+    auto = assets["dns:alias.example:host:autodiscover.alias.example"]
+    assert auto.attributes["cname_chain"] == ("edge.tcp-only.example",)
+    assert auto.attributes["addresses"] == ("192.0.2.80",)
+    assert auto.evidence[0].detail == (
+        "autodiscover.alias.example. 300 IN CNAME edge.tcp-only.example."
+        " | edge.tcp-only.example. 300 IN A 192.0.2.80"
+    )
+
+
+def test_a_nodata_that_names_the_end_s_zone_asks_nothing_more(server: ZoneServer) -> None:
+    # The LMS's load balancer has no AAAA: the answer's SOA is its zone's, so that NODATA is the
+    # end's own (as a recursive resolver's is) and the end is not asked again.
+    resolver = counting(server, 1.0, 3.0)
+    found = lookup_to_end(resolver, "lms.m365.example", "AAAA", StepClock(START))
+    assert (found.outcome, found.chain_open) == ("nodata", False)
+    assert found.cname_chain == ("lms-prod-1234567890.ca-central-1.elb.amazonaws.com",)
+    assert [name for name, _type in resolver.asked] == ["lms.m365.example."]
+    # A CNAME alone, nothing said of the end: the end is asked.
+    resolver.asked.clear()
+    found = lookup_to_end(resolver, "www.alias.example", "AAAA", StepClock(START))
+    assert found.failed and found.cname_chain == (UNSERVED_TARGET,)
+    assert [name for name, _type in resolver.asked] == ["www.alias.example.", UNSERVED_TARGET + "."]
+
+
+def _stopped(name: str, *chain: str) -> Lookup:
+    """A server's NODATA after `chain`, which says nothing of the chain's end."""
+    return Lookup(name, "A", "nodata", (), chain, f"{name} CNAME", START, chain_open=bool(chain))
+
+
+@pytest.mark.parametrize(
+    ("answers", "outcome", "reason"),
+    [
+        # Each end is asked in turn, and the chain grows as each server stops short again.
+        ({"b.example": _stopped("b.example", "c.example"), "c.example": _stopped("c.example")},
+         "nodata", ""),
+        # An end whose chain leads back: a loop across answers is a loop too.
+        ({"b.example": _stopped("b.example", "a.example")}, "error",
+         "CNAME target b.example. could not be resolved: CNAME loop: "
+         + "a.example -> b.example -> a.example"),
+        # Followed on and on, a chain is bounded as one answer's is.
+        ({f"n{i}.example": _stopped(f"n{i}.example", f"n{i + 1}.example") for i in range(20)}
+         | {"b.example": _stopped("b.example", "n0.example")}, "error",
+         "could not be resolved: CNAME chain longer than 8 names"),
+    ],
+)  # fmt: skip
+def test_following_a_chain_across_answers_is_bounded(
+    answers: dict[str, Lookup], outcome: str, reason: str
+) -> None:
+    asked: list[str] = []
+
+    def ask(name: str, rdtype: str) -> Lookup:
+        asked.append(name)
+        return answers[name]
+
+    found = follow(_stopped("a.example", "b.example"), ask)
+    assert found.outcome == outcome and found.reason.endswith(reason)
+    assert found.qname == "a.example" and found.cname_chain[0] == "b.example"
+    assert len(asked) <= 9 and not found.chain_open
 
 
 def test_hostile_txt_records_are_bounded_and_kept_as_data(

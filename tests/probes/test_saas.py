@@ -85,6 +85,24 @@ def test_an_endpoint_whose_alias_leads_to_no_address_is_a_gap_naming_the_chain_e
     assert asset.attributes["cname_chain"] == (end,)
 
 
+def test_an_alias_into_a_zone_the_server_refuses_is_a_gap_not_a_missing_address(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    # The server answers with the CNAME alone (provider.example is no zone of its): asking the
+    # end is refused, so the addresses are unknown, not absent, and the url is not to blame.
+    gap_a, gap_aaaa, asset = collect(
+        resolver, SaasEndpoint("App", "https://www.alias.example", "personal")
+    )
+    reason = "CNAME target foo.provider.example. could not be resolved: REFUSED"
+    assert [gap_a, gap_aaaa] == [
+        Gap("dns:www.alias.example:A", reason),
+        Gap("dns:www.alias.example:AAAA", reason),
+    ]
+    assert isinstance(asset, Asset) and "addresses" not in asset.attributes
+    assert asset.attributes["cname_chain"] == ("foo.provider.example",)
+    assert [e.detail.endswith(reason) for e in asset.evidence] == [True, True]
+
+
 def test_a_failing_lookup_leaves_addresses_unknown_and_is_a_gap(
     impatient: dns.resolver.Resolver,
 ) -> None:
