@@ -528,10 +528,11 @@ def _label(reader: _Reader, value: object, where: str, domains: Collection[str])
 
 
 def _full_name_problem(name: str, domains: Collection[str], of: str = "") -> str | None:
-    """Why `name`, one of dns.names, is not a label: it is one of `domains` (`of` says whence)
-    or a host name under one. A name is put under every domain (`portail` is asked as
-    portail.<domain>), so `portail.cssdescedres.example` would be asked as
-    portail.cssdescedres.example.<domain>: a name nobody has, and nothing would say so."""
+    """Why `name`, one of dns.names, is not a label: it is one of `domains` (`of` says whence),
+    a host name under one, or a host name under none that ends as they do. A name is put under
+    every domain (`portail` is asked as portail.<domain>), so `portail.cssdescedres.example`
+    would be asked as portail.cssdescedres.example.<domain>: a name nobody has, and nothing
+    would say so."""
     labels = name.split(".")
     for start in range(len(labels)):
         domain = ".".join(labels[start:])
@@ -540,6 +541,16 @@ def _full_name_problem(name: str, domains: Collection[str], of: str = "") -> str
         if start == 0:
             return f"one of the domains{of} (a domain's own name is always looked up): remove it"
         return f"a host name under the domain {domain}{of}: write {'.'.join(labels[:start])!r}"
+    # Under no domain to probe, yet ending in a domain's top-level label: a host name of another
+    # domain (portail.ecole.example beside universite.example), which would be asked under each
+    # domain and found under none, silently. Dotted labels (_sip._tls, www.intranet) end in no
+    # domain's top-level label.
+    tld = labels[-1]
+    if len(labels) > 1 and any(d.rsplit(".", 1)[-1] == tld for d in domains):
+        return (
+            f"a host name under no domain to probe (it ends in .{tld}, as the domains{of} do): "
+            "add its domain to dns.domains, or the host as a [[saas]] url"
+        )
     return None
 
 

@@ -707,6 +707,14 @@ NAME_EXPECTED = (
             "domain's own name is always looked up): remove it",
         ),
         ('["portail/"]', "dns.names[0]: " + NAME_EXPECTED + "'portail/'"),
+        # A host of a domain not probed was asked as portail.ecole.example.<each domain>, and
+        # found under none, silently: the scan said nothing of the host it was told to see.
+        (
+            '["lms", "portail.ecole.example"]',
+            "dns.names[1]: " + NAME_EXPECTED + "'portail.ecole.example', a host name under no "
+            "domain to probe (it ends in .example, as the domains do): add its domain to "
+            "dns.domains, or the host as a [[saas]] url",
+        ),
     ],
 )
 def test_a_dns_name_is_a_label_not_a_host_name(tmp_path: Path, names: str, expected: str) -> None:
@@ -724,11 +732,18 @@ def test_dns_names_that_are_labels_are_kept(tmp_path: Path) -> None:
 
 
 def test_a_dns_name_under_a_domain_of_the_domains_file_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, f'{DNS_NAMES}names = ["portail.ecole.example"]\n')
+    path = write(tmp_path, f'{DNS_NAMES}names = ["portail.ecole.test"]\n')
     domains = tmp_path / "domains.txt"
-    domains.write_text("ecole.example\n", encoding="utf-8")
-    assert load_config(path).dns_names == ("portail.ecole.example",)  # no domain of its own
+    domains.write_text("ecole.test\n", encoding="utf-8")
+    assert load_config(path).dns_names == ("portail.ecole.test",)  # no domain of its own
     assert scan_writes_nothing(tmp_path, path, "--domains", str(domains)) == (
-        f"{path}: dns.names: " + NAME_EXPECTED + "'portail.ecole.example', a host name under "
-        f"the domain ecole.example of --domains {domains}: write 'portail'"
+        f"{path}: dns.names: " + NAME_EXPECTED + "'portail.ecole.test', a host name under "
+        f"the domain ecole.test of --domains {domains}: write 'portail'"
+    )
+    # A host of a domain the file does not name, ending as its domains do.
+    domains.write_text("lycee.test\n", encoding="utf-8")
+    assert scan_writes_nothing(tmp_path, path, "--domains", str(domains)) == (
+        f"{path}: dns.names: " + NAME_EXPECTED + "'portail.ecole.test', a host name under no "
+        f"domain to probe (it ends in .test, as the domains of --domains {domains} do): add its "
+        "domain to dns.domains, or the host as a [[saas]] url"
     )
