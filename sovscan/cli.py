@@ -178,7 +178,14 @@ def _say(level: str, text: str) -> None:
         record = logging.makeLogRecord({"name": "sovscan", "levelname": level.upper(), "msg": text})
         click.echo(_JsonLines().format(record), err=True)
     else:
-        click.echo(f"sovscan: {level}: {text}", err=True)
+        click.echo(_text_line(level, text), err=True)
+
+
+def _text_line(level: str, text: str) -> str:
+    """A line on stderr in text: the one form of a log record and of a line said outside the
+    log (-q's reason for exit 1 or 3 is grepped for as the default's is), level in lowercase
+    as in the JSON lines."""
+    return f"sovscan: {level.lower()}: {text}"
 
 
 @click.group(cls=SovscanGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -201,6 +208,16 @@ def _say(level: str, text: str) -> None:
 def cli(verbose: int, quiet: bool, log_format: str) -> None:
     """sovscan: where your institution's data lives, and which laws can reach it."""
     _configure_logging(verbose, quiet, log_format)
+
+
+class _TextLines(logging.Formatter):
+    """One line per log record (a traceback, at -vv, on the lines after it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = _text_line(record.levelname, record.getMessage())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 class _JsonLines(logging.Formatter):
@@ -231,11 +248,7 @@ def _configure_logging(verbose: int, quiet: bool, log_format: str = "text") -> N
     package_logger = logging.getLogger("sovscan")
     package_logger.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _JsonLines()
-        if log_format == "json"
-        else logging.Formatter("sovscan: %(levelname)s: %(message)s")
-    )
+    handler.setFormatter(_JsonLines() if log_format == "json" else _TextLines())
     package_logger.addHandler(handler)
     package_logger.propagate = False
     try:
@@ -933,6 +946,13 @@ def _log_outcome(result: Scan, outcome: _Outcome) -> None:
     # The summary last: the tail of a cron log is what gets read.
     for gap in result.gaps:
         logger.warning("could not see %s: %s", gap.scope, gap.reason)
+    # Why the exit is 1 or 3, in the same line whatever the verbosity: a journal's watcher
+    # greps one form. Success stays silent.
+    if outcome.code != EXIT_OK and logger.isEnabledFor(logging.WARNING):
+        logger.warning("%s", _outcome_reason(result, outcome))
+    elif outcome.code != EXIT_OK:
+        # -q (or SOVSCAN_LOGLEVEL=ERROR) hid the warnings: still one line, as an error is.
+        _say("warning", _outcome_reason(result, outcome))
     logger.info(
         "%d assets, %d risk findings, %d gaps; exit %d",
         result.score.assets_total,
@@ -940,13 +960,6 @@ def _log_outcome(result: Scan, outcome: _Outcome) -> None:
         len(result.gaps),
         outcome.code,
     )
-    if outcome.code != EXIT_OK and not logger.isEnabledFor(logging.WARNING):
-        # -q (or SOVSCAN_LOGLEVEL=ERROR) hid the warnings above: success stays silent, but an
-        # exit 1 or 3 still leaves one line in the log saying why, as an error does.
-        _say("warning", _outcome_reason(result, outcome))
-    elif outcome.code == EXIT_RISK:
-        # Gaps were warned of above; a failing risk would otherwise leave a journal silent.
-        logger.warning("%s", _outcome_reason(result, outcome))
 
 
 def _outcome_reason(result: Scan, outcome: _Outcome) -> str:

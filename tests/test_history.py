@@ -924,7 +924,7 @@ def test_a_scan_says_when_its_scope_is_narrower_than_the_last_complete_one(
         previous = list_scans(store)[-1].id
         warned = run("", *narrowed).stderr
         assert (
-            f"sovscan: WARNING: scope: this scan covers less than the previous complete scan "
+            f"sovscan: warning: scope: this scan covers less than the previous complete scan "
             f"{previous} of 'X': it dropped SaaS endpoint 192.0.2.11. What lay there was not "
             "looked at: `sovscan diff` lists it as unseen, not resolved\n"
         ) in warned

@@ -71,7 +71,7 @@ def test_servfail_becomes_a_gap_and_exit_3(tmp_path: Path) -> None:
     assert "could not see dns:broken.example" in result.stderr
     # With -v the summary comes last, after the warnings it sums up (a log's tail reads right).
     lines = verbose.stderr.splitlines()
-    assert lines[-1].startswith("sovscan: INFO: ") and lines[-1].endswith("gaps; exit 3")
+    assert lines[-1].startswith("sovscan: info: ") and lines[-1].endswith("gaps; exit 3")
     assert any("could not see dns:broken.example" in line for line in lines[:-1])
 
 
@@ -131,6 +131,31 @@ def test_quiet_says_in_one_line_why_a_scan_did_not_exit_0(
 
 
 @pytest.mark.usefixtures("_logging_restored")
+def test_warnings_have_one_prefix_whatever_the_verbosity(tmp_path: Path) -> None:
+    # -q said "sovscan: warning: partial scan, exit 3: ..." where the default said
+    # "sovscan: WARNING: could not see ..." and no reason at all: a watcher grepping a journal
+    # for one form missed the other. Now every level is written in lowercase, as in the JSON
+    # lines, and the reason for exit 1 or 3 is the same line in every mode.
+    inventory = _two_domains(tmp_path)
+    with _one_broken_server() as server:
+        args = ["scan", "-c", str(inventory), "--nameserver", f"{server.host}:{server.port}",
+                "--no-store", "--format", "json", "-o", str(tmp_path / "report")]  # fmt: skip
+        runs = {flag: CliRunner().invoke(cli, [*flag.split(), *args]) for flag in ("-q", "", "-v")}
+        bad = CliRunner().invoke(cli, ["-q", *args[:-2], "-o", str(inventory)])
+    quiet, default, verbose = (runs[flag] for flag in ("-q", "", "-v"))
+    assert quiet.exit_code == default.exit_code == verbose.exit_code == 3
+    (reason,) = quiet.stderr.splitlines()  # -q stays quiet: that one line only
+    assert reason.startswith("sovscan: warning: partial scan, exit 3: 1 scope(s) could not be")
+    assert reason in default.stderr.splitlines() and reason in verbose.stderr.splitlines()
+    assert default.stderr.splitlines()[-1] == reason  # a journal's last line says why
+    for run in (quiet, default, verbose):
+        prefixes = {line.split(": ")[1] for line in run.stderr.splitlines()}
+        assert prefixes <= {"warning", "info"} and prefixes == {p.lower() for p in prefixes}
+    assert "sovscan: warning: could not see dns:broken.example" in default.stderr
+    assert bad.exit_code == 2 and bad.stderr.startswith("sovscan: error: ")
+
+
+@pytest.mark.usefixtures("_logging_restored")
 @pytest.mark.parametrize("output_format", ["table", "json"])  # held, and streamed
 def test_debug_logs_say_where_a_scan_is(tmp_path: Path, output_format: str) -> None:
     # -vv gave no progress at all off a terminal: a long cron scan's log could not say which
@@ -144,15 +169,15 @@ def test_debug_logs_say_where_a_scan_is(tmp_path: Path, output_format: str) -> N
         plain = CliRunner().invoke(cli, ["-v", *args])
     assert debug.exit_code == plain.exit_code == 3
     lines = debug.stderr.splitlines()
-    assert "sovscan: DEBUG: probing dns" in lines
-    (ok,) = [line for line in lines if line.startswith("sovscan: DEBUG: probe dns: dns:ok.")]
-    assert ok.startswith("sovscan: DEBUG: probe dns: dns:ok.example: ") and ok.endswith(" assets")
+    assert "sovscan: debug: probing dns" in lines
+    (ok,) = [line for line in lines if line.startswith("sovscan: debug: probe dns: dns:ok.")]
+    assert ok.startswith("sovscan: debug: probe dns: dns:ok.example: ") and ok.endswith(" assets")
     assert any(
-        line.startswith("sovscan: DEBUG: probe dns: could not see dns:broken.example")
+        line.startswith("sovscan: debug: probe dns: could not see dns:broken.example")
         and "SERVFAIL" in line
         for line in lines
     )
-    assert "DEBUG" not in plain.stderr
+    assert "sovscan: debug: " not in plain.stderr
 
 
 ALIASED = """$TTL 300

@@ -465,7 +465,7 @@ def test_a_replay_after_a_data_update_says_the_data_differs(
     )
     (warning,) = [line for line in replayed.stderr.splitlines() if "differ" in line]
     assert warning == (
-        f"sovscan: WARNING: replay of scan {original['scan_id']}: the data differs from the "
+        f"sovscan: warning: replay of scan {original['scan_id']}: the data differs from the "
         "scan's; verdicts may differ from the bundle's report for that reason alone"
     )
 
