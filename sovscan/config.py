@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from sovscan.bounds import bounded
 from sovscan.engine.waivers import Waiver, parse_waivers
 from sovscan.errors import ConfigError
-from sovscan.model import Policy
+from sovscan.model import MAX_DECLARED_PREFIXES, DeclaredNetwork, Policy
 from sovscan.places import GROUPS, home_jurisdictions, is_place
 from sovscan.shown import shown
 from sovscan.suggest import closest, either
@@ -126,6 +127,7 @@ class ScanConfig:
     rule_dirs: tuple[Path, ...] = ()  # the institution's own rules, relative to the file
     limits: Limits = Limits()
     https: HttpsSettings = HttpsSettings()
+    networks: tuple[DeclaredNetwork, ...] = ()  # address space whose operator it states
 
 
 def load_config(path: Path) -> ScanConfig:
@@ -174,7 +176,7 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
     reader.known_keys(
         document,
         "",
-        {"institution", "aws", "dns", "saas", "waivers", "rules", "limits", "https"},
+        {"institution", "aws", "dns", "saas", "waivers", "rules", "limits", "https", "networks"},
     )
     institution = reader.table(document, "institution", required=True)
     policy = _policy(reader, institution)
@@ -223,6 +225,7 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
     )
     limits = _limits(reader, reader.table(document, "limits", required=False))
     https = _https(reader, reader.table(document, "https", required=False), base)
+    networks = _networks(reader, reader.table_array(document, "networks"))
     return ScanConfig(
         policy,
         aws,
@@ -236,6 +239,7 @@ def parse_config(document: Mapping[str, Any], label: str) -> ScanConfig:
         rule_dirs,
         limits,
         https,
+        networks,
     )
 
 
@@ -461,20 +465,159 @@ def _declared_location(
                 "add the data_location it is the basis of"
             )
         return None, None
-    if (
-        not isinstance(raw, str)
-        or raw.strip().upper() in GROUPS
-        or not is_place(raw.strip().upper())
-    ):
-        reader.fail(
-            f"{where}.data_location", "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'", raw
-        )
+    code = _iso_code(reader, raw, f"{where}.data_location")
     if basis is None:
         raise ConfigError(
             f"{reader.label}: {where}.data_location_basis: required with data_location: where "
             "the declared location comes from, e.g. 'DPA with the vendor, schedule 2'"
         )
-    return raw.strip().upper(), basis
+    return code, basis
+
+
+def _iso_code(reader: _Reader, raw: object, key: str) -> str:
+    """A place: an ISO 3166-1 or 3166-2 code, not a group (EU, EEA), upper-cased."""
+    if (
+        not isinstance(raw, str)
+        or raw.strip().upper() in GROUPS
+        or not is_place(raw.strip().upper())
+    ):
+        reader.fail(key, "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'", raw)
+    return raw.strip().upper()
+
+
+def parse_networks(entries: object, label: str) -> tuple[DeclaredNetwork, ...]:
+    """[[networks]] entries read from elsewhere than an inventory (an evidence bundle's
+    policy.json), checked as the inventory's are; `label` names the file in errors."""
+    return _networks(_Reader(label), _Reader(label).table_array({"networks": entries}, "networks"))
+
+
+_PREFIX_EXPECTED = "an IP prefix such as 198.51.100.0/24 or 2001:db8:100::/48"
+_SHORTEST_PREFIX = {4: 8, 6: 16}  # wider than any one institution's allocation
+
+
+def _networks(reader: _Reader, entries: Sequence[Mapping[str, Any]]) -> tuple[DeclaredNetwork, ...]:
+    out = []
+    total = 0
+    for index, table in enumerate(entries):
+        where = f"networks[{index}]"
+        prefixes = table.get("prefixes")
+        total += len(prefixes) if isinstance(prefixes, list) else 0
+        if total > MAX_DECLARED_PREFIXES:  # before reading them: the bound is on the work too
+            raise ConfigError(
+                f"{reader.label}: {where}.prefixes: more than {MAX_DECLARED_PREFIXES} prefixes in "
+                "all [[networks]] entries; declare the institution's allocations, not each block"
+            )
+        out.append(_network(reader, table, where))
+    _check_prefixes(reader, out)
+    return tuple(out)
+
+
+def _network(reader: _Reader, table: Mapping[str, Any], where: str) -> DeclaredNetwork:
+    reader.known_keys(
+        table, where, {"name", "prefixes", "operator", "parent", "jurisdictions", "place", "basis"}
+    )
+    name = reader.text(table, f"{where}.name", required=True)
+    if "prefixes" not in table:
+        reader.missing(f"{where}.prefixes", f"a non-empty list of IP prefixes ({_PREFIX_EXPECTED})")
+    raw_prefixes = reader.str_list(table, f"{where}.prefixes")
+    if not raw_prefixes:
+        reader.fail(f"{where}.prefixes", "a non-empty list of IP prefixes", raw_prefixes)
+    prefixes = tuple(
+        str(_prefix(reader, value, f"{where}.prefixes[{i}]"))
+        for i, value in enumerate(raw_prefixes)
+    )
+    operator = reader.text(table, f"{where}.operator", required=True)
+    if "jurisdictions" not in table:
+        reader.missing(
+            f"{where}.jurisdictions",
+            "the ISO 3166 codes of the operator's and its parent's homes, e.g. ['CA-QC', 'CA']",
+        )
+    raw_juris = reader.str_list(table, f"{where}.jurisdictions")
+    if not raw_juris:
+        reader.fail(f"{where}.jurisdictions", "a non-empty list of ISO 3166 codes", raw_juris)
+    jurisdictions = tuple(
+        _dedupe(
+            reader.place_value(value, f"{where}.jurisdictions[{i}]")
+            for i, value in enumerate(raw_juris)
+        )
+    )
+    place = table.get("place")
+    basis = reader.text(table, f"{where}.basis")
+    if basis is None:
+        reader.missing(
+            f"{where}.basis",
+            "where the statement comes from, e.g. 'asset register 2026-09, data centre lease'",
+        )
+    return DeclaredNetwork(
+        name,
+        prefixes,
+        operator,
+        reader.text(table, f"{where}.parent"),
+        jurisdictions,
+        None if place is None else _iso_code(reader, place, f"{where}.place"),
+        basis,
+    )
+
+
+def _check_prefixes(reader: _Reader, networks: Sequence[DeclaredNetwork]) -> None:
+    """Each prefix declared once. A prefix inside another entry's is a carve-out (the most
+    specific wins: a block of the campus rented to a host); inside one of its own entry's, it
+    says nothing the wider one does not, and is refused as a slip."""
+    seen: dict[ipaddress.IPv4Network | ipaddress.IPv6Network, tuple[int, int]] = {}
+    for index, entry in enumerate(networks):
+        for i, text in enumerate(entry.prefixes):
+            net = ipaddress.ip_network(text)
+            earlier = seen.setdefault(net, (index, i))
+            if earlier != (index, i):
+                raise ConfigError(
+                    f"{reader.label}: networks[{index}].prefixes[{i}]: {net} is already declared "
+                    f"by networks[{earlier[0]}].prefixes[{earlier[1]}]; declare each prefix once"
+                )
+    lengths = {(net.version, net.prefixlen) for net in seen}
+    # A dict look-up per prefix length present, not a comparison of every pair.
+    for net, (index, i) in seen.items():
+        for version, length in sorted(lengths):
+            if version != net.version or length >= net.prefixlen:
+                continue
+            wider = net.supernet(new_prefix=length)
+            holder = seen.get(wider)
+            if holder is not None and holder[0] == index:
+                raise ConfigError(
+                    f"{reader.label}: networks[{index}].prefixes[{i}]: {net} is inside {wider}, "
+                    f"networks[{index}].prefixes[{holder[1]}] of the same entry; remove one"
+                )
+
+
+def _prefix(
+    reader: _Reader, value: object, key: str
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IP prefix in CIDR notation (an address alone is one host). Host bits are refused, not
+    cleared: 198.51.100.7/24 may mean a /32 or a typo, and clearing them would claim a block the
+    author may not have meant."""
+    if not isinstance(value, str) or not value.strip():
+        reader.fail(key, _PREFIX_EXPECTED, value)
+    text = value.strip()
+    try:
+        net = ipaddress.ip_network(text)
+    except ValueError:
+        try:
+            host = ipaddress.ip_interface(text)
+        except ValueError:
+            reader.fail(key, _PREFIX_EXPECTED, value)
+        reader.fail(
+            key,
+            f"a prefix without host bits ({host.network}, or {host.ip}/{host.max_prefixlen} for "
+            "one host)",
+            value,
+        )
+    if net.prefixlen < _SHORTEST_PREFIX[net.version]:
+        reader.fail(
+            key,
+            f"an IPv{net.version} prefix of /{_SHORTEST_PREFIX[net.version]} or longer "
+            "(one institution's address space)",
+            value,
+        )
+    return net
 
 
 def _check_saas_hosts(reader: _Reader, saas: Sequence[SaasEndpoint]) -> None:

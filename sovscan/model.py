@@ -65,6 +65,9 @@ class Method(StrEnum):
     PUBLISHED_RANGES = "published-ranges"
     HOSTNAME_REGION = "hostname-region"
     CATALOGUE = "catalogue"
+    # The institution's statement about its own address space ([[networks]]): curated, so it
+    # beats what is inferred from routing (the ASN table, RDAP), never a provider's own ranges.
+    DECLARED = "declared"
     ASN_TABLE = "asn-table"
     RDAP = "rdap"
     UNKNOWN = "unknown"
@@ -205,6 +208,26 @@ def run_by(operator: str | None, parent: str | None) -> str | None:
 
 
 UNKNOWN_CONTROL = Control(None, None, None, None, Method.UNKNOWN, Confidence.NONE)
+
+
+MAX_DECLARED_PREFIXES = 1024
+"""Prefixes an inventory may declare in all its [[networks]] entries together: resolution's
+look-up does not grow with them, but each costs memory and a check against the cloud ranges."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredNetwork:
+    """Address space whose operator the institution states ([[networks]] in the inventory), with
+    where that statement comes from. Resolution answers an address inside one of `prefixes` from
+    it, unless a provider's published range holds the address."""
+
+    name: str  # the entry's label, shown in evidence: "Campus data centre"
+    prefixes: tuple[str, ...]  # normalised CIDR text: "198.51.100.0/24", "2001:db8:100::/48"
+    operator: str
+    parent: str | None
+    jurisdictions: tuple[str, ...]  # ISO 3166 codes (or EU, EEA) the operator answers to
+    place: str | None  # ISO 3166 code where those servers are; None: not stated
+    basis: str  # "asset register 2026-09, data centre lease"
 
 
 @dataclass(frozen=True, slots=True)

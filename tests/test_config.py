@@ -747,3 +747,185 @@ def test_a_dns_name_under_a_domain_of_the_domains_file_is_refused(tmp_path: Path
         f"domain to probe (it ends in .test, as the domains of --domains {domains} do): add its "
         "domain to dns.domains, or the host as a [[saas]] url"
     )
+
+
+NETWORKS = """[institution]
+name = "Université Exemple"
+home = "CA-QC"
+[dns]
+domains = ["universite.example"]
+[[networks]]
+name = "Campus data centre"
+prefixes = ["198.51.100.0/24", "2001:DB8:100::/48", "192.0.2.7"]
+operator = "Université Exemple"
+parent = "Université Exemple"
+jurisdictions = ["ca-qc", "CA"]
+place = "ca-qc"
+basis = "asset register 2026-09, data centre lease"
+"""
+
+
+def test_declared_networks_are_read_and_normalised(tmp_path: Path) -> None:
+    carve_out = (
+        '[[networks]]\nname = "Rented to a host"\nprefixes = ["198.51.100.128/25"]\n'
+        'operator = "OVH SAS"\njurisdictions = ["FR", "EU"]\nbasis = "lease 2025-114"\n'
+    )
+    (campus, rented) = load_config(write(tmp_path, NETWORKS + carve_out)).networks
+    # An address alone is one host; IPv6 in its canonical form; codes upper-cased.
+    assert campus.prefixes == ("198.51.100.0/24", "2001:db8:100::/48", "192.0.2.7/32")
+    assert (campus.operator, campus.parent) == ("Université Exemple", "Université Exemple")
+    assert (campus.jurisdictions, campus.place) == (("CA-QC", "CA"), "CA-QC")
+    assert campus.basis == "asset register 2026-09, data centre lease"
+    # A prefix inside another entry's is a carve-out, kept: the most specific wins.
+    assert (rented.prefixes, rented.parent, rented.place) == (("198.51.100.128/25",), None, None)
+
+
+ENTRY = (
+    '[[networks]]\nname = "Campus"\noperator = "U"\njurisdictions = ["CA-QC"]\nbasis = "register"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        (
+            'prefixes = ["198.51.100.0/33"]',
+            (
+                "networks[1].prefixes[0]: expected an IP prefix such as 198.51.100.0/24 or "
+                "2001:db8:100::/48; got '198.51.100.0/33'"
+            ),
+        ),
+        (
+            'prefixes = ["10.0.0.0/8", "campus"]',
+            (
+                "networks[1].prefixes[1]: expected an IP prefix such as 198.51.100.0/24 or "
+                "2001:db8:100::/48; got 'campus'"
+            ),
+        ),
+        (
+            'prefixes = ["203.0.113.7/24"]',
+            (
+                "networks[1].prefixes[0]: expected a prefix without host bits (203.0.113.0/24, or "
+                "203.0.113.7/32 for one host); got '203.0.113.7/24'"
+            ),
+        ),
+        (
+            'prefixes = ["2001:db8:200::1/48"]',
+            (
+                "networks[1].prefixes[0]: expected a prefix without host bits (2001:db8:200::/48, "
+                "or 2001:db8:200::1/128 for one host); got '2001:db8:200::1/48'"
+            ),
+        ),
+        (
+            'prefixes = ["0.0.0.0/0"]',
+            (
+                "networks[1].prefixes[0]: expected an IPv4 prefix of /8 or longer (one "
+                "institution's address space); got '0.0.0.0/0'"
+            ),
+        ),
+        (
+            'prefixes = ["2000::/3"]',
+            (
+                "networks[1].prefixes[0]: expected an IPv6 prefix of /16 or longer (one "
+                "institution's address space); got '2000::/3'"
+            ),
+        ),
+        (
+            'prefixes = ["203.0.113.0/24", "198.51.100.0/24"]',
+            (
+                "networks[1].prefixes[1]: 198.51.100.0/24 is already declared by "
+                "networks[0].prefixes[0]; declare each prefix once"
+            ),
+        ),
+        (
+            'prefixes = ["203.0.113.128/25", "203.0.113.0/24"]',
+            (
+                "networks[1].prefixes[0]: 203.0.113.128/25 is inside 203.0.113.0/24, "
+                "networks[1].prefixes[1] of the same entry; remove one"
+            ),
+        ),
+        ("prefixes = []", "networks[1].prefixes: expected a non-empty list of IP prefixes; got []"),
+        (
+            "",
+            (
+                "networks[1].prefixes: missing; it is required: a non-empty list of IP "
+                "prefixes (an IP prefix such as 198.51.100.0/24 or 2001:db8:100::/48)"
+            ),
+        ),
+        (
+            'prefixes = ["203.0.113.0/24"]\nowner = "IT"',
+            (
+                "networks[1].owner: unknown key; expected one of basis, jurisdictions, name, "
+                "operator, parent, place, prefixes"
+            ),
+        ),
+        (
+            'prefixes = ["203.0.113.0/24"]\nplace = "Quebec"',
+            (
+                "networks[1].place: expected an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'; "
+                "got 'Quebec'"
+            ),
+        ),
+        (
+            'prefixes = ["203.0.113.0/24"]\nplace = "EU"',
+            (
+                "networks[1].place: expected an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'; "
+                "got 'EU'"
+            ),
+        ),
+    ],
+)
+def test_a_bad_declared_network_is_one_line(tmp_path: Path, lines: str, problem: str) -> None:
+    path = write(tmp_path, NETWORKS + ENTRY + lines + "\n")
+    assert scan_writes_nothing(tmp_path, path) == f"{path}: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        (
+            'name = "C"\nprefixes = ["203.0.113.0/24"]\noperator = "U"\njurisdictions = ["CA"]',
+            (
+                "networks[1].basis: missing; it is required: where the statement comes from, e.g. "
+                "'asset register 2026-09, data centre lease'"
+            ),
+        ),
+        (
+            'name = "C"\nprefixes = ["203.0.113.0/24"]\noperator = "U"\nbasis = "b"',
+            (
+                "networks[1].jurisdictions: missing; it is required: the ISO 3166 codes of the "
+                "operator's and its parent's homes, e.g. ['CA-QC', 'CA']"
+            ),
+        ),
+        (
+            (
+                'name = "C"\nprefixes = ["203.0.113.0/24"]\noperator = "U"\nbasis = "b"\n'
+                'jurisdictions = ["CA", "Canada"]'
+            ),
+            (
+                "networks[1].jurisdictions[1]: expected an ISO 3166-1 or 3166-2 code such as 'CA' "
+                "or 'CA-QC' (or EU, EEA); got 'Canada'"
+            ),
+        ),
+        (
+            'name = "C"\nprefixes = ["203.0.113.0/24"]\nbasis = "b"\njurisdictions = ["CA"]',
+            "networks[1].operator: missing; it is required: a non-empty string",
+        ),
+    ],
+)
+def test_a_declared_network_without_a_required_key_is_one_line(
+    tmp_path: Path, entry: str, problem: str
+) -> None:
+    path = write(tmp_path, NETWORKS + "[[networks]]\n" + entry + "\n")
+    assert scan_writes_nothing(tmp_path, path) == f"{path}: {problem}"
+
+
+def test_declared_prefixes_are_bounded(tmp_path: Path) -> None:
+    from sovscan.model import MAX_DECLARED_PREFIXES
+
+    many = ", ".join(f'"10.{i // 256}.{i % 256}.0/24"' for i in range(MAX_DECLARED_PREFIXES - 2))
+    path = write(tmp_path, NETWORKS + ENTRY + f"prefixes = [{many}]\n")
+    assert scan_writes_nothing(tmp_path, path) == (
+        f"{path}: networks[1].prefixes: more than {MAX_DECLARED_PREFIXES} prefixes in all "
+        "[[networks]] entries; declare the institution's allocations, not each block"
+    )
