@@ -32,6 +32,7 @@ from sovscan.model import (
     Asset,
     AwsScope,
     CitedControl,
+    DeclaredNetwork,
     Finding,
     Gap,
     Policy,
@@ -48,7 +49,14 @@ from sovscan.probes.dns_prefetch import bulk_settings
 from sovscan.probes.https import HttpsOptions
 from sovscan.probes.saas import SaasProbe
 from sovscan.probes.tenant import M365TenantProbe
-from sovscan.resolve import KnowledgeBase, RdapClient, law_summaries, resolve_all
+from sovscan.resolve import (
+    KnowledgeBase,
+    RdapClient,
+    cloud_ranges_within,
+    declared_table,
+    law_summaries,
+    resolve_all,
+)
 from sovscan.scope import scope_unit
 
 logger = logging.getLogger(__name__)
@@ -299,6 +307,7 @@ def run_scan(
         waivers=config.waivers,
         profile=profile,
         scope=seen.scope(configured_scope(config)),
+        networks=config.networks,
     )
 
 
@@ -362,6 +371,29 @@ def profile_notices(
     return tuple(notices)
 
 
+def network_notices(
+    networks: Sequence[DeclaredNetwork], knowledge: KnowledgeBase
+) -> tuple[str, ...]:
+    """A notice for each declared prefix that shares addresses with a provider's published range:
+    there the provider's range decides (resolution records the declaration as a conflict), so a
+    declaration that meant otherwise is a mistake the institution should see without hunting for
+    the one asset it touched."""
+    notices = []
+    for index, entry in enumerate(networks):
+        for i, prefix in enumerate(entry.prefixes):
+            ranges = cloud_ranges_within(knowledge.index, prefix)
+            if not ranges:
+                continue
+            named = ", ".join(f"{r.provider} {r.prefix} ({r.service})" for r in ranges)
+            notices.append(
+                f"networks[{index}].prefixes[{i}] {prefix} ({bounded(entry.name, 60)}) shares "
+                f"addresses with published cloud ranges: {named}; there the provider's range is "
+                "used, not the declaration (a range the cloud runs for the institution, or a "
+                "mistake in the declaration)"
+            )
+    return tuple(notices)
+
+
 def label_notices(config: ScanConfig, policy: Policy) -> tuple[str, ...]:
     """A notice for each classification the inventory uses that is neither a sensitive nor a
     public label of `policy`: it is judged sensitive (a typo must never relax a check), and the
@@ -397,18 +429,21 @@ def assess(
     profile: str | None = None,
     replay_of: ReplayOf | None = None,
     scope: ScanScope | None = None,
+    networks: Sequence[DeclaredNetwork] = (),
 ) -> Scan:
     """Resolve and evaluate observations already made: a live scan, or a replayed bundle.
 
     `started` and `finished` are this evaluation's times; a replay gives `replay_of`, the scan
-    that observed; `scope`, what the observing run was configured to look at, when known.
+    that observed; `scope`, what the observing run was configured to look at, when known;
+    `networks`, the address space the inventory declared ([[networks]]), as it was then.
     Findings an active waiver accepts stay in the scan, marked, but count neither in the score
     nor for exit codes; expired and unused waivers become notices.
     """
-    resolved = resolve_all(assets, knowledge, rdap)
     # A waiver is judged on the day the estate was observed: a replay of old evidence gives the
-    # verdicts the original scan gave, unless other rules or data change them.
+    # verdicts the original scan gave, unless other rules or data change them. A declaration's
+    # evidence is dated that day too, so a replay's evidence is the scan's.
     observed = replay_of.started_at if replay_of is not None else started
+    resolved = resolve_all(assets, knowledge, rdap, declared_table(networks, observed))
     waived = apply_waivers(evaluate(ruleset, resolved, policy), waivers, observed.date())
     findings = tuple(mark_waived(f, waived.waived.get(f.key)) for f in waived.findings)
     return Scan(

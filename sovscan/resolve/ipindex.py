@@ -217,6 +217,10 @@ class IpIndex:
         start, end = int(self.org_offsets[i]), int(self.org_offsets[i + 1])
         return self.org_blob[start:end].decode("utf-8", "replace")
 
+    def cloud_range(self, family: int, i: int) -> CloudRange:
+        """The published range of 0-based prefix-table row `i` (a `cloud_rows` value minus 1)."""
+        return self._cloud(self.v4 if family == 4 else self.v6, i)
+
     def _cloud(self, table: _Family, i: int) -> CloudRange:
         provider, region, border_group, service, edge, feed = self.records[int(table.pfx_rec[i])]
         length = int(table.pfx_len[i])

@@ -13,6 +13,12 @@ Every signal becomes a candidate Location or Control with its method and confide
   `ca-smtp-inbound-*`), checked against the region table.
 - catalogue (at most MEDIUM): a host-name fingerprint (MX, NS, CNAME, SPF include) or a TXT
   verification token naming the vendor; control only, except CDN names, which are global edges.
+- declared (MEDIUM): an address inside a prefix the institution declares in its inventory
+  ([[networks]]): the operator, parent and jurisdictions it states (laws from those homes, as for
+  a catalogue operator), and the place of those servers when it states one. The most specific
+  declared prefix wins. A provider-published range holding the address beats it: the declaration
+  is then recorded as a `resolve:conflict` (a range the cloud runs under BYOIP, or a mistake).
+  Curated by the institution, so it beats the inferences below, which stay as evidence.
 - asn-table: the origin AS of an address. A catalogue provider's AS gives its control (MEDIUM); a
   curated operator row gives operator, parent and home (MEDIUM, or LOW for unconfirmed rows); an
   AS organisation name alone gives only the operator (LOW). No location is claimed from an ASN,
@@ -52,6 +58,7 @@ from sovscan.model import (
     run_by,
 )
 from sovscan.resolve.catalog import HostPattern, Provider, RegionPlace, Vendor
+from sovscan.resolve.declared import DeclaredTable
 from sovscan.resolve.ipindex import IpMatch
 from sovscan.resolve.knowledge import KnowledgeBase
 from sovscan.resolve.mail import MailAttribution, MailSignal, attribute_mailbox
@@ -100,6 +107,9 @@ class _Signals:
         self.locations: list[Location] = []
         self.controls: list[Control] = []
         self.tried: list[Evidence] = []
+        self.conflicts: list[
+            Evidence
+        ] = []  # signals set aside before ranking, told in both answers
 
     def where(
         self,
@@ -142,9 +152,14 @@ class _Signals:
         self.tried.append(_ev(self.kb, source, detail, Confidence.NONE, dataset))
 
 
-def resolve(asset: Asset, kb: KnowledgeBase, rdap: RdapClient | None = None) -> ResolvedAsset:
+def resolve(
+    asset: Asset,
+    kb: KnowledgeBase,
+    rdap: RdapClient | None = None,
+    declared: DeclaredTable | None = None,
+) -> ResolvedAsset:
     """Resolve one asset (offline unless an RDAP client is given)."""
-    return resolve_all((asset,), kb, rdap)[0]
+    return resolve_all((asset,), kb, rdap, declared)[0]
 
 
 class _Run:
@@ -152,11 +167,16 @@ class _Run:
     mailbox answers by domain (DMARC reports sent to the domain itself land in its mailbox)."""
 
     def __init__(
-        self, kb: KnowledgeBase, matches: Mapping[str, IpMatch], rdap: RdapClient | None
+        self,
+        kb: KnowledgeBase,
+        matches: Mapping[str, IpMatch],
+        rdap: RdapClient | None,
+        declared: DeclaredTable | None,
     ) -> None:
         self.kb = kb
         self.matches = matches
         self.rdap = rdap
+        self.declared = declared or None  # an empty table: nothing to look up
         self.rdap_cache: dict[str, RdapNetwork | None] = {}
         self.answers: dict[tuple[object, ...], tuple[Location, Control]] = {}
         self.mailboxes: dict[str, ResolvedAsset] = {}
@@ -178,16 +198,20 @@ class _Run:
 
 
 def resolve_all(
-    assets: Sequence[Asset], kb: KnowledgeBase, rdap: RdapClient | None = None
+    assets: Sequence[Asset],
+    kb: KnowledgeBase,
+    rdap: RdapClient | None = None,
+    declared: DeclaredTable | None = None,
 ) -> tuple[ResolvedAsset, ...]:
-    """Resolve many assets; their addresses go through the IP index in one bulk look-up.
+    """Resolve many assets; their addresses go through the IP index in one bulk look-up, and
+    through the institution's `declared` networks (`resolve.declared_table`) when given.
 
     Assets with ``replica_regions`` come back as a copy with ``replica_places`` (ISO codes of the
     regions, in order; a region without a known place gives no entry) and
     ``replica_places_complete`` (True, and only present, when every region had a place).
     """
     wanted = [a for asset in assets for a in _addresses(asset)]
-    run = _Run(kb, {m.address: m for m in kb.index.lookup_many(wanted)}, rdap)
+    run = _Run(kb, {m.address: m for m in kb.index.lookup_many(wanted)}, rdap, declared)
     # Mailboxes first: a DMARC record may send its reports to the domain's own mailbox.
     for asset in assets:
         domain = asset.attributes.get("domain")
@@ -222,6 +246,8 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
         match = matches.get(address)
         if match is not None:
             _from_address(match, signals)
+            if run.declared is not None:
+                _from_declared(match, run.declared, signals)
     for name in _names(asset):
         _from_name(name, signals)
     _from_headers(asset, signals)
@@ -249,6 +275,11 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
     if declared is not None:
         location = replace(location, declared=declared)
     control = _choose_control(signals.controls, signals.tried, run.runs_on)
+    if signals.conflicts:
+        # A declaration the provider's own range overrode is part of both answers' story.
+        told = tuple(signals.conflicts[:MAX_NAMES])
+        location = replace(location, evidence=(*location.evidence, *told))
+        control = replace(control, evidence=(*control.evidence, *told))
     return ResolvedAsset(asset, location, control)
 
 
@@ -359,6 +390,67 @@ def _from_address(match: IpMatch, sig: _Signals) -> None:
             else f"{address}: in no published range and no routed prefix"
         )
         sig.nothing("ip-index", detail, "ip-asn")
+
+
+def _from_declared(match: IpMatch, table: DeclaredTable, sig: _Signals) -> None:
+    """The institution's statement about the network holding the address ([[networks]])."""
+    found = table.lookup(match.address) if match.valid else None
+    if found is None:
+        return
+    entry = found.network
+    label = (
+        f"{match.address} in {found.prefix}, declared in the inventory as "
+        f"{bounded(entry.name, 120)!r} (basis: {bounded(entry.basis, 200)})"
+    )
+    cloud = match.cloud
+    if cloud is not None and cloud.provider in sig.kb.providers:
+        # A provider's published range is the provider's own word about who runs the address;
+        # a declaration covering it is a BYOIP range the cloud runs, or a mistake: told, not used.
+        detail = (
+            f"{label}: not used: the address is in {cloud.provider}'s published range "
+            f"{cloud.prefix}, which wins over a declaration (a range the cloud runs for the "
+            "institution, or a mistake in the declaration)"
+        )
+        sig.conflicts.append(
+            Evidence("resolve:conflict", bounded(detail), table.as_of, Confidence.MEDIUM)
+        )
+        return
+    juris = entry.jurisdictions
+    detail = f"{label}: operator {run_by(entry.operator, entry.parent)}; "
+    detail += f"jurisdictions {', '.join(juris)}"
+    evidence = (Evidence("inventory:networks", bounded(detail), table.as_of, Confidence.MEDIUM),)
+    sig.who(
+        Control(
+            entry.operator,
+            entry.parent,
+            juris,
+            _default_laws(sig.kb, juris),
+            Method.DECLARED,
+            Confidence.MEDIUM,
+            evidence,
+        )
+    )
+    if entry.place is not None:
+        # Where those servers are, as stated: a server's place, not where the data rests
+        # (`rests_there` is unknown for this method, as for any address).
+        country, _, _ = entry.place.partition("-")
+        subdivision = entry.place if "-" in entry.place else None
+        where = (
+            f"{label}: servers in {entry.place}, as the institution declares; where they answer, "
+            "not where the data rests"
+        )
+        sig.locations.append(
+            Location(
+                None,
+                None,
+                country,
+                subdivision,
+                False,
+                Method.DECLARED,
+                Confidence.MEDIUM,
+                (Evidence("inventory:networks", bounded(where), table.as_of, Confidence.MEDIUM),),
+            )
+        )
 
 
 def _from_asn(address: str, asn: int, as_org: str | None, sig: _Signals, *, in_cloud: bool) -> None:
