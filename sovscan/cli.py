@@ -381,6 +381,7 @@ def scan(
         build_probes,
         configured_scope,
         label_notices,
+        network_notices,
         profile_notices,
         run_scan,
     )
@@ -422,6 +423,7 @@ def scan(
     kept_over_profile = (
         *profile_notices(config, profile, policy),
         *label_notices(config, policy),
+        *network_notices(config.networks, knowledge),
     )
     check_something_to_scan(config)
     if store_path is not None:
@@ -465,6 +467,7 @@ def scan(
                 # Beside the report: the disk it needs anyway, and never a RAM-backed /tmp.
                 work_dir=_work_dir(output),
                 scope=configured_scope(config),
+                networks=config.networks,
             ) as streamed,
         ):
             progress("")
@@ -497,6 +500,7 @@ def scan(
             config_file=config_path,
             rule_dirs=[default_rules_dir(), *all_rule_dirs],
             waivers=config.waivers,
+            networks=config.networks,
             report=None if rendered is None else (output_format, rendered),
         )
         # Only a digest kept apart from the bundle shows the bundle was not rewritten whole.
@@ -1157,6 +1161,7 @@ def replay(
         waivers=observations.waivers,
         profile=observations.profile,
         replay_of=ReplayOf(observations.scan_id, observations.started_at, observations.finished_at),
+        networks=observations.networks,
     )
     # Its own id and times, and replay_of in the provenance; the notice says it in words too,
     # at the top of every format, since what the estate is like now was not observed.

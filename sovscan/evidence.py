@@ -17,10 +17,20 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sovscan.config import parse_networks
 from sovscan.engine.waivers import Waiver
-from sovscan.errors import SovscanError
+from sovscan.errors import ConfigError, SovscanError
 from sovscan.files import STALE_SECONDS
-from sovscan.model import Asset, AttrValue, Confidence, Evidence, Gap, Policy, Scan
+from sovscan.model import (
+    Asset,
+    AttrValue,
+    Confidence,
+    DeclaredNetwork,
+    Evidence,
+    Gap,
+    Policy,
+    Scan,
+)
 from sovscan.report.json import render as render_json
 from sovscan.urls import without_secrets
 
@@ -67,6 +77,9 @@ class Observations:
     scan_id: str  # the scan that made them, as the manifest names it
     waivers: tuple[Waiver, ...] = ()
     profile: str | None = None
+    # The address space the inventory declared ([[networks]]): resolution reads it, so a replay
+    # must resolve with it. Empty for a bundle from before declarations.
+    networks: tuple[DeclaredNetwork, ...] = ()
     # The digests of the rules and the offline data the scan used, as its manifest records them
     # (None for a bundle that does not record one).
     rules_digest: str | None = None
@@ -81,6 +94,7 @@ def write_bundle(
     rule_dirs: Sequence[Path],
     waivers: Sequence[Waiver] = (),
     report: tuple[str, str] | None = None,
+    networks: Sequence[DeclaredNetwork] = (),
 ) -> None:
     """Write the bundle for `scan` to the new folder `target`, all or nothing.
 
@@ -102,7 +116,9 @@ def write_bundle(
         raise EvidenceError(f"--evidence: {target}: cannot create ({exc.strerror})") from None
     try:
         _write_json(staging / OBSERVATIONS, _observations_document(scan))
-        _write_json(staging / POLICY, _policy_document(scan.policy, scan.profile, waivers))
+        _write_json(
+            staging / POLICY, _policy_document(scan.policy, scan.profile, waivers, networks)
+        )
         (staging / REPORT).write_text(render_json(scan), encoding="utf-8")
         if report is not None and report[0] in REPORT_FILES:
             # Bytes as --output wrote them (UTF-8, no newline translation): `sha256sum` of the
@@ -286,6 +302,7 @@ def load_observations(folder: Path, *, manifest_sha256: str | None = None) -> Ob
                 for w in policy.get("waivers", [])
             ),
             profile=policy.get("profile"),
+            networks=_networks(folder, policy.get("networks", [])),
             scan_id=original,
             rules_digest=digests["rules"],
             data_digest=digests["data"],
@@ -456,7 +473,10 @@ def redact_inventory(text: str) -> str:
 
 
 def _policy_document(
-    policy: Policy, profile: str | None = None, waivers: Sequence[Waiver] = ()
+    policy: Policy,
+    profile: str | None = None,
+    waivers: Sequence[Waiver] = (),
+    networks: Sequence[DeclaredNetwork] = (),
 ) -> dict[str, Any]:
     return {
         "profile": profile,
@@ -478,7 +498,27 @@ def _policy_document(
         "sensitive_classifications": list(policy.sensitive_classifications),
         "public_classifications": list(policy.public_classifications),
         "frameworks": None if policy.frameworks is None else list(policy.frameworks),
+        # As the inventory writes them, so the loader checks them as the inventory's are.
+        "networks": [
+            {
+                "name": n.name,
+                "prefixes": list(n.prefixes),
+                "operator": n.operator,
+                "parent": n.parent,
+                "jurisdictions": list(n.jurisdictions),
+                "place": n.place,
+                "basis": n.basis,
+            }
+            for n in networks
+        ],
     }
+
+
+def _networks(folder: Path, value: Any) -> tuple[DeclaredNetwork, ...]:
+    try:
+        return parse_networks(value, str(folder / POLICY))
+    except ConfigError as exc:
+        raise EvidenceError(f"malformed declared networks: {exc}") from None
 
 
 def _frameworks(value: Any) -> tuple[str, ...] | None:

@@ -27,6 +27,7 @@ from sovscan.engine.scoring import ScoreTally, classification_weight
 from sovscan.history import AssetRow, FindingRow, asset_row, finding_row
 from sovscan.model import (
     Asset,
+    DeclaredNetwork,
     Finding,
     Gap,
     Policy,
@@ -48,7 +49,14 @@ from sovscan.report.json import (
     spliced_json,
 )
 from sovscan.report.safe import utf8_safe
-from sovscan.resolve import KnowledgeBase, RdapClient, law_summaries, resolve_all
+from sovscan.resolve import (
+    DeclaredTable,
+    KnowledgeBase,
+    RdapClient,
+    declared_table,
+    law_summaries,
+    resolve_all,
+)
 from sovscan.scan import (
     AccountsSeen,
     Progress,
@@ -161,17 +169,22 @@ def streamed_scan(
     open_runs: int = MAX_OPEN_RUNS,
     work_dir: Path | None = None,
     scope: ScanScope | None = None,
+    networks: Sequence[DeclaredNetwork] = (),
 ) -> Iterator[StreamedScan]:
     """Probe, resolve, evaluate and score as `run_scan` does, one batch at a time.
 
     `formats` names the report texts to prepare ("json" also serves the history's document).
     `scope`: what the inventory asks to look at (`scan.configured_scope`), None when unknown.
+    `networks`: the address space the inventory declares ([[networks]]).
     The scan's files live in a work folder inside `work_dir` (the temporary folder when None),
     removed when the context ends.
     """
     started = clock()
     with work_folder(work_dir) as folder:
-        batches = _Batches(folder, policy, knowledge, ruleset, rdap, waivers, started, formats)
+        declared = declared_table(networks, started)
+        batches = _Batches(
+            folder, policy, knowledge, ruleset, rdap, waivers, started, formats, declared
+        )
         gaps = list(extra_gaps)
         done = 0
         seen = AccountsSeen()
@@ -247,8 +260,10 @@ class _Batches:
         waivers: Sequence[Waiver],
         started: datetime,
         formats: frozenset[str],
+        declared: DeclaredTable | None = None,
     ) -> None:
         self.folder = folder
+        self.declared = declared
         self.policy = policy
         self.knowledge = knowledge
         self.ruleset = ruleset
@@ -267,7 +282,7 @@ class _Batches:
         for asset in batch:
             unique.setdefault(asset.id, asset)
         assets = sorted(unique.values(), key=lambda a: a.id)
-        resolved = resolve_all(assets, self.knowledge, self.rdap)
+        resolved = resolve_all(assets, self.knowledge, self.rdap, self.declared)
         waived = apply_waivers(
             evaluate(self.ruleset, resolved, self.policy), self.waivers, self.today
         )
