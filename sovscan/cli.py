@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sovscan.config import ScanConfig
     from sovscan.engine import RuleSet
     from sovscan.history import Relabel
+    from sovscan.inventory_lines import Inventory
     from sovscan.resolve import KnowledgeBase
     from sovscan.stream import StreamedScan
 
@@ -486,6 +487,7 @@ def scan(
             progress=progress,
         )
     result = _with_notices(result, kept_over_profile, knowledge)
+    inventory = _sarif_inventory(config_path, config) if output_format == "sarif" else None
     rendered = None
     if evidence is not None:
         from sovscan.engine import default_rules_dir
@@ -493,7 +495,9 @@ def scan(
 
         # The report handed over (HTML for a board, Markdown for a ticket) is bundled as it is
         # written, so the manifest covers it; a JSON report is the bundle's report.json.
-        rendered = None if output_format == "json" else _rendered(result, output_format, output)
+        rendered = (
+            None if output_format == "json" else _rendered(result, output_format, output, inventory)
+        )
         write_bundle(
             evidence,
             result,
@@ -511,7 +515,25 @@ def scan(
             "from the bundle, then `sovscan verify DIR --manifest-sha256 HEX` proves the bundle "
             "unchanged",
         )
-    return _emit(result, output_format, output, fail_on, store_path, fail_on_new, rendered)
+    return _emit(
+        result, output_format, output, fail_on, store_path, fail_on_new, rendered, inventory
+    )
+
+
+def _sarif_inventory(config_path: Path, config: ScanConfig) -> Inventory | None:
+    """The inventory as SARIF results point into it, by a path relative to the working
+    directory; None (results then point at rule files) when it lies outside that directory."""
+    from sovscan.inventory_lines import locate
+    from sovscan.probes.dns import normalize_domain
+
+    inventory = locate(config_path, config, normalize_domain, Path.cwd())
+    if inventory is None:
+        logger.warning(
+            "sarif: the inventory %s is not inside the working directory, so results point at "
+            "rule files; run sovscan from the repository root for results on its lines",
+            config_path,
+        )
+    return inventory
 
 
 def check_something_to_scan(config: ScanConfig) -> None:
@@ -721,9 +743,10 @@ def _emit(
     store: Path | None,
     fail_on_new: bool,
     rendered: str | None = None,
+    inventory: Inventory | None = None,
 ) -> int:
     """Write the report (`rendered`, when the caller rendered it already), record the scan,
-    log the outcome; the exit code."""
+    log the outcome; the exit code. A SARIF report points into `inventory`, when given."""
     from sovscan.files import write_atomic
     from sovscan.history import save_scan
     from sovscan.report.safe import utf8_safe
@@ -734,7 +757,11 @@ def _emit(
         # In pieces: a held scan of 100,000 assets never becomes one 600 MB string.
         _write_pieces((utf8_safe(piece) for piece in pieces(result)), output)
     else:
-        text = rendered if rendered is not None else _rendered(result, output_format, output)
+        text = (
+            rendered
+            if rendered is not None
+            else _rendered(result, output_format, output, inventory)
+        )
         if output is None:
             click.echo(text, nl=False)
         else:
@@ -751,10 +778,17 @@ def _emit(
     return code
 
 
-def _rendered(result: Scan, output_format: str, output: Path | None) -> str:
+def _rendered(
+    result: Scan, output_format: str, output: Path | None, inventory: Inventory | None = None
+) -> str:
     """The report text in a format other than json, as `_emit` writes it: a table on a
-    terminal fits its width."""
+    terminal fits its width, and SARIF results point into the inventory."""
     from sovscan.report.safe import utf8_safe
+
+    if output_format == "sarif" and inventory is not None:
+        from sovscan.report.sarif import render as render_sarif
+
+        return utf8_safe(render_sarif(result, inventory))
 
     if output_format == "table" and output is None and sys.stdout.isatty():
         from sovscan.report.table import render as render_table

@@ -63,3 +63,12 @@ def test_schema_catches_a_broken_log() -> None:
     except jsonschema.ValidationError:
         return
     raise AssertionError("an invalid level must not validate")
+
+
+def test_a_log_pointing_into_the_inventory_validates() -> None:
+    from tests.report.test_sarif import INVENTORY
+
+    scan = make_scan()
+    text = render(scan, INVENTORY)
+    validate(text)
+    assert json.loads(text)["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]
