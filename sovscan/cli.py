@@ -385,6 +385,7 @@ def scan(
         network_notices,
         profile_notices,
         run_scan,
+        sector_notices,
     )
 
     if no_store and fail_on_new:
@@ -425,6 +426,7 @@ def scan(
         *profile_notices(config, profile, policy),
         *label_notices(config, policy),
         *network_notices(config.networks, knowledge),
+        *sector_notices(ruleset, policy),
     )
     check_something_to_scan(config)
     if store_path is not None:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from sovscan.bounds import bounded
 from sovscan.engine.waivers import Waiver, parse_waivers
 from sovscan.errors import ConfigError
-from sovscan.model import MAX_DECLARED_PREFIXES, DeclaredNetwork, Policy
+from sovscan.model import MAX_DECLARED_PREFIXES, SECTORS, DeclaredNetwork, Policy
 from sovscan.places import GROUPS, home_jurisdictions, is_place
 from sovscan.shown import shown
 from sovscan.suggest import closest, either
@@ -306,6 +306,7 @@ def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:
         "sensitive_classifications",
         "public_classifications",
         "frameworks",
+        "sector",
     }
     reader.known_keys(table, "institution", keys)
     name = reader.text(table, "institution.name", required=True)
@@ -333,7 +334,12 @@ def _policy(reader: _Reader, table: Mapping[str, Any]) -> Policy:
             reader.framework_id(value, f"institution.frameworks[{i}]")
             for i, value in enumerate(reader.str_list(table, "institution.frameworks"))
         )
-    return Policy(name, home, allowed, jurisdictions, default, sensitive, public, frameworks)
+    sector = reader.text(table, "institution.sector")
+    if sector is not None and sector not in SECTORS:
+        reader.fail("institution.sector", "public or private", sector)
+    return Policy(
+        name, home, allowed, jurisdictions, default, sensitive, public, frameworks, sector
+    )
 
 
 def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSource:

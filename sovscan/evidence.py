@@ -22,6 +22,7 @@ from sovscan.engine.waivers import Waiver
 from sovscan.errors import ConfigError, SovscanError
 from sovscan.files import STALE_SECONDS
 from sovscan.model import (
+    SECTORS,
     Asset,
     AttrValue,
     Confidence,
@@ -32,6 +33,7 @@ from sovscan.model import (
     Scan,
 )
 from sovscan.report.json import render as render_json
+from sovscan.shown import shown
 from sovscan.urls import without_secrets
 
 if TYPE_CHECKING:
@@ -286,6 +288,7 @@ def load_observations(folder: Path, *, manifest_sha256: str | None = None) -> Ob
                 tuple(policy.get("public_classifications", ["public"])),
                 # A bundle from before frameworks were settled cites every framework, as it did.
                 _frameworks(policy.get("frameworks")),
+                _sector(policy.get("sector")),
             ),
             assets=tuple(asset_from_document(item) for item in document["assets"]),
             gaps=tuple(Gap(g["scope"], g["reason"]) for g in document["gaps"]),
@@ -498,6 +501,7 @@ def _policy_document(
         "sensitive_classifications": list(policy.sensitive_classifications),
         "public_classifications": list(policy.public_classifications),
         "frameworks": None if policy.frameworks is None else list(policy.frameworks),
+        "sector": policy.sector,
         # As the inventory writes them, so the loader checks them as the inventory's are.
         "networks": [
             {
@@ -527,6 +531,13 @@ def _frameworks(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise EvidenceError(f"{POLICY}: frameworks: expected a list of framework ids")
     return tuple(value)
+
+
+def _sector(value: Any) -> str | None:
+    # A bundle from before sectors cites both sectors' controls, as it did.
+    if value is None or value in SECTORS:
+        return value  # type: ignore[no-any-return]
+    raise EvidenceError(f"{POLICY}: sector: expected public or private; got {shown(value)}")
 
 
 def _write_json(path: Path, document: Any) -> None:

@@ -292,6 +292,10 @@ def sensitive_label(label: object, sensitive: object, public: object) -> bool:
     return in_sensitive or not in_public
 
 
+SECTORS = ("public", "private")
+"""The sectors a framework's controls may be split by (Policy.sector, FrameworkControl.sector)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """The institution's stance, which rules read through ``{config: <name>}`` values."""
@@ -307,6 +311,9 @@ class Policy:
     # institution chose ([institution] frameworks, or its profile's); after, every one in force
     # (those binding its home too, see engine.frameworks_in_force). None: cite every framework.
     frameworks: tuple[str, ...] | None = None
+    # "public" or "private": which sector's controls a framework splits by sector are cited (a
+    # Quebec public body answers to A-2.1, a company to P-39.1). None: both are cited.
+    sector: str | None = None
 
     def is_sensitive(self, classification: str) -> bool:
         """Sensitive unless the label is declared public (see `sensitive_label`)."""

@@ -371,6 +371,27 @@ def profile_notices(
     return tuple(notices)
 
 
+def sector_notices(ruleset: RuleSet, policy: Policy) -> tuple[str, ...]:
+    """A notice when the frameworks in force split controls by sector and the inventory does not
+    say which the institution is in: its findings then cite both, and only one binds it."""
+    if policy.sector is not None:
+        return ()
+    split = sorted(
+        fid
+        for fid in policy.frameworks or ruleset.frameworks
+        if fid in ruleset.frameworks
+        and any(c.sector is not None for c in ruleset.frameworks[fid].controls.values())
+    )
+    if not split:
+        return ()
+    notice = (
+        f"institution.sector is not set: findings cite the controls of {', '.join(split)} for "
+        "both public bodies and the private sector, and only one binds the institution; set "
+        'sector = "public" or "private" in [institution]'
+    )
+    return (notice,)
+
+
 def network_notices(
     networks: Sequence[DeclaredNetwork], knowledge: KnowledgeBase
 ) -> tuple[str, ...]:
@@ -545,20 +566,27 @@ def rule_infos(ruleset: RuleSet, policy: Policy | None = None) -> Mapping[str, R
     """What reports keep of each rule of `ruleset`, by id: its words and the controls it cites
     of the frameworks in force under `policy`, as the ruleset's frameworks word them."""
     cited = None if policy is None or policy.frameworks is None else set(policy.frameworks)
-    return {rule.id: rule_info(rule, ruleset.frameworks, cited) for rule in ruleset.rules}
+    sector = None if policy is None else policy.sector
+    return {rule.id: rule_info(rule, ruleset.frameworks, cited, sector) for rule in ruleset.rules}
 
 
 def rule_info(
-    rule: Rule, frameworks: Mapping[str, Framework], in_force: Collection[str] | None = None
+    rule: Rule,
+    frameworks: Mapping[str, Framework],
+    in_force: Collection[str] | None = None,
+    sector: str | None = None,
 ) -> RuleInfo:
     """What reports keep of `rule`; its references were checked against `frameworks` on load.
-    Only those to `in_force` frameworks are kept, when given."""
+    Only those to `in_force` frameworks are kept, when given, and, with a `sector`, not those
+    to another sector's controls."""
     cited = []
     for reference in rule.references:
         if in_force is not None and reference.framework not in in_force:
             continue
         framework = frameworks[reference.framework]
         control = framework.controls[reference.control]
+        if sector is not None and control.sector not in (None, sector):
+            continue
         cited.append(
             CitedControl(framework.id, control.id, framework.title, control.citation, control.title)
         )

@@ -17,7 +17,7 @@ from sovscan.engine.facts import (
     fact_words,
     location_facts,
 )
-from sovscan.engine.loader import RuleSet
+from sovscan.engine.loader import RuleSet, other_sector_controls
 from sovscan.engine.rule import (
     Explainer,
     Predicate,
@@ -102,14 +102,23 @@ class _LabelExemption:
 
 
 def compile_rule(
-    rule: Rule, config: Mapping[str, AttrValue], cited: Collection[str] | None = None
+    rule: Rule,
+    config: Mapping[str, AttrValue],
+    cited: Collection[str] | None = None,
+    other_sector: Collection[tuple[str, str]] = (),
 ) -> CompiledRule:
     """Bind `rule` to the policy's values once, so evaluation does no parsing or dispatch.
-    `cited`: the frameworks whose references findings carry (None: all)."""
+    `cited`: the frameworks whose references findings carry (None: all); `other_sector`: the
+    (framework, control) pairs of another sector than the institution's, never carried."""
     fields = rule.fields
     references = rule.references
-    if cited is not None:
-        references = tuple(r for r in references if r.framework in cited)
+    if cited is not None or other_sector:
+        references = tuple(
+            r
+            for r in references
+            if (cited is None or r.framework in cited)
+            and (r.framework, r.control) not in other_sector
+        )
     return CompiledRule(
         rule=rule,
         predicate=compile_node(rule.match, config),
@@ -170,7 +179,8 @@ def evaluate(
     """Findings for every (asset, rule) pair in scope, in asset order then rule id order."""
     config = policy.config_values()
     cited = None if policy.frameworks is None else frozenset(policy.frameworks)
-    compiled = tuple(compile_rule(rule, config, cited) for rule in ruleset.rules)
+    other_sector = other_sector_controls(ruleset.frameworks, policy.sector)
+    compiled = tuple(compile_rule(rule, config, cited, other_sector) for rule in ruleset.rules)
     # Verdicts are decided for the whole batch at once; the per-asset loop below only writes the
     # findings, and builds an asset's facts only when a message needs them.
     rows = verdicts(ruleset.rules, assets, policy, config)

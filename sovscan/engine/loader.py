@@ -27,7 +27,7 @@ from sovscan.engine.rule import (
     Rule,
 )
 from sovscan.errors import RuleError
-from sovscan.model import Policy, Reference, Severity
+from sovscan.model import SECTORS, Policy, Reference, Severity
 from sovscan.places import is_place, within
 from sovscan.shown import shown
 
@@ -68,6 +68,9 @@ class FrameworkControl:
     title: str
     citation: str
     url: str
+    # "public" or "private": the control binds only institutions of that sector (Quebec's
+    # public bodies answer to A-2.1, its private sector to P-39.1). None: every institution.
+    sector: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,12 +524,16 @@ def parse_frameworks(doc: Any, label: str) -> Mapping[str, Framework]:
         ).items():
             cpath = f"{path}.controls.{control_id}"
             control = _mapping(control, label, cpath)
-            _keys(control, ("title", "citation", "url"), label, cpath)
+            _keys(control, ("title", "citation", "url", "sector"), label, cpath)
+            sector = control.get("sector")
+            if sector is not None and sector not in SECTORS:
+                fail(label, f"{cpath}.sector", f"expected public or private; got {_shown(sector)}")
             controls[str(control_id)] = FrameworkControl(
                 str(control_id),
                 _text(control.get("title"), label, f"{cpath}.title", 1000),
                 _text(control.get("citation"), label, f"{cpath}.citation", 300),
                 _text(control.get("url"), label, f"{cpath}.url", 300),
+                sector,
             )
         if not controls:
             fail(label, f"{path}.controls", "expected at least one control")
@@ -539,6 +546,21 @@ def parse_frameworks(doc: Any, label: str) -> Mapping[str, Framework]:
             tuple(binds),
         )
     return MappingProxyType(frameworks)
+
+
+def other_sector_controls(
+    frameworks: Mapping[str, Framework], sector: str | None
+) -> frozenset[tuple[str, str]]:
+    """(framework, control) pairs that bind another sector than the institution's: not cited.
+    With no sector given, none are left out (a finding then cites both sectors' controls)."""
+    if sector is None:
+        return frozenset()
+    return frozenset(
+        (fid, cid)
+        for fid, framework in frameworks.items()
+        for cid, control in framework.controls.items()
+        if control.sector is not None and control.sector != sector
+    )
 
 
 def frameworks_in_force(frameworks: Mapping[str, Framework], policy: Policy) -> tuple[str, ...]:

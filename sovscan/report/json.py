@@ -206,6 +206,7 @@ def scan_document(scan: Scan) -> dict[str, Any]:
             "default_classification": policy.default_classification,
             # The frameworks whose controls findings cite (null: every framework a rule names).
             "frameworks": None if policy.frameworks is None else list(policy.frameworks),
+            "sector": policy.sector,
         },
         # What the run was configured to look at; absent when unknown (a replay).
         **({} if scan.scope is None else {"scope": scope_document(scan.scope)}),

@@ -123,3 +123,67 @@ def test_an_inventorys_framework_list_is_a_notice_only_when_it_changes_what_is_c
         "profile secnumcloud sets frameworks to secnumcloud, but the inventory's own frameworks "
         "(gdpr) (and those binding its home) is used"
     )
+
+
+@pytest.mark.parametrize(
+    ("sector", "cited"),
+    [
+        ("public", {"a2.1-s70.1"}),  # a university, a school service centre, a municipality
+        ("private", {"p39.1-s17"}),
+        (None, {"a2.1-s70.1", "p39.1-s17"}),  # not said: both, with a notice
+    ],
+)
+def test_law25_cites_the_section_of_the_institutions_sector(
+    sector: str | None, cited: set[str]
+) -> None:
+    ruleset = load_rules()
+    policy = replace(POLICY, frameworks=("qc-law25",), sector=sector)
+    findings = evaluate(ruleset, [resolved_bucket(region="us-east-1")], policy)
+    outside = next(f for f in findings if f.rule_id == "data-outside-allowed-locations")
+    assert {r.control for r in outside.references} == cited
+    from sovscan.scan import rule_infos
+
+    info = rule_infos(ruleset, policy)["data-outside-allowed-locations"]
+    assert {c.control for c in info.references} == cited
+
+
+def test_an_unset_sector_is_a_notice_only_where_a_framework_splits_by_sector() -> None:
+    from sovscan.scan import sector_notices
+
+    ruleset = load_rules()
+    (notice,) = sector_notices(ruleset, replace(POLICY, frameworks=("qc-law25",)))
+    assert notice.startswith(
+        "institution.sector is not set: findings cite the controls of qc-law25"
+    )
+    assert sector_notices(ruleset, replace(POLICY, frameworks=("qc-law25",), sector="public")) == ()
+    assert sector_notices(ruleset, replace(POLICY, frameworks=("gdpr",))) == ()
+
+
+def test_a_bad_sector_is_one_line(tmp_path: Path) -> None:
+    from sovscan.engine.loader import parse_frameworks
+    from sovscan.errors import RuleError
+    from tests.test_config import scan_writes_nothing
+
+    path = tmp_path / "sovscan.toml"
+    path.write_text(
+        '[institution]\nname = "X"\nhome = "CA-QC"\nsector = "publique"\n'
+        '[dns]\ndomains = ["u.example"]\n',
+        encoding="utf-8",
+    )
+    assert scan_writes_nothing(tmp_path, path) == (
+        f"{path}: institution.sector: expected public or private; got 'publique'"
+    )
+    doc = {
+        "frameworks": {
+            "x": {
+                "title": "X",
+                "version": "1",
+                "url": "https://x.example",
+                "controls": {"c": {"title": "C", "citation": "s. 1", "url": "u", "sector": "npo"}},
+            }
+        }
+    }
+    with pytest.raises(
+        RuleError, match=r"frameworks\.x\.controls\.c\.sector: expected public or private"
+    ):
+        parse_frameworks(doc, "frameworks.yaml")
