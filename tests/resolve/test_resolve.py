@@ -150,6 +150,20 @@ def test_quebec_provider_addresses_have_a_canadian_operator(
     assert any("not where data is" in e.detail for e in r.location.evidence)
 
 
+@pytest.mark.parametrize(
+    ("address", "operator"),
+    [("132.203.0.1", "Universite Laval"), ("142.80.0.1", "Government of Quebec")],
+)
+def test_quebec_public_bodies_asns_answer_to_quebec(
+    kb: KnowledgeBase, address: str, operator: str
+) -> None:
+    """Their rows named only CA, while RISQ and Vidéotron's name CA-QC: a Quebec institution's
+    own network read as merely Canadian."""
+    control = resolve(_ip(address), kb).control
+    assert control.operator == operator
+    assert control.jurisdictions == ("CA-QC",)
+
+
 def test_cologix_canada_has_a_us_parent(kb: KnowledgeBase) -> None:
     cologix = kb.providers["cologix"]
     assert "US" in cologix.jurisdictions and "CA" in cologix.jurisdictions
