@@ -27,7 +27,8 @@ Every signal becomes a candidate Location or Control with its method and confide
   registrant's country is not the parent's home, so jurisdictions stay unknown.
 
 Some kinds are answered their own way: a `dns.mailbox` by its deciding mail signal (the MX when
-it is a mailbox provider, else the strongest look-through signal past a gateway; see `mail.py`),
+it is a mailbox provider, else the strongest look-through signal past a gateway; see `mail.py`;
+with no signal at all, the MX host's own operator, as an inference),
 a `dns.dmarc` by its report processors (all must be known; reports to the domain itself go to its
 mailbox), a `dns.spf` by the probe's expanded pass includes. Assets with `replica_regions` come
 back copied with the regions' places (`replica_places`, `replica_places_complete`).
@@ -213,13 +214,19 @@ def resolve_all(
     wanted = [a for asset in assets for a in _addresses(asset)]
     run = _Run(kb, {m.address: m for m in kb.index.lookup_many(wanted)}, rdap, declared)
     # Mailboxes first: a DMARC record may send its reports to the domain's own mailbox.
+    mx_assets: dict[tuple[object, str], Asset] = {
+        (a.attributes.get("domain"), _host_key(a.name)): a for a in assets if a.kind == "dns.mx"
+    }
+    mailboxes: dict[int, ResolvedAsset] = {}
     for asset in assets:
         domain = asset.attributes.get("domain")
         if asset.kind == "dns.mailbox" and isinstance(domain, str):
-            run.mailboxes.setdefault(domain, run.resolve(asset))
+            resolved = _on_own_mail_server(run.resolve(asset), mx_assets, run)
+            mailboxes[id(asset)] = resolved
+            run.mailboxes.setdefault(domain, resolved)
     out = []
     for asset in assets:
-        resolved = run.resolve(asset)
+        resolved = mailboxes.get(id(asset)) or run.resolve(asset)
         placed = _with_replica_places(asset, kb)
         out.append(resolved if placed is asset else replace(resolved, asset=placed))
     return tuple(out)
@@ -780,6 +787,49 @@ def _rdap_control(address: str, net: RdapNetwork, kb: KnowledgeBase) -> Control:
 
 
 # --- mail: mailboxes behind gateways, DMARC report processors -----------------------------------
+
+
+def _host_key(name: str) -> str:
+    return name.strip().lower().rstrip(".")
+
+
+def _on_own_mail_server(
+    mailbox: ResolvedAsset, mx_assets: Mapping[tuple[object, str], Asset], run: _Run
+) -> ResolvedAsset:
+    """An undecided mailbox whose first MX host is no catalogued provider or gateway (the
+    institution's own server, or a hosting company's): its mailboxes are taken to be on that
+    server, run by whoever runs its address, but only as an inference (confidence low). So a
+    mail server hosted abroad is a risk, not unknown, while one at home stays unknown until
+    something confirms it (a relay to a cloud mailbox looks the same from the DNS)."""
+    if mailbox.control.method is not Method.UNKNOWN:
+        return mailbox
+    found = attribute_mailbox(mailbox.asset.attributes, run.kb)
+    mx_hosts = mailbox.asset.attributes.get("mx_hosts")
+    if found.gateway is not None or found.others or not isinstance(mx_hosts, tuple) or not mx_hosts:
+        return mailbox  # a gateway, or signals that could not decide: not the MX host's own
+    host = _host_key(str(mx_hosts[0]))
+    mx_asset = mx_assets.get((mailbox.asset.attributes.get("domain"), host))
+    if mx_asset is None:
+        return mailbox
+    mx = run.resolve(mx_asset)
+    if mx.control.jurisdictions is None:
+        return mailbox
+    why = _ev(
+        run.kb,
+        "resolve:mailbox:mx-host",
+        f"no signal names a mailbox provider and MX host {host} is no catalogued mail service: "
+        f"its mailboxes are taken to be on that server, run by {mx.control.operator} "
+        "(an inference: a relay to another mailbox provider looks the same from the DNS)",
+        Confidence.LOW,
+        "hostnames",
+    )
+    control = replace(
+        mx.control,
+        confidence=Confidence.LOW,
+        evidence=(why, *mx.control.evidence, *mailbox.control.evidence),
+    )
+    location = replace(mx.location, evidence=(why, *mx.location.evidence))
+    return ResolvedAsset(mailbox.asset, location, control)
 
 
 def _resolve_mailbox(asset: Asset, kb: KnowledgeBase) -> ResolvedAsset:

@@ -150,6 +150,51 @@ def test_an_unknown_mx_host_is_not_looked_through(kb: KnowledgeBase) -> None:
     )
 
 
+def _own_mx(domain: str, host: str, address: str) -> Asset:
+    return Asset(
+        f"dns:{domain}:mx:{host}", "dns.mx", host, {"addresses": (address,), "domain": domain}
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "operator", "foreign_law"),
+    [
+        ("24.200.0.1", "Vidéotron", Status.UNKNOWN),  # at home, but only inferred
+        ("5.101.96.10", "DigitalOcean", Status.RISK),  # hosted abroad: a risk, no longer unknown
+    ],
+)
+def test_with_no_other_signal_the_mailboxes_are_taken_to_be_on_the_mx_host(
+    kb: KnowledgeBase, address: str, operator: str, foreign_law: Status
+) -> None:
+    box = mailbox("ville.example", mx_hosts=("mail.ville.example",))
+    mx = _own_mx("ville.example", "mail.ville.example", address)
+    resolved = {r.asset.kind: r for r in resolve_all([box, mx], kb)}
+    control = resolved["dns.mailbox"].control
+    assert control.operator is not None and operator in control.operator
+    assert control.confidence is Confidence.LOW  # the mail server may relay elsewhere
+    assert control.evidence[0].source == "resolve:mailbox:mx-host"
+    assert control.jurisdictions == resolved["dns.mx"].control.jurisdictions
+    findings = evaluate(load_rules(), [resolved["dns.mailbox"]], demo_config().policy)
+    law = next(f for f in findings if f.rule_id == "foreign-law-reach")
+    assert law.status is foreign_law
+
+
+def test_a_mailbox_with_other_signals_or_a_gateway_is_not_put_on_the_mx_host(
+    kb: KnowledgeBase,
+) -> None:
+    # A Microsoft 365 DKIM delegation may mean a relay to a cloud mailbox: still unknown.
+    hybrid = mailbox("h.example", mx_hosts=("mail.h.example",), dkim_targets=(DKIM_M365,))
+    gated = mailbox("g.example", mx_hosts=(PROOFPOINT_MX,))
+    assets = [
+        hybrid,
+        _own_mx("h.example", "mail.h.example", "24.200.0.1"),
+        gated,
+        _own_mx("g.example", PROOFPOINT_MX, "24.200.0.1"),
+    ]
+    boxes = [r for r in resolve_all(assets, kb) if r.asset.kind == "dns.mailbox"]
+    assert [b.control.operator for b in boxes] == [None, None]
+
+
 def test_microsoft_365_dkim_in_the_2025_target_format(kb: KnowledgeBase) -> None:
     target = "selector1-contoso-example._domainkey.contosoedu.n-v1.dkim.mail.microsoft"
     control = resolve(mailbox(dkim_targets=(target,)), kb).control
