@@ -21,7 +21,7 @@ from sovscan import __version__
 from sovscan.config import check_aws_regions, check_dns_names, load_config
 from sovscan.errors import ConfigError, RuleError, SovscanError
 from sovscan.history import check_store, default_store_path
-from sovscan.model import Scan, Severity, Status
+from sovscan.model import Gap, Scan, Severity, Status
 from sovscan.report import REPORTERS
 
 logger = logging.getLogger("sovscan")
@@ -746,9 +746,12 @@ def _emit(
     fail_on_new: bool,
     rendered: str | None = None,
     inventory: Inventory | None = None,
+    *,
+    replayed: bool = False,
 ) -> int:
     """Write the report (`rendered`, when the caller rendered it already), record the scan,
-    log the outcome; the exit code. A SARIF report points into `inventory`, when given."""
+    log the outcome; the exit code. A SARIF report points into `inventory`, when given; a
+    replay (`replayed`) does not log its bundle's gaps as a live scan's."""
     from sovscan.files import write_atomic
     from sovscan.history import save_scan
     from sovscan.report.safe import utf8_safe
@@ -776,7 +779,8 @@ def _emit(
     failing = failing_findings(result, fail_on, compared.new_keys)
     code = _exit_of(result, failing + compared.relabelled)
     new_only = compared.new_keys is not None
-    _log_outcome(result, _Outcome(code, risks, failing, fail_on, new_only, compared.relabelled))
+    outcome = _Outcome(code, risks, failing, fail_on, new_only, compared.relabelled)
+    _log_outcome(result, outcome, replayed=replayed)
     return code
 
 
@@ -982,17 +986,23 @@ class _Outcome:
     relabelled: int = 0  # unwaived risks at or above fail_on turned ok by a relabel (new_only)
 
 
-def _log_outcome(result: Scan, outcome: _Outcome) -> None:
+GAPS_LOGGED = 10
+"""Gaps named one by one on stderr at default verbosity; -v names them all. A national audit
+has a gap per unreachable domain (a thousand of them), and the report lists every one."""
+
+
+def _log_outcome(result: Scan, outcome: _Outcome, *, replayed: bool = False) -> None:
     # The summary last: the tail of a cron log is what gets read.
-    for gap in result.gaps:
-        logger.warning("could not see %s: %s", gap.scope, gap.reason)
+    if not replayed:
+        # A bundle's gaps are the scan's, logged when it ran; a replay's exit reason sums them.
+        _log_gaps(result.gaps)
     # Why the exit is 1 or 3, in the same line whatever the verbosity: a journal's watcher
     # greps one form. Success stays silent.
     if outcome.code != EXIT_OK and logger.isEnabledFor(logging.WARNING):
-        logger.warning("%s", _outcome_reason(result, outcome))
+        logger.warning("%s", _outcome_reason(result, outcome, replayed=replayed))
     elif outcome.code != EXIT_OK:
         # -q (or SOVSCAN_LOGLEVEL=ERROR) hid the warnings: still one line, as an error is.
-        _say("warning", _outcome_reason(result, outcome))
+        _say("warning", _outcome_reason(result, outcome, replayed=replayed))
     logger.info(
         "%d assets, %d risk findings, %d gaps; exit %d",
         result.score.assets_total,
@@ -1002,7 +1012,35 @@ def _log_outcome(result: Scan, outcome: _Outcome) -> None:
     )
 
 
-def _outcome_reason(result: Scan, outcome: _Outcome) -> str:
+def _log_gaps(gaps: Sequence[Gap]) -> None:
+    """Every gap at -v; at default verbosity the first GAPS_LOGGED and one line counting the
+    rest by reason, so a bundle's digest and the exit reason are not lost among them."""
+    shown = gaps if logger.isEnabledFor(logging.INFO) else gaps[:GAPS_LOGGED]
+    for gap in shown:
+        logger.warning("could not see %s: %s", gap.scope, gap.reason)
+    if len(shown) < len(gaps):
+        logger.warning("%s", _more_gaps(gaps, len(gaps) - len(shown)))
+
+
+def _more_gaps(gaps: Sequence[Gap], more: int, reasons: int = 5) -> str:
+    """One line for the gaps not named: how many, and all the gaps counted by reason."""
+    from collections import Counter
+
+    from sovscan.report.safe import terminal_safe
+
+    counts = Counter(gap.reason for gap in gaps).most_common()
+    # Quoted: a reason has commas and semicolons of its own.
+    by_reason = ", ".join(f'{n} "{terminal_safe(reason, 120)}"' for reason, n in counts[:reasons])
+    if len(counts) > reasons:
+        rest = sum(n for _, n in counts[reasons:])
+        by_reason += f", {rest} for {len(counts) - reasons} other reason(s)"
+    return (
+        f"could not see {more} more scope(s), listed in the report (-v logs them all); "
+        f"{len(gaps)} gaps by reason: {by_reason}"
+    )
+
+
+def _outcome_reason(result: Scan, outcome: _Outcome, *, replayed: bool = False) -> str:
     """Why a scan that ran exits 1 or 3, in one line."""
     if outcome.code == EXIT_PARTIAL:
         from sovscan.report.safe import terminal_safe
@@ -1011,6 +1049,11 @@ def _outcome_reason(result: Scan, outcome: _Outcome) -> str:
         gap = result.gaps[0]
         first = f"{terminal_safe(gap.scope, 200)}: {terminal_safe(gap.reason, 200)}"
         more = f", and {len(result.gaps) - 1} more" if len(result.gaps) > 1 else ""
+        if replayed:
+            return (
+                f"replay of a partial scan, exit 3: the scan could not see "
+                f"{len(result.gaps)} scope(s) ({first}{more}); the report lists them"
+            )
         return (
             f"partial scan, exit 3: {len(result.gaps)} scope(s) could not be seen "
             f"({first}{more}); the report lists them"
@@ -1226,7 +1269,7 @@ def replay(
     result = replace(result, notices=(*result.notices, notice))
     # Not stored: a replay observed nothing, so in the history it would pass for the latest
     # scan of the estate in `diff` and --fail-on-new.
-    return _emit(result, output_format, output, fail_on, None, False)
+    return _emit(result, output_format, output, fail_on, None, False, replayed=True)
 
 
 def _same_digest(what: str, used: str, recorded: str | None) -> tuple[str, str | None]:

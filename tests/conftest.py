@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -80,6 +81,15 @@ class StepClock:
         current = self.now
         self.now = current.replace(second=(current.second + 1) % 60)
         return current
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    # Each CLI run configures the package logger (-q raises its level): give it back as it was.
+    package = logging.getLogger("sovscan")
+    handlers, level = package.handlers[:], package.level
+    yield
+    package.handlers[:], package.level = handlers, level
 
 
 @pytest.fixture

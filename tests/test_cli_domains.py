@@ -340,3 +340,44 @@ def test_an_unknown_profile_creates_no_history_store(tmp_path: Path) -> None:
     )
     message = scan_writes_nothing(tmp_path, config)
     assert message.startswith(f"{config}: institution.profile: expected one of ")
+
+
+@pytest.mark.usefixtures("logging_restored")
+def test_gaps_on_stderr_are_bounded_by_default_and_all_listed_at_v(
+    tmp_path: Path, server: ZoneServer
+) -> None:
+    # 400 domains gave 1,100 warning lines, and the evidence digest to keep was lost among them.
+    from sovscan.cli import GAPS_LOGGED
+
+    domains = tmp_path / "domains.txt"
+    domains.write_text("".join(f"school{i}.example\n" for i in range(20)), encoding="utf-8")
+    args = [*scan_args(tmp_path, domains, server), "--no-store", "--fail-on", "never"]
+    bundle = tmp_path / "bundle"
+    default = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "r.csv"), "--format", "csv"])
+    verbose = CliRunner().invoke(cli, ["-v", *args, "--format", "json"])
+    quiet = CliRunner().invoke(cli, ["-q", *args, "-o", str(tmp_path / "r.txt")])
+    held = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "r.md"), "--evidence", str(bundle)])
+    replayed = CliRunner().invoke(cli, ["replay", str(bundle), "-o", str(tmp_path / "re.md")])
+    gaps = json.loads(verbose.stdout)["gaps"]
+    assert len(gaps) > GAPS_LOGGED + 1
+    for run in (default, verbose, quiet, held, replayed):
+        assert run.exit_code == 3, run.stderr
+    named = [line for line in default.stderr.splitlines() if "could not see dns:" in line]
+    assert len(named) == GAPS_LOGGED
+    (more,) = [line for line in default.stderr.splitlines() if "more scope(s)" in line]
+    assert more.startswith(
+        f"sovscan: warning: could not see {len(gaps) - GAPS_LOGGED} more scope(s), listed in "
+        f"the report (-v logs them all); {len(gaps)} gaps by reason: {len(gaps)} "
+    )
+    assert default.stderr.splitlines()[-1].startswith("sovscan: warning: partial scan, exit 3")
+    assert len([ln for ln in verbose.stderr.splitlines() if "could not see dns:" in ln]) == len(
+        gaps
+    )
+    assert len(quiet.stderr.splitlines()) == 1
+    lines = held.stderr.splitlines()
+    assert lines[0].startswith("sovscan: evidence: bundle ") and len(lines) == GAPS_LOGGED + 3
+    # A replay saw nothing: its bundle's gaps are one line, the exit reason, not a scan's log.
+    (line,) = replayed.stderr.splitlines()
+    assert line.startswith(
+        f"sovscan: warning: replay of a partial scan, exit 3: the scan could not see {len(gaps)} "
+    )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import dns.zone
@@ -75,16 +73,7 @@ def test_servfail_becomes_a_gap_and_exit_3(tmp_path: Path) -> None:
     assert any("could not see dns:broken.example" in line for line in lines[:-1])
 
 
-@pytest.fixture
-def _logging_restored() -> Iterator[None]:
-    # Each CLI run configures the package logger (-q raises its level): give it back as it was.
-    package = logging.getLogger("sovscan")
-    handlers, level = package.handlers[:], package.level
-    yield
-    package.handlers[:], package.level = handlers, level
-
-
-@pytest.mark.usefixtures("_logging_restored")
+@pytest.mark.usefixtures("logging_restored")
 @pytest.mark.parametrize("output_format", ["table", "json"])  # held, and streamed
 def test_quiet_says_in_one_line_why_a_scan_did_not_exit_0(
     tmp_path: Path, output_format: str
@@ -130,7 +119,7 @@ def test_quiet_says_in_one_line_why_a_scan_did_not_exit_0(
     assert clean.exit_code == 0 and clean.stderr == ""  # success stays silent
 
 
-@pytest.mark.usefixtures("_logging_restored")
+@pytest.mark.usefixtures("logging_restored")
 def test_warnings_have_one_prefix_whatever_the_verbosity(tmp_path: Path) -> None:
     # -q said "sovscan: warning: partial scan, exit 3: ..." where the default said
     # "sovscan: WARNING: could not see ..." and no reason at all: a watcher grepping a journal
@@ -155,7 +144,7 @@ def test_warnings_have_one_prefix_whatever_the_verbosity(tmp_path: Path) -> None
     assert bad.exit_code == 2 and bad.stderr.startswith("sovscan: error: ")
 
 
-@pytest.mark.usefixtures("_logging_restored")
+@pytest.mark.usefixtures("logging_restored")
 @pytest.mark.parametrize("output_format", ["table", "json"])  # held, and streamed
 def test_debug_logs_say_where_a_scan_is(tmp_path: Path, output_format: str) -> None:
     # -vv gave no progress at all off a terminal: a long cron scan's log could not say which
