@@ -401,8 +401,12 @@ def scan(
         from sovscan.probes.dns import read_domains_file
 
         extra = read_domains_file(domains_file)
-        check_dns_names(config, frozenset(extra), f"--domains {domains_file}")
-        config = replace(config, domains=tuple(dict.fromkeys((*config.domains, *extra))))
+        check_dns_names(config, frozenset(extra.domains), f"--domains {domains_file}")
+        config = replace(
+            config,
+            domains=tuple(dict.fromkeys((*config.domains, *extra.domains))),
+            domain_names=(*config.domain_names, *extra.names),
+        )
     all_rule_dirs = [*config.rule_dirs, *rule_dirs]
     store_path = None if no_store else (store or default_store_path())
     # Once the inventory has named its rule folders and CA file, before anything is scanned.

@@ -128,6 +128,8 @@ class ScanConfig:
     limits: Limits = Limits()
     https: HttpsSettings = HttpsSettings()
     networks: tuple[DeclaredNetwork, ...] = ()  # address space whose operator it states
+    # (domain, name) of the bodies a --domains CSV names: the reports show them beside the domain
+    domain_names: tuple[tuple[str, str], ...] = ()
 
 
 def load_config(path: Path) -> ScanConfig:

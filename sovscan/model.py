@@ -405,6 +405,8 @@ class ScanScope:
     domains: frozenset[str] = frozenset()  # the inventory's and the --domains file's
     saas: frozenset[str] = frozenset()  # the [[saas]] endpoints' asset hosts
     tenants: bool = False  # [https] m365_tenant: each domain's Microsoft 365 tenant was asked
+    # (domain, name) of each domain whose body a --domains CSV names (its `name` column), sorted
+    names: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

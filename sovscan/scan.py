@@ -165,6 +165,7 @@ def configured_scope(config: ScanConfig) -> ScanScope:
         domains=frozenset(config.domains),
         saas=frozenset(endpoint.asset_host for endpoint in config.saas),
         tenants=config.https.m365_tenant and bool(config.domains),
+        names=tuple(sorted(dict(config.domain_names).items())),
     )
 
 

@@ -128,6 +128,8 @@ def scope_document(scope: ScanScope) -> dict[str, Any]:
         "domains": sorted(scope.domains),
         "saas": sorted(scope.saas),
         "m365_tenants": scope.tenants,
+        # Only when a --domains CSV named the bodies: a scope without names reads as before.
+        **({"domain_names": dict(scope.names)} if scope.names else {}),
     }
 
 
@@ -145,13 +147,15 @@ def scope_from_document(document: object) -> ScanScope | None:
             for entry in document["aws"]
         )
         tenants = document["m365_tenants"]
-        if not isinstance(tenants, bool):
+        names = document.get("domain_names", {})
+        if not isinstance(tenants, bool) or not isinstance(names, dict):
             return None
         return ScanScope(
             aws,
             frozenset(_texts(document["domains"])),
             frozenset(_texts(document["saas"])),
             tenants,
+            tuple(sorted((_text(d), _text(n)) for d, n in names.items())),
         )
     except (KeyError, TypeError, ValueError):
         return None

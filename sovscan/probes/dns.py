@@ -8,7 +8,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -578,28 +578,63 @@ def normalize_domain(value: str) -> str | None:
     return ascii_name
 
 
-def read_domains_file(path: Path) -> list[str]:
-    """Domains from a file: one per line (``#`` comments), or CSV with a ``domain`` column.
+DOMAIN_COLUMNS = ("domain", "domaine")
+"""Header cells naming a --domains CSV's domain column. `domaine` too: Quebec's auditors keep
+their lists in French Excel, and the French word cannot name another column."""
+
+NAME_COLUMNS = ("name", "nom")
+"""Header cells naming the column of each domain's body (a school board, a ministry): carried
+to the reports beside its domain."""
+
+MAX_NAME = 200
+
+
+@dataclass(frozen=True, slots=True)
+class DomainsFile:
+    """What a --domains file lists: its domains in order, and the name of each domain's body
+    when a CSV has a name column (domain, name pairs; a domain without a name is left out)."""
+
+    domains: tuple[str, ...]
+    names: tuple[tuple[str, str], ...] = ()
+
+
+def read_domains_file(path: Path) -> DomainsFile:
+    """Domains from a file: one per line (``#`` comments), or CSV with a ``domain`` column (or
+    ``domaine``), comma- or semicolon-separated, with an optional ``name`` (or ``nom``) column.
 
     IDNs become punycode, duplicates are dropped (first kept); an invalid line raises ConfigError
     naming ``file:line``, and so does a file without a domain (naming the file).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark.
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the domains file ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: cannot read the domains file ({exc})") from None
     lines = text.splitlines()
-    first = next((line for line in lines if line.strip() and not line.startswith("#")), "")
-    header = [cell.strip().lower() for cell in next(csv.reader([first]), [])]
-    rows: Iterable[tuple[int, str]]
-    if "domain" in header and (len(header) > 1 or first.strip().lower() == "domain"):
-        rows = _csv_rows(path, lines, header.index("domain"))
+    number, first = next(
+        ((n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")),
+        (0, ""),
+    )
+    # French Excel writes ';' between cells, as ',' is its decimal mark.
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    cells = next(csv.reader([first], delimiter=delimiter), [])
+    header = [cell.strip().lower() for cell in cells]
+    column = next((header.index(c) for c in DOMAIN_COLUMNS if c in header), None)
+    rows: Iterable[tuple[int, str, str]]
+    if column is not None:
+        name = next((header.index(c) for c in NAME_COLUMNS if c in header), None)
+        rows = _csv_rows(path, lines, delimiter, column, name)
+    elif len(cells) > 1 and "#" not in first and not any(map(normalize_domain, cells)):
+        # A header without the domain column: say so, not that the header is no domain name.
+        found = ", ".join(cell.strip() for cell in cells)
+        found = found if len(found) <= 120 else found[:117] + "..."
+        raise ConfigError(f"{path}:{number}: a CSV needs a 'domain' column; found columns {found}")
     else:
-        rows = ((n, line) for n, line in enumerate(lines, 1))
-    domains: dict[str, None] = {}
-    for number, raw in rows:
+        rows = ((n, line, "") for n, line in enumerate(lines, 1))
+    domains: dict[str, str] = {}
+    for number, raw, label in rows:
         # A comment may follow a domain on its line: "#" cannot be part of a domain name.
         value = raw.split("#", 1)[0].strip()
         if not value:
@@ -610,18 +645,23 @@ def read_domains_file(path: Path) -> list[str]:
             raise ConfigError(
                 f"{path}:{number}: expected a domain name such as universite.example; got {shown!r}"
             )
-        domains.setdefault(domain, None)
+        domains.setdefault(domain, bounded(" ".join(label.split()), MAX_NAME))
     if not domains:
         # An emptied or truncated list must not pass for a clean scan of nothing.
         raise ConfigError(
             f"{path}: the domains file names no domain; expected one domain per line, "
             "or a CSV with a 'domain' column"
         )
-    return list(domains)
+    return DomainsFile(
+        tuple(domains), tuple((domain, name) for domain, name in domains.items() if name)
+    )
 
 
-def _csv_rows(path: Path, lines: Sequence[str], column: int) -> Iterator[tuple[int, str]]:
-    reader = csv.reader(lines)
+def _csv_rows(
+    path: Path, lines: Sequence[str], delimiter: str, column: int, name: int | None
+) -> Iterator[tuple[int, str, str]]:
+    """Each row's line number, domain cell and name cell ("" without a name column)."""
+    reader = csv.reader(lines, delimiter=delimiter)
     seen_header = False
     for row in reader:
         number = reader.line_num
@@ -638,4 +678,4 @@ def _csv_rows(path: Path, lines: Sequence[str], column: int) -> Iterator[tuple[i
                 f"{path}:{number}: the 'domain' cell is empty; expected a domain name such as "
                 "universite.example (or remove the row)"
             )
-        yield number, row[column]
+        yield number, row[column], row[name] if name is not None and name < len(row) else ""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sovscan.errors import ConfigError
-from sovscan.probes.dns import normalize_domain, read_domains_file
+from sovscan.probes.dns import DomainsFile, normalize_domain, read_domains_file
 
 
 def write(tmp_path: Path, text: str, name: str = "domains.txt") -> Path:
@@ -22,11 +22,9 @@ def test_one_domain_a_line_with_comments_idn_trailing_dots_and_duplicates(tmp_pa
         "# institutions\nUniversite.Example.\n\n  cégep.example  \nuniversite.example\n"
         "xn--cgep-bpa.example\nhostile.example  # kept: a comment after the domain\n",
     )
-    assert read_domains_file(path) == [
-        "universite.example",
-        "xn--cgep-bpa.example",
-        "hostile.example",
-    ]
+    assert read_domains_file(path) == DomainsFile(
+        ("universite.example", "xn--cgep-bpa.example", "hostile.example")
+    )
 
 
 def test_csv_with_a_domain_column(tmp_path: Path) -> None:
@@ -35,11 +33,58 @@ def test_csv_with_a_domain_column(tmp_path: Path) -> None:
         'name,domain,notes\n"Université, Exemple",universite.example,x\nCégep,cégep.example,\n',
         "domains.csv",
     )
-    assert read_domains_file(path) == ["universite.example", "xn--cgep-bpa.example"]
+    assert read_domains_file(path) == DomainsFile(
+        ("universite.example", "xn--cgep-bpa.example"),
+        (("universite.example", "Université, Exemple"), ("xn--cgep-bpa.example", "Cégep")),
+    )
 
 
 def test_a_single_domain_column_header_is_not_a_domain(tmp_path: Path) -> None:
-    assert read_domains_file(write(tmp_path, "domain\nfaculte.example\n")) == ["faculte.example"]
+    read = read_domains_file(write(tmp_path, "domain\nfaculte.example\n"))
+    assert read == DomainsFile(("faculte.example",))
+
+
+def test_a_french_excel_csv_with_semicolons_a_bom_and_french_headers(tmp_path: Path) -> None:
+    # French Excel writes "CSV UTF-8" with a byte order mark, ';' between cells (',' is its
+    # decimal mark), and the auditor's own French headers. It failed at line 1 as no domain.
+    path = tmp_path / "organismes.csv"
+    path.write_bytes(
+        "\ufeffNom;Domaine;Région\n"
+        "Centre de services scolaire des Cèdres, ouest;cssdescedres.example;Montérégie\n"
+        "Ville de Québec;québec.example;Capitale-Nationale\n"
+        "Doublon;CSSDESCEDRES.example.;\n".encode()
+    )
+    assert read_domains_file(path) == DomainsFile(
+        ("cssdescedres.example", "xn--qubec-csa.example"),
+        (
+            ("cssdescedres.example", "Centre de services scolaire des Cèdres, ouest"),
+            ("xn--qubec-csa.example", "Ville de Québec"),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "found"),
+    [
+        ("Organisme,Site web", "Organisme, Site web"),
+        ("organisme;site", "organisme, site"),
+        ('"Nom, complet";Adresse;URL', "Nom, complet, Adresse, URL"),
+    ],
+)
+def test_a_csv_header_without_a_domain_column_says_so(
+    tmp_path: Path, header: str, found: str
+) -> None:
+    path = write(tmp_path, f"# bodies audited\n{header}\nBoard A,a.example\n", "fr.csv")
+    with pytest.raises(ConfigError) as caught:
+        read_domains_file(path)
+    assert str(caught.value) == f"{path}:2: a CSV needs a 'domain' column; found columns {found}"
+
+
+def test_a_headerless_line_with_a_comma_is_still_a_bad_domain_line(tmp_path: Path) -> None:
+    # A cell is a domain: this is no header, so the line is reported as the bad line it is.
+    path = write(tmp_path, "a.example,Board A\n")
+    with pytest.raises(ConfigError, match=r":1: expected a domain name such as universite"):
+        read_domains_file(path)
 
 
 @pytest.mark.parametrize(
