@@ -19,7 +19,7 @@ scope (None: a scan recorded before sovscan kept scopes).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sovscan.model import AttrValue, AwsScope, ScanScope
@@ -47,6 +47,50 @@ def scope_unit(asset_id: str, attributes: Mapping[str, AttrValue] | None = None)
         if isinstance(domains, tuple) and domains and all(" " not in d for d in domains):
             return "m365:" + " ".join(domains)
     return None
+
+
+def report_unit(
+    named: str, attributes: Mapping[str, AttrValue] | None, domains: Collection[str]
+) -> str | None:
+    """The unit a report groups an asset (by its id) or a gap (by its scope) under, one per
+    body audited: `dns:<domain>`, `aws:<account>` (its regions together), `saas:<host>`,
+    `m365:<domain>...`. A gap on a name is its domain's among `domains` (a host under it), and
+    has no unit when it is under none of them (a mail provider's host): None."""
+    head, _, rest = named.partition(":")
+    if head == "aws":
+        account = rest.partition(":")[0]
+        return f"aws:{account}" if account else None
+    if head == "dns":
+        name, _, kind = rest.partition(":")
+        # A gap's scope ends in a record type (`dns:www.x.example:A`), an asset id in a kind.
+        if kind and kind.isupper():
+            return _domain_of(name, domains)
+        return f"dns:{name}" if name else None
+    if head == "m365-tenant":
+        return _domain_of(rest, domains)
+    if head == "https":
+        return f"saas:{rest}" if rest else None
+    return scope_unit(named, attributes)
+
+
+def _domain_of(name: str, domains: Collection[str]) -> str | None:
+    """`dns:<domain>` of the longest of `domains` that `name` is or lies under."""
+    labels = name.split(".")
+    for start in range(len(labels) - 1):
+        candidate = ".".join(labels[start:])
+        if candidate in domains:
+            return f"dns:{candidate}"
+    return None
+
+
+def unit_name(unit: str | None, names: Mapping[str, str]) -> str:
+    """The names of the bodies behind a unit (its domains'), "" when none is known."""
+    if unit is None:
+        return ""
+    kind, _, rest = unit.partition(":")
+    if kind not in ("dns", "m365"):
+        return ""
+    return "; ".join(dict.fromkeys(names[d] for d in rest.split(" ") if d in names))
 
 
 def covers(scope: ScanScope | None, unit: str | None) -> bool:

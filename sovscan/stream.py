@@ -183,7 +183,16 @@ def streamed_scan(
     with work_folder(work_dir) as folder:
         declared = declared_table(networks, started)
         batches = _Batches(
-            folder, policy, knowledge, ruleset, rdap, waivers, started, formats, declared
+            folder,
+            policy,
+            knowledge,
+            ruleset,
+            rdap,
+            waivers,
+            started,
+            formats,
+            declared,
+            csv_report.Units.of(scope),
         )
         gaps = list(extra_gaps)
         done = 0
@@ -261,6 +270,7 @@ class _Batches:
         started: datetime,
         formats: frozenset[str],
         declared: DeclaredTable | None = None,
+        units: csv_report.Units | None = None,
     ) -> None:
         self.folder = folder
         self.declared = declared
@@ -276,6 +286,7 @@ class _Batches:
         self.not_risk_waivers: set[int] = set()  # see Waived.not_risks and Waived.shadowed
         self.shadowed_waivers: set[int] = set()
         self.renewed_waivers: set[int] = set()  # see Waived.renewed_by_asset
+        self.units = units or csv_report.Units()  # what the CSV rows' units are read with
 
     def add(self, batch: Sequence[Asset]) -> None:
         unique: dict[str, Asset] = {}
@@ -318,7 +329,7 @@ class _Batches:
             jurisdictions,
             classification_weight(item, self.policy),
             item_json(asset_document(item)) if want_json else None,
-            csv_report.rows_text(findings, item) if "csv" in self.formats else None,
+            csv_report.rows_text(findings, item, self.units) if "csv" in self.formats else None,
             [
                 [
                     *finding_row(f)[:2],

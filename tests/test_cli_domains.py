@@ -381,3 +381,45 @@ def test_gaps_on_stderr_are_bounded_by_default_and_all_listed_at_v(
     assert line.startswith(
         f"sovscan: warning: replay of a partial scan, exit 3: the scan could not see {len(gaps)} "
     )
+
+
+def test_a_french_domains_csv_names_each_body_in_the_csv_and_json_reports(
+    tmp_path: Path, server: ZoneServer
+) -> None:
+    # `Organisme;Domaine`, as French Excel writes it, failed at line 1; and the body's name was
+    # lost, so the CSV could not be pivoted by body without parsing asset ids.
+    import csv
+
+    from tests.report.test_json import validate
+
+    domains = tmp_path / "organismes.csv"
+    domains.write_text(
+        "Nom;Domaine\nCSS des Cèdres;school1.example\nVille, Québec;school2.example\n",
+        encoding="utf-8",
+    )
+    args = [*scan_args(tmp_path, domains, server), "--no-store", "--fail-on", "never"]
+    streamed = CliRunner().invoke(cli, [*args, "--format", "csv"])
+    held = CliRunner().invoke(cli, [*args, "--format", "csv", "--evidence", str(tmp_path / "b")])
+    as_json = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert streamed.exit_code == held.exit_code == as_json.exit_code == 3, streamed.stderr
+    rows = list(csv.DictReader(streamed.stdout.splitlines()))
+    by_unit = {(r["status"] == "gap", r["unit"], r["unit_name"]) for r in rows[1:]}
+    assert (False, "dns:school1.example", "CSS des Cèdres") in by_unit
+    assert (False, "dns:school2.example", "Ville, Québec") in by_unit
+    assert all(r["unit"].startswith("dns:school") for r in rows if r["finding_key"])
+    assert len(rows) == len(list(csv.DictReader(held.stdout.splitlines())))
+    document = json.loads(as_json.stdout)
+    validate(document)
+    assert document["scope"]["domain_names"] == {
+        "school1.example": "CSS des Cèdres",
+        "school2.example": "Ville, Québec",
+    }
+
+
+def test_a_domains_csv_without_a_domain_column_is_one_line(tmp_path: Path) -> None:
+    from tests.test_config import scan_writes_nothing
+
+    domains = tmp_path / "fr.csv"
+    domains.write_text("Organisme;Site\nCSS A;a.example\n", encoding="utf-8")
+    message = scan_writes_nothing(tmp_path, inventory(tmp_path), "--domains", str(domains))
+    assert message == f"{domains}:1: a CSV needs a 'domain' column; found columns Organisme, Site"

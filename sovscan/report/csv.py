@@ -5,17 +5,45 @@ first row for the scan itself (status `scan`: its id in `asset_id`, the institut
 `asset_name`, its provenance in `message`), so a CSV handed on alone can be tied to its scan,
 its evidence and its history; then one row per gap (status `gap`: the scope in `asset_id`, the
 reason in `message`), so a partial scan's CSV says what could not be seen; then one per notice
-(status `notice`), such as an expired waiver."""
+(status `notice`), such as an expired waiver.
+
+The last two columns say which body audited a row belongs to, so one pivot table gives
+per-body results: `unit` (`dns:<domain>`, `aws:<account>`, `saas:<host>`, `m365:<domain>...`,
+as `scope.report_unit` reads it from the asset id or gap scope) and `unit_name` (the body's name
+from the --domains CSV's name column). They come last so that the columns before keep their
+places."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from sovscan.model import Finding, Gap, ResolvedAsset, Scan
+from sovscan.model import AttrValue, Finding, Gap, ResolvedAsset, Scan, ScanScope
 from sovscan.report.bound import bound_text
 from sovscan.report.safe import spreadsheet_safe
+from sovscan.scope import report_unit, unit_name
+
+
+@dataclass(frozen=True, slots=True)
+class Units:
+    """What a row's unit and its body's name are read with: the scan's domains and names."""
+
+    domains: frozenset[str] = frozenset()
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, scope: ScanScope | None) -> Units:
+        """A replay's scan has no scope: its rows' units are read from their ids alone."""
+        return cls() if scope is None else cls(scope.domains, dict(scope.names))
+
+    def cells(
+        self, named: str, attributes: Mapping[str, AttrValue] | None = None
+    ) -> tuple[str, str]:
+        unit = report_unit(named, attributes, self.domains)
+        return unit or "", unit_name(unit, self.names)
+
 
 COLUMNS = (
     "finding_key",
@@ -42,18 +70,21 @@ COLUMNS = (
     "waived_by",
     "waiver_expires",
     "waiver_reason",
+    "unit",
+    "unit_name",
 )
 
 
 def render(scan: Scan) -> str:
     """Findings as CSV (RFC 4180). Cells a spreadsheet would run as a formula are neutralised."""
     by_id = {item.asset.id: item for item in scan.assets}
+    units = Units.of(scan.scope)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     writer.writerow(scan_row(scan))
-    writer.writerows(finding_row(f, by_id.get(f.asset_id)) for f in scan.findings)
-    writer.writerows(gap_row(g) for g in scan.gaps)
+    writer.writerows(finding_row(f, by_id.get(f.asset_id), units) for f in scan.findings)
+    writer.writerows(gap_row(g, units) for g in scan.gaps)
     writer.writerows(notice_row(n) for n in scan.notices)
     return buffer.getvalue()
 
@@ -63,10 +94,11 @@ def header() -> str:
     return ",".join(COLUMNS) + "\r\n"
 
 
-def rows_text(findings: Iterable[Finding], item: ResolvedAsset | None) -> str:
+def rows_text(findings: Iterable[Finding], item: ResolvedAsset | None, units: Units) -> str:
     """The report's lines for `findings`, all of asset `item` (a streamed scan writes these)."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(finding_row(f, item) for f in findings)
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows(finding_row(f, item, units) for f in findings)
     return buffer.getvalue()
 
 
@@ -82,7 +114,8 @@ def closing_rows_text(scan: Scan) -> str:
     these last)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows(gap_row(g) for g in scan.gaps)
+    units = Units.of(scan.scope)
+    writer.writerows(gap_row(g, units) for g in scan.gaps)
     writer.writerows(notice_row(n) for n in scan.notices)
     return buffer.getvalue()
 
@@ -114,10 +147,13 @@ def scan_row(scan: Scan) -> list[str]:
     )
 
 
-def gap_row(gap: Gap) -> list[str]:
+def gap_row(gap: Gap, units: Units) -> list[str]:
     """A gap as a row of the findings' columns: what could not be seen, and why."""
+    unit, name = units.cells(gap.scope)
     # No finding key: a gap is not a finding, and a waiver cannot accept it.
-    return _special_row(status="gap", asset_id=gap.scope, message=gap.reason)
+    return _special_row(
+        status="gap", asset_id=gap.scope, message=gap.reason, unit=unit, unit_name=name
+    )
 
 
 def notice_row(notice: str) -> list[str]:
@@ -131,7 +167,7 @@ def _special_row(**cells: str) -> list[str]:
     return [spreadsheet_safe(cell) for cell in row.values()]
 
 
-def finding_row(finding: Finding, item: ResolvedAsset | None) -> list[str]:
+def finding_row(finding: Finding, item: ResolvedAsset | None, units: Units) -> list[str]:
     """One finding's cells, beside its asset's location and control; formula-safe."""
     row = [
         finding.key,
@@ -146,6 +182,7 @@ def finding_row(finding: Finding, item: ResolvedAsset | None) -> list[str]:
         finding.waiver.owner if finding.waiver else "",
         finding.waiver.expires if finding.waiver else "",
         finding.waiver.reason if finding.waiver else "",
+        *units.cells(finding.asset_id, item.asset.attributes if item else None),
     ]
     return [spreadsheet_safe(cell) for cell in row]
 

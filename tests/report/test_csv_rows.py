@@ -7,7 +7,7 @@ import csv
 import io
 from dataclasses import replace
 
-from sovscan.model import Finding, Gap, Severity, Status
+from sovscan.model import Finding, Gap, ScanScope, Severity, Status
 from sovscan.report import REPORTERS
 from sovscan.report.csv import COLUMNS
 from tests.factories import make_scan, resolved_bucket
@@ -31,7 +31,7 @@ def test_every_gap_is_a_row_after_the_findings() -> None:
         ("dns:typo.example", '\'=HYPERLINK("http://evil.example")'),
     ]
     # The other cells are empty (no finding key: a waiver cannot accept a gap).
-    filled = ("status", "asset_id", "message")
+    filled = ("status", "asset_id", "message", "unit")
     assert all(r[c] == "" for r in rows[1:] for c in COLUMNS if c not in filled)
 
 
@@ -67,3 +67,37 @@ def test_notices_are_rows_after_the_gaps_and_neutralised() -> None:
     rows = _rows(scan)
     assert [r["status"] for r in rows[-3:]] == ["gap", "notice", "notice"]
     assert [r["message"] for r in rows[-2:]] == [notices[0], "'" + notices[1]]
+
+
+def test_each_row_names_its_body_for_a_pivot_table() -> None:
+    # An auditor of 400 public bodies pivots the CSV by body: the domain was only inside
+    # asset_id (`dns:<domain>:...`), and a gap's scope names a host, not its domain.
+    scan = make_scan(
+        gaps=(
+            Gap("dns:universite.example", "SOA: timeout"),
+            Gap("dns:www.universite.example:A", "REFUSED"),
+            Gap("dns:outlook.example:AAAA", "REFUSED"),  # a provider's host: under no domain
+            Gap("aws:123456789012:us-east-1:rds", "AccessDenied"),
+            Gap("m365-tenant:universite.example", "HTTP 500"),
+            Gap("probe:saas", "stopped"),
+        )
+    )
+    scope = ScanScope(
+        domains=frozenset({"universite.example", "cegep.example"}),
+        names=(("universite.example", "=Université Exemple"),),
+    )
+    rows = _rows(replace(scan, scope=scope))
+    assert list(rows[0])[-2:] == ["unit", "unit_name"]  # last: the other columns keep places
+    units = [(r["status"], r["asset_id"], r["unit"], r["unit_name"]) for r in rows]
+    named = "'=Université Exemple"  # neutralised as every cell is
+    assert units == [
+        ("scan", scan.id, "", ""),
+        ("risk", "aws:123456789012:s3:research-data", "aws:123456789012", ""),
+        ("unknown", "dns:universite.example:txt:acme", "dns:universite.example", named),
+        ("gap", "dns:universite.example", "dns:universite.example", named),
+        ("gap", "dns:www.universite.example:A", "dns:universite.example", named),
+        ("gap", "dns:outlook.example:AAAA", "", ""),
+        ("gap", "aws:123456789012:us-east-1:rds", "aws:123456789012", ""),
+        ("gap", "m365-tenant:universite.example", "dns:universite.example", named),
+        ("gap", "probe:saas", "", ""),
+    ]
