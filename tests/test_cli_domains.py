@@ -407,7 +407,8 @@ def test_a_french_domains_csv_names_each_body_in_the_csv_and_json_reports(
     assert (False, "dns:school1.example", "CSS des Cèdres") in by_unit
     assert (False, "dns:school2.example", "Ville, Québec") in by_unit
     assert all(r["unit"].startswith("dns:school") for r in rows if r["finding_key"])
-    assert len(rows) == len(list(csv.DictReader(held.stdout.splitlines())))
+    held_rows = list(csv.DictReader(held.stdout.splitlines()))
+    assert rows[1:] == held_rows[1:]  # held or streamed, the same rows (the scan row has times)
     document = json.loads(as_json.stdout)
     validate(document)
     assert document["scope"]["domain_names"] == {
