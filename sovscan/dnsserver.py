@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import socket
 import socketserver
@@ -61,6 +62,52 @@ class Fault:
         if self.rdtype is not None and dns.rdatatype.from_text(self.rdtype) != rdtype:
             return False
         return qname.is_subdomain(dns.name.from_text(self.name))
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """A busy server's UDP side: it takes `service` seconds per query, one at a time, and drops a
+    query that finds `depth` others ahead of it (the one in service included), as a full receive
+    buffer would."""
+
+    depth: int
+    service: float  # seconds per query
+
+
+class _Backlog:
+    """The UDP answers of a server with a `Capacity`, sent in order by one thread, each when the
+    queries before it and its own `service` time are done."""
+
+    def __init__(self, capacity: Capacity) -> None:
+        self.capacity = capacity
+        self.busy_until = 0.0  # when the server is done with every query taken so far
+        self.outbox: queue.SimpleQueue[tuple[float, bytes, Any] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._send, name="sovscan-dns-backlog", daemon=True)
+        self.sock: socket.socket | None = None
+
+    def take(self, sock: socket.socket, reply: bytes, address: Any) -> None:
+        """Queue `reply`, or drop it when the backlog is full. Called by the one UDP thread."""
+        now = time.monotonic()
+        start = max(now, self.busy_until)
+        if (start - now) / self.capacity.service >= self.capacity.depth:
+            return
+        self.sock = sock
+        self.busy_until = start + self.capacity.service
+        self.outbox.put((self.busy_until, reply, address))
+
+    def _send(self) -> None:
+        while (item := self.outbox.get()) is not None:
+            send_at, reply, address = item
+            time.sleep(max(0.0, send_at - time.monotonic()))
+            try:
+                if self.sock is not None:
+                    self.sock.sendto(reply, address)
+            except OSError:
+                pass  # the server closed meanwhile
+
+    def stop(self) -> None:
+        self.outbox.put(None)
+        self.thread.join(timeout=2.0)
 
 
 class _ServedZone:
@@ -283,6 +330,10 @@ class _UDPHandler(socketserver.BaseRequestHandler):
         reply, delay = _reply(self.server.authority, data, max_size=MAX_UDP_PAYLOAD)
         if reply is None:
             return
+        backlog = self.server.backlog
+        if backlog is not None:
+            backlog.take(sock, reply, self.client_address)
+            return
         if delay <= 0:
             sock.sendto(reply, self.client_address)
             return
@@ -345,10 +396,13 @@ def _read_exactly(sock: socket.socket, count: int) -> bytes | None:
 class _UDPServer(socketserver.UDPServer):
     max_packet_size = 65535
 
-    def __init__(self, address: tuple[str, int], authority: Authority) -> None:
+    def __init__(
+        self, address: tuple[str, int], authority: Authority, backlog: _Backlog | None = None
+    ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.authority = authority
         self.slow_slots = threading.BoundedSemaphore(MAX_SLOW_PENDING)
+        self.backlog = backlog
         super().__init__(address, _UDPHandler)
 
 
@@ -381,7 +435,8 @@ class ZoneServer:
 
     Used as a context manager: ``with ZoneServer(zones) as server: make_resolver(server.host,
     server.port)``. Port 0 picks a free port, the same for UDP and TCP. `faults` make chosen
-    names answer SERVFAIL, REFUSED or NXDOMAIN, or never answer, for negative tests.
+    names answer SERVFAIL, REFUSED or NXDOMAIN, or never answer, for negative tests; `capacity`
+    makes its UDP side a busy server that drops what it has no room for.
     """
 
     def __init__(
@@ -391,8 +446,11 @@ class ZoneServer:
         port: int = 0,
         *,
         faults: Sequence[Fault] = (),
+        capacity: Capacity | None = None,
     ) -> None:
         self.authority = Authority(zones, faults)
+        self.capacity = capacity
+        self._backlog: _Backlog | None = None
         self.host = host
         self.port = port
         self._requested_port = port
@@ -406,6 +464,9 @@ class ZoneServer:
         return cls(load_zones(path), **kw)
 
     def __enter__(self) -> Self:
+        if self.capacity is not None:
+            self._backlog = _Backlog(self.capacity)
+            self._backlog.thread.start()
         udp, tcp = self._bind()
         for server in (udp, tcp):
             thread = threading.Thread(
@@ -431,13 +492,16 @@ class ZoneServer:
         for thread in self._threads:
             thread.join(timeout=2.0)
         self._threads.clear()
+        if self._backlog is not None:
+            self._backlog.stop()
+            self._backlog = None
         self._udp = self._tcp = None
 
     def _bind(self) -> tuple[_UDPServer, _TCPServer]:
         # UDP first; TCP must then get the same port, which another process may hold: retry.
         last_error: OSError | None = None
         for _ in range(20):
-            udp = _UDPServer((self.host, self._requested_port), self.authority)
+            udp = _UDPServer((self.host, self._requested_port), self.authority, self._backlog)
             port = udp.server_address[1]
             try:
                 tcp = _TCPServer((self.host, port), self.authority)

@@ -18,7 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sovscan.dnsserver import Authority, ZoneServer, _reply, load_zones, make_resolver
+from sovscan.dnsserver import (
+    Authority,
+    Capacity,
+    ZoneServer,
+    _reply,
+    load_zones,
+    make_resolver,
+)
 from tests.probes.dns_fixtures import BIG_TXT_BYTES, FAULTS, all_zones
 
 
@@ -322,3 +329,24 @@ def test_serves_on_the_ipv6_loopback_too() -> None:
         assert [r.to_text() for r in resolver.resolve("w.v6.example", "A")] == ["192.0.2.7"]
         tcp = dns.query.tcp(dns.message.make_query("w.v6.example", "A"), "::1", port=server.port)
         assert tcp.rcode() == dns.rcode.NOERROR
+
+
+def test_a_busy_server_answers_what_it_has_room_for_and_drops_the_rest() -> None:
+    zone = dns.zone.from_text("@ 60 SOA ns h 1 1 1 1 1\n@ 60 NS ns\n@ 60 A 192.0.2.1\n", "b.test.")
+    busy = ZoneServer([zone], capacity=Capacity(depth=4, service=0.02))
+    with busy, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(1.0)
+        for qid in range(20):  # at once: one in service, three behind it, the rest dropped
+            query = dns.message.make_query("b.test", "A", id=qid)
+            sock.sendto(query.to_wire(), (busy.host, busy.port))
+        answered = []
+        started = time.monotonic()
+        try:
+            while True:
+                answered.append(dns.message.from_wire(sock.recv(512)).id)
+        except TimeoutError:
+            pass
+        elapsed = time.monotonic() - started - 1.0
+    assert 4 <= len(answered) <= 6, answered
+    assert answered == sorted(answered)  # in the order taken, one service time apart
+    assert elapsed >= 0.06
