@@ -57,6 +57,13 @@ TCP_GRACE = 1.0
 DEFAULT_CACHE = 100_000  # answers kept for later duplicates; oldest evicted first
 _RECV_BUFFER = 4 << 20  # a window of answers waiting in the kernel while the consumer works
 _IDS_PER_DRAW = 2048
+# The least the adaptive window shrinks to: a server that loses even this many at once is down
+# or far away, and waiting on fewer would only make the scan slower, not complete.
+MIN_WINDOW = 4
+# The window is halved when more than one attempt in this many (and at least MIN_WINDOW) timed
+# out within a period: a server dropping that much is overloaded; a few slow or dead domains, or
+# the last questions of a run that will never be answered, are not a reason.
+LOSS_SHARE = 4
 _TC = 0x0200
 
 
@@ -92,6 +99,7 @@ class Stats:
     ignored: int = 0  # datagrams with an unknown id or another question
     deduplicated: int = 0
     cache_hits: int = 0
+    window_cuts: int = 0  # times the in-flight window was halved after a loss
 
 
 @dataclass(slots=True)
@@ -103,6 +111,68 @@ class _Query:
     attempts: int = 1
     rto: float = DEFAULT_RTO
     asked: tuple[bytes, str] | None = None  # what `dnswire.decode_response` skips reading
+    lost: bool = False  # its attempt timed out; it waits for room in the window to go again
+
+
+class _Window:
+    """How many questions may be outstanding: congestion control as TCP's (slow start, then
+    additive increase and multiplicative decrease).
+
+    A server with no room for more silently drops what it cannot take; time-outs are the only
+    sign. The window starts at `floor` and grows by one per answer (doubling each round trip, a
+    few milliseconds to the maximum against a server that keeps up) until the first sign of
+    overload, then by one per window's worth of answers. Once per `period` it is halved if more
+    than one attempt in `LOSS_SHARE` timed out meanwhile: a burst of losses counts once, and the
+    few questions a healthy server never answers (a domain whose own servers are dead) are left
+    to retransmission instead of slowing the whole scan. Questions waiting to go again count
+    outside it: they are sent ahead of new ones as answers make room, not all at once into the
+    server that just dropped them. Kept across runs of one resolver: what a server could take in
+    one round of questions holds for the next.
+    """
+
+    __slots__ = (
+        "answers",
+        "ceiling",
+        "floor",
+        "losses",
+        "period",
+        "period_end",
+        "size",
+        "threshold",
+        "waiting",
+    )
+
+    def __init__(self, floor: int, ceiling: int, period: float) -> None:
+        self.ceiling = float(ceiling)
+        self.floor = float(min(floor, ceiling))
+        self.size = self.floor
+        self.threshold = self.ceiling  # slow start below it, additive increase above
+        self.period = period
+        self.period_end = 0.0
+        self.answers = 0  # in the current period
+        self.losses = 0  # attempts timed out in the current period
+        self.waiting = 0  # lost questions waiting to be sent again
+
+    def answered(self) -> None:
+        self.answers += 1
+        size = self.size
+        if size < self.threshold:
+            self.size = size + 1.0
+        elif size < self.ceiling:
+            self.size = min(self.ceiling, size + 1.0 / size)
+
+    def settle(self, now: float) -> bool:
+        """Close the period if it is over; whether the window was halved."""
+        if now < self.period_end:
+            return False
+        self.period_end = now + self.period
+        losses = self.losses
+        congested = losses >= MIN_WINDOW and losses * LOSS_SHARE > self.answers + losses
+        self.answers = self.losses = 0
+        if not congested or self.size <= self.floor:
+            return False
+        self.size = self.threshold = max(self.floor, self.size / 2)
+        return True
 
 
 @dataclass
@@ -298,6 +368,7 @@ class BulkResolver:
         edns_payload: int = dnswire.DEFAULT_EDNS_PAYLOAD,
         recursion_desired: bool = False,
         tcp_connections: int = DEFAULT_TCP_CONNECTIONS,
+        adaptive: bool = True,
     ) -> None:
         if window < 1 or timeout <= 0 or rto <= 0 or tcp_connections < 1:
             raise ValueError("window, timeout, rto and tcp_connections must be positive")
@@ -309,6 +380,7 @@ class BulkResolver:
         self.edns_payload = edns_payload
         self.recursion_desired = recursion_desired
         self.tcp_connections = tcp_connections
+        self.adaptive = adaptive  # False: `window` questions outstanding whatever the losses
         self.stats = Stats()
         self._cache = _Cache(cache_size)
         self._followups: deque[tuple[str, int]] = deque()
@@ -316,6 +388,7 @@ class BulkResolver:
         self._submitted: set[tuple[str, int]] = set()  # follow-ups, always cached
         self._remember = True
         self._ids = _QueryIds()
+        self._window = _Window(MIN_WINDOW if adaptive else window, window, rto)
 
     def submit(self, name: str, rdtype: int) -> Result | None:
         """Queue a question for the running `resolve()`; its cached answer if already known."""
@@ -385,14 +458,32 @@ class BulkResolver:
     ) -> Iterator[Result]:
         pending: dict[int, _Query] = {}
         timers: list[tuple[float, int, int, int]] = []  # (deadline, seq, query id, attempt)
+        resend: deque[int] = deque()  # ids of lost questions, in the order they were lost
+        window = self._window
+        window.waiting = 0  # what an earlier run left waiting went with it
         sequence = itertools.count()
         stats = self.stats
         udp = sock.fileno()
         while True:
+            # Lost questions go again first, as the window has room: the server that dropped
+            # them is told no more than it answers.
+            while resend and len(pending) - window.waiting + len(tcp) < window.size:
+                qid = resend.popleft()
+                query = pending.get(qid)
+                if query is None or not query.lost:
+                    continue  # answered late, or given up meanwhile
+                query.lost = False
+                window.waiting -= 1
+                query.attempts += 1
+                sent_at = time.monotonic()
+                deadline = min(sent_at + query.rto, query.first_sent + self.timeout)
+                heapq.heappush(timers, (deadline, next(sequence), qid, query.attempts))
+                stats.retransmits += 1
+                self._send(sock, query.wire)
             # Fill the window: follow-ups first, then the caller's questions. Questions gone over
             # to TCP still count, so that a server slow over TCP slows the scan instead of
             # queueing all of it.
-            while len(pending) + len(tcp) < self.window:
+            while len(pending) - window.waiting + len(tcp) < window.size:
                 question = self._next_question(source)
                 if question is None:
                     break
@@ -451,18 +542,25 @@ class BulkResolver:
                     continue  # answered, or a later attempt owns this id
                 if now - query.first_sent >= self.timeout:
                     del pending[qid]
+                    if query.lost:
+                        window.waiting -= 1
                     stats.timeouts += 1
                     key = (query.name, query.rdtype)
                     why = f"no answer within {self.timeout:g} s"
                     yield self._finish(key, "timeout", -1, (), query.attempts, False, why)
                     continue
-                query.attempts += 1
+                if query.lost:
+                    continue  # the give-up timer of a question still waiting to go again
+                window.losses += 1
+                query.lost = True
+                window.waiting += 1
                 query.rto = min(query.rto * 2, MAX_RTO)
-                sent_at = time.monotonic()  # the caller may have held the loop since `now`
-                deadline = min(sent_at + query.rto, query.first_sent + self.timeout)
+                resend.append(qid)
+                # Given up at its deadline if the window has no room for it before then.
+                deadline = query.first_sent + self.timeout
                 heapq.heappush(timers, (deadline, next(sequence), qid, query.attempts))
-                stats.retransmits += 1
-                self._send(sock, query.wire)
+            if now >= window.period_end and window.settle(now):
+                stats.window_cuts += 1
 
     def _send(self, sock: socket.socket, wire: bytes) -> None:
         try:
@@ -493,6 +591,10 @@ class BulkResolver:
                 self.stats.ignored += 1  # the right id but another question: keep waiting
                 continue
             del pending[qid]
+            window = self._window
+            if query.lost:
+                window.waiting -= 1  # answered after all, while waiting to go again
+            window.answered()
             if parsed is not None and parsed[2] & _TC:  # the whole answer only fits over TCP
                 self.stats.tcp += 1
                 tcp.add(query)

@@ -20,7 +20,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from sovscan.dnsserver import Fault, ZoneServer, make_resolver
+from sovscan.dnsserver import Capacity, Fault, ZoneServer, make_resolver
 from sovscan.probes import bulkdns, dnswire
 from sovscan.probes.bulkdns import BulkResolver, Result
 from tests.hostile.servers import Behaviour, HostileDnsServer, HostileZone, Reply
@@ -672,3 +672,48 @@ def test_results_closed_early_leave_no_question_pending(server: ZoneServer) -> N
     results.close()
     answered = {(r.name, r.status) for r in resolver.resolve(questions, remember=False)}
     assert answered == {(name, "answer") for name, _ in questions}
+
+
+def _busy_zone(hosts: int) -> dns.zone.Zone:
+    lines = ["$TTL 60", "@ SOA ns1 hostmaster 1 3600 600 604800 60", "@ NS ns1"]
+    lines += [f"h{i} A 192.0.2.{i % 250 + 1}" for i in range(hosts)]
+    return dns.zone.from_text("\n".join(lines) + "\n", origin="busy.test.")
+
+
+def test_a_server_with_no_room_for_the_window_gets_fewer_questions_and_drops_none() -> None:
+    # The auditor's trial: a modest server drops what it has no room for, and 256 questions in
+    # flight left healthy names as time-out gaps, different ones each run. Here it takes 4 ms a
+    # question and holds 4; the answer deadline is the scan's 5 s. The fixed window keeps the
+    # server flooded, so some questions lose every retransmission (5 to 61 of them in trials);
+    # the adaptive one stays near what the server can hold and loses none.
+    hosts = 800
+    questions = [(f"h{i}.busy.test", A) for i in range(hosts)]
+    outcomes: dict[bool, tuple[int, int, int]] = {}
+    with ZoneServer([_busy_zone(hosts)], capacity=Capacity(depth=4, service=0.004)) as busy:
+        for adaptive in (False, True):
+            resolver = BulkResolver(
+                busy.host, busy.port, window=256, timeout=5.0, adaptive=adaptive
+            )
+            results = list(resolver.resolve(questions))
+            assert len(results) == hosts
+            answered = sum(r.status == "answer" for r in results)
+            outcomes[adaptive] = (answered, resolver.stats.timeouts, resolver.stats.window_cuts)
+    fixed, adaptive_ = outcomes[False], outcomes[True]
+    assert fixed[1] > 0 and fixed[2] == 0, outcomes  # the old behaviour: spurious gaps
+    assert adaptive_ == (hosts, 0, adaptive_[2]) and adaptive_[2] >= 3, outcomes
+
+
+def test_names_that_never_answer_do_not_shrink_the_window() -> None:
+    # A dozen names that never answer, spread among 2,000 that do, are lost on every try: not
+    # the sign of an overloaded server, so the window stays where it was configured.
+    hosts = 2000
+    questions = [(f"h{i}.busy.test", A) for i in range(hosts)]
+    for i in range(12):
+        questions.insert(i * 120, (f"n{i}.dead.busy.test", A))
+    with ZoneServer([_busy_zone(hosts)], faults=[Fault("dead.busy.test", "drop")]) as healthy:
+        resolver = BulkResolver(healthy.host, healthy.port, window=16, timeout=1.5)
+        results = list(resolver.resolve(questions))
+    assert sum(r.status == "answer" for r in results) == hosts
+    assert sum(r.status == "timeout" for r in results) == 12
+    assert resolver.stats.retransmits >= 12 * 3
+    assert resolver.stats.window_cuts == 0, resolver.stats
