@@ -478,7 +478,9 @@ def scan(
             ) as streamed,
         ):
             progress("")
-            summary = _with_notices(streamed.summary, kept_over_profile, knowledge)
+            summary = _with_notices(
+                streamed.summary, kept_over_profile, knowledge, limits.dns_in_flight
+            )
             streamed = replace(streamed, summary=summary)
             return _emit_streamed(streamed, output_format, output, fail_on, store_path, fail_on_new)
     with _progress() as progress:
@@ -492,7 +494,7 @@ def scan(
             profile=profile_name,
             progress=progress,
         )
-    result = _with_notices(result, kept_over_profile, knowledge)
+    result = _with_notices(result, kept_over_profile, knowledge, limits.dns_in_flight)
     inventory = _sarif_inventory(config_path, config) if output_format == "sarif" else None
     rendered = None
     if evidence is not None:
@@ -873,13 +875,18 @@ def _compare_recorded(store: Path, scan: Scan, fail_on: str, fail_on_new: bool) 
     return _Compared(new_keys, len(failing))
 
 
-def _with_notices(scan: Scan, first: Sequence[str], knowledge: KnowledgeBase) -> Scan:
+def _with_notices(
+    scan: Scan, first: Sequence[str], knowledge: KnowledgeBase, dns_in_flight: int | None = None
+) -> Scan:
     """`scan` with what the command knows beyond the scan: `first` (about the inventory and
-    its profile) before the scan's own notices, and old address data after them."""
+    its profile) before the scan's own notices; then, given the scan's `dns_in_flight`, what to
+    try about DNS time-outs; and old address data last."""
     from sovscan.resolve.knowledge import stale_data_notice
+    from sovscan.scan import dns_timeout_notices
 
+    timeouts = () if dns_in_flight is None else dns_timeout_notices(scan.gaps, dns_in_flight)
     stale = stale_data_notice(knowledge, scan.started_at)
-    return replace(scan, notices=(*first, *scan.notices, *stale))
+    return replace(scan, notices=(*first, *scan.notices, *timeouts, *stale))
 
 
 SCOPE_SHOWN = 5

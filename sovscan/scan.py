@@ -416,6 +416,24 @@ def network_notices(
     return tuple(notices)
 
 
+DNS_TIMEOUT_REASON = "timeout: no answer within"  # as the bulk and live DNS paths word it
+
+
+def dns_timeout_notices(gaps: Sequence[Gap], in_flight: int) -> tuple[str, ...]:
+    """One notice when DNS questions timed out, saying what to try: a name server that drops
+    questions under load leaves different gaps each run, and they churn the diffs."""
+    count = sum(g.scope.startswith("dns:") and DNS_TIMEOUT_REASON in g.reason for g in gaps)
+    if not count:
+        return ()
+    lower = f"a lower limits.dns_in_flight (now {in_flight}) or " if in_flight > 0 else ""
+    notice = (
+        f"{count} DNS gap(s) had no answer in time. If these domains answer when asked alone, "
+        f"the name server was likely overloaded and dropped questions: try {lower}--nameserver "
+        "a resolver that can take the load, and scan again."
+    )
+    return (notice,)
+
+
 def label_notices(config: ScanConfig, policy: Policy) -> tuple[str, ...]:
     """A notice for each classification the inventory uses that is neither a sensitive nor a
     public label of `policy`: it is judged sensitive (a typo must never relax a check), and the

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from sovscan.cli import cli
-from sovscan.dnsserver import ZoneServer
+from sovscan.dnsserver import Fault, ZoneServer
 from sovscan.history import load_document
 from tests.engine.test_rules_cli import own_folder
 
@@ -424,3 +424,32 @@ def test_a_domains_csv_without_a_domain_column_is_one_line(tmp_path: Path) -> No
     domains.write_text("Organisme;Site\nCSS A;a.example\n", encoding="utf-8")
     message = scan_writes_nothing(tmp_path, inventory(tmp_path), "--domains", str(domains))
     assert message == f"{domains}:1: a CSV needs a 'domain' column; found columns Organisme, Site"
+
+
+@pytest.mark.parametrize("in_flight", [32, 0])
+def test_dns_time_outs_end_with_one_notice_saying_what_to_try(
+    tmp_path: Path, in_flight: int
+) -> None:
+    # Random time-outs from an overloaded server churn the quarterly diffs: the report says
+    # once, not per gap, what to try. Two domains whose server never answers stand in for it.
+    zones = [
+        dns.zone.from_text(ZONE.format(name=f"school{i}"), f"school{i}.example") for i in range(3)
+    ]
+    faults = [Fault("dead0.example", "drop"), Fault("dead1.example", "drop")]
+    domains = tmp_path / "domains.txt"
+    domains.write_text("school0.example\nschool1.example\ndead0.example\ndead1.example\n")
+    limits = f"\n[limits]\ndns_lifetime = 0.6\ndns_timeout = 0.3\ndns_in_flight = {in_flight}\n"
+    with ZoneServer(zones, faults=faults) as server:
+        args = scan_args(tmp_path, domains, server)  # writes the inventory: limits go after
+        config = inventory(tmp_path)
+        config.write_text(config.read_text(encoding="utf-8") + limits, encoding="utf-8")
+        result = CliRunner().invoke(cli, [*args, "--format", "json", "--no-store"])
+    assert result.exit_code == 3, result.stderr
+    document = json.loads(result.stdout)
+    timeouts = [g for g in document["gaps"] if "timeout: no answer within 0.6s" in g["reason"]]
+    assert {g["scope"].split(":")[1] for g in timeouts} == {"dead0.example", "dead1.example"}
+    notices = [n for n in document["notices"] if "no answer in time" in n]
+    assert len(notices) == 1, document["notices"]
+    assert notices[0].startswith(f"{len(timeouts)} DNS gap(s)")
+    assert "--nameserver a resolver that can take the load" in notices[0]
+    assert ("limits.dns_in_flight (now 32)" in notices[0]) == (in_flight == 32)
