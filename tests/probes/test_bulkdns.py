@@ -684,7 +684,7 @@ def test_a_server_with_no_room_for_the_window_gets_fewer_questions_and_drops_non
     # The auditor's trial: a modest server drops what it has no room for, and 256 questions in
     # flight left healthy names as time-out gaps, different ones each run. Here it takes 4 ms a
     # question and holds 4; the answer deadline is the scan's 5 s. The fixed window keeps the
-    # server flooded, so some questions lose every retransmission (5 to 61 of them in trials);
+    # server flooded, so some questions lose every retransmission (16 to 61 of them in trials);
     # the adaptive one stays near what the server can hold and loses none.
     hosts = 800
     questions = [(f"h{i}.busy.test", A) for i in range(hosts)]
