@@ -688,7 +688,7 @@ def test_a_server_with_no_room_for_the_window_gets_fewer_questions_and_drops_non
     # the adaptive one stays near what the server can hold and loses none.
     hosts = 800
     questions = [(f"h{i}.busy.test", A) for i in range(hosts)]
-    outcomes: dict[bool, tuple[int, int, int]] = {}
+    outcomes: dict[bool, tuple[int, int, int, int]] = {}
     with ZoneServer([_busy_zone(hosts)], capacity=Capacity(depth=4, service=0.004)) as busy:
         for adaptive in (False, True):
             resolver = BulkResolver(
@@ -697,10 +697,14 @@ def test_a_server_with_no_room_for_the_window_gets_fewer_questions_and_drops_non
             results = list(resolver.resolve(questions))
             assert len(results) == hosts
             answered = sum(r.status == "answer" for r in results)
-            outcomes[adaptive] = (answered, resolver.stats.timeouts, resolver.stats.window_cuts)
+            stats = resolver.stats
+            outcomes[adaptive] = (answered, stats.timeouts, stats.window_cuts, stats.retransmits)
     fixed, adaptive_ = outcomes[False], outcomes[True]
-    assert fixed[1] > 0 and fixed[2] == 0, outcomes  # the old behaviour: spurious gaps
-    assert adaptive_ == (hosts, 0, adaptive_[2]) and adaptive_[2] >= 3, outcomes
+    # How many questions the fixed window loses for good varies from run to run (16 to 61 in
+    # trials, 0 in a milder set-up), so the test does not bet on it; that it floods the server
+    # with about five times the retransmissions (1,445 and 1,484 against 302 and 271) does not.
+    assert fixed[2] == 0 and fixed[3] > 3 * adaptive_[3], outcomes
+    assert adaptive_[:2] == (hosts, 0) and adaptive_[2] >= 3, outcomes
 
 
 def test_names_that_never_answer_do_not_shrink_the_window() -> None:
