@@ -111,7 +111,8 @@ class _Backlog:
 
 
 class _ServedZone:
-    """A zone with the set of names that exist in it (empty non-terminals included)."""
+    """A zone with the set of names that exist in it (empty non-terminals included), and its
+    delegations: the names below the origin that hold NS records (zone cuts)."""
 
     def __init__(self, zone: dns.zone.Zone) -> None:
         origin = zone.origin
@@ -134,6 +135,24 @@ class _ServedZone:
                     break
                 name = name.parent()
         self.names = frozenset(existing)
+        self.cuts = frozenset(
+            relative.derelativize(self.origin)
+            for relative, node in zone.nodes.items()
+            if relative.derelativize(self.origin) != self.origin
+            and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None
+        )
+
+    def delegation(self, name: dns.name.Name) -> dns.name.Name | None:
+        """The zone cut `name` lies at or below (the highest, nearest the origin), if any: the
+        zone delegates that part of its namespace away, and holds only the NS records (and
+        glue) there (RFC 1034 4.2.1)."""
+        found = None
+        if self.cuts:
+            while name != self.origin and name.is_subdomain(self.origin):
+                if name in self.cuts:
+                    found = name
+                name = name.parent()
+        return found
 
     def soa(self) -> dns.rrset.RRset | None:
         rdataset = self.zone.get_rdataset(self.origin, dns.rdatatype.SOA)
@@ -143,7 +162,8 @@ class _ServedZone:
 
 
 class Authority:
-    """Answers DNS queries from a set of zones, chasing CNAMEs across them; pure, no sockets."""
+    """Answers DNS queries from a set of zones, chasing CNAMEs across them and referring below
+    their zone cuts (delegations), as an authoritative server does; pure, no sockets."""
 
     def __init__(self, zones: Sequence[dns.zone.Zone], faults: Sequence[Fault] = ()) -> None:
         self._zones = {served.origin: served for served in map(_ServedZone, zones)}
@@ -194,6 +214,30 @@ class Authority:
         self._answer(response, served, qname, rdtype)
         return response
 
+    @staticmethod
+    def _refer(
+        response: dns.message.Message,
+        served: _ServedZone,
+        cut: dns.name.Name,
+    ) -> None:
+        """A referral to the servers `cut` is delegated to, as NSD and BIND send it: their NS
+        records in the authority section, no SOA, and the addresses (glue) of those inside the
+        delegated zone in the additional section. AA is cleared when nothing was answered: the
+        server is not authoritative below the cut."""
+        ns = served.zone.get_rdataset(cut, dns.rdatatype.NS)
+        if ns is None:
+            return
+        if not response.answer:
+            response.flags &= ~dns.flags.AA
+        response.authority.append(_rrset(cut, ns))
+        for target in sorted({rdata.target for rdata in ns}):
+            if not target.is_subdomain(cut):
+                continue
+            for kind in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                glue = served.zone.get_rdataset(target, kind)
+                if glue is not None:
+                    response.additional.append(_rrset(target, glue))
+
     def _answer(
         self,
         response: dns.message.Message,
@@ -204,6 +248,12 @@ class Authority:
         name = qname
         seen = {name}
         for _ in range(MAX_CNAME_CHASE):
+            cut = served.delegation(name)
+            # Below a zone cut the server knows only where to send the client (a DS record
+            # lives at the cut on the parent's side, and is answered there).
+            if cut is not None and not (name == cut and rdtype == dns.rdatatype.DS):
+                self._refer(response, served, cut)
+                return
             node = served.zone.get_node(name)
             if node is None and name not in served.names:
                 node = self._wildcard(served, name)
@@ -436,7 +486,9 @@ class ZoneServer:
     Used as a context manager: ``with ZoneServer(zones) as server: make_resolver(server.host,
     server.port)``. Port 0 picks a free port, the same for UDP and TCP. `faults` make chosen
     names answer SERVFAIL, REFUSED or NXDOMAIN, or never answer, for negative tests; `capacity`
-    makes its UDP side a busy server that drops what it has no room for.
+    makes its UDP side a busy server that drops what it has no room for. NS records below a
+    zone's origin delegate that part of it: questions there get a referral, as a server that
+    does not recurse sends one (a lame delegation given as --nameserver).
     """
 
     def __init__(

@@ -96,11 +96,37 @@ def alias_zone() -> dns.zone.Zone:
     )
 
 
+LAME_DOMAIN = "lame.delegating.example"  # delegated away by a zone the server holds: referrals
+REFERRAL_SERVERS = "ns1.elsewhere.example, ns2.elsewhere.example"
+
+
+def delegating_zone() -> dns.zone.Zone:
+    """``delegating.example``: a zone with delegations (zone cuts), as a parent zone has them.
+
+    The server holds the parent only, so it answers questions at or below a cut with a
+    referral, as NSD and BIND do: `lame` (an inventory domain the server points away from: a
+    lame delegation when the server is given as --nameserver), `_dmarc` (one name of the domain
+    delegated to a vendor), and `child` with glue, into which `www` is an alias.
+    """
+    return _simple_zone(
+        "delegating.example",
+        "@ MX 10 mail.delegating.example.\n"
+        "mail A 192.0.2.25\n"
+        "lame NS ns1.elsewhere.example.\n"
+        "lame NS ns2.elsewhere.example.\n"
+        "_dmarc NS ns1.elsewhere.example.\n"
+        "child NS ns1.child.delegating.example.\n"
+        "ns1.child A 192.0.2.90\n"
+        "www CNAME www.child.delegating.example.\n",
+    )
+
+
 def code_zones() -> list[dns.zone.Zone]:
     """Zones the faults act on (they must exist for the server to be authoritative)."""
     return [
         hostile_zone(),
         alias_zone(),
+        delegating_zone(),
         _simple_zone("parked.example", ""),
         _simple_zone("tcp-only.example", "edge A 192.0.2.80\n"),
         _simple_zone("servfail.example", "@ MX 10 mx.servfail.example.\nmx A 192.0.2.1\n"),

@@ -13,6 +13,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
+import dns.rrset
 import dns.zone
 import pytest
 from hypothesis import given, settings
@@ -80,6 +81,77 @@ def test_nxdomain_and_nodata_carry_the_zone_soa(server: ZoneServer) -> None:
     assert nodata.rcode() == dns.rcode.NOERROR
     assert nodata.answer == []
     assert nodata.authority[0].rdtype == dns.rdatatype.SOA
+
+
+def rrsets_text(section: list[dns.rrset.RRset]) -> list[str]:
+    return sorted(str(rr) for rrset in section for rr in rrset.to_text().splitlines())
+
+
+@pytest.mark.parametrize(
+    ("name", "rdtype"),
+    [
+        ("lame.delegating.example", "SOA"),  # at the cut
+        ("lame.delegating.example", "NS"),  # the cut's NS: the parent's copy is no answer
+        ("www.lame.delegating.example", "A"),  # below it, a name the parent knows nothing of
+        ("deep.www.lame.delegating.example", "TXT"),
+    ],
+)
+def test_below_a_zone_cut_the_server_refers(server: ZoneServer, name: str, rdtype: str) -> None:
+    # As NSD and BIND answer for a zone they delegated: no AA, no answer, no SOA, the
+    # delegation's NS records in the authority section; the names are out of bailiwick, so
+    # there is no glue.
+    for tcp in (False, True):
+        response = ask(server, name, rdtype, tcp=tcp)
+        assert response.rcode() == dns.rcode.NOERROR
+        assert not response.flags & dns.flags.AA
+        assert response.answer == [] and response.additional == []
+        assert rrsets_text(response.authority) == [
+            "lame.delegating.example. 300 IN NS ns1.elsewhere.example.",
+            "lame.delegating.example. 300 IN NS ns2.elsewhere.example.",
+        ]
+
+
+def test_a_referral_carries_the_glue_of_servers_inside_the_delegation(server: ZoneServer) -> None:
+    for name in ("child.delegating.example", "ns1.child.delegating.example"):
+        response = ask(server, name, "A")
+        assert not response.flags & dns.flags.AA and response.answer == []
+        assert rrsets_text(response.authority) == [
+            "child.delegating.example. 300 IN NS ns1.child.delegating.example."
+        ]
+        assert rrsets_text(response.additional) == [
+            "ns1.child.delegating.example. 300 IN A 192.0.2.90"
+        ]
+
+
+def test_a_cname_into_a_delegation_ends_in_a_referral(server: ZoneServer) -> None:
+    # The alias is the server's to give (AA, as BIND sets it); where it leads is not: the
+    # referral follows it, and nothing says the end has no address (no SOA).
+    response = ask(server, "www.delegating.example", "A")
+    assert response.rcode() == dns.rcode.NOERROR and response.flags & dns.flags.AA
+    assert answer_text(response) == [
+        "www.delegating.example. 300 IN CNAME www.child.delegating.example."
+    ]
+    assert [(r.name.to_text(), r.rdtype) for r in response.authority] == [
+        ("child.delegating.example.", dns.rdatatype.NS)
+    ]
+
+
+def test_above_and_beside_a_cut_the_zone_answers_as_before(server: ZoneServer) -> None:
+    # The parent's own names, NODATA and NXDOMAIN keep their SOA and AA; a DS record lives at
+    # the cut on the parent's side (RFC 4034), so a DS question is the parent's to answer.
+    mail = ask(server, "mail.delegating.example", "A")
+    assert mail.flags & dns.flags.AA and answer_text(mail) == [
+        "mail.delegating.example. 300 IN A 192.0.2.25"
+    ]
+    for name, rdtype, rcode in (
+        ("mail.delegating.example", "AAAA", dns.rcode.NOERROR),
+        ("nope.delegating.example", "A", dns.rcode.NXDOMAIN),
+        ("lame.delegating.example", "DS", dns.rcode.NOERROR),
+    ):
+        response = ask(server, name, rdtype)
+        assert response.rcode() == rcode and response.flags & dns.flags.AA, name
+        assert response.answer == []
+        assert [r.rdtype for r in response.authority] == [dns.rdatatype.SOA]
 
 
 def test_an_empty_non_terminal_is_nodata_not_nxdomain(server: ZoneServer) -> None:
@@ -296,7 +368,16 @@ def test_any_bytes_get_a_reply_or_silence_never_an_exception(
     name=st.lists(
         st.sampled_from(["www", "*", "apps", "loop", "x", "\\000", "a" * 63]), max_size=3
     ),
-    zone=st.sampled_from(["m365.example", "wildcard.example", "faults.example", "nowhere.example"]),
+    zone=st.sampled_from(
+        [
+            "m365.example",
+            "wildcard.example",
+            "faults.example",
+            "nowhere.example",
+            "delegating.example",
+            "lame.delegating.example",
+        ]
+    ),
     rdtype=st.sampled_from(["A", "AAAA", "TXT", "CNAME", "MX", "ANY", "SOA", "NS"]),
 )
 def test_any_question_gets_a_well_formed_answer(
