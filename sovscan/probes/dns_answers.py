@@ -63,7 +63,10 @@ def plain_lookup(
     name: str, rdtype: str, wire: bytes, observed: datetime, memo: RdataMemo
 ) -> Lookup | None:
     """The Lookup dnspython's path makes of a NOERROR answer (`wire`: header, question and
-    answer section only, see `dns_prefetch.answer_part`); None when it is not plain."""
+    answer section only, see `dns_prefetch.answer_part`); None when it is not plain.
+
+    A NODATA is as `lookup_from_response` reads it without the authority section: whether it
+    is one (not a referral; the chain's end) is judged by the caller on the whole response."""
     asked = name.lower().removesuffix(".")
     if not _PLAIN_NAME.match(asked):
         return None

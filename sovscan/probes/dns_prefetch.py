@@ -14,7 +14,10 @@ Every answer is turned into the very `Lookup` the live path would make: a plain 
 lowercase names, the lean codec's types) by `dns_answers.plain_lookup` from the codec's records;
 any other, by dnspython reading the response bytes and handing them to the same code as the live
 path (`lookup_from_response`), after the checks dnspython's resolver makes (a response to this
-question, NOERROR or NXDOMAIN, a CNAME chain it accepts). An answer truncated over UDP was asked
+question, NOERROR or NXDOMAIN, a CNAME chain it accepts). A NOERROR with nothing for the name
+asked is judged as the live path judges it (`dnslookup.unanswered`, on the whole response's flags
+and authority section): a referral, or an empty answer nobody vouches for, is the same failed
+Lookup on both paths, kept, not asked again. An answer truncated over UDP was asked
 again over TCP by the bulk resolver, as dnspython's resolver would; the TCP response is read like
 any other. Anything else (another rcode, records in a response still marked truncated, an odd
 response, a question the lean encoder cannot write, a mixed-case name) is not kept, and the probe
@@ -47,10 +50,14 @@ from sovscan.probes.bulkdns import BulkResolver, Result
 from sovscan.probes.dns_answers import RdataMemo, plain_lookup
 from sovscan.probes.dnslookup import (
     Asker,
+    AuthorityRecord,
     Lookup,
     Outcome,
+    authority_record,
     empty_lookup,
     lookup_from_response,
+    server_text,
+    unanswered,
 )
 
 Rehearse = Callable[[str, Asker], list[Asset | Gap]]
@@ -105,8 +112,20 @@ def bulk_settings(resolver: dns.resolver.Resolver, in_flight: int) -> BulkSettin
     return BulkSettings(server, int(resolver.port), lifetime, payload, in_flight, single)
 
 
-def lookup_from_wire(name: str, rdtype: str, wire: bytes, observed: datetime) -> Lookup | None:
-    """The Lookup dnspython's resolver makes of this response; None if it would refuse it."""
+def lookup_from_wire(
+    name: str,
+    rdtype: str,
+    wire: bytes,
+    observed: datetime,
+    *,
+    server: str = "",
+    authority: bool = True,
+) -> Lookup | None:
+    """The Lookup dnspython's resolver makes of this response; None if it would refuse it.
+
+    `server` answered it (``address:port``, for the reason of a referral); `authority` False
+    when `wire` is `answer_part`'s, whose NODATA is not judged (`lookup_from_response`).
+    """
     try:
         qname = dns.name.from_text(name)
         kind = dns.rdatatype.from_text(rdtype)
@@ -136,7 +155,9 @@ def lookup_from_wire(name: str, rdtype: str, wire: bytes, observed: datetime) ->
     # A NOERROR response whose CNAME chain dnspython cannot follow (a loop, 16 names or more)
     # fails its resolver, and the live path then reads that same response (`_chain_response`):
     # either way the Lookup is this one, whose `_walk` refuses such chains (8 names at most).
-    return lookup_from_response(name, rdtype, qname, kind, response, nxdomain, observed)
+    return lookup_from_response(
+        name, rdtype, qname, kind, response, nxdomain, observed, server=server, authority=authority
+    )
 
 
 def lookup_from_result(
@@ -146,8 +167,12 @@ def lookup_from_result(
     observed: datetime,
     keep_timeouts: bool = True,
     memo: RdataMemo | None = None,
+    server: str = "",
 ) -> Lookup | None:
-    """The Lookup of one bulk answer, or None when the question must be asked live."""
+    """The Lookup of one bulk answer, or None when the question must be asked live.
+
+    `server` is the server asked (``address:port``): a referral's reason names it.
+    """
     if result.status == "timeout":
         if not keep_timeouts:
             return None
@@ -161,22 +186,27 @@ def lookup_from_result(
     if wire is None:
         return None
     if wire[6:8] == b"\0\0":
-        return _without_answers(result, rdtype, wire, observed)
+        return _without_answers(result, rdtype, wire, observed, server)
     found = None if memo is None else plain_lookup(result.name, rdtype, wire, observed, memo)
     if found is None:
-        found = lookup_from_wire(result.name, rdtype, wire, observed)
-    if found is not None and found.chain_open:
-        # Whether the chain's end has no such record is said by the authority section, which
-        # `answer_part` left out: read the whole response, as the live path does (seldom).
-        return lookup_from_wire(result.name, rdtype, result.wire, observed)
+        found = lookup_from_wire(result.name, rdtype, wire, observed, authority=False)
+    if found is not None and found.outcome == "nodata":
+        # Whether that NODATA is one (the chain's end, or the name itself, has no such record;
+        # not a referral) is said by the authority section, which `answer_part` left out: read
+        # the whole response, as the live path does (seldom: most NODATAs have no answer).
+        return lookup_from_wire(result.name, rdtype, result.wire, observed, server=server)
     return found
 
 
-def _without_answers(result: Result, rdtype: str, wire: bytes, observed: datetime) -> Lookup | None:
+def _without_answers(
+    result: Result, rdtype: str, wire: bytes, observed: datetime, server: str
+) -> Lookup | None:
     """NODATA or NXDOMAIN with an empty answer section: nothing for dnspython to read.
 
     The checks `lookup_from_wire` makes, on the header: a response, to a QUERY, of class IN
-    (the name, type and question count were checked by the bulk resolver).
+    (the name, type and question count were checked by the bulk resolver). A NOERROR is judged
+    by `unanswered` as the live path judges it, from the flags and the authority section of the
+    whole response (read by the lean codec; what it cannot read is asked live).
     """
     flags = int.from_bytes(wire[2:4])
     if not flags & dns.flags.QR or (flags >> 11) & 0xF != dns.opcode.QUERY:
@@ -185,7 +215,26 @@ def _without_answers(result: Result, rdtype: str, wire: bytes, observed: datetim
         return None
     # No answer to walk, so no dnspython name to make (the lean encoder wrote this name).
     outcome: Outcome = "nxdomain" if result.rcode == dns.rcode.NXDOMAIN else "nodata"
+    if outcome == "nodata":
+        authority = _authority(result.wire)
+        if authority is None:
+            return None
+        why = unanswered(result.name, flags, authority, server)
+        if why is not None:
+            return Lookup(result.name, rdtype, "error", (), (), why, observed, why)
     return empty_lookup(result.name, rdtype, outcome, observed)
+
+
+def _authority(wire: bytes) -> list[AuthorityRecord] | None:
+    """The SOA and NS records of a whole response's authority section, as `unanswered` reads
+    them; None when the lean codec cannot read the response (dnspython's path then judges it)."""
+    if wire[8:10] == b"\0\0":
+        return []  # no authority records: the flags alone decide
+    try:
+        found = dnswire.delegation_records(wire)
+    except (dnswire.WireError, IndexError):
+        return None
+    return [authority_record(owner, rdtype, target) for owner, rdtype, target in found]
 
 
 def answer_part(wire: bytes) -> bytes | None:
@@ -230,6 +279,7 @@ class Prefetcher:
         # ask the same questions, get the same Lookups and make the same items.
         self.finished: dict[str, list[Asset | Gap]] = {}
         self.memo = RdataMemo()
+        self.server = server_text(settings.server, settings.port)
         self.resolver = BulkResolver(
             settings.server,
             settings.port,
@@ -331,7 +381,13 @@ class Prefetcher:
         for result in self.resolver.resolve(wanted, remember=False):
             rdtype = texts[result.rdtype]
             found = lookup_from_result(
-                result, rdtype, lifetime, self.clock(), self.settings.keep_timeouts, self.memo
+                result,
+                rdtype,
+                lifetime,
+                self.clock(),
+                self.settings.keep_timeouts,
+                self.memo,
+                self.server,
             )
             if found is not None:
                 self._keep((result.name, rdtype), found)

@@ -6,7 +6,7 @@ The bulk path (`dns_prefetch`) builds the same Lookups from the answers it fetch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -25,6 +25,11 @@ from sovscan.probes import Clock
 
 MAX_CNAME_CHAIN = 8
 MAX_RECORDS = 64  # records of one answer turned into assets; a hostile zone cannot flood the scan
+MAX_REFERRAL_NAMES = 3  # name servers a referral's reason names (then "and N more")
+FLAG_AA = 0x0400  # authoritative answer
+FLAG_RA = 0x0080  # recursion available
+TYPE_NS = 2
+TYPE_SOA = 6
 
 Outcome = Literal["answer", "nxdomain", "nodata", "error"]
 
@@ -120,9 +125,12 @@ def lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str, clock: Clock
         return failed(f"invalid name: {type(exc).__name__}")
     response: dns.message.Message | None
     nxdomain = False
+    server = ""
     try:
         answer = resolver.resolve(qname, kind, raise_on_no_answer=False, search=False)
         response = answer.response
+        if answer.nameserver is not None and answer.port is not None:
+            server = server_text(str(answer.nameserver), int(answer.port))
     except dns.resolver.NXDOMAIN as exc:
         nxdomain = True
         response = exc.kwargs.get("responses", {}).get(qname)
@@ -137,7 +145,9 @@ def lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str, clock: Clock
         return failed(f"{type(exc).__name__}: {exc}")
     except (OSError, ValueError) as exc:  # a resolver misconfigured or a socket refused
         return failed(f"{type(exc).__name__}: {exc}")
-    return lookup_from_response(name, rdtype, qname, kind, response, nxdomain, observed)
+    return lookup_from_response(
+        name, rdtype, qname, kind, response, nxdomain, observed, server=server
+    )
 
 
 def lookup_to_end(resolver: dns.resolver.Resolver, name: str, rdtype: str, clock: Clock) -> Lookup:
@@ -157,14 +167,28 @@ def lookup_from_response(
     response: dns.message.Message | None,
     nxdomain: bool,
     observed: datetime,
+    *,
+    server: str = "",
+    authority: bool = True,
 ) -> Lookup:
-    """The Lookup of a response the resolver accepted (NOERROR, or NXDOMAIN if `nxdomain`)."""
+    """The Lookup of a response the resolver accepted (NOERROR, or NXDOMAIN if `nxdomain`).
+
+    A NOERROR response with nothing for `qname` is a NODATA only when `unanswered` says so; a
+    referral, or an empty answer from a server neither authoritative nor recursive, is a failed
+    Lookup naming `server` (``address:port``, the server that answered). With `authority` False
+    the response holds no authority section (`dns_prefetch.answer_part`): such a NODATA is not
+    judged, and the caller reads the whole response again.
+    """
     try:
         records, chain = _walk(response, qname, kind) if response is not None else ((), ())
     except _ChainError as exc:
         reason = bounded(str(exc))
         return Lookup(name, rdtype, "error", (), (), reason, observed, reason)
     outcome: Outcome = "answer" if records else ("nxdomain" if nxdomain else "nodata")
+    if outcome == "nodata" and not chain and authority and response is not None:
+        why = unanswered(host_text(qname), int(response.flags), _authority(response), server)
+        if why is not None:
+            return Lookup(name, rdtype, "error", (), (), why, observed, why)
     if response is None or not response.answer:
         return empty_lookup(name, rdtype, outcome, observed)
     detail = _answer_text(response)
@@ -172,6 +196,102 @@ def lookup_from_response(
     found = records[:MAX_RECORDS]
     is_open = outcome == "nodata" and bool(chain) and not _end_has_soa(response, chain[-1])
     return Lookup(name, rdtype, outcome, found, chain_text, detail, observed, chain_open=is_open)
+
+
+AuthorityRecord = tuple[str, int, str]
+"""An SOA or NS record of a response's authority section: its owner, its type (6 or 2) and, for
+an NS record, the name server; names in lowercase text without the final dot ("." the root)."""
+
+
+def unanswered(
+    qname: str, flags: int, authority: Iterable[AuthorityRecord], server: str
+) -> str | None:
+    """Why a NOERROR response with nothing for `qname` in its answer section does not say that
+    `qname` has no such records; None when it does say so (a NODATA, which is an answer).
+
+    The one judgement both paths make, the live one on dnspython's message and the bulk one on
+    the lean codec's records. RFC 2308 (2.2) tells a NODATA from a referral by the authority
+    section: the SOA of a zone holding `qname` makes it a NODATA, as an authoritative server
+    and a recursive resolver send it; NS records without that SOA make it a referral: the
+    server does not hold the zone and names servers that do (a zone delegated away, a lame
+    delegation, a parent zone it serves). A referral is whatever its flags say, never an answer.
+    With neither, only who answered can tell: an authoritative server (AA set) or a recursive
+    resolver (RA set; its answers usually have AA clear) says the name has no such records; a
+    server that is neither has answered nothing. `server` (``address:port``) is named in the
+    reason: the fix is another --nameserver.
+    """
+    zones: set[str] = set()
+    servers: set[str] = set()
+    for owner, rdtype, target in authority:
+        if rdtype == TYPE_SOA and _holds(owner, qname):
+            return None
+        if rdtype == TYPE_NS:
+            zones.add(owner)
+            servers.add(target)
+    recursive = bool(flags & FLAG_RA)
+    source = f" from {server}" if server else ""
+    if servers:
+        names = sorted(servers)  # servers rotate records; the reason must not churn
+        shown = ", ".join(names[:MAX_REFERRAL_NAMES])
+        if len(names) > MAX_REFERRAL_NAMES:
+            shown += f" and {len(names) - MAX_REFERRAL_NAMES} more"
+        cut = ", ".join(sorted("the root" if zone == "." else zone for zone in zones))
+        why = (
+            "though it offers recursion (RA), the server did not resolve the name"
+            if recursive
+            else "the server does not recurse"
+        )
+        return bounded(
+            f"referral to {shown} (zone {cut}){source}, not an answer: {why}; "
+            "give --nameserver a recursive resolver"
+        )
+    if flags & FLAG_AA or recursive:
+        return None
+    return bounded(
+        f"no answer{source}: an empty response neither authoritative (AA clear) nor from a "
+        "recursive resolver (RA clear), naming no zone (no SOA): the server does not hold the "
+        "name's zone and does not recurse; give --nameserver a recursive resolver"
+    )
+
+
+def authority_record(owner: str, rdtype: int, target: str = "") -> AuthorityRecord:
+    """An `AuthorityRecord` of names as dnspython writes them (the lean codec's text), written
+    as `host_text` writes a dnspython name, so both paths give `unanswered` the same text."""
+    return _name_text(owner), rdtype, _name_text(target)
+
+
+def _name_text(text: str) -> str:
+    """`host_text`'s writing of a name already written as dnspython writes it (ASCII)."""
+    text = text.lower()
+    return text if len(text) <= 255 else bounded(text, 255)
+
+
+def _holds(zone: str, name: str) -> bool:
+    """Whether `zone` is `name` or one of its ancestors (names as `AuthorityRecord` writes them)."""
+    return zone == "." or name == zone or name.endswith("." + zone)
+
+
+def _authority(response: dns.message.Message) -> list[AuthorityRecord]:
+    """The SOA and NS records of a dnspython message's authority section, as `unanswered` reads
+    them (the lean codec's records are read the same way by `dns_prefetch`)."""
+    found: list[AuthorityRecord] = []
+    for rrset in response.authority:
+        if rrset.rdclass != dns.rdataclass.IN:
+            continue
+        owner = rrset.name.to_text(omit_final_dot=True)
+        if rrset.rdtype == dns.rdatatype.SOA:
+            found.append(authority_record(owner, TYPE_SOA))
+        elif rrset.rdtype == dns.rdatatype.NS:
+            found += [
+                authority_record(owner, TYPE_NS, rdata.target.to_text(omit_final_dot=True))
+                for rdata in rrset
+            ]
+    return found
+
+
+def server_text(address: str, port: int) -> str:
+    """A name server as evidence names it: ``192.0.2.53:53``, ``[2001:db8::53]:53``."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def _end_has_soa(response: dns.message.Message, end: dns.name.Name) -> bool:
