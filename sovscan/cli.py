@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from sovscan import __version__
 from sovscan.config import check_aws_regions, check_dns_names, load_config
@@ -384,8 +385,10 @@ def scan(
         label_notices,
         network_notices,
         profile_notices,
+        resolver_record,
         run_scan,
         sector_notices,
+        system_resolver,
     )
 
     if no_store and fail_on_new:
@@ -448,10 +451,21 @@ def scan(
             " with --evidence" if evidence is not None else "",
         )
     limits = config.limits
-    resolver = (
+    given = (
         make_resolver(*server, timeout=limits.dns_timeout, lifetime=limits.dns_lifetime)
         if server
         else None
+    )
+    # With none given, the system's, as build_probes would make it: the report says which.
+    resolver = given if given is not None else system_resolver(config)
+    asked = (
+        None
+        if resolver is None
+        else resolver_record(
+            resolver,
+            "system" if given is None else "given",
+            None if given is None else _nameserver_source(),
+        )
     )
     probes, gaps = build_probes(config, resolver=resolver, dns_workers=concurrency)
     if output_format in STREAMED_FORMATS and evidence is None:
@@ -475,6 +489,7 @@ def scan(
                 work_dir=_work_dir(output),
                 scope=configured_scope(config),
                 networks=config.networks,
+                dns_resolver=asked,
             ) as streamed,
         ):
             progress("")
@@ -493,6 +508,7 @@ def scan(
             policy=policy,
             profile=profile_name,
             progress=progress,
+            dns_resolver=asked,
         )
     result = _with_notices(result, kept_over_profile, knowledge, limits.dns_in_flight)
     inventory = _sarif_inventory(config_path, config) if output_format == "sarif" else None
@@ -1252,6 +1268,8 @@ def replay(
         profile=observations.profile,
         replay_of=ReplayOf(observations.scan_id, observations.started_at, observations.finished_at),
         networks=observations.networks,
+        # The servers that answered the observations: a replay asks none itself.
+        dns_resolver=observations.dns_resolver,
     )
     # Its own id and times, and replay_of in the provenance; the notice says it in words too,
     # at the top of every format, since what the estate is like now was not observed.
@@ -1450,6 +1468,13 @@ def diff(
 
 
 _NAMESERVER = "--nameserver (or SOVSCAN_NAMESERVER)"  # the value may come from either
+
+
+def _nameserver_source() -> str:
+    """How the scan's --nameserver was given: the option, or its environment variable (a
+    value left in a CI job's environment is worth seeing in the report)."""
+    source = click.get_current_context().get_parameter_source("nameserver")
+    return "SOVSCAN_NAMESERVER" if source is ParameterSource.ENVIRONMENT else "--nameserver"
 
 
 def parse_nameserver(value: str) -> tuple[str, int]:

@@ -27,11 +27,13 @@ from sovscan.model import (
     AttrValue,
     Confidence,
     DeclaredNetwork,
+    DnsResolver,
     Evidence,
     Gap,
     Policy,
     Scan,
 )
+from sovscan.report.json import dns_resolver_document
 from sovscan.report.json import render as render_json
 from sovscan.shown import shown
 from sovscan.urls import without_secrets
@@ -86,6 +88,9 @@ class Observations:
     # (None for a bundle that does not record one).
     rules_digest: str | None = None
     data_digest: str | None = None
+    # The DNS servers that answered the probes (None: no DNS question, or a bundle from before
+    # sovscan recorded them).
+    dns_resolver: DnsResolver | None = None
 
 
 def write_bundle(
@@ -309,6 +314,7 @@ def load_observations(folder: Path, *, manifest_sha256: str | None = None) -> Ob
             scan_id=original,
             rules_digest=digests["rules"],
             data_digest=digests["data"],
+            dns_resolver=_dns_resolver(document.get("dns_resolver")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise EvidenceError(f"{folder / OBSERVATIONS}: malformed observations ({exc!r})") from None
@@ -379,9 +385,37 @@ def _observations_document(scan: Scan) -> dict[str, Any]:
         "schema": "sovscan.observations/1",
         "started_at": scan.started_at.isoformat(),
         "finished_at": scan.finished_at.isoformat(),
+        # Which servers answered what the assets and gaps record (absent: no DNS question).
+        **(
+            {}
+            if scan.dns_resolver is None
+            else {"dns_resolver": dns_resolver_document(scan.dns_resolver)}
+        ),
         "assets": [asset_document(item.asset) for item in scan.assets],
         "gaps": [{"scope": g.scope, "reason": g.reason} for g in scan.gaps],
     }
+
+
+_SERVER_RE = re.compile(r"[^\x00-\x1f\x7f]{1,300}")
+
+
+def _dns_resolver(value: Any) -> DnsResolver | None:
+    """The `dns_resolver` of observations.json; None when the bundle records none. Reports
+    print it, so only short printable texts are taken."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError("dns_resolver: expected an object")
+    servers, source, given_by = value["servers"], value["source"], value.get("given_by")
+    if not isinstance(servers, list) or len(servers) > 64:
+        raise TypeError("dns_resolver.servers: expected a list of up to 64 servers")
+    if not all(isinstance(s, str) and _SERVER_RE.fullmatch(s) for s in servers):
+        raise ValueError("dns_resolver.servers: expected address:port texts")
+    if source not in ("given", "system"):
+        raise ValueError("dns_resolver.source: expected given or system")
+    if given_by is not None and not (isinstance(given_by, str) and _SERVER_RE.fullmatch(given_by)):
+        raise ValueError("dns_resolver.given_by: expected a short text")
+    return DnsResolver(tuple(servers), source, given_by if source == "given" else None)
 
 
 def asset_document(asset: Asset) -> dict[str, Any]:

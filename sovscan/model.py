@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from types import MappingProxyType
+from typing import Literal
 
 AttrValue = str | int | bool | tuple[str, ...]
 """What an asset attribute may hold: small, flat, hashable. Lists are tuples of strings."""
@@ -409,6 +410,32 @@ class ScanScope:
     names: tuple[tuple[str, str], ...] = ()
 
 
+ResolverSource = Literal["given", "system"]
+"""Where a scan's DNS servers came from: given to it (`DnsResolver.given_by` says how), or the
+system's resolver configuration (``/etc/resolv.conf``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DnsResolver:
+    """The DNS servers a scan asked, in the order it asks them, and where it took them from.
+
+    Addresses and ports only: never the rest of the system's configuration (search domains,
+    options)."""
+
+    servers: tuple[str, ...]  # "address:port", "[2001:db8::53]:53"
+    source: ResolverSource
+    # With "given": "--nameserver", "SOVSCAN_NAMESERVER" or "sovscan demo" (its own server).
+    given_by: str | None = None
+
+    def describe(self) -> str:
+        """One line for a report's header: ``127.0.0.1:5353 (given by --nameserver)``."""
+        if self.source == "system":
+            where = "the system's resolvers, /etc/resolv.conf"
+        else:
+            where = f"given by {self.given_by}" if self.given_by else "given"
+        return f"{', '.join(self.servers) or 'none'} ({where})"
+
+
 @dataclass(frozen=True, slots=True)
 class Scan:
     """One complete run of the pipeline, or a replay: then its id and times are the replay's own
@@ -431,6 +458,9 @@ class Scan:
     notices: tuple[str, ...] = ()  # things the reader must know: expired or unused waivers
     replay_of: ReplayOf | None = None  # None: the probes observed during this run
     scope: ScanScope | None = None  # what the run was configured to look at; None: unknown
+    # The DNS servers the probes asked; None when no DNS question was asked (no domain, no SaaS
+    # endpoint) or, for a replay, when the bundle does not say.
+    dns_resolver: DnsResolver | None = None
 
     @property
     def complete(self) -> bool:

@@ -33,10 +33,12 @@ from sovscan.model import (
     AwsScope,
     CitedControl,
     DeclaredNetwork,
+    DnsResolver,
     Finding,
     Gap,
     Policy,
     ReplayOf,
+    ResolverSource,
     RuleInfo,
     Scan,
     ScanScope,
@@ -46,6 +48,7 @@ from sovscan.probes import Clock, Probe, utc_now
 from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe, client_config, session_for
 from sovscan.probes.dns import DnsProbe
 from sovscan.probes.dns_prefetch import bulk_settings
+from sovscan.probes.dnslookup import server_text
 from sovscan.probes.https import HttpsOptions
 from sovscan.probes.saas import SaasProbe
 from sovscan.probes.tenant import M365TenantProbe
@@ -116,10 +119,8 @@ def build_probes(
                     client_config=aws_config,
                 )
             )
-    if (config.domains or config.saas) and resolver is None:
-        resolver = dns.resolver.Resolver()
-        resolver.timeout = config.limits.dns_timeout
-        resolver.lifetime = config.limits.dns_lifetime
+    if resolver is None:
+        resolver = system_resolver(config)
     if config.domains and resolver is not None:
         probes.append(
             DnsProbe(
@@ -144,6 +145,33 @@ def build_probes(
             M365TenantProbe(config.domains, resolver, options, https.openid_url, clock=clock)
         )
     return probes, gaps
+
+
+def system_resolver(config: ScanConfig) -> dns.resolver.Resolver | None:
+    """The system's resolver (``/etc/resolv.conf``) with the inventory's DNS limits, which
+    `build_probes` uses when it is given none; None when the inventory needs no DNS."""
+    if not (config.domains or config.saas):
+        return None
+    resolver = dns.resolver.Resolver()
+    resolver.timeout = config.limits.dns_timeout
+    resolver.lifetime = config.limits.dns_lifetime
+    return resolver
+
+
+def resolver_record(
+    resolver: dns.resolver.Resolver, source: ResolverSource, given_by: str | None = None
+) -> DnsResolver:
+    """What a scan records of the DNS servers `resolver` asks: each as ``address:port``, in
+    order (the bulk path asks the first), and where they came from; nothing else of the
+    system's configuration."""
+    servers = []
+    for nameserver in resolver.nameservers:
+        if isinstance(nameserver, str):
+            port = resolver.nameserver_ports.get(nameserver, resolver.port)
+            servers.append(server_text(nameserver, int(port)))
+        else:  # a dns.nameserver.Nameserver (DNS over HTTPS, TLS...): its own text
+            servers.append(bounded(str(nameserver), 255))
+    return DnsResolver(tuple(servers), source, given_by if source == "given" else None)
 
 
 Progress = Callable[[str], None]
@@ -287,10 +315,12 @@ def run_scan(
     policy: Policy | None = None,
     profile: str | None = None,
     progress: Progress = silent,
+    dns_resolver: DnsResolver | None = None,
 ) -> Scan:
     """Probe, resolve, evaluate and score; never raises for what a probe could not see.
 
-    `policy` replaces the inventory's own (after a profile was applied to it).
+    `policy` replaces the inventory's own (after a profile was applied to it); `dns_resolver`
+    is what the scan records of the DNS servers its probes ask (`resolver_record`).
     """
     started = clock()
     seen = AccountsSeen()
@@ -309,6 +339,7 @@ def run_scan(
         profile=profile,
         scope=seen.scope(configured_scope(config)),
         networks=config.networks,
+        dns_resolver=dns_resolver,
     )
 
 
@@ -470,12 +501,14 @@ def assess(
     replay_of: ReplayOf | None = None,
     scope: ScanScope | None = None,
     networks: Sequence[DeclaredNetwork] = (),
+    dns_resolver: DnsResolver | None = None,
 ) -> Scan:
     """Resolve and evaluate observations already made: a live scan, or a replayed bundle.
 
     `started` and `finished` are this evaluation's times; a replay gives `replay_of`, the scan
     that observed; `scope`, what the observing run was configured to look at, when known;
-    `networks`, the address space the inventory declared ([[networks]]), as it was then.
+    `networks`, the address space the inventory declared ([[networks]]), as it was then;
+    `dns_resolver`, the DNS servers that answered the observing run, when known.
     Findings an active waiver accepts stay in the scan, marked, but count neither in the score
     nor for exit codes; expired and unused waivers become notices.
     """
@@ -516,6 +549,7 @@ def assess(
         ),
         replay_of=replay_of,
         scope=scope,
+        dns_resolver=dns_resolver,
     )
 
 

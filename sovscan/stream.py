@@ -28,6 +28,7 @@ from sovscan.history import AssetRow, FindingRow, asset_row, finding_row
 from sovscan.model import (
     Asset,
     DeclaredNetwork,
+    DnsResolver,
     Finding,
     Gap,
     Policy,
@@ -170,12 +171,14 @@ def streamed_scan(
     work_dir: Path | None = None,
     scope: ScanScope | None = None,
     networks: Sequence[DeclaredNetwork] = (),
+    dns_resolver: DnsResolver | None = None,
 ) -> Iterator[StreamedScan]:
     """Probe, resolve, evaluate and score as `run_scan` does, one batch at a time.
 
     `formats` names the report texts to prepare ("json" also serves the history's document).
     `scope`: what the inventory asks to look at (`scan.configured_scope`), None when unknown.
     `networks`: the address space the inventory declares ([[networks]]).
+    `dns_resolver`: the DNS servers the probes ask (`scan.resolver_record`), when any.
     The scan's files live in a work folder inside `work_dir` (the temporary folder when None),
     removed when the context ends.
     """
@@ -233,6 +236,7 @@ def streamed_scan(
             profile=profile,
             notices=notices,
             scope=None if scope is None else seen.scope(scope),
+            dns_resolver=dns_resolver,
         )
         yield StreamedScan(summary, merged, risks)
 

@@ -216,3 +216,67 @@ def test_a_cname_end_the_nameserver_refuses_makes_the_scan_partial(
     mail = assets["dns:alias.example:host:mail.alias.example"]["attributes"]
     assert (mail["cname_chain"], mail["addresses"]) == (["gone.ok.example"], [])
     assert "could not see dns:www.alias.example:A" in result.stderr
+
+
+DELEGATING = """$TTL 300
+@ IN SOA ns1 hostmaster 1 7200 900 1209600 300
+@ IN NS ns1
+ns1 IN A 192.0.2.53
+lame IN NS ns1.elsewhere.example.
+lame IN NS ns2.elsewhere.example.
+"""
+
+
+@pytest.mark.parametrize("in_flight", [256, 0])  # the bulk path, and one question at a time
+@pytest.mark.parametrize(
+    "domains", [["lame.parent.example"], ["ok.example", "lame.parent.example"]]
+)
+def test_a_domain_the_nameserver_refers_away_makes_the_scan_partial(
+    tmp_path: Path, in_flight: int, domains: list[str]
+) -> None:
+    # The auditor's trial: --nameserver was a server that does not recurse; it holds the parent
+    # zone and answers for a delegated domain with a referral (no AA, NS, no SOA). That was read
+    # as "no such record": no asset, no finding, no gap, "(complete)", exit 0. It is a gap.
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(
+        '[institution]\nname = "U"\nhome = "CA-QC"\n'
+        f"[dns]\ndomains = {json.dumps(domains)}\n[limits]\ndns_in_flight = {in_flight}\n",
+        encoding="utf-8",
+    )
+    zones = [
+        dns.zone.from_text(ZONE, origin="ok.example"),
+        dns.zone.from_text(DELEGATING, origin="parent.example"),
+    ]
+    with ZoneServer(zones) as server:
+        where = f"{server.host}:{server.port}"
+        base = ["scan", "-c", str(inventory), "--nameserver", where, "--no-store",
+                "--fail-on", "never"]  # fmt: skip
+        result = CliRunner().invoke(cli, [*base, "--format", "json"])
+        table = CliRunner().invoke(cli, [*base, "--format", "table"])
+    assert result.exit_code == table.exit_code == 3, result.stderr
+    document = json.loads(result.stdout)
+    assert document["complete"] is False and document["score"]["complete"] is False
+    assert document["gaps"] == [
+        {
+            "scope": "dns:lame.parent.example",
+            "reason": "SOA: referral to ns1.elsewhere.example, ns2.elsewhere.example (zone "
+            f"lame.parent.example) from {where}, not an answer: the server does not recurse; "
+            "give --nameserver a recursive resolver; the domain was not probed further",
+        }
+    ]
+    assert not any("lame.parent.example" in asset["id"] for asset in document["assets"])
+    assert "PARTIAL: 1 scope(s) could not be seen" in table.stdout
+    assert "could not see dns:lame.parent.example: SOA: referral to" in result.stderr
+    assert document["dns_resolver"] == {
+        "servers": [where],
+        "source": "given",
+        "given_by": "--nameserver",
+    }
+    if "ok.example" in domains:
+        # The domain the server holds is seen whole: its NODATA (no AAAA) and NXDOMAIN (no
+        # mail host) are answers, as they were.
+        assets = {asset["id"]: asset for asset in document["assets"]}
+        www = assets["dns:ok.example:host:www.ok.example"]["attributes"]
+        assert www["addresses"] == ["3.96.0.10"]
+        assert "dns:ok.example:host:mail.ok.example" not in assets
+        assert "dns:ok.example:txt:ms" in assets

@@ -14,7 +14,13 @@ from sovscan.engine import RuleSet
 from sovscan.model import Policy, Scan
 from sovscan.probes import Clock, utc_now
 from sovscan.resolve import KnowledgeBase
-from sovscan.scan import apply_profile_name, build_probes, profile_notices, run_scan
+from sovscan.scan import (
+    apply_profile_name,
+    build_probes,
+    profile_notices,
+    resolver_record,
+    run_scan,
+)
 
 DEMO_DIR = Path(__file__).parent
 
@@ -70,4 +76,5 @@ def _scan_demo_estate(
             extra_gaps=gaps,
             policy=policy,
             profile=profile,
+            dns_resolver=resolver_record(resolver, "given", "sovscan demo"),
         )

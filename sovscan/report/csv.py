@@ -135,6 +135,7 @@ def scan_row(scan: Scan) -> list[str]:
                 if (replay := scan.replay_of)
                 else []
             ),
+            *([f"DNS answers from {r.describe()}"] if (r := scan.dns_resolver) else []),
             coverage,
             f"exposure score {score.value}/100" + (f" ({bound})" if bound else ""),
             *([f"profile {scan.profile}"] if scan.profile else []),

@@ -199,8 +199,16 @@ def _header(scan: Scan) -> str:
     return (
         f"<header><h1>Where {_e(policy.institution)}'s data lives, and who can reach it</h1>"
         f'<div class="muted">home {_e(policy.home)} · data may rest in '
-        f"{_e(', '.join(policy.allowed_locations))} · {_when(scan)}</div></header>"
+        f"{_e(', '.join(policy.allowed_locations))} · {_when(scan)}{_dns_resolver(scan)}"
+        "</div></header>"
     )
+
+
+def _dns_resolver(scan: Scan) -> str:
+    """Which DNS servers answered the scan, for the header; nothing when it asked none."""
+    if scan.dns_resolver is None:
+        return ""
+    return f' · <span id="dns-resolver">DNS answers from {_e(scan.dns_resolver.describe())}</span>'
 
 
 def _when(scan: Scan) -> str:
@@ -480,6 +488,11 @@ def _provenance(scan: Scan) -> str:
                 ("observed until", scan.replay_of.finished_at.isoformat()),
             ]
             if scan.replay_of is not None
+            else []
+        ),
+        *(
+            [("DNS resolver", scan.dns_resolver.describe())]
+            if scan.dns_resolver is not None
             else []
         ),
         ("rules digest (SHA-256)", scan.rules_digest),

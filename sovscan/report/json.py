@@ -12,6 +12,7 @@ import orjson
 from sovscan.model import (
     AttrValue,
     Control,
+    DnsResolver,
     Evidence,
     Finding,
     Gap,
@@ -210,6 +211,13 @@ def scan_document(scan: Scan) -> dict[str, Any]:
         },
         # What the run was configured to look at; absent when unknown (a replay).
         **({} if scan.scope is None else {"scope": scope_document(scan.scope)}),
+        # The DNS servers the probes asked; absent when none was (or a replay's bundle does
+        # not say which).
+        **(
+            {}
+            if scan.dns_resolver is None
+            else {"dns_resolver": dns_resolver_document(scan.dns_resolver)}
+        ),
         "profile": scan.profile,
         "notices": list(scan.notices),
         "digests": {"rules": scan.rules_digest, "data": scan.data_digest},
@@ -228,6 +236,15 @@ def scan_document(scan: Scan) -> dict[str, Any]:
             }
             for rule_id, info in sorted(scan.rules.items())
         },
+    }
+
+
+def dns_resolver_document(resolver: DnsResolver) -> dict[str, Any]:
+    """The DNS servers a scan asked, as the JSON report and the evidence bundle record them."""
+    return {
+        "servers": list(resolver.servers),
+        "source": resolver.source,
+        "given_by": resolver.given_by,
     }
 
 

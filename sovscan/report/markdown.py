@@ -42,6 +42,7 @@ def render(scan: Scan) -> str:
         "",
         f"- Scan `{scan.id}` at {scan.started_at.isoformat(timespec='seconds')} ({state})",
         *_replay_of(scan),
+        *_dns_resolver(scan),
         f"- Home {md(policy.home)}; allowed locations {md(', '.join(policy.allowed_locations))}",
         (
             f"- Exposure score **{score.value}/100**"
@@ -195,6 +196,13 @@ def _accepted(finding: Finding) -> str:
     if waiver is None:
         return ""
     return f" [accepted by {waiver.owner} until {waiver.expires}: {waiver.reason}]"
+
+
+def _dns_resolver(scan: Scan) -> list[str]:
+    """Which DNS servers answered the scan (a replay: the scan it replays), when it asked any."""
+    if scan.dns_resolver is None:
+        return []
+    return [f"- DNS answers from {md(scan.dns_resolver.describe())}"]
 
 
 def _replay_of(scan: Scan) -> list[str]:

@@ -137,6 +137,11 @@ def _header(scan: Scan, safe: _Shortener) -> str:
         f"scan {scan.id} at {scan.started_at.isoformat(timespec='seconds')} ({status})"
         + (f"; profile {scan.profile}" if scan.profile else ""),
         *_replay_of(scan, safe),
+        *(
+            [f"DNS answers from {safe(scan.dns_resolver.describe())}"]
+            if scan.dns_resolver is not None
+            else []
+        ),
         f"exposure score {_score_text(scan)}; {score.assets_total} asset"
         f"{'' if score.assets_total == 1 else 's'}, "
         f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
