@@ -24,6 +24,9 @@ CHAIN_FORMAT = "sovscan.chain/1"
 # The columns each digest covers. A column a later migration adds must enter the digest so that
 # the scans recorded before it keep theirs (only when not NULL, say), or old links would break.
 _SCAN_COLUMNS = "id, institution, started_at, finished_at, score, complete, scope"
+# Added later, each hashed on its own line only when not NULL (`_LATER_SCAN_COLUMNS`): the units
+# a scan's gaps left incomplete (history migration 7).
+_LATER_SCAN_COLUMNS = ("incomplete",)
 _FINDING_COLUMNS = (
     "key, rule_id, asset_id, status, severity, message, waived, waiver_owner, waiver_expires"
 )
@@ -100,11 +103,19 @@ def scan_digest(connection: sqlite3.Connection, scan_id: str, previous: str) -> 
         hasher.update(json.dumps(values, separators=(",", ":")).encode("ascii") + b"\n")
 
     line(CHAIN_FORMAT, previous)
+    # A store is chained at migration 6, before later migrations add their columns.
+    held = {str(r[0]) for r in connection.execute("SELECT name FROM pragma_table_info('scans')")}
+    later = [name for name in _LATER_SCAN_COLUMNS if name in held]
     row = connection.execute(
-        f"SELECT rowid, {_SCAN_COLUMNS} FROM scans WHERE id = ?",  # noqa: S608 - constant columns
+        f"SELECT rowid, {_SCAN_COLUMNS}{''.join(', ' + n for n in later)}"  # noqa: S608 - constant columns
+        " FROM scans WHERE id = ?",
         (scan_id,),
     ).fetchone()
-    line("scan", *row[1:])
+    count = len(_SCAN_COLUMNS.split(","))
+    line("scan", *row[1 : 1 + count])
+    for name, value in zip(later, row[1 + count :], strict=True):
+        if value is not None:  # NULL in scans recorded before the column: their digest as then
+            line(f"scan.{name}", value)
     _hash_document(connection, int(row[0]), line, hasher.update)
     for table, columns, order in (
         ("findings", _FINDING_COLUMNS, "key"),

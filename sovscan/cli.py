@@ -343,7 +343,8 @@ _rules_option = click.option(
     "--fail-on-new",
     is_flag=True,
     help="Count only risks that were not risks at their last told status: the latest earlier "
-    "complete stored scan of the institution that could tell them (partial scans, unknown "
+    "stored scan of the institution that saw the finding's unit whole (its domain, AWS account "
+    "or region, SaaS endpoint) and could tell it (scans with a gap in that unit, unknown "
     "findings, and scans whose scope left the finding's asset out are passed over). A risk "
     "waived there and unwaived now (its waiver lapsed or was removed) counts as new: it is "
     "newly unaccepted. A risk unwaived there and ok now while its asset's classification "
@@ -910,21 +911,23 @@ SCOPE_SHOWN = 5
 
 
 def _warn_scope_dropped(store: Path, scan: Scan) -> None:
-    """Say when this scan was configured to look at less than the institution's previous
-    complete scan (a region, a domain, a SaaS endpoint taken out of the inventory): what lay
-    there was not looked at, and must not pass for remediated when quarters are compared."""
+    """Say when this scan was configured to look at less than the institution's previous scan,
+    the one `diff` compares it with (a region, a domain, a SaaS endpoint taken out of the
+    inventory): what lay there was not looked at, and must not pass for remediated when
+    quarters are compared."""
     from sovscan.history import scope_dropped_since
     from sovscan.report.safe import terminal_safe
 
     previous, lost = scope_dropped_since(store, scan.id)
-    if not lost:
+    if not lost or previous is None:
         return
     shown = "; ".join(terminal_safe(item, 200) for item in lost[:SCOPE_SHOWN])
     more = f"; and {len(lost) - SCOPE_SHOWN} more" if len(lost) > SCOPE_SHOWN else ""
     logger.warning(
-        "scope: this scan covers less than the previous complete scan %s of %r: it dropped %s%s. "
+        "scope: this scan covers less than the previous %sscan %s of %r: it dropped %s%s. "
         "What lay there was not looked at: `sovscan diff` lists it as unseen, not resolved",
-        previous,
+        "complete " if previous.complete else "",
+        previous.id,
         terminal_safe(scan.policy.institution, 80),
         shown,
         more,
@@ -1083,7 +1086,7 @@ def _outcome_reason(result: Scan, outcome: _Outcome, *, replayed: bool = False) 
             )
         return (
             f"partial scan, exit 3: {len(result.gaps)} scope(s) could not be seen "
-            f"({first}{more}); the report lists them"
+            f"({first}{more}); the report lists them{_failing_too(outcome)}"
         )
     which = (
         "new risk finding(s) (not an unwaived risk at their last told status: new, or no longer "
@@ -1102,6 +1105,25 @@ def _outcome_reason(result: Scan, outcome: _Outcome, *, replayed: bool = False) 
     return (
         f"exit 1: {outcome.failing} unwaived {which} at or above --fail-on {outcome.fail_on}{rest}"
     )
+
+
+def _failing_too(outcome: _Outcome) -> str:
+    """What exit 3 hides of exit 1: the risks that would have failed a complete scan. With
+    --fail-on-new they matter most: where this scan saw their unit whole (a domain, an AWS
+    region...), the next scan reads them as told here, and does not count them as new again."""
+    if not outcome.failing and not outcome.relabelled:
+        return ""
+    which = "new risk finding(s)" if outcome.new_only else "risk finding(s)"
+    text = f"; it also holds {outcome.failing} unwaived {which} at or above --fail-on "
+    text += outcome.fail_on
+    if outcome.relabelled:
+        text += f" and {outcome.relabelled} risk finding(s) turned ok only by a relabel"
+    if outcome.new_only:
+        text += (
+            ", which exit 3 does not report as exit 1: where this scan saw their unit whole, "
+            "the next scan does not count them as new again (`sovscan diff` lists them)"
+        )
+    return text
 
 
 def failing_findings(result: Scan, fail_on: str, only_keys: set[str] | None = None) -> int:
@@ -1438,13 +1460,15 @@ def diff(
 ) -> int:
     """What changed between two stored scans of one institution, older first.
 
-    Default: the newest scan (of the store, or of --institution NAME) against the latest
-    earlier complete scan of its institution, the baseline `--fail-on-new` uses, so its new
-    risks are the ones that made `--fail-on-new` exit 1.
+    Default: the newest scan (of the store, or of --institution NAME) against the scan of its
+    institution before it, read unit by unit as `--fail-on-new` reads it (where that scan had a
+    gap in a domain, an AWS account or region, a SaaS endpoint, the latest earlier scan that saw
+    the unit whole stands in), so its new risks are the ones `--fail-on-new` counts.
 
     A finding is new, resolved, relabelled (no longer a risk, its asset's classification
     changed: not shown fixed, and counted by `--fail-on-new`), changed, unseen (the newer scan
-    could not see it, did not look for it, out of its scope, or could not tell it), accepted
+    could not see it, a gap in its unit; did not look for it, out of its scope; or could not
+    tell it), accepted
     (newly waived), unaccepted (its waiver lapsed or was removed: new for `--fail-on-new`) or
     back (a risk again in view after the older scan's scope left it out: not new); its details
     say what else changed. An asset out of the older scan's scope that an earlier scan saw is

@@ -7,7 +7,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,16 @@ from sovscan.errors import SovscanError
 from sovscan.model import Finding, Policy, ResolvedAsset, Scan, ScanScope, Status, WaiverMark
 from sovscan.report.json import scan_document
 from sovscan.report.safe import terminal_safe, utf8_safe
-from sovscan.scope import covers, dropped, scope_document, scope_from_document, scope_unit
+from sovscan.scope import (
+    UnitGaps,
+    covers,
+    describe_unit,
+    dropped,
+    incomplete_units,
+    scope_document,
+    scope_from_document,
+    scope_unit,
+)
 
 
 class HistoryError(SovscanError):
@@ -90,6 +99,12 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # Each scan's SHA-256 over its content and the previous scan's digest: a tamper-evident
     # record for auditors (sovscan.chain; `sovscan history --verify`).
     _chain,
+    # Which units of its scope each scan's gaps left incomplete (sovscan.scope.incomplete_units,
+    # a JSON list; [] for a complete scan): a partial scan still saw its other units whole, so
+    # what it lacks there is gone, not unseen. NULL in scans recorded before: every unit
+    # incomplete when the scan was partial, none when it was complete, as they recorded. The
+    # hash chain covers it when not NULL, so older links keep their digests.
+    "ALTER TABLE scans ADD COLUMN incomplete TEXT",
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -114,6 +129,10 @@ class StoredScan:
     complete: bool
     risks: int  # risk findings no waiver accepts (every risk, in a scan recorded before waivers)
     waived: int | None = None  # risk findings a waiver accepts; None: not recorded then
+    # The units of its scope its gaps left incomplete (sovscan.scope.incomplete_units; empty
+    # when complete). None: a partial scan recorded before sovscan kept them, every unit
+    # incomplete.
+    incomplete_units: tuple[str, ...] | None = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +147,20 @@ class StoredWaiver:
 # left it out, or a risk "unaccepted"): the `reason` of a FindingChange or AssetChange.
 OUT_OF_SCOPE = "out of the newer scan's scope"
 NOT_SEEN = "not seen by the newer scan, which is partial"
+# NOT_SEEN where the newer scan kept which units its gaps touched: "...: a gap in domain a.example"
+NOT_SEEN_IN = NOT_SEEN + ": {gap}"
 NOT_TOLD = "unknown in the newer scan"
 OUT_OF_OLDER_SCOPE = "out of the older scan's scope"
 # Why an asset is "back", or a finding's older status was read from before the older scan:
 # the older scan's scope left it out, and an earlier scan of the institution saw it.
 BACK_IN_SCOPE = "back in scope, last seen in scan {scan} on {date}"
+# Why a finding's older status, or an asset's older row, was read from before the older scan
+# (or why it is new): a gap of the older scan touched its unit, so the latest earlier scan that
+# saw the unit whole stands in, as for `--fail-on-new`.
+OLDER_GAP = "{gap} in the older scan; as last told in scan {scan} on {date}"
+OLDER_GAP_NEVER = "{gap} in the older scan, and no earlier scan saw it whole"
+# The {gap} of those reasons: "a gap in domain a.example", or for an asset of no unit:
+NO_UNIT_GAP = "a gap (its asset has no unit: any gap counts)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,10 +242,13 @@ class ScanDiff:
     new: StoredScan
     findings: tuple[FindingChange, ...]
     assets: tuple[AssetChange, ...]
-    # Partial scans between `old` and `new` that the default comparison passed over, oldest first.
+    # Partial scans between `old` and `new` that the default comparison passed over, oldest
+    # first: those recorded before sovscan kept which units their gaps touched, which tell
+    # nothing (a partial scan that kept them is compared with, unit by unit).
     passed_over: tuple[StoredScan, ...] = ()
-    # The default comparison found no earlier complete scan and compared with a partial one:
-    # `--fail-on-new` then counts every risk of `new` as new, which this diff cannot show.
+    # The default comparison found no earlier scan that is complete or kept its incomplete
+    # units, and compared with a partial one: `--fail-on-new` then counts every risk of `new`
+    # as new, which this diff cannot show.
     no_complete_baseline: bool = False
     # What the older scan's scope covered and the newer one's does not ("AWS account
     # 123456789012: us-east-1", "domain old.example"); empty when either scope is unknown.
@@ -408,7 +439,8 @@ def record_scan(
             connection.execute("DELETE FROM scans WHERE id = ?", (scan.id,))
             cursor = connection.execute(
                 "INSERT INTO scans (id, institution, started_at, finished_at, score, complete,"
-                " document, scope) VALUES (?, ?, ?, ?, ?, ?, CAST(zeroblob(?) AS TEXT), ?)",
+                " document, scope, incomplete)"
+                " VALUES (?, ?, ?, ?, ?, ?, CAST(zeroblob(?) AS TEXT), ?, ?)",
                 (
                     scan.id,
                     scan.policy.institution,
@@ -418,6 +450,7 @@ def record_scan(
                     int(scan.complete),
                     size,
                     _scope_text(scan.scope),
+                    _incomplete_text(scan),
                 ),
             )
             _write_document(connection, cursor.lastrowid, document())
@@ -467,36 +500,81 @@ def _scope_text(scope: ScanScope | None) -> str | None:
     return utf8_safe(json.dumps(scope_document(scope), ensure_ascii=False, sort_keys=True))
 
 
+def _incomplete_text(scan: Scan) -> str:
+    """The `incomplete` column: the units the scan's gaps left incomplete, as a JSON list."""
+    units = incomplete_units(scan.gaps, scan.scope)
+    return utf8_safe(json.dumps(list(units), ensure_ascii=False))
+
+
+def _incomplete_of(complete: object, text: object) -> tuple[str, ...] | None:
+    """A scan's incomplete units from its `complete` and `incomplete` columns: none for a
+    complete scan, None (every unit) for a partial one that did not keep them, or whose list
+    is not one (edited by hand: unknown is not safe)."""
+    if complete:
+        return ()
+    try:
+        units = None if text is None else json.loads(str(text))
+    except ValueError:
+        return None
+    if not isinstance(units, list) or not units or not all(isinstance(u, str) for u in units):
+        return None  # a partial scan's gaps touch at least one unit
+    return tuple(units)
+
+
 class _Scopes:
-    """The scopes of a store's scans, each read once, and `covers` for Python and for SQL
-    (`sovscan_covers(scan_id, unit, asset_id)`): whether a scan looked where an asset is."""
+    """The scopes of a store's scans and the units their gaps left incomplete, each read once:
+    whether a scan looked where an asset is (`covers`), and whether it saw that unit whole
+    (`saw`), for Python and for SQL (`sovscan_covers(scan_id, unit, asset_id)`,
+    `sovscan_saw(scan_id, unit, asset_id)`), so a diff and `--fail-on-new` judge alike."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
-        self._read: dict[str, ScanScope | None] = {}
+        self._read: dict[str, tuple[ScanScope | None, UnitGaps | None]] = {}
         connection.create_function("sovscan_covers", 3, self._sql_covers)
+        connection.create_function("sovscan_saw", 3, self._sql_saw)
 
-    def of(self, scan_id: str) -> ScanScope | None:
-        """A scan's scope; None when unknown (a scan recorded before scopes were kept)."""
+    def _of(self, scan_id: str) -> tuple[ScanScope | None, UnitGaps | None]:
         if scan_id not in self._read:
             row = self._connection.execute(
-                "SELECT scope FROM scans WHERE id = ?", (scan_id,)
+                "SELECT scope, complete, incomplete FROM scans WHERE id = ?", (scan_id,)
             ).fetchone()
-            text = None if row is None else row[0]
+            text, complete, incomplete = (None, 0, None) if row is None else row
             try:
                 parsed = None if text is None else scope_from_document(json.loads(text))
             except ValueError:
                 parsed = None
-            self._read[scan_id] = parsed
+            units = _incomplete_of(complete, incomplete)
+            self._read[scan_id] = (parsed, None if units is None else UnitGaps(units))
         return self._read[scan_id]
+
+    def of(self, scan_id: str) -> ScanScope | None:
+        """A scan's scope; None when unknown (a scan recorded before scopes were kept)."""
+        return self._of(scan_id)[0]
 
     def covers(self, scan_id: str, unit: str | None, asset_id: str) -> bool:
         """Whether scan `scan_id` looked where the asset is: its stored `unit`, else the one its
         id gives (an asset recorded before units were kept)."""
         return covers(self.of(scan_id), unit if unit is not None else scope_unit(asset_id))
 
+    def saw(self, scan_id: str, unit: str | None, asset_id: str) -> bool:
+        """Whether no gap of scan `scan_id` touched the asset's unit (read as for `covers`):
+        always for a complete scan; never for a partial scan recorded before sovscan kept
+        which units its gaps touched, nor, in a partial scan, for an asset of no unit."""
+        gaps = self._of(scan_id)[1]
+        if gaps is None:
+            return False
+        return not gaps.touches(unit if unit is not None else scope_unit(asset_id))
+
+    def whole(self, scan_id: str, unit: str | None, asset_id: str) -> bool:
+        """Whether scan `scan_id` covered the asset's unit and saw it whole: what it lacks
+        there is gone."""
+        return self.covers(scan_id, unit, asset_id) and self.saw(scan_id, unit, asset_id)
+
     def _sql_covers(self, scan_id: object, unit: object, asset_id: object) -> int:
         return int(self.covers(str(scan_id), None if unit is None else str(unit), str(asset_id)))
+
+    def _sql_saw(self, scan_id: object, unit: object, asset_id: object) -> int:
+        return int(self.saw(str(scan_id), None if unit is None else str(unit), str(asset_id)))
 
 
 def _write_document(
@@ -537,7 +615,8 @@ _STORED_SCANS = (
     "  AND f.waived IS NOT 1),"
     " (SELECT CASE WHEN COUNT(*) = COUNT(f.waived) THEN COALESCE(SUM(f.waived IS 1), 0) END"
     "  FROM findings f"
-    "  WHERE f.scan_id = s.id AND f.status = 'risk')"
+    "  WHERE f.scan_id = s.id AND f.status = 'risk'),"
+    " s.incomplete"
     " FROM scans s WHERE (:id IS NULL OR s.id = :id)"
     " AND (:institution IS NULL OR s.institution = :institution)"
     " ORDER BY s.started_at, s.id"
@@ -546,7 +625,8 @@ _STORED_SCANS = (
 
 def _stored_scan(row: Sequence[Any]) -> StoredScan:
     waived = None if row[6] is None else int(row[6])
-    return StoredScan(row[0], row[1], row[2], row[3], bool(row[4]), row[5], waived)
+    incomplete = _incomplete_of(row[4], row[7])
+    return StoredScan(row[0], row[1], row[2], row[3], bool(row[4]), row[5], waived, incomplete)
 
 
 def load_document(path: Path, scan_id: str) -> dict[str, Any]:
@@ -568,7 +648,9 @@ def diff_scans(
 ) -> ScanDiff:
     """What changed between two stored scans. By default the newest scan (`new_id`, else the
     newest of `institution`, else the newest of the store) against the baseline `--fail-on-new`
-    uses: the latest earlier complete scan of its institution, else the latest earlier scan.
+    reads from: the latest earlier scan of its institution that is complete or kept which units
+    its gaps touched (`_baseline`), else the latest earlier scan. Where the older scan did not
+    see a unit whole, the latest earlier scan that did stands in, unit by unit.
     Raises HistoryError when there are not two scans to compare, when the store holds no scan
     of `institution`, or when a scan given is not of it."""
     with open_store(path) as connection:
@@ -581,7 +663,7 @@ def diff_scans(
         if institution is not None:
             _check_of(connection, path, institution, old_given, new_full)
         institution = _institution_of(connection, new_full)  # the one asked for, if any
-        baseline = None if old_id else _latest_complete(connection, institution, new_full)
+        baseline = None if old_id else _baseline(connection, institution, new_full)
         if old_given is not None:
             old_full = old_given
         else:
@@ -597,18 +679,13 @@ def diff_scans(
                 f"{path}: scan {old.id} ({old.started_at}) is not older than scan {new.id} "
                 f"({new.started_at}); give the older scan first"
             )
-        # What a partial older scan did not see stands as the latest complete scan before it
-        # saw it. By default the older scan is partial only when no complete scan precedes the
-        # newer one (baseline is None), so none precedes the older one either.
-        old_base = None
-        if not old.complete and old_id:
-            old_base = _latest_complete(connection, institution, old.id)
+        # What a partial older scan did not see in a unit stands as the latest earlier scan
+        # that saw that unit whole saw it (`_Pair.last_whole`).
         pair = _Pair(
             connection,
             _Scopes(connection),
             old,
             new,
-            old_base,
             _rows(connection, _ASSETS_OF_SCAN, old.id),
             _rows(connection, _ASSETS_OF_SCAN, new.id),
         )
@@ -620,19 +697,21 @@ def diff_scans(
     return ScanDiff(old, new, findings, assets, passed_over, not old_id and baseline is None, lost)
 
 
-def scope_dropped_since(path: Path, scan_id: str) -> tuple[str | None, tuple[str, ...]]:
-    """The latest complete scan of the institution before `scan_id`, and what its scope
-    covered that `scan_id`'s does not (empty when either scope is unknown, or none is before)."""
+def scope_dropped_since(path: Path, scan_id: str) -> tuple[StoredScan | None, tuple[str, ...]]:
+    """The scan of the institution before `scan_id` that `diff` compares it with by default
+    (`_baseline`), and what its scope covered that `scan_id`'s does not (empty when either
+    scope is unknown, or none is before)."""
     with open_store(path) as connection:
         institution = _institution_of(connection, scan_id)
-        previous = _latest_complete(connection, institution, scan_id)
+        previous = _baseline(connection, institution, scan_id)
         if previous is None:
             return None, ()
         scopes = _Scopes(connection)
         before, now = scopes.of(previous), scopes.of(scan_id)
+        stored = _stored(connection, previous)
     if before is None or now is None:
-        return previous, ()
-    return previous, dropped(before, now)
+        return stored, ()
+    return stored, dropped(before, now)
 
 
 def _institution_of(connection: sqlite3.Connection, scan_id: str) -> str:
@@ -685,25 +764,29 @@ def _check_of(
 
 def new_risk_keys(path: Path, new_id: str) -> set[str] | None:
     """Keys of the findings that are risks in scan `new_id` and were not at their last told
-    status before it; None when the institution has no earlier complete scan (every risk is
-    new). The same rule as `diff`'s default comparison, so the two agree whenever an earlier
-    complete scan exists (without one, `diff` compares with a partial scan and says so).
+    status before it; None when the institution has no earlier scan that is complete or kept
+    which units its gaps touched (every risk is new). The same rule as `diff`'s default
+    comparison, so the two agree whenever such a scan exists (without one, `diff` compares
+    with a partial scan and says so).
 
-    A finding's last told status is its status in the latest earlier *complete* scan that could
-    tell it: one where it was risk or ok, or absent (gone) though the scan looked where its
-    asset is (its scope covered it). A scan where it was unknown is passed over, and so are
-    partial scans and scans whose scope left its asset out: what a scan could not see, or did
-    not look at, must not look new after an outage or a narrowed scope, and a risk a partial
-    scan first saw while its run reported only "partial" (exit 3) must still be new at the
-    next complete scan.
+    A finding's last told status is its status in the latest earlier scan that saw the
+    finding's unit whole (`sovscan.scope`: a domain, an AWS account or region, a SaaS
+    endpoint) and could tell it: one where no gap touched that unit, and the finding was risk
+    or ok there, or absent (gone) though the scan's scope covered its unit. A scan where it was
+    unknown is passed over, and so are scans with a gap in its unit (a scan recorded before
+    sovscan kept units: any gap), and scans whose scope left its asset out: what a scan could
+    not see, or did not look at, must not look new after an outage or a narrowed scope, and a
+    risk first seen in a unit with a gap must still be new at the next scan that sees the unit
+    whole. A gap elsewhere passes nothing over: one domain that never answers does not keep
+    every other body's risks new.
 
     A risk that a waiver accepted at its last told status and none accepts now is new too: its
     waiver lapsed or was removed, so it is newly unaccepted. Asked in SQL, so no scan is
     loaded."""
     with open_store(path) as connection:
-        _Scopes(connection)  # sovscan_covers
+        _Scopes(connection)  # sovscan_covers, sovscan_saw
         asked = _scan_asked(connection, new_id)
-        if _latest_complete(connection, str(asked["institution"]), new_id) is None:
+        if _baseline(connection, str(asked["institution"]), new_id) is None:
             return None
         rows = connection.execute(
             "SELECT n.key FROM findings n"  # noqa: S608 - a constant fragment, no input
@@ -733,9 +816,9 @@ class Relabel:
 def relabelled_risks(path: Path, new_id: str) -> tuple[Relabel, ...]:
     """The findings ok in scan `new_id` that were risks at their last told status (as
     `new_risk_keys` reads it), their asset labelled otherwise then: what the default `diff`
-    lists as relabelled. Empty when the institution has no earlier complete scan."""
+    lists as relabelled. Empty when no earlier scan told them."""
     with open_store(path) as connection:
-        _Scopes(connection)  # sovscan_covers
+        _Scopes(connection)  # sovscan_covers, sovscan_saw
         rows = connection.execute(
             "SELECT n.key, n.rule_id, n.asset_id, t.severity, ta.classification,"  # noqa: S608 - a constant fragment, no input
             " a.classification, t.waived IS 1 FROM findings n"
@@ -753,13 +836,16 @@ def relabelled_risks(path: Path, new_id: str) -> tuple[Relabel, ...]:
     )
 
 
-# The latest complete scan before :scan_id (of :institution, started :started_at) that could
-# tell finding `n` (whose asset's row in :scan_id is `a`): where it was risk or ok, or absent
-# though that scan's scope covered its asset. Unknown findings tell nothing. NULL when none.
+# The latest scan before :scan_id (of :institution, started :started_at) that saw the unit of
+# finding `n` (whose asset's row in :scan_id is `a`) whole and could tell it: no gap touched
+# the unit there (`s.complete = 1` answers without asking Python), and the finding was risk or
+# ok, or absent though that scan's scope covered its unit. Unknown findings tell nothing. NULL
+# when none. `_TOLD_ROW` asks the same for the Python diff.
 _LAST_TOLD_SCAN = (
     "(SELECT s.id FROM scans s LEFT JOIN findings t ON t.scan_id = s.id AND t.key = n.key"
-    " WHERE s.institution = :institution AND s.complete = 1"
+    " WHERE s.institution = :institution"
     " AND (s.started_at, s.id) < (:started_at, :scan_id)"
+    " AND (s.complete = 1 OR sovscan_saw(s.id, a.scope, n.asset_id))"
     " AND (t.status != 'unknown'"
     "  OR (t.status IS NULL AND sovscan_covers(s.id, a.scope, n.asset_id)))"
     " ORDER BY s.started_at DESC, s.id DESC LIMIT 1)"
@@ -774,10 +860,12 @@ def _scan_asked(connection: sqlite3.Connection, scan_id: str) -> dict[str, str]:
     return {"scan_id": scan_id, "institution": institution, "started_at": started_at}
 
 
-def _latest_complete(connection: sqlite3.Connection, institution: str, scan_id: str) -> str | None:
-    """The latest complete scan of `institution` before `scan_id`."""
+def _baseline(connection: sqlite3.Connection, institution: str, scan_id: str) -> str | None:
+    """The latest scan of `institution` before `scan_id` that tells what it saw unit by unit:
+    a complete one, or a partial one that kept which units its gaps touched. A partial scan
+    recorded before sovscan kept them tells nothing (every unit incomplete): passed over."""
     row = connection.execute(
-        "SELECT id FROM scans WHERE institution = ? AND complete = 1"
+        "SELECT id FROM scans WHERE institution = ? AND (complete = 1 OR incomplete IS NOT NULL)"
         " AND (started_at, id) < (SELECT started_at, id FROM scans WHERE id = ?)"
         " ORDER BY started_at DESC, id DESC LIMIT 1",
         (institution, scan_id),
@@ -838,7 +926,7 @@ def _partial_between(
     connection: sqlite3.Connection, old: StoredScan, new: StoredScan
 ) -> tuple[StoredScan, ...]:
     rows = connection.execute(
-        "SELECT id FROM scans WHERE institution = ? AND complete = 0"
+        "SELECT id FROM scans WHERE institution = ? AND complete = 0 AND incomplete IS NULL"
         " AND (started_at, id) > (?, ?) AND (started_at, id) < (?, ?) ORDER BY started_at, id",
         (old.institution, old.started_at, old.id, new.started_at, new.id),
     ).fetchall()
@@ -853,9 +941,12 @@ class _Pair:
     scopes: _Scopes
     old: StoredScan
     new: StoredScan
-    old_base: str | None  # the latest complete scan before a partial `old` (explicit diffs)
     old_assets: Rows
     new_assets: Rows
+    # Units of assets neither scan has (read from an earlier scan's row), by asset id.
+    units: dict[str, str] = field(default_factory=dict)
+    # `last_whole`'s answers, by unit.
+    _whole_before: dict[str | None, str | None] = field(default_factory=dict)
 
     def unit(self, asset_id: str) -> str | None:
         """The scope unit an asset lies in, as the newer scan, else the older, recorded it."""
@@ -863,11 +954,41 @@ class _Pair:
             row = assets.get(asset_id)
             if row is not None and row[5] is not None:
                 return str(row[5])
-        return scope_unit(asset_id)
+        return self.units.get(asset_id) or scope_unit(asset_id)
 
     def covered(self, scan: StoredScan, asset_id: str) -> bool:
         """Whether `scan`'s scope covered where the asset is."""
         return self.scopes.covers(scan.id, self.unit(asset_id), asset_id)
+
+    def saw(self, scan: StoredScan, asset_id: str) -> bool:
+        """Whether no gap of `scan` touched the asset's unit."""
+        return self.scopes.saw(scan.id, self.unit(asset_id), asset_id)
+
+    def whole(self, scan: StoredScan, asset_id: str) -> bool:
+        """Whether `scan` covered the asset's unit and saw it whole: what it lacks there is
+        gone."""
+        return self.scopes.whole(scan.id, self.unit(asset_id), asset_id)
+
+    def last_whole(self, asset_id: str) -> str | None:
+        """The latest scan of the institution before the older scan that covered the asset's
+        unit and saw it whole; None when none did. What the older scan did not see in that
+        unit stands as this scan saw it."""
+        unit = self.unit(asset_id)
+        if unit not in self._whole_before:
+            rows = self.connection.execute(
+                "SELECT id FROM scans WHERE institution = ? AND (started_at, id) < (?, ?)"
+                " ORDER BY started_at DESC, id DESC",
+                (self.old.institution, self.old.started_at, self.old.id),
+            )
+            self._whole_before[unit] = next(
+                (str(r[0]) for r in rows if self.scopes.whole(str(r[0]), unit, asset_id)), None
+            )
+        return self._whole_before[unit]
+
+    def gap_in(self, asset_id: str) -> str:
+        """A gap in the asset's unit, in words, for a reason: "a gap in domain a.example"."""
+        unit = self.unit(asset_id)
+        return NO_UNIT_GAP if unit is None else f"a gap in {describe_unit(unit)}"
 
     def asset(self, scan_id: str, asset_id: str) -> Sequence[Any] | None:
         """The asset's row in scan `scan_id`."""
@@ -878,91 +999,135 @@ class _Pair:
         row = self.connection.execute(_ASSET_OF_SCAN, (scan_id, asset_id)).fetchone()
         return None if row is None else tuple(row)
 
+    def told_new(self, after: Sequence[Any] | None, asset_id: str) -> bool:
+        """Whether the newer scan told this finding's status: risk or ok, or absent (gone)
+        though it covered the asset's unit and saw it whole. An unknown finding, or one it
+        lacks in a unit a gap touched or its scope left out, tells nothing."""
+        if after is not None:
+            return bool(after[3] != Status.UNKNOWN)
+        return self.whole(self.new, asset_id)
 
-def _told(row: Sequence[Any] | None, scan: StoredScan, covered: bool) -> bool:
-    """Whether `scan` told this finding's status: risk or ok, or absent (gone) from a complete
-    scan that looked where its asset is (`covered`). An unknown finding, one a partial scan
-    lacks, or one whose asset was out of the scan's scope, tells nothing."""
-    return scan.complete and covered if row is None else bool(row[3] != Status.UNKNOWN)
+    def told_old(self, before: Sequence[Any] | None, asset_id: str) -> bool:
+        """Whether the older scan told this finding's status as `--fail-on-new` reads a scan
+        (`_LAST_TOLD_SCAN`): no gap touched its unit, and it was risk or ok there, or absent
+        though the scan's scope covered its unit."""
+        if not self.saw(self.old, asset_id):
+            return False
+        if before is not None:
+            return bool(before[3] != Status.UNKNOWN)
+        return self.covered(self.old, asset_id)
+
+    def older_gap(self, asset_id: str, told_in: str | None) -> str:
+        """OLDER_GAP (or OLDER_GAP_NEVER) for an asset whose unit a gap of the older scan
+        touched, its status read from scan `told_in`."""
+        gap = self.gap_in(asset_id)
+        if told_in is None:
+            return OLDER_GAP_NEVER.format(gap=gap)
+        return OLDER_GAP.format(gap=gap, scan=told_in, date=_started(self.connection, told_in))
 
 
-# A finding (key, unit and asset id, then institution, started_at and id of a scan) in the
-# latest complete scan before that scan that could tell it, and that scan's id: a row of NULLs
-# but the id when it was gone from that scan, no row when no such scan exists. Unknown
-# findings tell nothing, nor does the absence of one from a scan whose scope left its asset
-# out. `new_risk_keys` asks the same.
+# A finding (key, then unit and asset id twice, then institution, started_at and id of a scan)
+# in the latest scan before that scan that saw its unit whole and could tell it, and that
+# scan's id: a row of NULLs but the id when it was gone from that scan, no row when no such scan
+# exists. Unknown findings tell nothing, nor does the absence of one from a scan whose scope
+# left its asset out. `_LAST_TOLD_SCAN` asks the same for `new_risk_keys`.
 _TOLD_ROW = (
     "SELECT t.key, t.rule_id, t.asset_id, t.status, t.severity, t.message, t.waived,"
     " t.waiver_owner, t.waiver_expires, s.id FROM scans s"
     " LEFT JOIN findings t ON t.scan_id = s.id AND t.key = ?"
-    " WHERE s.institution = ? AND s.complete = 1 AND (s.started_at, s.id) < (?, ?)"
+    " WHERE s.institution = ? AND (s.started_at, s.id) < (?, ?)"
+    " AND (s.complete = 1 OR sovscan_saw(s.id, ?, ?))"
     " AND (t.status != 'unknown' OR (t.status IS NULL AND sovscan_covers(s.id, ?, ?)))"
     " ORDER BY s.started_at DESC, s.id DESC LIMIT 1"
 )
 
 
 def _told_before(pair: _Pair, key: str, asset_id: str) -> tuple[Sequence[Any] | None, str | None]:
-    """The finding as the latest complete scan before the older scan that could tell it had
-    it (None when it was gone there), and that scan's id (None when no such scan exists)."""
-    scan = pair.old
+    """The finding as the latest scan before the older scan that saw its unit whole and could
+    tell it had it (None when it was gone there), and that scan's id (None when no such scan
+    exists)."""
+    scan, unit = pair.old, pair.unit(asset_id)
     row = pair.connection.execute(
         _TOLD_ROW,
-        (key, scan.institution, scan.started_at, scan.id, pair.unit(asset_id), asset_id),
+        (key, scan.institution, scan.started_at, scan.id, unit, asset_id, unit, asset_id),
     ).fetchone()
     if row is None:
         return None, None
     return (None if row[0] is None else tuple(row)), str(row[9])
 
 
-def _missed_by_partial(pair: _Pair) -> dict[str, str]:
-    """Findings a partial older scan lacks and a complete newer scan lacks too, that were not ok
-    at the latest complete scan before the older one: perhaps risks resolved meanwhile. By key,
-    their asset ids."""
-    if pair.old_base is None or pair.old.complete or not pair.new.complete:
+def _missed_in_gaps(pair: _Pair) -> dict[str, str]:
+    """Findings the older scan lacks in a unit one of its gaps touched (its scope covered it),
+    that the newer scan lacks too though it saw that unit whole, and that were risks in an
+    earlier scan: perhaps resolved meanwhile (`_told_change` reads their last told status). By
+    key, their asset ids; their units go to `pair.units`."""
+    if pair.old.complete:
         return {}
     rows = pair.connection.execute(
-        "SELECT b.key, b.asset_id FROM findings b WHERE b.scan_id = ? AND b.status != 'ok'"
-        " AND NOT EXISTS (SELECT 1 FROM findings o WHERE o.scan_id = ? AND o.key = b.key)"
-        " AND NOT EXISTS (SELECT 1 FROM findings n WHERE n.scan_id = ? AND n.key = b.key)",
-        (pair.old_base, pair.old.id, pair.new.id),
+        "SELECT f.key, f.asset_id, a.scope FROM findings f JOIN scans s ON s.id = f.scan_id"
+        " LEFT JOIN assets a ON a.scan_id = f.scan_id AND a.asset_id = f.asset_id"
+        " WHERE s.institution = ? AND (s.started_at, s.id) < (?, ?) AND f.status = 'risk'"
+        " AND NOT EXISTS (SELECT 1 FROM findings o WHERE o.scan_id = ? AND o.key = f.key)"
+        " AND NOT EXISTS (SELECT 1 FROM findings n WHERE n.scan_id = ? AND n.key = f.key)"
+        " ORDER BY s.started_at DESC, s.id DESC",
+        (pair.old.institution, pair.old.started_at, pair.old.id, pair.old.id, pair.new.id),
     )
-    return {str(row[0]): str(row[1]) for row in rows}
+    missed: dict[str, str] = {}
+    looked: set[str] = set()
+    for key, asset_id, unit in rows:
+        if key in looked:
+            continue  # its latest earlier row decides
+        looked.add(key)
+        if unit is not None and asset_id not in pair.new_assets and asset_id not in pair.old_assets:
+            pair.units.setdefault(str(asset_id), str(unit))
+        old_missed = pair.covered(pair.old, asset_id) and not pair.saw(pair.old, asset_id)
+        if old_missed and pair.whole(pair.new, asset_id):
+            missed[str(key)] = str(asset_id)
+    return missed
 
 
 def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
     """Each finding's change from what the older scan told to what the newer one tells. Where
-    the older scan told nothing (unknown, absent from a partial scan, or out of its scope), its
-    last told status stands in, as for `--fail-on-new`: an outage, an unknown or a narrowed
-    scope makes nothing look new and hides no resolution. Where the newer scan tells nothing,
-    a told risk is "unseen", with the reason."""
+    the older scan told nothing (unknown, in a unit one of its gaps touched, or out of its
+    scope), its last told status stands in, as for `--fail-on-new`: an outage, an unknown or a
+    narrowed scope makes nothing look new and hides no resolution. Where the newer scan tells
+    nothing (unknown, absent from a unit one of its gaps touched, or out of its scope), a told
+    risk is "unseen", with the reason; absent from a unit it saw whole, it is gone."""
     connection, old_scan, new_scan = pair.connection, pair.old, pair.new
     institution = old_scan.institution
     old = _rows(connection, _FINDINGS_OF_SCAN, old_scan.id)
     new = _rows(connection, _FINDINGS_OF_SCAN, new_scan.id)
     asset_ids = {key: str(row[2]) for rows in (old, new) for key, row in rows.items()}
-    for key, asset_id in _missed_by_partial(pair).items():
+    for key, asset_id in _missed_in_gaps(pair).items():
         asset_ids.setdefault(key, asset_id)
     changes = []
     for key in sorted(asset_ids):
         before, after = old.get(key), new.get(key)
         asset_id = asset_ids[key]
+        passed = None
+        if before is not None and not pair.saw(old_scan, asset_id):
+            # A gap touched its unit in the older scan: its row there is not its told status
+            # (`--fail-on-new` passes that scan over for it), and its last told status stands
+            # in, shown as the older side (`_told_change` says so in its reason).
+            before, passed = None, before
         differs = before is not None and after is not None and _finding_differs(before, after)
         in_new_scope = after is not None or pair.covered(new_scan, asset_id)
         reason = None
         relabel: Aspect | None = None
-        if not _told(after, new_scan, in_new_scope):
-            if before is not None and before[3] == Status.RISK:
+        if not pair.told_new(after, asset_id):
+            shown = before if before is not None else passed
+            if shown is not None and shown[3] == Status.RISK:
                 change = "unseen"  # the newer scan could not see, look or tell: not resolved
-                reason = NOT_TOLD if after is not None else NOT_SEEN
+                reason = NOT_TOLD if after is not None else _not_seen(pair, asset_id)
                 if not in_new_scope:
                     reason = OUT_OF_SCOPE
             elif differs:
                 change = "changed"
             else:
                 continue
-            earlier = before
+            earlier = shown
         else:
-            told = _told_change(pair, key, asset_id, before, after, differs)
+            told = _told_change(pair, key, asset_id, before, after, differs, passed)
             if told is None:
                 continue
             change, reason, earlier, relabel = told
@@ -973,7 +1138,8 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
         aspects: tuple[Aspect, ...] = ()
         if shown_before is not None and after is not None:
             # The older side's asset as the scan it is shown from saw it.
-            told_in = old_scan.id if before is not None else str(shown_before[9])
+            older_row = shown_before is before or shown_before is passed
+            told_in = old_scan.id if older_row else str(shown_before[9])
             old_asset = pair.asset(told_in, asset_id)
             new_asset = pair.asset(new_scan.id, asset_id)
             if old_asset is not None and new_asset is not None:
@@ -1011,19 +1177,29 @@ def _told_change(
     before: Sequence[Any] | None,
     after: Sequence[Any] | None,
     differs: bool,
+    passed: Sequence[Any] | None = None,
 ) -> tuple[str, str | None, Sequence[Any] | None, Aspect | None] | None:
     """A finding's change when the newer scan told its status: the change, its reason, the row
     its older status is read from (the older scan's, else the last told before it), and the
-    relabel that explains a risk gone. None: nothing to list."""
+    relabel that explains a risk gone. None: nothing to list.
+
+    `passed` is the older scan's row when a gap touched its unit there (then `before` is None):
+    not its told status, so it makes nothing new; but a risk it showed that no earlier scan
+    told, gone or ok in a newer scan that told it, is resolved (changed, when its asset was
+    relabelled meanwhile: never a fix it cannot show)."""
     old_scan = pair.old
     in_old_scope = before is not None or pair.covered(old_scan, asset_id)
     back_from = None
-    if _told(before, old_scan, in_old_scope):
+    gap_from: tuple[str | None] | None = None  # (the scan it was last told in,) after a gap
+    if pair.told_old(before, asset_id):
         earlier = before
     else:
         earlier, told_in = _told_before(pair, key, asset_id)
         if not in_old_scope:
             back_from = told_in  # the older scan did not look there; this one did before
+        elif not pair.saw(old_scan, asset_id):
+            # A gap in its unit: the older scan's row, if any, is not its told status.
+            gap_from = (told_in,)
     risk_before = earlier is not None and earlier[3] == Status.RISK
     risk_after = after is not None and after[3] == Status.RISK
     reason, relabel = None, None
@@ -1033,6 +1209,11 @@ def _told_change(
         told_in = old_scan.id if earlier is before else str(earlier[9])
         relabel = _relabel(pair, told_in, asset_id) if after is not None else None
         change = "resolved" if relabel is None else "relabelled"
+    elif earlier is None and passed is not None and passed[3] == Status.RISK and not risk_after:
+        # Seen a risk only by the older scan, with a gap in its unit: shown as it saw it.
+        earlier = passed
+        moved = _relabel(pair, old_scan.id, asset_id) if after is not None else None
+        change = "resolved" if moved is None else "changed"
     elif earlier is not None and risk_before and _waiver_moved(earlier, after, 1, 0):
         change = "unaccepted"  # as `new_risk_keys` counts it
         reason = _waiver_gone(earlier, pair.new)
@@ -1047,7 +1228,18 @@ def _told_change(
     if back_from is not None:
         back = _back_in_scope(pair.connection, back_from)
         reason = back if reason is None else f"{reason}; {back}"
+    if gap_from is not None:
+        gap = pair.older_gap(asset_id, gap_from[0])
+        reason = gap if reason is None else f"{reason}; {gap}"
     return change, reason, earlier, relabel
+
+
+def _not_seen(pair: _Pair, asset_id: str) -> str:
+    """Why the newer scan lacks a finding or an asset it did not see: NOT_SEEN, naming the
+    unit its gap touched when the scan kept it."""
+    if pair.new.incomplete_units is None:
+        return NOT_SEEN
+    return NOT_SEEN_IN.format(gap=pair.gap_in(asset_id))
 
 
 def _waiver_moved(
@@ -1060,8 +1252,13 @@ def _waiver_moved(
 
 def _back_in_scope(connection: sqlite3.Connection, scan_id: str) -> str:
     """BACK_IN_SCOPE for scan `scan_id`, the last that saw the asset or told the finding."""
-    started = str(_stored(connection, scan_id).started_at)
-    return BACK_IN_SCOPE.format(scan=scan_id, date=started[:10])
+    return BACK_IN_SCOPE.format(scan=scan_id, date=_started(connection, scan_id))
+
+
+def _started(connection: sqlite3.Connection, scan_id: str) -> str:
+    """The day scan `scan_id` started (not `_stored`, which counts its risks)."""
+    row = connection.execute("SELECT started_at FROM scans WHERE id = ?", (scan_id,)).fetchone()
+    return str(row[0])[:10]
 
 
 def _relabel(pair: _Pair, told_in: str, asset_id: str) -> Aspect | None:
@@ -1106,40 +1303,53 @@ def _first_seen_risk(connection: sqlite3.Connection, key: str, institution: str)
     return None if row[0] is None else str(row[0])
 
 
-def _assets_missed_by_partial(
-    connection: sqlite3.Connection, base: str | None, old_scan: StoredScan
-) -> Rows:
-    """The assets of `base`, the latest complete scan before a partial `old_scan`, that it
-    lacks."""
-    if base is None:
+def _assets_missed_in_gaps(pair: _Pair) -> Rows:
+    """The assets the older scan lacks in units one of its gaps touched (its scope covered
+    them), as the latest earlier scan that saw each unit whole had them (`_Pair.last_whole`),
+    that scan's id an eighth column: an outage makes nothing look new or removed."""
+    if pair.old.complete:
         return {}
-    return _rows(
-        connection,
-        "SELECT asset_id, kind, place, jurisdictions, classification, scope, operator"
-        " FROM assets b"
-        " WHERE scan_id = ?"
-        " AND NOT EXISTS (SELECT 1 FROM assets o WHERE o.scan_id = ? AND o.asset_id = b.asset_id)",
-        base,
-        old_scan.id,
+    rows = pair.connection.execute(
+        "SELECT a.asset_id, a.scope FROM assets a JOIN scans s ON s.id = a.scan_id"
+        " WHERE s.institution = ? AND (s.started_at, s.id) < (?, ?)"
+        " AND NOT EXISTS (SELECT 1 FROM assets o WHERE o.scan_id = ? AND o.asset_id = a.asset_id)"
+        " ORDER BY s.started_at DESC, s.id DESC",
+        (pair.old.institution, pair.old.started_at, pair.old.id, pair.old.id),
     )
+    by_scan: dict[str, set[str]] = {}
+    looked: set[str] = set()
+    for asset_id, unit in rows:
+        if asset_id in looked:
+            continue  # its latest earlier row says its unit
+        looked.add(asset_id)
+        if unit is not None and asset_id not in pair.new_assets:
+            pair.units.setdefault(str(asset_id), str(unit))
+        if not pair.covered(pair.old, asset_id) or pair.saw(pair.old, asset_id):
+            continue  # out of the older scan's scope ("back"), or gone when it looked
+        base = pair.last_whole(asset_id)
+        if base is not None:
+            by_scan.setdefault(base, set()).add(str(asset_id))
+    earlier: Rows = {}
+    for base, wanted in by_scan.items():
+        for row in pair.connection.execute(_ASSETS_OF_SCAN, (base,)):
+            if row[0] in wanted:
+                earlier[str(row[0])] = (*row, base)
+    return earlier
 
 
 def _asset_changes(pair: _Pair) -> tuple[AssetChange, ...]:
     """Each asset's change; an asset the newer scan did not look for (out of its scope) or
-    could not see (partial) is "unseen", never "removed"."""
+    could not see (a gap touched its unit) is "unseen", never "removed"."""
     connection, old_scan, new_scan = pair.connection, pair.old, pair.new
     institution = old_scan.institution
     old, new = pair.old_assets, pair.new_assets
-    # A partial older scan is read over the latest complete scan before it: an asset it did
-    # not see was there as that scan saw it, so an outage makes nothing look new or removed.
-    earlier = (
-        _assets_missed_by_partial(connection, pair.old_base, old_scan)
-        if not old_scan.complete
-        else {}
-    )
+    # Where a gap of the older scan touched a unit, the older side is read from the latest
+    # earlier scan that saw the unit whole: an outage makes nothing look new or removed.
+    earlier = _assets_missed_in_gaps(pair)
     changes = []
     for asset_id in sorted(old.keys() | new.keys() | earlier.keys()):
         before, after = old.get(asset_id) or earlier.get(asset_id), new.get(asset_id)
+        stood_in = None if asset_id in old or before is None else str(before[7])
         seen = None
         if before is None and after is not None and not pair.covered(old_scan, asset_id):
             # Read as last seen: its `was` columns and what changed while it was out of view.
@@ -1154,18 +1364,22 @@ def _asset_changes(pair: _Pair) -> tuple[AssetChange, ...]:
             change = "new"
             if not pair.covered(old_scan, asset_id):
                 reason = OUT_OF_OLDER_SCOPE  # perhaps there all along: the older scan did not look
+            elif not pair.saw(old_scan, asset_id) and pair.last_whole(asset_id) is None:
+                reason = pair.older_gap(asset_id, None)  # perhaps there all along too
         elif after is not None:
             change = "changed"
         elif not pair.covered(new_scan, asset_id):
             change, reason = "unseen", OUT_OF_SCOPE
-        elif new_scan.complete:
-            # Also when only the scan before a partial older one had it: a complete newer scan
-            # looked, as the findings side says when it calls the asset's risks resolved.
+        elif pair.saw(new_scan, asset_id):
+            # Also when only an earlier scan had it: the newer scan looked at its unit whole,
+            # as the findings side says when it calls the asset's risks resolved.
             change = "removed"
         elif asset_id not in old:
-            continue  # neither the partial older scan nor the partial newer one saw it
+            continue  # neither the older scan nor the newer one saw its unit whole
         else:
-            change, reason = "unseen", NOT_SEEN
+            change, reason = "unseen", _not_seen(pair, asset_id)
+        if stood_in is not None and change in ("changed", "removed"):
+            reason = pair.older_gap(asset_id, stood_in)
         row = after if after is not None else before
         if row is None:  # unreachable: the id came from one of the two scans
             continue

@@ -153,6 +153,11 @@ class Gap:
 
     scope: str  # "aws:123456789012:eu-west-3:rds", "dns:universite.example:TXT"
     reason: str  # "AccessDenied: rds:DescribeDBInstances"; no secrets, bounded
+    # The scope unit (`sovscan.scope`) whose view the gap leaves incomplete, when the probe
+    # knows it and `scope` alone does not say it: a domain's MX host that did not answer is
+    # "dns:mail.provider.example:A", a gap of the domain "dns:universite.example". None: read
+    # from `scope` (`scope.gap_units`). Not in the reports; the history store keeps the units.
+    unit: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

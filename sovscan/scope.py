@@ -1,8 +1,9 @@
-"""A scan's scope: what it was configured to look at, whether an asset lies within it, and what
-one scope holds that another does not.
+"""A scan's scope: what it was configured to look at, whether an asset lies within it, what
+one scope holds that another does not, and which of its units a scan's gaps left incomplete.
 
 An asset's *unit* is the part of a scope that brings it into a scan, read from its id (the
-conventions of docs/ARCHITECTURE.md) and, for a Microsoft 365 tenant, its `domains`:
+conventions of docs/ARCHITECTURE.md) and, for a Microsoft 365 tenant, its `domains`
+(`scope_unit`, the one place that decides it):
 
 | unit | assets |
 |---|---|
@@ -15,20 +16,34 @@ conventions of docs/ARCHITECTURE.md) and, for a Microsoft 365 tenant, its `domai
 
 An asset of no unit (another kind) is within every scope, as is every asset of an unknown
 scope (None: a scan recorded before sovscan kept scopes).
+
+The unit is also what completeness is judged by. Each gap leaves one or more units incomplete
+(`gap_units`): the unit a probe named on the gap (`Gap.unit`: the DNS probe names the domain
+whose MX host did not answer), else the one its scope names (`dns:<domain>`, `aws:<account>:
+<region>:<service>`, `https:<host>`, `m365-tenant:<domain>`), or a whole kind (`dns:*` when the
+DNS probe stopped), or everything (`*`) when a gap names no unit. A scan saw a unit whole when
+it covered it and no gap touched it (`UnitGaps.touches`); an asset of no unit was seen whole
+only by a scan without gaps. What a scan lacks in a unit it saw whole is gone; what it lacks in
+a unit a gap touched was not seen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sovscan.model import AttrValue, AwsScope, ScanScope
+from sovscan.model import AttrValue, AwsScope, Gap, ScanScope
 
 ALL = "all"
+EVERY_UNIT = "*"
+"""The incomplete unit of a gap that names none: every unit of the scan is incomplete."""
 
 
 def scope_unit(asset_id: str, attributes: Mapping[str, AttrValue] | None = None) -> str | None:
-    """The unit of the scope that brought this asset into a scan; None when none does."""
+    """The unit of the scope that brought this asset into a scan, from its id (and a Microsoft
+    365 tenant's `domains`): the unit its scope covers and its completeness is judged by. None
+    when none does (another kind of id): such an asset is within every scope, and was seen whole
+    only by a scan without gaps."""
     head, _, rest = asset_id.partition(":")
     if head == "aws":
         parts = asset_id.split(":", 4)
@@ -215,3 +230,148 @@ def _texts(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise TypeError(value)
     return tuple(_text(item) for item in value)
+
+
+# A probe that could not start or stopped early leaves every unit of its kind incomplete.
+_PROBE_KINDS = {"dns": "dns:*", "saas": "saas:*", "aws": "aws:*", "m365-tenant": "m365:*"}
+
+
+def gap_units(gap: Gap, scope: ScanScope | None) -> tuple[str, ...]:
+    """The units `gap` leaves incomplete: `gap.unit` when the probe named it; else read from
+    its scope, `scope` telling a domain's or an endpoint's name apart; `EVERY_UNIT` when it
+    names none. Patterns as `UnitGaps` reads them: `<kind>:*` is every unit of a kind, and
+    `aws:<account>:*` every unit of an account."""
+    if gap.unit is not None:
+        return (gap.unit,)
+    kind, _, rest = gap.scope.partition(":")
+    if kind == "probe":
+        return (_PROBE_KINDS.get(rest.partition(":")[0], EVERY_UNIT),)
+    if kind == "aws":
+        return _aws_gap_units(rest)
+    if kind == "dns":
+        return _dns_gap_units(rest, scope)
+    if kind == "https" and rest:
+        return (f"saas:{rest}",)
+    if kind == "m365-tenant" and rest and " " not in rest:
+        return (f"m365:{rest}",)
+    return (EVERY_UNIT,)
+
+
+def _aws_gap_units(rest: str) -> tuple[str, ...]:
+    """`aws:<account>` (a member account not reached): the whole account; `aws:<account>:
+    <region>:<service>`: that region, or the account's own unit for a global service or S3
+    (whose buckets' ids carry no region, as they are listed account-wide); region `*` (the
+    regions could not be listed): the whole account. An Organization's own calls
+    (`organizations`) read every member's guardrails: every AWS unit."""
+    parts = rest.split(":")
+    account = parts[0]
+    if not account or account == "*":
+        return ("aws:*",)
+    if len(parts) == 1:
+        return (f"aws:{account}:*",)
+    region, service = parts[1], (parts[2] if len(parts) > 2 else "")
+    if service == "organizations":
+        return ("aws:*",)
+    if region in ("", "*"):
+        return (f"aws:{account}:*",)
+    if region == "global" or service == "s3":
+        return (f"aws:{account}",)
+    return (f"aws:{account}:{region}",)
+
+
+def _dns_gap_units(rest: str, scope: ScanScope | None) -> tuple[str, ...]:
+    """A `dns:<name>` or `dns:<name>:<TYPE>` gap a probe did not attribute: the domain the name
+    is (or lies under) and the SaaS endpoint it is, as far as `scope` says; every unit when
+    neither is known."""
+    name, _, rdtype = rest.partition(":")
+    name = name.rstrip(".").lower()
+    if not name:
+        return (EVERY_UNIT,)
+    if scope is None:
+        # A domain that did not answer, or an endpoint without an address: either, never less.
+        return (f"dns:{name}", f"saas:{name}") if not rdtype else (EVERY_UNIT,)
+    units = []
+    under = [d for d in scope.domains if name == d or name.endswith("." + d)]
+    if under:
+        units.append(f"dns:{max(under, key=len)}")
+    if name in scope.saas:
+        units.append(f"saas:{name}")
+    return tuple(units) or (EVERY_UNIT,)
+
+
+def incomplete_units(gaps: Iterable[Gap], scope: ScanScope | None) -> tuple[str, ...]:
+    """Every unit the gaps leave incomplete, sorted, each once: what the history store keeps of
+    a scan's gaps (empty for a complete scan)."""
+    return tuple(sorted({unit for gap in gaps for unit in gap_units(gap, scope)}))
+
+
+class UnitGaps:
+    """The incomplete units of one scan (`incomplete_units`), indexed to tell whether a gap
+    touched an asset's unit."""
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self.entries = tuple(entries)
+        self._whole = False
+        self._exact: set[str] = set()
+        self._kinds: set[str] = set()  # `<kind>:*`
+        self._accounts: set[str] = set()  # `aws:<account>:*`
+        self._tenant_domains: set[str] = set()  # `m365:<domain>`
+        for entry in self.entries:
+            kind, _, rest = entry.partition(":")
+            if entry == EVERY_UNIT:
+                self._whole = True
+            elif rest == "*":
+                self._kinds.add(kind)
+            elif kind == "aws" and rest.endswith(":*"):
+                self._accounts.add(rest[:-2])
+            elif kind == "m365":
+                self._tenant_domains.update(rest.split(" "))
+            else:
+                self._exact.add(entry)
+
+    def touches(self, unit: str | None) -> bool:
+        """Whether a gap left `unit` incomplete; an asset of no unit (None) is touched by any
+        gap: judged by the whole scan."""
+        if not self.entries:
+            return False
+        if self._whole or unit is None or unit in self._exact:
+            return True
+        kind, _, rest = unit.partition(":")
+        if kind in self._kinds:
+            return True
+        if kind == "aws":
+            return rest.partition(":")[0] in self._accounts
+        if kind == "m365":
+            return any(domain in self._tenant_domains for domain in rest.split(" "))
+        return False
+
+
+_EVERY = {
+    "dns": "every domain",
+    "saas": "every SaaS endpoint",
+    "aws": "every AWS account",
+    "m365": "every Microsoft 365 tenant",
+}
+
+
+def describe_unit(entry: str) -> str:
+    """An incomplete unit in words: "domain a.example", "AWS account 123456789012: us-east-1"."""
+    if entry == EVERY_UNIT:
+        return "every unit (a gap that names none)"
+    kind, _, rest = entry.partition(":")
+    if rest == "*":
+        return _EVERY.get(kind, entry)
+    if kind == "aws":
+        account, _, region = rest.partition(":")
+        if region == "*":
+            return f"AWS account {account}"
+        if region:
+            return f"AWS account {account}: {region}"
+        return f"AWS account {account} (account-wide services)"
+    if kind == "dns":
+        return f"domain {rest}"
+    if kind == "saas":
+        return f"SaaS endpoint {rest}"
+    if kind == "m365":
+        return f"Microsoft 365 tenant of {rest}"
+    return entry

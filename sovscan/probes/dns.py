@@ -197,6 +197,14 @@ class _DomainScan:
         return attributes, evidence, gaps, v4.exists or v6.exists
 
     def run(self) -> Iterator[Asset | Gap]:
+        """The domain's assets and gaps; each gap names the domain as its unit, whatever name it
+        was about (an MX host in another zone, an SPF include): the history judges what this
+        domain's scan saw by it."""
+        unit = f"dns:{self.domain}"
+        for item in self._run():
+            yield replace(item, unit=unit) if isinstance(item, Gap) else item
+
+    def _run(self) -> Iterator[Asset | Gap]:
         soa = self.ask(self.domain, "SOA")
         if soa.failed:
             yield Gap(f"dns:{self.domain}", f"SOA: {soa.reason}; the domain was not probed further")

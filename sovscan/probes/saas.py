@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import dns.resolver
 
@@ -53,7 +54,10 @@ class SaasProbe:
             if not host or host in seen:
                 continue
             seen.add(host)
-            yield from self._endpoint(endpoint, host)
+            for item in self._endpoint(endpoint, host):
+                # A gap of the endpoint (its name, its HTTPS) names it as its unit, as its
+                # asset is `saas:<host>`: "dns:<host>" alone could be a domain's.
+                yield replace(item, unit=f"saas:{host}") if isinstance(item, Gap) else item
 
     def _endpoint(self, endpoint: SaasEndpoint, host: str) -> Iterator[Asset | Gap]:
         attributes: dict[str, AttrValue] = {

@@ -22,6 +22,7 @@ from sovscan.history import (
 )
 from sovscan.report.markdown import md
 from sovscan.report.safe import spreadsheet_safe, terminal_safe, terminal_safe_text
+from sovscan.scope import describe_unit
 
 DIFF_SCHEMA = "sovscan.diff/1"
 
@@ -45,6 +46,17 @@ def _scan(scan: StoredScan) -> str:
     return f"{scan.id} ({scan.started_at}, score {scan.score}{partial})"
 
 
+_UNITS_SHOWN = 5  # incomplete units named in a diff's head (the JSON lists them all)
+
+
+def _units(scan: StoredScan) -> str:
+    """ "2 units had gaps (domain a.example; domain b.example)"; the scan kept them."""
+    units = scan.incomplete_units or ()
+    shown = "; ".join(describe_unit(unit) for unit in units[:_UNITS_SHOWN])
+    more = f"; and {len(units) - _UNITS_SHOWN} more" if len(units) > _UNITS_SHOWN else ""
+    return f"{len(units)} unit{'s' if len(units) != 1 else ''} had gaps ({shown}{more})"
+
+
 def _partial_note(diff: ScanDiff) -> str:
     """Which partial scans the comparison passed over, and why some changes read "unseen";
     empty when neither applies."""
@@ -55,14 +67,33 @@ def _partial_note(diff: ScanDiff) -> str:
         more = f" and {count - 5} more" if count > 5 else ""
         notes.append(
             f"Compared with the latest earlier complete scan, as --fail-on-new does: passed over "
-            f"{count} partial scan{'s' if count > 1 else ''} in between ({ids}{more})."
+            f"{count} partial scan{'s' if count > 1 else ''} in between ({ids}{more}), recorded "
+            "before sovscan kept which units their gaps touched: they tell nothing."
         )
     if diff.no_complete_baseline:
         notes.append(
             "No earlier complete scan: compared with a partial one, while --fail-on-new counts "
             "every risk of the newer scan as new (none was reported by a complete scan before)."
         )
-    if not diff.new.complete:
+    if not diff.old.complete:
+        # Whether or not it kept its units: every unit of one that did not is incomplete.
+        which = (
+            _units(diff.old)
+            if diff.old.incomplete_units is not None
+            else "recorded before sovscan kept which units its gaps touched, all its units "
+            "are taken as incomplete"
+        )
+        notes.append(
+            f"The older scan is partial: {which}. There, each finding and asset is read as the "
+            "latest earlier scan that saw its unit whole told it, as --fail-on-new reads it."
+        )
+    if not diff.new.complete and diff.new.incomplete_units is not None:
+        notes.append(
+            f"The newer scan is partial: {_units(diff.new)}. A risk or an asset it did not see "
+            "there is listed as unseen, not as resolved or removed; in the units it saw whole, "
+            "what it no longer has is resolved or removed."
+        )
+    elif not diff.new.complete:
         notes.append(
             "The newer scan is partial (it has gaps): a risk or an asset it did not see is "
             "listed as unseen, not as resolved or removed."
