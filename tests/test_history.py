@@ -94,8 +94,15 @@ def test_asset_moves_are_reported(store: Path) -> None:
 
 
 def partial(scan: Scan) -> Scan:
-    """`scan` with the DNS probe's gap: what it lacks was not seen, not found absent."""
-    return replace(scan, gaps=(Gap("dns:universite.example", "SOA: timeout"),))
+    """`scan` with gaps in every unit of its estate (the DNS probe's domain, and the AWS account
+    it could not enter): what it lacks was not seen, not found absent."""
+    return replace(
+        scan,
+        gaps=(
+            Gap("dns:universite.example", "SOA: timeout"),
+            Gap("aws:123456789012", "AccessDenied: sts:AssumeRole"),
+        ),
+    )
 
 
 def test_a_partial_scan_neither_resolves_nor_renews_what_it_did_not_see(store: Path) -> None:
@@ -344,20 +351,37 @@ def test_a_risk_unknown_in_a_complete_scan_is_unseen_then_not_new(store: Path) -
 
 
 def test_the_default_diff_shows_what_fail_on_new_counts(store: Path) -> None:
-    # ok, then a risk first seen by a partial scan (its run said only "partial"), then the
-    # risk in a complete scan: --fail-on-new counts it, and the default diff shows it new.
+    # ok, then a risk first seen by a scan with a gap in its unit (its run said only
+    # "partial"), then the risk in a complete scan: --fail-on-new counts it, and the default
+    # diff, compared with the partial scan unit by unit, shows it new, as last told before.
     save_scan(store, scan_at(0, (ok("a"),), "scan-1"))
     save_scan(store, partial(scan_at(10, (risk("a"),), "scan-2")))
     save_scan(store, scan_at(20, (risk("a"),), "scan-3"))
     assert new_risk_keys(store, "scan-3") == {risk("a").key}
     shown = diff_scans(store)
-    assert (shown.old.id, shown.new.id) == ("scan-1", "scan-3")
-    assert [s.id for s in shown.passed_over] == ["scan-2"]
-    assert [c.rule_id for c in shown.new_risks] == ["a"]
+    assert (shown.old.id, shown.new.id) == ("scan-2", "scan-3") and shown.passed_over == ()
+    (row,) = shown.new_risks
+    assert (row.rule_id, row.change, row.old_status, row.new_status) == ("a", "new", "ok", "risk")
+    assert row.reason == (
+        "a gap in AWS account 123456789012 (account-wide services) in the older scan; as last "
+        "told in scan scan-1 on 2026-11-24"
+    )
     for text in (render_table(shown), render_markdown(shown)):
-        assert "passed over 1 partial scan in between (scan-2)" in text
-    # Asked for explicitly, the partial scan is the older side: it saw the risk already.
-    assert diff_scans(store, "scan-2", "scan-3").findings == ()
+        assert "The older scan is partial: 3 units had gaps (AWS account 123456789012;" in text
+        assert "as the latest earlier scan that saw its unit whole told it" in text
+    # Asked for explicitly, it is the same comparison.
+    assert diff_scans(store, "scan-2", "scan-3") == shown
+
+
+def partial_elsewhere(scan: Scan) -> Scan:
+    """`scan` with a gap in its DNS domain only: the bucket's account was seen whole."""
+    return replace(scan, gaps=(Gap("dns:universite.example", "SOA: timeout"),))
+
+
+def forget_units(store: Path, scan_id: str) -> None:
+    """Make a recorded scan look as a sovscan before migration 7 recorded it (no units kept)."""
+    with sqlite3.connect(store) as connection:
+        connection.execute("UPDATE scans SET incomplete = NULL WHERE id = ?", (scan_id,))
 
 
 def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) -> None:
@@ -366,7 +390,8 @@ def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) 
     relabelled = 0
     for history in range(40):
         store = tmp_path / f"h{history}.sqlite"
-        complete_seen = False
+        baseline_seen = False  # an earlier scan complete, or one that kept its units
+        recorded_before_units = rng.randint(0, 3)  # the first scans, by an older sovscan
         for number in range(rng.randint(2, 6)):
             findings = tuple(
                 maybe_waived(makers[state](rule), rng)
@@ -377,23 +402,28 @@ def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) 
             label = labelled(rng.choice(["personal", "public", "confidential"]))
             scan = replace(scan_at(10 * number, findings, f"scan-{number}"), assets=(label,))
             is_partial = rng.random() < 0.35
-            save_scan(store, partial(scan) if is_partial else scan)
+            if is_partial:
+                scan = rng.choice([partial, partial_elsewhere])(scan)
+            save_scan(store, scan)
+            tells = not is_partial or number >= recorded_before_units
+            if not tells:
+                forget_units(store, scan.id)
             if number == 0:
-                complete_seen = not is_partial
+                baseline_seen = tells
                 continue
             counted = new_risk_keys(store, scan.id)
             shown = diff_scans(store)
-            if complete_seen:
+            if baseline_seen:
                 assert counted == {c.key for c in shown.new_risks}, (history, number)
                 assert not shown.no_complete_baseline
                 relabels = {r.key for r in relabelled_risks(store, scan.id)}
                 assert relabels == {c.key for c in shown.relabelled}, (history, number)
                 relabelled += len(relabels)
             else:
-                # No complete baseline: every risk counts as new, and the diff says so.
+                # No baseline: every risk counts as new, and the diff says so.
                 assert counted is None and shown.no_complete_baseline
                 assert "No earlier complete scan" in render_table(shown)
-            complete_seen = complete_seen or not is_partial
+            baseline_seen = baseline_seen or tells
     assert relabelled  # the histories hold relabels: the agreement is not about empty sets
 
 
@@ -503,36 +533,40 @@ def test_fail_on_new_without_a_baseline_says_so(tmp_path: Path) -> None:
     assert "no earlier complete scan" not in run("Universite Deux")  # now it has a baseline
 
 
-def test_a_diff_from_a_partial_scan_looks_up_its_complete_baseline_once(
+def test_a_diff_from_a_partial_scan_looks_up_each_units_stand_in_once(
     store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sovscan import history
 
-    asked: list[str] = []
-    latest_complete = history._latest_complete
+    asked: list[str | None] = []
+    last_whole = history._Pair.last_whole
 
-    def counted(connection: sqlite3.Connection, institution: str, scan_id: str) -> str | None:
-        asked.append(scan_id)
-        return latest_complete(connection, institution, scan_id)
+    def counted(pair: history._Pair, asset_id: str) -> str | None:
+        if pair.unit(asset_id) not in pair._whole_before:
+            asked.append(pair.unit(asset_id))
+        return last_whole(pair, asset_id)
 
-    monkeypatch.setattr(history, "_latest_complete", counted)
+    monkeypatch.setattr(history._Pair, "last_whole", counted)
     save_scan(store, scan_at(0, (risk("a"), risk("b")), "scan-1"))
     save_scan(store, replace(partial(scan_at(10, (risk("b"),), "scan-2")), assets=()))
     save_scan(store, scan_at(20, (risk("b"),), "scan-3"))
     explicit = diff_scans(store, "scan-2", "scan-3")
     assert [(c.rule_id, c.change) for c in explicit.findings] == [("a", "resolved")]
     assert explicit.assets == ()  # the assets scan-2 missed stand as scan-1 saw them
-    assert asked == ["scan-2"]
-    # By default the older scan is partial only when no complete scan precedes the newer one,
-    # so none precedes the older one either: nothing more to look up.
+    # One walk back through the scans per unit (the bucket's account, the domain), however many
+    # findings and assets lie there.
+    assert sorted(map(str, asked)) == ["aws:123456789012", "dns:universite.example"]
+    # A store with no scan that saw a unit whole compares with the partial scan, and says so.
     blind = store.with_name("blind.sqlite")
     save_scan(blind, partial(scan_at(0, (risk("a"),), "scan-1")))
     save_scan(blind, scan_at(10, (), "scan-2"))
-    asked.clear()
     shown = diff_scans(blind)
-    assert shown.no_complete_baseline and (shown.old.id, shown.new.id) == ("scan-1", "scan-2")
+    assert not shown.no_complete_baseline and (shown.old.id, shown.new.id) == ("scan-1", "scan-2")
     assert [(c.rule_id, c.change) for c in shown.findings] == [("a", "resolved")]
-    assert asked == ["scan-2"]
+    assert shown.findings[0].reason == (
+        "a gap in AWS account 123456789012 (account-wide services) in the older scan, and no "
+        "earlier scan saw it whole"
+    )
 
 
 def of(institution: str, scan: Scan) -> Scan:
@@ -560,19 +594,24 @@ def test_diff_of_one_institution_when_another_scanned_last(store: Path) -> None:
 
 
 def test_diff_of_one_institution_keeps_the_fail_on_new_baseline(store: Path) -> None:
-    # B's partial scan is passed over for B's latest complete one; A's scans play no part.
+    # B's partial scan is compared with unit by unit, where its gaps hid b, b's last told status
+    # (in b-2) stands in; A's scans play no part.
     two_institutions(store)
     save_scan(store, of("B", partial(scan_at(20, (risk("b-new"),), "b-3"))))
     save_scan(store, of("A", scan_at(25, (), "a-3")))
     save_scan(store, of("B", scan_at(30, (risk("b-new"), risk("b-late")), "b-4")))
     save_scan(store, of("A", scan_at(35, (risk("b-late"),), "a-4")))
     shown = diff_scans(store, institution="B")
-    assert (shown.old.id, shown.new.id) == ("b-2", "b-4")
-    assert [s.id for s in shown.passed_over] == ["b-3"] and not shown.no_complete_baseline
+    assert (shown.old.id, shown.new.id) == ("b-3", "b-4")
+    assert shown.passed_over == () and not shown.no_complete_baseline
     assert [(c.rule_id, c.change) for c in shown.findings] == [
         ("b", "resolved"),
         ("b-late", "new"),
     ]
+    assert shown.findings[0].reason is not None
+    assert shown.findings[0].reason.endswith(
+        "in the older scan; as last told in scan b-2 on 2026-11-24"
+    )
     assert new_risk_keys(store, "b-4") == {c.key for c in shown.new_risks}
 
 
@@ -855,6 +894,94 @@ def test_scope_units_coverage_and_what_was_dropped() -> None:
     assert scope_from_document({"aws": "all"}) is None
 
 
+def test_gaps_name_the_units_they_leave_incomplete() -> None:
+    from sovscan.scope import EVERY_UNIT, UnitGaps, describe_unit, gap_units, incomplete_units
+
+    scope = ScanScope(
+        (AwsScope("aws:audit", None, (ACCOUNT,)),),
+        frozenset({"a.example", "sub.a.example", "b.example"}),
+        frozenset({"lms.example", "portail.b.example"}),
+        True,
+    )
+
+    def units(gap_scope: str, unit: str | None = None) -> tuple[str, ...]:
+        return gap_units(Gap(gap_scope, "reason", unit), scope)
+
+    # The unit a probe named wins: an MX host in another zone is its domain's gap.
+    assert units("dns:mx.provider.example:A", "dns:a.example") == ("dns:a.example",)
+    # Else the scope's own name: the domain a name is or lies under (the longest), the endpoint.
+    assert units("dns:a.example") == ("dns:a.example",)
+    assert units("dns:_dmarc.sub.a.example:TXT") == ("dns:sub.a.example",)
+    assert units("dns:portail.b.example:A") == ("dns:b.example", "saas:portail.b.example")
+    assert units("https:lms.example") == ("saas:lms.example",)
+    assert units("m365-tenant:a.example") == ("m365:a.example",)
+    # AWS: a region, the account's own unit for global services and S3, the whole account.
+    assert units(f"aws:{ACCOUNT}:eu-west-3:rds") == (f"aws:{ACCOUNT}:eu-west-3",)
+    assert units(f"aws:{ACCOUNT}:global:cloudfront") == (f"aws:{ACCOUNT}",)
+    assert units(f"aws:{ACCOUNT}:ca-central-1:s3") == (f"aws:{ACCOUNT}",)
+    assert units(f"aws:{ACCOUNT}:eu-west-3:*") == (f"aws:{ACCOUNT}:eu-west-3",)
+    assert units(f"aws:{ACCOUNT}:*:ec2") == (f"aws:{ACCOUNT}:*",)
+    assert units(f"aws:{ACCOUNT}") == (f"aws:{ACCOUNT}:*",)
+    assert units(f"aws:{ACCOUNT}:global:organizations") == ("aws:*",)
+    # A probe that stopped: every unit of its kind; a gap naming nothing known: every unit.
+    assert units("probe:dns") == ("dns:*",)
+    assert units("probe:aws:audit") == ("aws:*",)
+    assert units("probe:m365-tenant") == ("m365:*",)
+    assert units("dns:elsewhere.example:A") == (EVERY_UNIT,)
+    assert units("probe:something-new") == (EVERY_UNIT,)
+    assert units("what:ever") == (EVERY_UNIT,)
+    # Without a scope (a scan recorded before scopes), a whole name is a domain or an endpoint.
+    assert gap_units(Gap("dns:x.example", "r"), None) == ("dns:x.example", "saas:x.example")
+    assert gap_units(Gap("dns:www.x.example:A", "r"), None) == (EVERY_UNIT,)
+    gaps = [Gap("dns:b.example", "r"), Gap("dns:mx.p.example:A", "r", "dns:b.example")]
+    assert incomplete_units(gaps, scope) == ("dns:b.example",)
+    assert incomplete_units([], scope) == ()
+
+    touched = UnitGaps(["dns:b.example", f"aws:{ACCOUNT}:eu-west-3", "m365:a.example"])
+    assert touched.touches("dns:b.example") and not touched.touches("dns:a.example")
+    assert touched.touches(f"aws:{ACCOUNT}:eu-west-3")
+    assert not touched.touches(f"aws:{ACCOUNT}") and not touched.touches(f"aws:{ACCOUNT}:us-east-1")
+    assert touched.touches("m365:c.example a.example") and not touched.touches("m365:c.example")
+    assert touched.touches(None)  # an asset of no unit: judged by the whole scan
+    assert not UnitGaps([]).touches(None)
+    account = UnitGaps([f"aws:{ACCOUNT}:*"])
+    assert account.touches(f"aws:{ACCOUNT}") and account.touches(f"aws:{ACCOUNT}:us-east-1")
+    assert not account.touches("aws:999999999999:us-east-1") and not account.touches(
+        "dns:a.example"
+    )
+    kind = UnitGaps(["dns:*"])
+    assert kind.touches("dns:a.example") and not kind.touches("saas:lms.example")
+    assert UnitGaps([EVERY_UNIT]).touches("saas:lms.example")
+    assert [describe_unit(u) for u in ("dns:a.example", f"aws:{ACCOUNT}:eu-west-3", "dns:*")] == [
+        "domain a.example",
+        f"AWS account {ACCOUNT}: eu-west-3",
+        "every domain",
+    ]
+    assert describe_unit(f"aws:{ACCOUNT}:*") == f"AWS account {ACCOUNT}"
+    assert describe_unit(EVERY_UNIT) == "every unit (a gap that names none)"
+
+
+def test_an_asset_of_no_unit_is_judged_by_the_whole_scan(store: Path) -> None:
+    # An id no convention reads (a probe of tomorrow): any gap may have hidden it.
+    odd = replace(labelled("personal"), asset=Asset("other:thing", "other.kind", "thing", {}))
+    bucket = resolved_bucket()
+    both = (odd, bucket)
+    findings = (risk("a", asset="other:thing"), risk("b"))
+    save_scan(store, replace(scan_at(0, findings, "scan-1"), assets=both))
+    elsewhere = partial_elsewhere(scan_at(10, (risk("b"),), "scan-2"))
+    save_scan(store, replace(elsewhere, assets=(bucket,)))  # a gap in the domain only
+    diff = diff_scans(store)
+    seen = "not seen by the newer scan, which is partial: a gap (its asset has no unit: any gap"
+    assert [(c.asset_id, c.change, c.reason) for c in diff.findings] == [
+        ("other:thing", "unseen", f"{seen} counts)")
+    ]
+    assert [(a.asset_id, a.change) for a in diff.assets] == [("other:thing", "unseen")]
+    save_scan(store, replace(scan_at(20, (risk("b"),), "scan-3"), assets=(bucket,)))
+    assert [(c.asset_id, c.change) for c in diff_scans(store).findings] == [
+        ("other:thing", "resolved")
+    ]
+
+
 def test_default_diff_and_fail_on_new_agree_on_random_scopes(tmp_path: Path) -> None:
     rng = random.Random(20270107)
     makers = {"risk": risk, "ok": ok, "unknown": unknown}
@@ -862,11 +989,111 @@ def test_default_diff_and_fail_on_new_agree_on_random_scopes(tmp_path: Path) -> 
     tables = {region: regional(f"t-{region}", region) for region in regions}
     for history in range(40):
         store = tmp_path / f"s{history}.sqlite"
-        complete_seen = False
         for number in range(rng.randint(2, 7)):
             looked = tuple(r for r in regions if rng.random() < 0.7) or regions[:1]
             scope = None if rng.random() < 0.1 else aws_scope(*looked)
-            assets = tuple(tables[r] for r in (regions if scope is None else looked))
+            in_scope = regions if scope is None else looked
+            # Gaps: none, in every unit, or in some regions, whose tables may then be missed.
+            draw = rng.random()
+            gapped = set(regions) if draw < 0.1 else set()
+            if 0.1 <= draw < 0.35:
+                gapped = {r for r in in_scope if rng.random() < 0.5} or {in_scope[0]}
+            gaps = tuple(Gap(f"aws:{ACCOUNT}:{r}:dynamodb", "ThrottlingException") for r in gapped)
+            assets = tuple(tables[r] for r in in_scope if r not in gapped or rng.random() < 0.5)
+            findings = tuple(
+                maybe_waived(makers[state](rule, asset=item.asset.id), rng)
+                for item in assets
+                for rule in "ab"
+                if (state := rng.choice(["risk", "ok", "unknown", "absent"])) != "absent"
+            )
+            scan = replace(
+                scoped(10 * number, f"scan-{number}", assets, scope, findings), gaps=gaps
+            )
+            save_scan(store, scan)
+            if not number:
+                continue
+            counted = new_risk_keys(store, scan.id)
+            shown = diff_scans(store)
+            assert counted == {c.key for c in shown.new_risks}, (history, number)
+            back = {c.key for c in shown.findings if c.change == "back"}
+            assert not back & counted, (history, number)  # a known risk is not new
+            # Nothing the newer scan did not look at, or could not see whole, reads as
+            # resolved (gone) or removed.
+            blind = {t.asset.id for r, t in tables.items() if r not in looked or r in gapped}
+            if scope is None:
+                blind = {t.asset.id for r, t in tables.items() if r in gapped}
+            assert not any(
+                c.change == "resolved" and c.new_status is None and c.asset_id in blind
+                for c in shown.findings
+            ), (history, number)
+            assert not any(a.change == "removed" and a.asset_id in blind for a in shown.assets)
+            # And what it lacks where it looked and saw whole is never unseen.
+            assert not any(
+                c.change == "unseen"
+                and c.new_status is None
+                and c.asset_id not in blind
+                and scope is not None
+                for c in shown.findings
+            ), (history, number)
+
+
+def _dns_asset(asset_id: str, kind: str) -> ResolvedAsset:
+    return replace(labelled("personal"), asset=Asset(asset_id, kind, asset_id, {}))
+
+
+# The per-unit histories' estate: each asset with its unit, and a gap that touches that unit
+# only (one the DNS probe names: a domain's MX host in another zone that did not answer).
+UNIT_ESTATE = (
+    ("dns:a.example", _dns_asset("dns:a.example:mx:mx.provider.example", "dns.mx")),
+    ("dns:a.example", _dns_asset("dns:a.example:mailbox", "dns.mailbox")),
+    ("dns:b.example", _dns_asset("dns:b.example:mailbox", "dns.mailbox")),
+    (f"aws:{ACCOUNT}:ca-central-1", regional("t-ca", "ca-central-1")),
+    (f"aws:{ACCOUNT}:us-east-1", regional("t-us", "us-east-1")),
+    (f"aws:{ACCOUNT}", resolved_bucket()),
+)
+UNIT_GAPS = {
+    "dns:a.example": Gap("dns:mx.provider.example:A", "SERVFAIL", unit="dns:a.example"),
+    "dns:b.example": Gap("dns:b.example", "SOA: SERVFAIL; the domain was not probed further"),
+    f"aws:{ACCOUNT}:ca-central-1": Gap(f"aws:{ACCOUNT}:ca-central-1:dynamodb", "Throttling"),
+    f"aws:{ACCOUNT}:us-east-1": Gap(f"aws:{ACCOUNT}:us-east-1:dynamodb", "Throttling"),
+    f"aws:{ACCOUNT}": Gap(f"aws:{ACCOUNT}:global:s3", "AccessDenied: s3:ListBuckets"),
+}
+
+
+def test_default_diff_and_fail_on_new_agree_on_random_unit_gaps(tmp_path: Path) -> None:
+    # The auditor's case in small: every scan has a gap somewhere, none is complete, and each
+    # unit is judged by its own gaps. --fail-on-new, the default diff and a plain reading of
+    # the rule written here (the latest earlier scan that saw the finding's unit whole and told
+    # it) agree; and the diff calls nothing resolved or removed that its unit did not show.
+    rng = random.Random(20270311)
+    makers = {"risk": risk, "ok": ok, "unknown": unknown}
+    units = [unit for unit, _ in UNIT_ESTATE]
+    checked = resolved = 0
+    for history in range(60):
+        store = tmp_path / f"u{history}.sqlite"
+        # What each scan was: its findings by key, its waived keys, the units it saw whole.
+        past: list[tuple[dict[str, Finding], set[str], set[str]]] = []
+        for number in range(rng.randint(2, 7)):
+            regions = [r for r in ("ca-central-1", "us-east-1") if rng.random() < 0.8]
+            domains = ["a.example", *(["b.example"] if rng.random() < 0.9 else [])]
+            scope = ScanScope(
+                (AwsScope("aws:audit", tuple(regions or ["ca-central-1"]), (ACCOUNT,)),),
+                frozenset(domains),
+            )
+            covered = {u for u in units if covers(scope, u)}
+            gapped = {u for u in covered if rng.random() < 0.25}
+            gaps = [UNIT_GAPS[u] for u in sorted(gapped)]
+            if rng.random() < 0.05:  # the DNS probe stopped: every domain incomplete
+                gaps.append(Gap("probe:dns", "RuntimeError: the probe stopped early"))
+                gapped |= {u for u in units if u.startswith("dns:")}
+            if rng.random() < 0.03:  # a gap naming no unit: every unit incomplete
+                gaps.append(Gap("probe:other", "the probe stopped early"))
+                gapped |= set(units)
+            assets = tuple(
+                item
+                for unit, item in UNIT_ESTATE
+                if unit in covered and rng.random() < (0.5 if unit in gapped else 0.85)
+            )
             findings = tuple(
                 maybe_waived(makers[state](rule, asset=item.asset.id), rng)
                 for item in assets
@@ -874,27 +1101,61 @@ def test_default_diff_and_fail_on_new_agree_on_random_scopes(tmp_path: Path) -> 
                 if (state := rng.choice(["risk", "ok", "unknown", "absent"])) != "absent"
             )
             scan = scoped(10 * number, f"scan-{number}", assets, scope, findings)
-            is_partial = rng.random() < 0.25
-            save_scan(store, partial(scan) if is_partial else scan)
-            if number:
+            save_scan(store, replace(scan, gaps=tuple(gaps)))
+            whole = covered - gapped
+            now = {f.key: f for f in findings}
+            waived_now = {f.key for f in findings if f.waiver is not None}
+            if past:
                 counted = new_risk_keys(store, scan.id)
                 shown = diff_scans(store)
-                if complete_seen:
-                    assert counted == {c.key for c in shown.new_risks}, (history, number)
-                    back = {c.key for c in shown.findings if c.change == "back"}
-                    assert not back & counted, (history, number)  # a known risk is not new
-                    # Nothing the newer scan did not look at reads as resolved or removed.
-                    out = {t.asset.id for r, t in tables.items() if r not in looked}
-                    if scope is not None:
-                        assert not any(
-                            c.change == "resolved" and c.asset_id in out for c in shown.findings
-                        )
-                        assert not any(
-                            a.change == "removed" and a.asset_id in out for a in shown.assets
-                        )
-                else:
-                    assert counted is None and shown.no_complete_baseline
-            complete_seen = complete_seen or not is_partial
+                assert counted is not None and not shown.no_complete_baseline
+                assert counted == {c.key for c in shown.new_risks}, (history, number)
+                relabels = {r.key for r in relabelled_risks(store, scan.id)}
+                assert relabels == {c.key for c in shown.relabelled}, (history, number)
+                unit_of = {item.asset.id: unit for unit, item in UNIT_ESTATE}
+                expected = set()
+                for key, finding in now.items():
+                    if finding.status is not Status.RISK:
+                        continue
+                    unit = unit_of[finding.asset_id]
+                    told = None  # the last told row: (status, waived)
+                    for then, waived_then, seen_whole in reversed(past):
+                        if unit not in seen_whole:
+                            continue  # a gap in its unit (or out of scope): tells nothing
+                        if key in then and then[key].status is not Status.UNKNOWN:
+                            told = (then[key].status, key in waived_then)
+                            break
+                        if key not in then:
+                            told = (None, False)  # gone, where the scan looked whole
+                            break
+                    lapsed = told is not None and told[1] and key not in waived_now
+                    if told is None or told[0] is not Status.RISK or lapsed:
+                        expected.add(key)
+                assert counted == expected, (history, number)
+                checked += len(expected)
+                old_whole = past[-1][2]
+                for change in shown.findings:
+                    unit = unit_of[change.asset_id]
+                    if change.new_status is None and change.change == "resolved":
+                        assert unit in whole, (history, number, change)
+                        resolved += 1
+                    if change.new_status is None and change.change == "unseen":
+                        assert unit not in whole, (history, number, change)
+                # A risk the older scan told, gone from a unit the newer one saw whole: resolved.
+                for key, finding in past[-1][0].items():
+                    unit = unit_of[finding.asset_id]
+                    gone = key not in now and unit in old_whole and unit in whole
+                    if finding.status is Status.RISK and gone:
+                        (row,) = [c for c in shown.findings if c.key == key]
+                        assert row.change == "resolved", (history, number, row)
+                for asset in shown.assets:
+                    unit = unit_of[asset.asset_id]
+                    if asset.change == "removed":
+                        assert unit in whole, (history, number, asset)
+                    if asset.change == "unseen":
+                        assert unit not in whole, (history, number, asset)
+            past.append((now, waived_now, whole))
+    assert checked and resolved  # the histories hold new risks and resolutions
 
 
 def test_a_scan_says_when_its_scope_is_narrower_than_the_last_complete_one(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from sovscan.history import (
     save_scan,
     verify_store,
 )
+from sovscan.model import Gap
 from tests.factories import lms_inventory
 from tests.test_history import ASSET, ok, risk, scan_at
 
@@ -251,3 +253,85 @@ def _logged_head(stderr: str) -> str:
     marker = "the store's hash chain head is SHA-256 "
     (line,) = [line for line in stderr.splitlines() if marker in line]
     return line.split(marker)[1].split()[0]
+
+
+# Store version 7 keeps which units of its scope each scan's gaps left incomplete: the chain
+# covers it, and a store recorded before it still verifies, its scans judged as they recorded.
+
+STORE_V6 = Path(__file__).resolve().parent / "data" / "history" / "store-v6.sql"
+
+
+def store_v6(path: Path) -> Path:
+    """The version-6 store of tests/data/history, as its sovscan left it."""
+    with sqlite3.connect(path) as connection:
+        connection.executescript(STORE_V6.read_text(encoding="utf-8"))
+        connection.execute("PRAGMA user_version = 6")
+    return path
+
+
+def test_a_store_from_before_units_is_migrated_verified_and_judged_as_recorded(
+    tmp_path: Path,
+) -> None:
+    from sovscan.history import diff_scans, new_risk_keys
+    from sovscan.report.diff import render_table
+    from tests.test_history import partial_elsewhere
+
+    path = store_v6(tmp_path / "history.sqlite")
+    with sqlite3.connect(path) as connection:
+        recorded_head = connection.execute(
+            "SELECT chain_digest FROM scans ORDER BY chain_seq DESC LIMIT 1"
+        ).fetchone()[0]
+    # Opening migrates it; every link keeps the digest its sovscan recorded.
+    check = verify_store(path)
+    assert (check.problem, check.scans, check.head) == (None, 3, recorded_head)
+    assert verify(path, "--head-sha256", recorded_head).exit_code == 0
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert connection.execute("SELECT incomplete FROM scans").fetchall() == [(None,)] * 3
+    # As they recorded: the complete scans saw every unit whole, the partial one none.
+    assert [s.incomplete_units for s in list_scans(path)] == [(), None, ()]
+    # The partial scan tells nothing, and is passed over as before: d resolved, c new.
+    shown = diff_scans(path)
+    assert (shown.old.id, shown.new.id) == ("scan-1", "scan-3")
+    assert [s.id for s in shown.passed_over] == ["scan-2"]
+    assert [(c.rule_id, c.change) for c in shown.findings] == [("c", "new"), ("d", "resolved")]
+    assert new_risk_keys(path, "scan-3") == {risk("c").key} == {c.key for c in shown.new_risks}
+    # Asked for explicitly, the partial scan stands for none of its units: the same changes, and
+    # nothing of the record it missed reads as new.
+    explicit = diff_scans(path, "scan-2", "scan-3")
+    assert [(c.rule_id, c.change) for c in explicit.findings] == [("c", "new"), ("d", "resolved")]
+    assert explicit.assets == ()
+    assert "recorded before sovscan kept which units its gaps touched" in render_table(explicit)
+    # A scan recorded now keeps its units, and chains on.
+    now = partial_elsewhere(scan_at(30, (risk("a"), risk("c")), "scan-4"))
+    head = save_scan(path, replace(now, assets=now.assets[:1]))
+    check = verify_store(path)
+    assert (check.problem, check.scans, check.head) == (None, 4, head)
+    assert list_scans(path)[-1].incomplete_units == (
+        "dns:universite.example",
+        "saas:universite.example",
+    )
+    later = diff_scans(path)
+    assert (later.old.id, later.passed_over) == ("scan-3", ())
+    assert [(a.asset_id, a.change) for a in later.assets] == [
+        ("dns:universite.example:txt:acme", "unseen")
+    ]
+    assert later.findings == ()  # b was ok: nothing to call unseen
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE scans SET incomplete = '[]' WHERE id = 'scan-2'",  # a partial scan made whole
+        "UPDATE scans SET incomplete = NULL WHERE id = 'scan-2'",  # passed for a pre-7 scan
+        "UPDATE scans SET incomplete = '[\"dns:universite.example\"]' WHERE id = 'scan-1'",
+    ],
+)
+def test_the_units_a_scan_left_incomplete_are_in_its_digest(tmp_path: Path, statement: str) -> None:
+    path = tmp_path / "history.sqlite"
+    save_scan(path, scan_at(0, (risk("a"),), "scan-1"))
+    gap = Gap("dns:universite.example", "SOA: timeout")
+    save_scan(path, replace(scan_at(10, (risk("a"),), "scan-2"), gaps=(gap,)))
+    assert verify_store(path).problem is None
+    tamper(path, statement)
+    assert "differs from what was recorded" in str(verify_store(path).problem)

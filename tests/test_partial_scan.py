@@ -280,3 +280,126 @@ def test_a_domain_the_nameserver_refers_away_makes_the_scan_partial(
         assert www["addresses"] == ["3.96.0.10"]
         assert "dns:ok.example:host:mail.ok.example" not in assets
         assert "dns:ok.example:txt:ms" in assets
+
+
+# Completeness per unit: a provincial audit of many bodies' domains is never complete (some
+# domain always fails), yet each domain seen whole tells what it no longer has.
+
+
+def _body(mx: str, extra: str = "") -> str:
+    return (
+        "$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\n"
+        f"ns1 IN A 192.0.2.53\n@ IN MX 10 {mx}\n{extra}"
+    )
+
+
+MAIL_HOSTS = """$TTL 300
+@ SOA ns1 hostmaster 1 3600 300 2419200 300
+@ NS ns1
+ns1 A 192.0.2.53
+a-example.mail.protection A 40.107.22.49
+b-example.mail.protection A 40.107.22.50
+"""
+QUEBEC_ISP = """$TTL 300
+@ SOA ns1 hostmaster 1 3600 300 2419200 300
+@ NS ns1
+ns1 A 192.0.2.53
+mx A 104.36.24.25
+"""
+BODIES = """[institution]
+name = "Province"
+home = "CA-QC"
+[dns]
+domains = ["a.example", "b.example"]
+[[networks]]
+name = "ISP mail"
+prefixes = ["104.36.24.0/24"]
+operator = "Vidéotron"
+jurisdictions = ["CA-QC", "CA"]
+place = "CA-QC"
+basis = "hosting contract, schedule 1"
+"""
+OLD_MX = "dns:b.example:mx:b-example.mail.protection.outlook.com"
+WWW_B = "dns:b.example:host:www.b.example"
+
+
+def _bodies_server(b_moved: bool, a_broken: bool) -> ZoneServer:
+    """a.example and b.example on Microsoft 365; b moved to a Quebec ISP (and put its site on
+    AWS in Virginia: a new risk); a answering SERVFAIL."""
+    b_zone = (
+        _body("mx.isp.example.", "www IN A 3.80.0.10")
+        if b_moved
+        else _body("b-example.mail.protection.outlook.com.")
+    )
+    zones = [
+        dns.zone.from_text(_body("a-example.mail.protection.outlook.com."), origin="a.example"),
+        dns.zone.from_text(b_zone, origin="b.example"),
+        dns.zone.from_text(MAIL_HOSTS, origin="outlook.com"),
+        dns.zone.from_text(QUEBEC_ISP, origin="isp.example"),
+    ]
+    faults = (Fault("a.example", "servfail"),) if a_broken else ()
+    return ZoneServer(zones, faults=faults)
+
+
+@pytest.mark.parametrize("output_format", ["table", "json"])  # held, and streamed
+def test_a_domain_seen_whole_resolves_while_a_broken_one_is_unseen(
+    tmp_path: Path, output_format: str
+) -> None:
+    from sovscan.history import diff_scans, list_scans, new_risk_keys, verify_store
+    from sovscan.model import finding_key
+
+    inventory = tmp_path / "sovscan.toml"
+    inventory.write_text(BODIES, encoding="utf-8")
+    store = tmp_path / "history.sqlite"
+
+    def scan(server: ZoneServer) -> Result:
+        args = ["scan", "-c", str(inventory), "--nameserver", f"{server.host}:{server.port}",
+                "--store", str(store), "--fail-on-new", "--format", output_format,
+                "-o", str(tmp_path / "report")]  # fmt: skip
+        return CliRunner().invoke(cli, args)
+
+    with _bodies_server(b_moved=False, a_broken=False) as server:
+        first = scan(server)
+    assert first.exit_code == 1, first.output  # the first scan: every risk is new
+    with _bodies_server(b_moved=True, a_broken=True) as server:
+        second = scan(server)
+    assert second.exit_code == 3, second.output
+    # Exit 3 wins, and says what it hides of exit 1.
+    assert "it also holds 1 unwaived new risk finding(s) at or above --fail-on high" in (
+        second.stderr
+    )
+    scans = list_scans(store)
+    assert [s.incomplete_units for s in scans] == [(), ("dns:a.example",)]
+    # --fail-on-new counts b's new site alone: a's risks were not seen, not found gone or new.
+    www = finding_key("foreign-law-reach", WWW_B)
+    assert new_risk_keys(store, scans[1].id) == {www}
+    diff = diff_scans(store)
+    findings = {(c.asset_id, c.rule_id): c for c in diff.findings}
+    old_mx = findings[(OLD_MX, "control-plane-foreign-provider")]
+    assert (old_mx.change, old_mx.old_status, old_mx.new_status, old_mx.reason) == (
+        "resolved",
+        "risk",
+        None,
+        None,
+    )
+    unseen = {(c.change, c.reason) for c in diff.findings if c.asset_id.startswith("dns:a.")}
+    assert unseen == {
+        ("unseen", "not seen by the newer scan, which is partial: a gap in domain a.example")
+    }
+    assert {c.key for c in diff.new_risks} == {www}
+    assets = {a.asset_id: a.change for a in diff.assets}
+    assert assets[OLD_MX] == "removed" and assets["dns:b.example:mx:mx.isp.example"] == "new"
+    assert {change for asset, change in assets.items() if asset.startswith("dns:a.")} == {"unseen"}
+    shown = CliRunner().invoke(cli, ["diff", "--store", str(store)])
+    assert "The newer scan is partial: 1 unit had gaps (domain a.example)" in shown.stdout
+    as_json = json.loads(
+        CliRunner().invoke(cli, ["diff", "--store", str(store), "--format", "json"]).stdout
+    )
+    assert as_json["new"]["incomplete_units"] == ["dns:a.example"]
+    # a answers again: its risks are as the first scan told them, b's site was told by the
+    # second: nothing is new (compared with the last complete scan, b's site would be).
+    with _bodies_server(b_moved=True, a_broken=False) as server:
+        third = scan(server)
+    assert third.exit_code == 0, third.output
+    assert diff_scans(store).findings == ()
+    assert verify_store(store).problem is None

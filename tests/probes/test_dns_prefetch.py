@@ -94,6 +94,14 @@ def test_bulk_gives_the_live_items_for_every_fixture_domain(server: ZoneServer) 
     # A CNAME end the server refuses is asked by both paths, live in the end on the bulk one.
     refused = "CNAME target foo.provider.example. could not be resolved: REFUSED"
     assert Gap("dns:www.alias.example:A", refused) in live
+    # Each gap names the domain whose scan it leaves incomplete, on both paths alike (Gap's
+    # equality leaves the unit out): what the history judges a domain's completeness by.
+    units = [(item.scope, item.unit) for item in live if isinstance(item, Gap)]
+    assert units == [(item.scope, item.unit) for item in bulk if isinstance(item, Gap)]
+    assert ("dns:www.alias.example:A", "dns:alias.example") in units
+    assert all(unit is not None and unit.startswith("dns:") for _scope, unit in units)
+    # A gap about another name (a subdomain, an MX host in another zone) still names the domain.
+    assert any(not scope.startswith(str(unit)) for scope, unit in units)
     assert ("foo.provider.example.", "1") in bulk_resolver.asked
     # The live path asked every question; the bulk path only those it could not take as is
     # (refused, servfail, garbage: the faults), never a question of a clean domain. A truncated

@@ -121,6 +121,12 @@ def test_a_failing_lookup_leaves_addresses_unknown_and_is_a_gap(
     ]
     assert [a.id for a in assets] == ["saas:mx.servfail.example", "saas:app.timeout.example"]
     assert all("addresses" not in a.attributes and a.evidence == () for a in assets)
+    # Each gap names its endpoint as the unit it leaves incomplete: "dns:<host>" alone could be
+    # a domain's.
+    assert [g.unit for g in gaps] == [
+        *["saas:mx.servfail.example"] * 2,
+        *["saas:app.timeout.example"] * 2,
+    ]
 
 
 def test_the_same_host_twice_is_one_asset_with_the_first_entry(
