@@ -122,9 +122,9 @@ class _Window:
     sign. The window starts at `floor` and grows by one per answer (doubling each round trip, a
     few milliseconds to the maximum against a server that keeps up) until the first sign of
     overload, then by one per window's worth of answers. Once per `period` it is halved if more
-    than one attempt in `LOSS_SHARE` timed out meanwhile: a burst of losses counts once, and the
-    few questions a healthy server never answers (a domain whose own servers are dead) are left
-    to retransmission instead of slowing the whole scan. Questions waiting to go again count
+    than one first attempt in `LOSS_SHARE` timed out meanwhile: a burst of losses counts once,
+    and the few questions a healthy server never answers (a domain whose own servers are dead) are
+    left to retransmission instead of slowing the whole scan. Questions waiting to go again count
     outside it: they are sent ahead of new ones as answers make room, not all at once into the
     server that just dropped them. Kept across runs of one resolver: what a server could take in
     one round of questions holds for the next.
@@ -551,7 +551,12 @@ class BulkResolver:
                     continue
                 if query.lost:
                     continue  # the give-up timer of a question still waiting to go again
-                window.losses += 1
+                if query.attempts == 1:
+                    # Only first attempts count (as Karn's rule leaves retransmissions out of
+                    # TCP's estimates): a name whose servers are dead loses every attempt, and
+                    # at the end of a run, when only such names are left, their retransmissions
+                    # would read as an overloaded server.
+                    window.losses += 1
                 query.lost = True
                 window.waiting += 1
                 query.rto = min(query.rto * 2, MAX_RTO)

@@ -704,7 +704,7 @@ def test_a_server_with_no_room_for_the_window_gets_fewer_questions_and_drops_non
     # trials, 0 in a milder set-up), so the test does not bet on it; that it floods the server
     # with about five times the retransmissions (1,445 and 1,484 against 302 and 271) does not.
     assert fixed[2] == 0 and fixed[3] > 3 * adaptive_[3], outcomes
-    assert adaptive_[:2] == (hosts, 0) and adaptive_[2] >= 3, outcomes
+    assert adaptive_[:2] == (hosts, 0) and adaptive_[2] >= 1, outcomes
 
 
 def test_names_that_never_answer_do_not_shrink_the_window() -> None:
