@@ -25,6 +25,7 @@ from sovscan.engine import (
     evaluate,
     frameworks_in_force,
     load_profiles,
+    other_sector_controls,
     score,
 )
 from sovscan.errors import ConfigError, ProbeError
@@ -619,27 +620,31 @@ def rule_infos(ruleset: RuleSet, policy: Policy | None = None) -> Mapping[str, R
     """What reports keep of each rule of `ruleset`, by id: its words and the controls it cites
     of the frameworks in force under `policy`, as the ruleset's frameworks word them."""
     cited = None if policy is None or policy.frameworks is None else set(policy.frameworks)
-    sector = None if policy is None else policy.sector
-    return {rule.id: rule_info(rule, ruleset.frameworks, cited, sector) for rule in ruleset.rules}
+    other_sector = other_sector_controls(
+        ruleset.frameworks, None if policy is None else policy.sector
+    )
+    return {
+        rule.id: rule_info(rule, ruleset.frameworks, cited, other_sector) for rule in ruleset.rules
+    }
 
 
 def rule_info(
     rule: Rule,
     frameworks: Mapping[str, Framework],
     in_force: Collection[str] | None = None,
-    sector: str | None = None,
+    other_sector: Collection[tuple[str, str]] = (),
 ) -> RuleInfo:
     """What reports keep of `rule`; its references were checked against `frameworks` on load.
-    Only those to `in_force` frameworks are kept, when given, and, with a `sector`, not those
-    to another sector's controls."""
+    Only those to `in_force` frameworks are kept, when given, and not those to `other_sector`
+    controls (`other_sector_controls`: the findings' own references leave out the same)."""
     cited = []
     for reference in rule.references:
         if in_force is not None and reference.framework not in in_force:
             continue
+        if (reference.framework, reference.control) in other_sector:
+            continue
         framework = frameworks[reference.framework]
         control = framework.controls[reference.control]
-        if sector is not None and control.sector not in (None, sector):
-            continue
         cited.append(
             CitedControl(framework.id, control.id, framework.title, control.citation, control.title)
         )

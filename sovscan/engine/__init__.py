@@ -11,6 +11,7 @@ from sovscan.engine.loader import (
     default_rules_dir,
     frameworks_in_force,
     load_rules,
+    other_sector_controls,
 )
 from sovscan.engine.profiles import Profile, apply_profile, load_profiles
 from sovscan.engine.rule import Rule
@@ -43,6 +44,7 @@ __all__ = [
     "lapsed",
     "load_profiles",
     "load_rules",
+    "other_sector_controls",
     "parse_waivers",
     "score",
     "score_detail",

@@ -26,7 +26,8 @@ from sovscan.probes.dns import DnsProbe
 from sovscan.probes.dns_answers import RdataMemo
 from sovscan.probes.dns_prefetch import bulk_settings, lookup_from_result, lookup_from_wire
 from sovscan.probes.dnslookup import Lookup, authority_record, lookup, unanswered
-from tests.hostile.servers import HostileDnsServer, HostileZone, Reply
+from tests.hostile.servers import HostileDnsServer, Reply
+from tests.hostile.test_dns_hostile import DOMAIN, zone
 from tests.probes.dns_fixtures import LAME_DOMAIN, REFERRAL_SERVERS
 
 START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -232,26 +233,11 @@ def test_names_delegated_inside_a_domain_are_gaps_and_the_rest_is_seen(
     assert "dns:delegating.example:mailbox" in assets
 
 
-DOMAIN = "victim.example"
-
-
-def _zone() -> HostileZone:
-    z = HostileZone((DOMAIN,))
-    z.add(DOMAIN, "SOA", f"ns1.{DOMAIN}. hostmaster.{DOMAIN}. 1 3600 600 604800 60")
-    z.add(DOMAIN, "NS", f"ns1.{DOMAIN}.")
-    z.add(f"ns1.{DOMAIN}", "A", "192.0.2.53")
-    z.add(DOMAIN, "MX", f"10 mx.{DOMAIN}.")
-    z.add(f"mx.{DOMAIN}", "A", "192.0.2.25")
-    z.add(DOMAIN, "TXT", '"v=spf1 -all"')
-    z.add(f"www.{DOMAIN}", "A", "192.0.2.80")
-    return z
-
-
 def _as(change: Callable[[dns.message.Message], None]) -> Callable[..., Reply]:
     """A server answering from the zone, its response changed by `change`."""
 
     def behaviour(query: dns.message.Message, raw: bytes, tcp: bool) -> Reply:
-        response = _zone().answer(query)
+        response = zone().answer(query)
         change(response)
         return Reply(response.to_wire())
 
@@ -276,11 +262,11 @@ def _unvouched(response: dns.message.Message) -> None:
 def test_a_recursive_resolver_s_answers_are_answers(bulk: bool) -> None:
     # RA set, AA clear, as a recursive resolver answers: NODATA and NXDOMAIN are what they
     # were with the authoritative server, with or without the SOA.
-    with HostileDnsServer(_zone()) as server:
+    with HostileDnsServer(zone()) as server:
         reference = probe(server, [DOMAIN], bulk)
     assert not [item for item in reference if isinstance(item, Gap)]
     for change in (_recursive, _recursive_without_soa):
-        with HostileDnsServer(_zone(), _as(change)) as server:
+        with HostileDnsServer(zone(), _as(change)) as server:
             assert probe(server, [DOMAIN], bulk) == reference
 
 
@@ -288,7 +274,7 @@ def test_a_recursive_resolver_s_answers_are_answers(bulk: bool) -> None:
 def test_empty_answers_nobody_vouches_for_are_gaps(bulk: bool) -> None:
     # Neither AA nor RA and no SOA: the records the server gives are kept, its silences are
     # gaps, never "no such record".
-    with HostileDnsServer(_zone(), _as(_unvouched)) as server:
+    with HostileDnsServer(zone(), _as(_unvouched)) as server:
         items = probe(server, [DOMAIN], bulk)
         where = f"{server.host}:{server.port}"
     gaps = [item for item in items if isinstance(item, Gap)]
