@@ -457,7 +457,9 @@ class BulkResolver:
         source: Iterator[tuple[str, int]],
     ) -> Iterator[Result]:
         pending: dict[int, _Query] = {}
-        timers: list[tuple[float, int, int, int]] = []  # (deadline, seq, query id, attempt)
+        # (deadline, seq, query id, attempt, the question): an answered question's id may be
+        # drawn again for a new one, which its leftover timers must not take for theirs.
+        timers: list[tuple[float, int, int, int, _Query]] = []
         resend: deque[int] = deque()  # ids of lost questions, in the order they were lost
         window = self._window
         window.waiting = 0  # what an earlier run left waiting went with it
@@ -477,7 +479,7 @@ class BulkResolver:
                 query.attempts += 1
                 sent_at = time.monotonic()
                 deadline = min(sent_at + query.rto, query.first_sent + self.timeout)
-                heapq.heappush(timers, (deadline, next(sequence), qid, query.attempts))
+                heapq.heappush(timers, (deadline, next(sequence), qid, query.attempts, query))
                 stats.retransmits += 1
                 self._send(sock, query.wire)
             # Fill the window: follow-ups first, then the caller's questions. Questions gone over
@@ -505,8 +507,9 @@ class BulkResolver:
                     continue
                 now = time.monotonic()
                 asked = dnswire.asked(name, rdtype, wire)
-                pending[qid] = _Query(name, rdtype, wire, now, 1, self.rto, asked)
-                heapq.heappush(timers, (now + self.rto, next(sequence), qid, 1))
+                query = _Query(name, rdtype, wire, now, 1, self.rto, asked)
+                pending[qid] = query
+                heapq.heappush(timers, (now + self.rto, next(sequence), qid, 1, query))
                 self._send(sock, wire)
             if not pending and not tcp:
                 if not self._followups:
@@ -536,10 +539,10 @@ class BulkResolver:
                 yield self._tcp_answer(*tcp.done.popleft())
             # Retransmit or give up what is overdue.
             while timers and timers[0][0] <= now:
-                _, _, qid, attempt = heapq.heappop(timers)
+                _, _, qid, attempt, owner = heapq.heappop(timers)
                 query = pending.get(qid)
-                if query is None or query.attempts != attempt:
-                    continue  # answered, or a later attempt owns this id
+                if query is not owner or query.attempts != attempt:
+                    continue  # answered (its id perhaps drawn again), or a later attempt's
                 if now - query.first_sent >= self.timeout:
                     del pending[qid]
                     if query.lost:
@@ -563,7 +566,7 @@ class BulkResolver:
                 resend.append(qid)
                 # Given up at its deadline if the window has no room for it before then.
                 deadline = query.first_sent + self.timeout
-                heapq.heappush(timers, (deadline, next(sequence), qid, query.attempts))
+                heapq.heappush(timers, (deadline, next(sequence), qid, query.attempts, query))
             if now >= window.period_end and window.settle(now):
                 stats.window_cuts += 1
 

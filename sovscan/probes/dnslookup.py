@@ -214,7 +214,8 @@ def unanswered(
     section: the SOA of a zone holding `qname` makes it a NODATA, as an authoritative server
     and a recursive resolver send it; NS records without that SOA make it a referral: the
     server does not hold the zone and names servers that do (a zone delegated away, a lame
-    delegation, a parent zone it serves). A referral is whatever its flags say, never an answer.
+    delegation, a parent zone it serves). A referral is whatever its flags say, never an answer:
+    the reason says when AA was set, as that server's answers are suspect either way.
     With neither, only who answered can tell: an authoritative server (AA set) or a recursive
     resolver (RA set; its answers usually have AA clear) says the name has no such records; a
     server that is neither has answered nothing. `server` (``address:port``) is named in the
@@ -241,6 +242,12 @@ def unanswered(
             if recursive
             else "the server does not recurse"
         )
+        if flags & FLAG_AA:
+            # Either a referral wrongly marked AA or a NODATA wrongly without its SOA. Unbound
+            # tells them apart by the zone it meant to ask (NS at that apex: a NODATA; below
+            # it: a referral, whatever AA says); sovscan does not know the apex, and a gap that
+            # says so costs less than a record wrongly absent.
+            why = f"AA is set, yet NS records without the zone's SOA make a referral; {why}"
         return bounded(
             f"referral to {shown} (zone {cut}){source}, not an answer: {why}; "
             "give --nameserver a recursive resolver"

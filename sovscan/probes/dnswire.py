@@ -433,11 +433,11 @@ def decode_response(
 
 
 def delegation_records(data: bytes) -> list[tuple[str, int, str]]:
-    """The SOA and NS records of a response's authority section, as (owner, type, NS target or
-    ""): what tells a NODATA from a referral (RFC 2308). Names are read, by `read_name`'s rules,
-    only for those records; the rest is skipped, so a NODATA costs a few microseconds, not a
-    `decode_response`. For a message the decoder has accepted (the bulk resolver's); WireError
-    when the sections run past the message."""
+    """The SOA and NS records of class IN of a response's authority section, as (owner, type,
+    NS target or ""): what tells a NODATA from a referral (RFC 2308). Names are read, by
+    `read_name`'s rules, only for those records; the rest is skipped, so a NODATA costs a few
+    microseconds, not a `decode_response`. For a message the decoder has accepted (the bulk
+    resolver's); WireError when the sections run past the message."""
     size = len(data)
     if size < 12:
         raise WireError("message shorter than its header")
@@ -458,6 +458,9 @@ def delegation_records(data: bytes) -> list[tuple[str, int, str]]:
         end = pos + ((data[pos - 2] << 8) | data[pos - 1])
         if end > size:
             raise WireError("rdata runs past the message")
+        # Another class's records say nothing of an IN zone: the live path skips them too.
+        if data[pos - 8 : pos - 6] != b"\0\1":
+            rdtype = 0
         if rdtype == SOA:
             found.append((read_name(data, start, size)[0], SOA, ""))
         elif rdtype == NS:

@@ -721,3 +721,23 @@ def test_names_that_never_answer_do_not_shrink_the_window() -> None:
     assert sum(r.status == "timeout" for r in results) == 12
     assert resolver.stats.retransmits >= 12 * 3
     assert resolver.stats.window_cuts == 0, resolver.stats
+
+
+def test_an_answered_question_s_timer_does_not_fire_on_a_new_one_with_its_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Query ids are random, so an answered question's id is drawn again now and then while its
+    # retransmission timer is still set. Every id is 0 here, one question at a time: the second
+    # goes out when the first is answered (0.4 s), and the first's timer (0.6 s) falls before
+    # the second's answer (0.8 s): 0.2 s either way, for a loaded machine. Taken for the
+    # second's, it sent that question twice and counted a loss that never was.
+    monkeypatch.setattr(bulkdns.os, "urandom", bytes)
+    slow = [Fault("slow.busy.test", "slow", delay=0.4)]
+    with ZoneServer([_busy_zone(2)], faults=slow) as server:
+        resolver = BulkResolver(
+            server.host, server.port, window=1, timeout=3.0, rto=0.6, adaptive=False
+        )
+        results = list(resolver.resolve([("h0.slow.busy.test", A), ("h1.slow.busy.test", A)]))
+    assert [r.status for r in results] == ["nxdomain", "nxdomain"]
+    assert [r.attempts for r in results] == [1, 1]
+    assert resolver.stats.retransmits == 0, resolver.stats

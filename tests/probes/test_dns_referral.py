@@ -65,6 +65,7 @@ def test_ns_records_without_that_soa_are_a_referral_whatever_the_flags(flags: in
         )
         assert reason.endswith("give --nameserver a recursive resolver")
         assert (NOT_RECURSIVE in reason) == (not flags & RA)
+        assert ("AA is set, yet NS records without the zone's SOA" in reason) == bool(flags & AA)
 
 
 def test_a_referral_names_a_few_servers_and_an_upward_one_the_root() -> None:
@@ -117,6 +118,7 @@ def _rrset(text: str) -> dns.rrset.RRset:
 
 PARENT_SOA = "parent.example. 300 IN SOA ns1.parent.example. h.parent.example. 1 2 3 4 5"
 LAME_NS = "lame.parent.example. 300 IN NS ns1.elsewhere.example."
+CHAOS_NS = "lame.parent.example. 300 CH NS ns1.elsewhere.example."
 ALIAS = f"{QNAME}. 300 IN CNAME edge.cdn.example."
 
 
@@ -131,6 +133,8 @@ ALIAS = f"{QNAME}. 300 IN CNAME edge.cdn.example."
         (_response(0, [LAME_NS]), "error"),  # a referral
         (_response(AA | RA, [LAME_NS]), "error"),  # a referral, whatever its flags
         (_response(0, []), "error"),  # nobody vouches for it
+        (_response(AA, [CHAOS_NS]), "nodata"),  # another class's NS: no referral
+        (_response(0, [CHAOS_NS]), "error"),  # nor does it vouch for anything
         (_response(0, [], rcode=dns.rcode.NXDOMAIN), "nxdomain"),  # NXDOMAIN is as it was
         (_response(0, [LAME_NS], rcode=dns.rcode.NXDOMAIN), "nxdomain"),
         (_response(0, [], answer=(f"{QNAME}. 300 IN A 192.0.2.7",)), "answer"),
@@ -148,6 +152,8 @@ ALIAS = f"{QNAME}. 300 IN CNAME edge.cdn.example."
         "referral",
         "aa-ra-referral",
         "unvouched",
+        "aa-chaos-ns",
+        "chaos-ns",
         "nxdomain",
         "nxdomain-referral",
         "answer",
