@@ -150,3 +150,38 @@ def test_a_bundle_with_a_bad_declaration_is_not_replayed(
         "address space); got '0.0.0.0/0'"
     )
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def _lookup(*args: str) -> Any:
+    result = CliRunner().invoke(cli, ["lookup", "--format", "json", *args])
+    return result
+
+
+def test_lookup_with_the_inventory_answers_as_its_scan_does(
+    tmp_path: Path, server: ZoneServer
+) -> None:
+    path = tmp_path / "sovscan.toml"
+    path.write_text(INSTITUTION + NETWORKS, encoding="utf-8")
+    scanned, _ = www(scan(tmp_path, server, INSTITUTION + NETWORKS))
+    found = _lookup("104.36.24.10", "3.96.0.1", "-c", str(path))
+    assert found.exit_code == 0, found.stderr
+    campus, cloud = json.loads(found.stdout)["results"]
+    assert campus["control"]["method"] == "declared"
+    assert campus["control"]["operator"] == scanned["control"]["operator"]
+    assert campus["control"]["evidence"][0]["detail"] == DECLARED
+    assert campus["location"]["subdivision"] == "CA-QC"
+    # A published cloud range still wins over a declaration, as in a scan.
+    assert cloud["control"]["method"] == "published-ranges"
+    assert cloud["control"]["jurisdictions"] == ["US"]
+    # Without the inventory, the ASN table answers, as before.
+    plain = _lookup("104.36.24.10")
+    assert json.loads(plain.stdout)["results"][0]["control"]["method"] == "asn-table"
+
+
+def test_lookup_with_a_bad_inventory_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "sovscan.toml"
+    path.write_text(INSTITUTION + NETWORKS.replace('basis = "memo 7"\n', ""), encoding="utf-8")
+    found = _lookup("104.36.24.10", "-c", str(path))
+    assert found.exit_code == 2 and found.stdout == ""
+    (line,) = found.stderr.splitlines()
+    assert line.startswith(f"sovscan: error: {path}: networks[1]") and "basis" in line

@@ -9,16 +9,18 @@ import os
 import re
 import sqlite3
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from tabulate import tabulate
 
+from sovscan.config import load_config
 from sovscan.engine.profiles import Profile
 from sovscan.model import Asset, Method, ResolvedAsset
 from sovscan.report.json import control_document, location_document
 from sovscan.report.safe import terminal_safe
-from sovscan.resolve import KnowledgeBase, load_knowledge, resolve_all
+from sovscan.resolve import KnowledgeBase, declared_table, load_knowledge, resolve_all
 from sovscan.resolve.catalog import Law, Provider
 from sovscan.resolve.rdap import IpwhoisRdapClient
 from sovscan.suggest import closest, either, related
@@ -226,11 +228,23 @@ def render_table(results: Sequence[ResolvedAsset]) -> str:
     show_default=True,
     help="RDAP bootstrap service (redirects to the right registry).",
 )
-def lookup(targets: tuple[str, ...], fmt: str, rdap: bool, rdap_url: str) -> None:
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An inventory file whose [[networks]] declarations to answer from, as a scan would.",
+)
+def lookup(
+    targets: tuple[str, ...], fmt: str, rdap: bool, rdap_url: str, config_path: Path | None
+) -> None:
     """Where is TARGET and who controls it: an IP, a host name (offline patterns only) or a region.
 
     Regions are AWS names (ca-central-1), another provider's name when only it uses the name
     (canadaeast), or PROVIDER:REGION (azure:canadaeast, gcp:northamerica-northeast1).
+
+    With -c, addresses are answered as a scan of that inventory answers them: its [[networks]]
+    declarations come before the ASN table and RDAP (published cloud ranges still win).
 
     An IP address or host name (it has a dot) that no table knows is answered unknown (`?`,
     exit 0): that is what the data says. A word without a dot is read as a region, and a
@@ -239,11 +253,15 @@ def lookup(targets: tuple[str, ...], fmt: str, rdap: bool, rdap_url: str) -> Non
     """
     if len(targets) > MAX_TARGETS:
         raise click.BadParameter(f"at most {MAX_TARGETS} targets per call")
+    # The inventory first: a bad one is an error before anything is looked up.
+    networks = load_config(config_path).networks if config_path is not None else ()
     kb = load_knowledge()
     assets = [target_asset(t, kb) for t in targets]
+    declared = declared_table(networks, datetime.now(UTC)) if networks else None
     client = _rdap_client(rdap_url) if rdap else None
     try:
-        results = tuple(_as_catalogue(r) for r in resolve_all(assets, kb, client))
+        found = resolve_all(assets, kb, client, declared)
+        results = tuple(_as_catalogue(r) for r in found)
     finally:
         if client is not None:
             client.close()
