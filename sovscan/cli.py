@@ -935,7 +935,7 @@ def _warn_scope_dropped(store: Path, scan: Scan) -> None:
 
 
 def _warn_relabelled(store: Path, scan: Scan) -> tuple[Relabel, ...]:
-    """Say when risks of the previous complete scan are ok in this one while their asset's
+    """Say when risks at their last told status are ok in this one while their asset's
     classification changed: a label that makes a risk go away is not a fix, and must not pass
     for one in a quarter's comparison."""
     from sovscan.history import relabelled_risks
@@ -946,8 +946,8 @@ def _warn_relabelled(store: Path, scan: Scan) -> tuple[Relabel, ...]:
         first = relabels[0]
         more = f", and {len(relabels) - 1} more" if len(relabels) > 1 else ""
         logger.warning(
-            "relabelled: %d risk finding(s) of the previous complete scan are ok now as their "
-            "asset's classification changed (%s: %s -> %s%s): not shown to be fixed; "
+            "relabelled: %d risk finding(s) of earlier scans (each as the last scan that saw its "
+            "unit whole told it) are ok now as their asset's classification changed (%s: %s -> %s%s): not shown to be fixed; "
             "`sovscan diff` lists them as relabelled",
             len(relabels),
             terminal_safe(first.asset_id, 200),

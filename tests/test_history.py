@@ -1503,8 +1503,8 @@ def test_fail_on_new_fails_once_on_a_risk_relabelled_away(
     assert relabelled.exit_code == 1, relabelled.output
     # Both rules on the endpoint (data outside, foreign law) turned ok with the label alone.
     assert (
-        "relabelled: 2 risk finding(s) of the previous complete scan are ok now as their asset's "
-        "classification changed (saas:3.5.140.2: personal -> public, and 1 more): not shown to "
+        "relabelled: 2 risk finding(s) of earlier scans (each as the last scan that saw its unit "
+        "whole told it) are ok now as their asset's classification changed (saas:3.5.140.2: personal -> public, and 1 more): not shown to "
         "be fixed; `sovscan diff` lists them as relabelled"
     ) in relabelled.stderr
     assert (
