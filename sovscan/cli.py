@@ -947,8 +947,8 @@ def _warn_relabelled(store: Path, scan: Scan) -> tuple[Relabel, ...]:
         more = f", and {len(relabels) - 1} more" if len(relabels) > 1 else ""
         logger.warning(
             "relabelled: %d risk finding(s) of earlier scans (each as the last scan that saw its "
-            "unit whole told it) are ok now as their asset's classification changed (%s: %s -> %s%s): not shown to be fixed; "
-            "`sovscan diff` lists them as relabelled",
+            "unit whole told it) are ok now as their asset's classification changed "
+            "(%s: %s -> %s%s): not shown to be fixed; `sovscan diff` lists them as relabelled",
             len(relabels),
             terminal_safe(first.asset_id, 200),
             terminal_safe(first.old_classification, 80),

@@ -1504,8 +1504,9 @@ def test_fail_on_new_fails_once_on_a_risk_relabelled_away(
     # Both rules on the endpoint (data outside, foreign law) turned ok with the label alone.
     assert (
         "relabelled: 2 risk finding(s) of earlier scans (each as the last scan that saw its unit "
-        "whole told it) are ok now as their asset's classification changed (saas:3.5.140.2: personal -> public, and 1 more): not shown to "
-        "be fixed; `sovscan diff` lists them as relabelled"
+        "whole told it) are ok now as their asset's classification changed (saas:3.5.140.2: "
+        "personal -> public, and 1 more): not shown to be fixed; `sovscan diff` lists them as "
+        "relabelled"
     ) in relabelled.stderr
     assert (
         "exit 1: 0 unwaived new risk finding(s) (not an unwaived risk at their last told "
