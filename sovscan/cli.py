@@ -442,14 +442,13 @@ def scan(
     if (
         domains_file is not None
         and len(config.domains) > HELD_DOMAINS_HINT
-        and (output_format not in STREAMED_FORMATS or evidence is not None)
+        and output_format not in STREAMED_FORMATS
     ):
         logger.warning(
-            "%d domains: --format %s%s holds the whole scan in memory; "
-            "--format json or csv without --evidence streams it",
+            "%d domains: --format %s holds the whole scan in memory; "
+            "--format json or csv streams it (with --evidence too)",
             len(config.domains),
             output_format,
-            " with --evidence" if evidence is not None else "",
         )
     limits = config.limits
     given = (
@@ -469,11 +468,17 @@ def scan(
         )
     )
     probes, gaps = build_probes(config, resolver=resolver, dns_workers=concurrency)
-    if output_format in STREAMED_FORMATS and evidence is None:
+    if output_format in STREAMED_FORMATS:
         from sovscan.stream import streamed_scan
 
-        # The JSON text also serves as the stored scan's document.
-        formats = frozenset({output_format, *(["json"] if store_path else [])})
+        # The JSON text also serves as the stored scan's document and the bundle's report.
+        formats = frozenset(
+            {
+                output_format,
+                *(["json"] if store_path or evidence else []),
+                *(["observations"] if evidence else []),
+            }
+        )
         with (
             _progress() as progress,
             streamed_scan(
@@ -498,6 +503,10 @@ def scan(
                 streamed.summary, kept_over_profile, knowledge, limits.dns_in_flight
             )
             streamed = replace(streamed, summary=summary)
+            if evidence is not None:
+                _bundle_streamed(
+                    evidence, streamed, output_format, config_path, all_rule_dirs, config
+                )
             return _emit_streamed(streamed, output_format, output, fail_on, store_path, fail_on_new)
     with _progress() as progress:
         result = run_scan(
@@ -516,7 +525,7 @@ def scan(
     rendered = None
     if evidence is not None:
         from sovscan.engine import default_rules_dir
-        from sovscan.evidence import manifest_sha256, write_bundle
+        from sovscan.evidence import write_bundle
 
         # The report handed over (HTML for a board, Markdown for a ticket) is bundled as it is
         # written, so the manifest covers it; a JSON report is the bundle's report.json.
@@ -532,16 +541,49 @@ def scan(
             networks=config.networks,
             report=None if rendered is None else (output_format, rendered),
         )
-        # Only a digest kept apart from the bundle shows the bundle was not rewritten whole.
-        # Printed under -q too: it is the one thing about the bundle that must be kept.
-        _say(
-            "evidence",
-            f"bundle {evidence}: manifest SHA-256 {manifest_sha256(evidence)}; keep it apart "
-            "from the bundle, then `sovscan verify DIR --manifest-sha256 HEX` proves the bundle "
-            "unchanged",
-        )
+        _say_bundle_digest(evidence)
     return _emit(
         result, output_format, output, fail_on, store_path, fail_on_new, rendered, inventory
+    )
+
+
+def _bundle_streamed(
+    evidence: Path,
+    streamed: StreamedScan,
+    output_format: str,
+    config_path: Path,
+    rule_dirs: Sequence[Path],
+    config: ScanConfig,
+) -> None:
+    """The evidence bundle of a streamed scan, written from its files on disk: the same bytes
+    as a held scan's bundle, in the memory of one piece."""
+    from sovscan.engine import default_rules_dir
+    from sovscan.evidence import write_bundle_pieces
+
+    write_bundle_pieces(
+        evidence,
+        streamed.summary,
+        observed=streamed.observed_pieces,
+        report_json=streamed.json_pieces(),
+        config_file=config_path,
+        rule_dirs=[default_rules_dir(), *rule_dirs],
+        waivers=config.waivers,
+        networks=config.networks,
+        report=None if output_format == "json" else (output_format, streamed.csv_pieces()),
+    )
+    _say_bundle_digest(evidence)
+
+
+def _say_bundle_digest(evidence: Path) -> None:
+    from sovscan.evidence import manifest_sha256
+
+    # Only a digest kept apart from the bundle shows the bundle was not rewritten whole.
+    # Printed under -q too: it is the one thing about the bundle that must be kept.
+    _say(
+        "evidence",
+        f"bundle {evidence}: manifest SHA-256 {manifest_sha256(evidence)}; keep it apart "
+        "from the bundle, then `sovscan verify DIR --manifest-sha256 HEX` proves the bundle "
+        "unchanged",
     )
 
 

@@ -11,7 +11,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,8 +33,9 @@ from sovscan.model import (
     Policy,
     Scan,
 )
-from sovscan.report.json import dns_resolver_document
-from sovscan.report.json import render as render_json
+from sovscan.report.json import dns_resolver_document, item_json, spliced_json
+from sovscan.report.json import pieces as render_json_pieces
+from sovscan.report.safe import utf8_safe
 from sovscan.shown import shown
 from sovscan.urls import without_secrets
 
@@ -110,6 +111,35 @@ def write_bundle(
     for byte as `REPORT_FILES[format]` so the manifest covers it too (a json report is
     report.json already). Raises EvidenceError if `target` exists or cannot be written.
     """
+    write_bundle_pieces(
+        target,
+        scan,
+        observed=lambda: (item_json(asset_document(item.asset)) for item in scan.assets),
+        report_json=render_json_pieces(scan),
+        config_file=config_file,
+        rule_dirs=rule_dirs,
+        waivers=waivers,
+        report=None if report is None else (report[0], (report[1],)),
+        networks=networks,
+    )
+
+
+def write_bundle_pieces(
+    target: Path,
+    summary: Scan,
+    *,
+    observed: Callable[[], Iterable[str]],
+    report_json: Iterable[str],
+    config_file: Path | None,
+    rule_dirs: Sequence[Path],
+    waivers: Sequence[Waiver] = (),
+    report: tuple[str, Iterable[str]] | None = None,
+    networks: Sequence[DeclaredNetwork] = (),
+) -> None:
+    """`write_bundle` for a scan too large to hold (sovscan.stream): `summary` is the scan but
+    its assets and findings; `observed` gives each observed asset's `asset_document` as
+    `item_json` encodes it, in asset id order; `report_json` is the JSON report's text, and
+    `report`'s the other format's, in pieces. The files are the bytes `write_bundle` writes."""
     if report is not None and report[0] not in REPORT_FILES and report[0] != "json":
         raise ValueError(f"no bundle file for the report format {report[0]!r}")
     if target.exists():
@@ -122,15 +152,16 @@ def write_bundle(
     except OSError as exc:
         raise EvidenceError(f"--evidence: {target}: cannot create ({exc.strerror})") from None
     try:
-        _write_json(staging / OBSERVATIONS, _observations_document(scan))
+        observations = spliced_json(_observations_document(summary), {"assets": observed})
+        _write_pieces(staging / OBSERVATIONS, (utf8_safe(piece) for piece in observations))
         _write_json(
-            staging / POLICY, _policy_document(scan.policy, scan.profile, waivers, networks)
+            staging / POLICY, _policy_document(summary.policy, summary.profile, waivers, networks)
         )
-        (staging / REPORT).write_text(render_json(scan), encoding="utf-8")
+        _write_pieces(staging / REPORT, report_json)
         if report is not None and report[0] in REPORT_FILES:
             # Bytes as --output wrote them (UTF-8, no newline translation): `sha256sum` of the
             # report handed over equals the manifest's entry.
-            (staging / REPORT_FILES[report[0]]).write_bytes(report[1].encode("utf-8"))
+            _write_pieces(staging / REPORT_FILES[report[0]], report[1])
         if config_file is not None:
             (staging / "config.toml").write_text(
                 redact_inventory(config_file.read_text(encoding="utf-8")), encoding="utf-8"
@@ -148,11 +179,11 @@ def write_bundle(
         }
         manifest = {
             "schema": BUNDLE_SCHEMA,
-            "scan_id": scan.id,
-            "tool_version": scan.tool_version,
+            "scan_id": summary.id,
+            "tool_version": summary.tool_version,
             "created_at": datetime.now(UTC).isoformat(),
-            "rules_digest": scan.rules_digest,
-            "data_digest": scan.data_digest,
+            "rules_digest": summary.rules_digest,
+            "data_digest": summary.data_digest,
             "files": files,
         }
         _write_json(staging / MANIFEST, manifest)
@@ -381,6 +412,7 @@ def bundled_rule_dirs(folder: Path) -> list[Path]:
 
 
 def _observations_document(scan: Scan) -> dict[str, Any]:
+    """observations.json but its assets, which `write_bundle_pieces` splices in."""
     return {
         "schema": "sovscan.observations/1",
         "started_at": scan.started_at.isoformat(),
@@ -391,7 +423,7 @@ def _observations_document(scan: Scan) -> dict[str, Any]:
             if scan.dns_resolver is None
             else {"dns_resolver": dns_resolver_document(scan.dns_resolver)}
         ),
-        "assets": [asset_document(item.asset) for item in scan.assets],
+        "assets": [],
         "gaps": [{"scope": g.scope, "reason": g.reason} for g in scan.gaps],
     }
 
@@ -576,6 +608,13 @@ def _sector(value: Any) -> str | None:
 
 def _write_json(path: Path, document: Any) -> None:
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _write_pieces(path: Path, pieces: Iterable[str]) -> None:
+    """Text written piece by piece, as UTF-8 with no newline translation."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        for piece in pieces:
+            out.write(piece)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

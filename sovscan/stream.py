@@ -24,6 +24,7 @@ import orjson
 from sovscan import __version__
 from sovscan.engine import RuleSet, Waiver, apply_waivers, beyond_review, evaluate, lapsed
 from sovscan.engine.scoring import ScoreTally, classification_weight
+from sovscan.evidence import asset_document as observed_document
 from sovscan.history import AssetRow, FindingRow, asset_row, finding_row
 from sovscan.model import (
     Asset,
@@ -105,6 +106,11 @@ class StreamedScan:
         pieces = spliced_json(scan_document(self.summary), {"assets": assets, "findings": findings})
         return (utf8_safe(piece) for piece in pieces)
 
+    def observed_pieces(self) -> Iterator[str]:
+        """Each observed asset as an evidence bundle keeps it (`evidence.write_bundle_pieces`'s
+        `observed`); only for a scan prepared with the "observations" format."""
+        return (record[11] for record in self.records())
+
     def stored_pieces(self) -> Iterator[str]:
         """The compact document the history store keeps, as `history.save_scan` writes it."""
 
@@ -175,7 +181,8 @@ def streamed_scan(
 ) -> Iterator[StreamedScan]:
     """Probe, resolve, evaluate and score as `run_scan` does, one batch at a time.
 
-    `formats` names the report texts to prepare ("json" also serves the history's document).
+    `formats` names the report texts to prepare ("json" also serves the history's document;
+    "observations", the observed assets an evidence bundle keeps).
     `scope`: what the inventory asks to look at (`scan.configured_scope`), None when unknown.
     `networks`: the address space the inventory declares ([[networks]]).
     `dns_resolver`: the DNS servers the probes ask (`scan.resolver_record`), when any.
@@ -320,8 +327,8 @@ class _Batches:
 
     def _record(self, item: ResolvedAsset, findings: Sequence[Finding]) -> list[Any]:
         """[id, kind, place, jurisdictions, weight, asset JSON, CSV lines, findings,
-        classification, scope unit, operator], each finding [key, rule id, status, severity,
-        message, waiver (null, or [owner, expires]), finding JSON]."""
+        classification, scope unit, operator, observed asset JSON], each finding [key, rule id,
+        status, severity, message, waiver (null, or [owner, expires]), finding JSON]."""
         want_json = "json" in self.formats
         _id, kind, place, jurisdictions, classification, unit, operator = asset_row(
             item, self.policy
@@ -348,6 +355,7 @@ class _Batches:
             classification,
             unit,
             operator,
+            item_json(observed_document(item.asset)) if "observations" in self.formats else None,
         ]
 
 

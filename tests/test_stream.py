@@ -8,8 +8,10 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import dns.resolver
 import pytest
@@ -20,13 +22,14 @@ from sovscan.cli import exit_code, failing_findings
 from sovscan.config import ScanConfig, load_config
 from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.engine import RuleSet, Waiver, default_rules_dir, load_rules
+from sovscan.evidence import load_observations, verify_bundle, write_bundle, write_bundle_pieces
 from sovscan.history import load_document, record_scan, save_scan
 from sovscan.model import Asset, Confidence, Evidence, Gap, Scan, Severity, Status
 from sovscan.probes.dns import DnsProbe
 from sovscan.report import REPORTERS
 from sovscan.resolve import KnowledgeBase, load_knowledge
 from sovscan.scan import configured_scope, run_scan
-from sovscan.stream import _batched, read_record, record_line, streamed_scan
+from sovscan.stream import StreamedScan, _batched, read_record, record_line, streamed_scan
 from tests.conftest import StepClock
 from tests.probes.dns_fixtures import FAULTS, all_zones
 
@@ -106,6 +109,26 @@ def held(cfg: ScanConfig, items: list[Asset | Gap], kb: KnowledgeBase, rules: Ru
     return run_scan(cfg, [Replay(items)], kb, rules, clock=StepClock(START))
 
 
+def stream(
+    cfg: ScanConfig,
+    items: list[Asset | Gap],
+    kb: KnowledgeBase,
+    rules: RuleSet,
+    **options: Any,
+) -> AbstractContextManager[StreamedScan]:
+    """The streamed scan of what `held` scans, at the same clock."""
+    return streamed_scan(
+        cfg.policy,
+        [Replay(items)],
+        kb,
+        rules,
+        clock=StepClock(START),
+        waivers=cfg.waivers,
+        scope=configured_scope(cfg),
+        **options,
+    )
+
+
 def waivers_for(scan: Scan) -> tuple[Waiver, ...]:
     risk = next(f for f in scan.findings if f.status is Status.RISK)
     unknown = next(f for f in scan.findings if f.status is Status.UNKNOWN)
@@ -165,16 +188,8 @@ def test_streamed_reports_are_the_held_reports_byte_for_byte(
     # Unknowns that could raise the score: the tally's bound is compared, not just 0 to 0.
     assert expected.score.upper_bound > expected.score.value
     assert 0 < expected.score.known_share < 100
-    with streamed_scan(
-        cfg.policy,
-        [Replay(observations)],
-        knowledge,
-        ruleset,
-        clock=StepClock(START),
-        waivers=cfg.waivers,
-        scope=configured_scope(cfg),
-        batch_assets=batch,
-        open_runs=open_runs,
+    with stream(
+        cfg, observations, knowledge, ruleset, batch_assets=batch, open_runs=open_runs
     ) as streamed:
         assert streamed.summary.score == expected.score
         assert streamed.summary.notices == expected.notices
@@ -206,16 +221,7 @@ def test_streamed_history_holds_what_the_held_scan_records(
     assert any(f.waiver for f in expected.findings)
     held_store, streamed_store = tmp_path / "held.sqlite", tmp_path / "streamed.sqlite"
     save_scan(held_store, expected)
-    with streamed_scan(
-        cfg.policy,
-        [Replay(observations)],
-        knowledge,
-        ruleset,
-        clock=StepClock(START),
-        waivers=cfg.waivers,
-        batch_assets=5,
-        scope=configured_scope(cfg),
-    ) as streamed:
+    with stream(cfg, observations, knowledge, ruleset, batch_assets=5) as streamed:
         record_scan(
             streamed_store,
             streamed.summary,
@@ -231,6 +237,55 @@ def test_streamed_history_holds_what_the_held_scan_records(
     assert _rows(held_store, "SELECT document FROM scans") == _rows(
         streamed_store, "SELECT document FROM scans"
     )
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_streamed_scan_s_evidence_bundle_is_the_held_one_s(
+    tmp_path: Path,
+    observations: list[Asset | Gap],
+    knowledge: KnowledgeBase,
+    ruleset: RuleSet,
+    fmt: str,
+) -> None:
+    # A bundle is what a national audit keeps; held, it cost five times the streamed scan's
+    # memory. Written from the scan's files on disk, it must be the same bytes: the same
+    # observations replay the same way, and the same report is the one handed over.
+    cfg = config(tmp_path, waivers_for(held(config(tmp_path), observations, knowledge, ruleset)))
+    expected = held(cfg, observations, knowledge, ruleset)
+    rules = [default_rules_dir()]
+    inventory = tmp_path / "sovscan.toml"
+    report = None if fmt == "json" else (fmt, REPORTERS[fmt](expected))
+    write_bundle(
+        tmp_path / "held",
+        expected,
+        config_file=inventory,
+        rule_dirs=rules,
+        waivers=cfg.waivers,
+        report=report,
+    )
+    formats = frozenset({fmt, "json", "observations"})
+    with stream(cfg, observations, knowledge, ruleset, batch_assets=5, formats=formats) as streamed:
+        write_bundle_pieces(
+            tmp_path / "streamed",
+            streamed.summary,
+            observed=streamed.observed_pieces,
+            report_json=streamed.json_pieces(),
+            config_file=inventory,
+            rule_dirs=rules,
+            waivers=cfg.waivers,
+            report=None if fmt == "json" else (fmt, streamed.csv_pieces()),
+        )
+    held_manifest = json.loads((tmp_path / "held" / "manifest.json").read_text(encoding="utf-8"))
+    streamed_manifest = json.loads(
+        (tmp_path / "streamed" / "manifest.json").read_text(encoding="utf-8")
+    )
+    assert streamed_manifest["files"] == held_manifest["files"]
+    assert ("report.csv" in held_manifest["files"]) == (fmt == "csv")
+    assert verify_bundle(tmp_path / "streamed") == []
+    replayed = load_observations(tmp_path / "streamed")
+    assert [a.id for a in replayed.assets] == [item.asset.id for item in expected.assets]
+    assert replayed.assets == tuple(item.asset for item in expected.assets)
+    assert replayed.gaps == expected.gaps
 
 
 QUERIES = (
