@@ -137,7 +137,7 @@ class Asset:
     `id` is stable across scans (e.g. ``aws:123456789012:s3:research-data``,
     ``dns:universite.example:mx:mail.example.net``) so diffs, fingerprints and waivers key on it.
     `kind` is dotted lowercase (``aws.s3.bucket``, ``dns.mx``, ``saas.endpoint``).
-    `attributes` follows the conventions in docs/ARCHITECTURE.md ("Asset attributes").
+    `attributes` follows the conventions in docs/ARCHITECTURE.md ("Asset conventions").
     """
 
     id: str

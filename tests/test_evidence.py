@@ -10,12 +10,14 @@ from click.testing import CliRunner, Result
 
 from sovscan.cli import cli
 from sovscan.evidence import (
+    REPORT_FILES,
     EvidenceError,
     bundled_rule_dirs,
     load_observations,
     verify_bundle,
     write_bundle,
 )
+from sovscan.report import REPORTERS
 from tests.factories import make_scan
 
 
@@ -219,8 +221,15 @@ def test_a_json_report_is_the_bundles_report_json_alone(tmp_path: Path) -> None:
     assert not any(
         name.startswith("report.") and name != "report.json" for name in manifest["files"]
     )
-    stored = json.loads((bundle / "report.json").read_text(encoding="utf-8"))
-    assert stored["scan_id"] == json.loads(result.stdout)["scan_id"]
+    # Streamed, as the report was: the very text printed.
+    assert (bundle / "report.json").read_text(encoding="utf-8") == result.stdout
+    assert _verify(bundle).exit_code == 0
+
+
+def test_every_report_format_has_its_bundle_file() -> None:
+    # A reporter added without one stopped `scan --evidence` with an internal error.
+    assert set(REPORT_FILES) | {"json"} == set(REPORTERS)
+    assert len(set(REPORT_FILES.values())) == len(REPORT_FILES)
 
 
 def test_an_older_bundles_other_tags_are_dropped_when_it_is_read() -> None:
