@@ -45,6 +45,16 @@ class AwsSource:
 
 
 @dataclass(frozen=True, slots=True)
+class SaasVendor:
+    """The company behind a SaaS service, as the institution states it ([[saas]] vendor)."""
+
+    name: str
+    parent: str | None
+    jurisdictions: tuple[str, ...]
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
 class SaasEndpoint:
     """A SaaS service the institution uses, with what kind of data it holds."""
 
@@ -55,6 +65,9 @@ class SaasEndpoint:
     # processing agreement), and where that statement comes from: DNS sees only the front end.
     data_location: str | None = None
     data_location_basis: str | None = None
+    # Who the vendor is (it holds the data; an address names only who hosts the endpoint), the
+    # homes of the vendor and its parent, and where that statement comes from.
+    vendor: SaasVendor | None = None
 
     @property
     def host(self) -> str:
@@ -442,7 +455,16 @@ def _check_aws_sources(reader: _Reader, aws: Sequence[AwsSource]) -> None:
 
 def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -> SaasEndpoint:
     reader.known_keys(
-        table, where, {"name", "url", "classification", "data_location", "data_location_basis"}
+        table,
+        where,
+        {
+            "name",
+            "url",
+            "classification",
+            "data_location",
+            "data_location_basis",
+            *_VENDOR_KEYS,
+        },
     )
     name = reader.text(table, f"{where}.name", required=True)
     url = reader.text(table, f"{where}.url", required=True)
@@ -456,7 +478,49 @@ def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -
     normalize_domain(reader, parts.hostname, f"{where}.url")
     classification = reader.classification(table, f"{where}.classification") or default
     data_location, basis = _declared_location(reader, table, where)
-    return SaasEndpoint(name, url, classification, data_location, basis)
+    return SaasEndpoint(
+        name, url, classification, data_location, basis, _vendor(reader, table, where)
+    )
+
+
+_VENDOR_KEYS = ("vendor", "vendor_parent", "vendor_jurisdictions", "vendor_basis")
+
+
+def _vendor(reader: _Reader, table: Mapping[str, Any], where: str) -> SaasVendor | None:
+    """A SaaS entry's vendor: its name, with the homes and basis it needs (a vendor without
+    them would say nothing about which laws reach the data, or could not be audited)."""
+    name = reader.text(table, f"{where}.vendor")
+    if name is None:
+        given = [key for key in _VENDOR_KEYS[1:] if key in table]
+        if given:
+            raise ConfigError(
+                f"{reader.label}: {where}.{given[0]}: given without vendor; add the vendor's "
+                "name, or remove it"
+            )
+        return None
+    jurisdictions = _jurisdictions(reader, table, f"{where}.vendor_jurisdictions", "vendor")
+    basis = reader.text(table, f"{where}.vendor_basis")
+    if basis is None:
+        reader.missing(
+            f"{where}.vendor_basis",
+            "where the statement comes from, e.g. 'contract s. 12; vendor's annual report 2025'",
+        )
+    return SaasVendor(name, reader.text(table, f"{where}.vendor_parent"), jurisdictions, basis)
+
+
+def _jurisdictions(
+    reader: _Reader, table: Mapping[str, Any], key: str, who: str
+) -> tuple[str, ...]:
+    """A declared operator's `jurisdictions` (at `key`): ISO 3166 codes, EU or EEA, at least one."""
+    name = key.rpartition(".")[2]
+    if name not in table:
+        reader.missing(
+            key, f"the ISO 3166 codes of the {who}'s and its parent's homes, e.g. ['CA-QC', 'CA']"
+        )
+    raw = reader.str_list(table, key)
+    if not raw:
+        reader.fail(key, "a non-empty list of ISO 3166 codes", raw)
+    return tuple(_dedupe(reader.place_value(value, f"{key}[{i}]") for i, value in enumerate(raw)))
 
 
 def _declared_location(
@@ -535,20 +599,7 @@ def _network(reader: _Reader, table: Mapping[str, Any], where: str) -> DeclaredN
         for i, value in enumerate(raw_prefixes)
     )
     operator = reader.text(table, f"{where}.operator", required=True)
-    if "jurisdictions" not in table:
-        reader.missing(
-            f"{where}.jurisdictions",
-            "the ISO 3166 codes of the operator's and its parent's homes, e.g. ['CA-QC', 'CA']",
-        )
-    raw_juris = reader.str_list(table, f"{where}.jurisdictions")
-    if not raw_juris:
-        reader.fail(f"{where}.jurisdictions", "a non-empty list of ISO 3166 codes", raw_juris)
-    jurisdictions = tuple(
-        _dedupe(
-            reader.place_value(value, f"{where}.jurisdictions[{i}]")
-            for i, value in enumerate(raw_juris)
-        )
-    )
+    jurisdictions = _jurisdictions(reader, table, f"{where}.jurisdictions", "operator")
     place = table.get("place")
     basis = reader.text(table, f"{where}.basis")
     if basis is None:

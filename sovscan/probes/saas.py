@@ -75,6 +75,13 @@ class SaasProbe:
             declared = (
                 Evidence("inventory:data_location", detail, self.clock(), Confidence.MEDIUM),
             )
+        vendor = endpoint.vendor
+        if vendor is not None:
+            attributes["vendor"] = bounded(vendor.name, 200)
+            if vendor.parent is not None:
+                attributes["vendor_parent"] = bounded(vendor.parent, 200)
+            attributes["vendor_jurisdictions"] = vendor.jurisdictions
+            attributes["vendor_basis"] = bounded(vendor.basis, 300)
         literal = _ip_literal(host)
         evidence: tuple[Evidence, ...]
         if literal is not None:

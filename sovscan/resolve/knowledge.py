@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +125,11 @@ class KnowledgeBase:
     def as_of(self, dataset_id: str) -> datetime:
         """The date of a dataset, used as the observation time of evidence drawn from it."""
         return self.dates.get(dataset_id) or _EPOCH
+
+    def default_laws(self, jurisdictions: Iterable[str]) -> tuple[str, ...]:
+        """The laws that reach an operator whose homes are `jurisdictions` (`default_for`)."""
+        homes = set(jurisdictions)
+        return tuple(law.id for law in self.laws.values() if homes & set(law.default_for))
 
     def host_patterns_for(self, host: str) -> tuple[HostPattern, ...]:
         """The host patterns that could match `host`, in file order (indexed by suffix)."""

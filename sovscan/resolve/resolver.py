@@ -40,7 +40,7 @@ then the higher confidence. Agreeing signals are kept as evidence; disagreeing o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -64,6 +64,7 @@ from sovscan.resolve.ipindex import IpMatch
 from sovscan.resolve.knowledge import KnowledgeBase
 from sovscan.resolve.mail import MailAttribution, MailSignal, attribute_mailbox
 from sovscan.resolve.rdap import RdapClient, RdapNetwork
+from sovscan.resolve.saas_vendor import VENDOR_ATTRIBUTES, endpoint_control, service_operators
 from sovscan.resolve.special_addresses import special_use
 
 MAX_ADDRESSES = 16
@@ -91,10 +92,13 @@ _READS = (
     "https_headers",
     "tenant_region_scope",
     "tenant_region_sub_scope",
+    *VENDOR_ATTRIBUTES,
 )
 """The asset attributes resolution reads; assets equal on these (and on the kind, for the kinds
 resolved their own way) get the same answer."""
-_OWN_WAY = frozenset({"dns.mailbox", "dns.spf", "dns.dmarc", "dns.dkim", "saas.tenant"})
+_OWN_WAY = frozenset(
+    {"dns.mailbox", "dns.spf", "dns.dmarc", "dns.dkim", "saas.tenant", "saas.endpoint"}
+)
 _NAME_RECORDS = frozenset({"MX", "NS", "CNAME"})
 _RANK = {m: i for i, m in enumerate(Method)}  # Method is declared strongest first
 _CONF_RANK = {Confidence.NONE: 0, Confidence.LOW: 1, Confidence.MEDIUM: 2, Confidence.HIGH: 3}
@@ -182,6 +186,7 @@ class _Run:
         self.answers: dict[tuple[object, ...], tuple[Location, Control]] = {}
         self.mailboxes: dict[str, ResolvedAsset] = {}
         self.runs_on = _runs_on(kb)
+        self.services = service_operators(kb)
 
     def resolve(self, asset: Asset) -> ResolvedAsset:
         # Answers depend only on the attributes resolution reads, and scans share many (the same
@@ -287,6 +292,8 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
         told = tuple(signals.conflicts[:MAX_NAMES])
         location = replace(location, evidence=(*location.evidence, *told))
         control = replace(control, evidence=(*control.evidence, *told))
+    if asset.kind == "saas.endpoint":
+        control = endpoint_control(asset, control, kb, run.services)
     return ResolvedAsset(asset, location, control)
 
 
@@ -431,7 +438,7 @@ def _from_declared(match: IpMatch, table: DeclaredTable, sig: _Signals) -> None:
             entry.operator,
             entry.parent,
             juris,
-            _default_laws(sig.kb, juris),
+            sig.kb.default_laws(juris),
             Method.DECLARED,
             Confidence.MEDIUM,
             evidence,
@@ -489,7 +496,7 @@ def _from_asn(address: str, asn: int, as_org: str | None, sig: _Signals, *, in_c
     if operator is not None:
         conf = Confidence.MEDIUM if operator.confidence is Confidence.HIGH else Confidence.LOW
         juris = (operator.country,) if operator.country else None
-        laws = _default_laws(kb, juris) if juris else None
+        laws = kb.default_laws(juris) if juris else None
         detail = f"{label}: {run_by(operator.operator, operator.parent)}"
         detail += f"; jurisdiction {operator.country or '?'}"
         evidence = (_ev(kb, "catalogue:asn-operators", detail, conf, "asn-operators"),)
@@ -751,7 +758,7 @@ def _vendor_control(
     if vendor.provider is not None:
         return _provider_control(kb, kb.providers[vendor.provider], method, confidence, why)
     juris = (vendor.country,) if vendor.country else None
-    laws = _default_laws(kb, juris) if juris else None
+    laws = kb.default_laws(juris) if juris else None
     detail = f"{why} -> {vendor.name}, parent {vendor.parent} ({vendor.country or '?'})"
     if laws:
         detail += "; laws from the parent's home jurisdiction"
@@ -764,11 +771,6 @@ def _vendor_control(
         confidence,
         (_ev(kb, "catalogue:hostnames", detail, confidence, "hostnames"),),
     )
-
-
-def _default_laws(kb: KnowledgeBase, jurisdictions: Iterable[str]) -> tuple[str, ...]:
-    homes = set(jurisdictions)
-    return tuple(law.id for law in kb.laws.values() if homes & set(law.default_for))
 
 
 def _rdap_control(address: str, net: RdapNetwork, kb: KnowledgeBase) -> Control:

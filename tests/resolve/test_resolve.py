@@ -545,3 +545,66 @@ def test_shared_names_are_resolved_once_with_each_asset_kept(kb: KnowledgeBase) 
     assert [r.asset for r in out] == [a, b, weird]
     assert out[0].control == out[1].control and out[0].control.operator == "Microsoft Corporation"
     assert out[2].control.method is Method.UNKNOWN
+
+
+OVH_ADDRESS = "51.91.20.20"  # announced by OVH's AS16276: the catalogue's hosting company
+
+
+def _endpoint(**attributes: object) -> Asset:
+    seen = {"hostname": "app.edtech.example", "addresses": (OVH_ADDRESS,), **attributes}
+    return Asset("saas:app.edtech.example", "saas.endpoint", "EdTech", seen)  # type: ignore[arg-type]
+
+
+def test_a_saas_endpoint_s_host_is_not_taken_for_its_vendor(kb: KnowledgeBase) -> None:
+    # A US vendor renting servers at OVH: the address names OVH (France), and
+    # foreign-law-reach said ok. Who controls the data is the vendor, whom no address names.
+    control = resolve(_endpoint(), kb).control
+    assert control.operator is not None and control.operator.startswith("OVH SAS")
+    assert control.jurisdictions == ("FR", "EU")  # the host's reach is real, and kept
+    assert control.confidence is Confidence.LOW  # as the vendor: an inference
+    note = control.evidence[-1]
+    assert note.source == "resolve:saas-vendor" and "vendor is not identified" in note.detail
+    # The same address as a host of the institution's own domain is OVH's, as before.
+    own = resolve(Asset("h", "dns.host", "h", {"addresses": (OVH_ADDRESS,)}), kb).control
+    assert own.confidence is Confidence.MEDIUM
+    assert not any(e.source == "resolve:saas-vendor" for e in own.evidence)
+
+
+def test_a_declared_saas_vendor_adds_its_laws_to_the_host_s(kb: KnowledgeBase) -> None:
+    declared = {
+        "vendor": "EdTech Inc.",
+        "vendor_parent": "EdTech Holdings Inc.",
+        "vendor_jurisdictions": ("US",),
+        "vendor_basis": "contract s. 12",
+    }
+    control = resolve(_endpoint(**declared), kb).control
+    assert (control.operator, control.parent) == ("EdTech Inc.", "EdTech Holdings Inc.")
+    assert control.jurisdictions == ("US", "FR", "EU")  # both can be compelled
+    assert control.laws is not None and {"us-cloud-act", "eu-e-evidence"} <= set(control.laws)
+    assert (control.method, control.confidence) == (Method.DECLARED, Confidence.MEDIUM)
+    sources = [e.source for e in control.evidence]
+    assert sources[:2] == ["inventory:vendor", "resolve:saas-host"]
+    assert "contract s. 12" in control.evidence[0].detail
+    # A vendor at home on a host at home: known and confirmed.
+    french = {**declared, "vendor_jurisdictions": ("FR", "EU"), "vendor_parent": None}
+    control = resolve(_endpoint(**{k: v for k, v in french.items() if v}), kb).control
+    assert control.jurisdictions == ("FR", "EU") and control.confidence is Confidence.MEDIUM
+    assert control.parent is None
+    # With no address, whose servers hold the data is unknown: never confirmed.
+    hostless = {k: v for k, v in french.items() if v}
+    unhosted = resolve(
+        Asset("saas:x.example", "saas.endpoint", "x", hostless),  # type: ignore[arg-type]
+        kb,
+    ).control
+    assert unhosted.jurisdictions == ("FR", "EU") and unhosted.confidence is Confidence.LOW
+
+
+def test_a_catalogued_saas_vendor_stays_confirmed(kb: KnowledgeBase) -> None:
+    asset = Asset(
+        "saas:portail.u.example",
+        "saas.endpoint",
+        "Portail",
+        {"hostname": "portail.u.example", "cname_chain": ("u.brightspace.com",)},
+    )
+    control = resolve(asset, kb).control
+    assert control.operator == "D2L Corporation" and control.confidence is not Confidence.LOW

@@ -1,0 +1,98 @@
+"""Who controls a SaaS endpoint's data: its vendor, which an address does not name.
+
+An endpoint's address names whoever serves it: a cloud, a CDN, a hosting company. The vendor
+behind it holds the data and answers to its own laws: a US company renting servers at a French
+host is reached by the CLOUD Act all the same. So an operator found only as the endpoint's host
+is an inference about who controls the data (confidence low: `control.confirmed` is unknown,
+and no rule says ok on it), unless the catalogue knows it as a vendor of services (kind saas,
+email-security, or an institution) or the institution declares the network as its own. The
+institution can declare the vendor ([[saas]] vendor): the host's jurisdictions and laws are
+then added to the vendor's, as both can be compelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sovscan.bounds import bounded
+from sovscan.model import Asset, Confidence, Control, Evidence, Method
+from sovscan.resolve.knowledge import KnowledgeBase
+
+VENDOR_KINDS = frozenset({"saas", "email-security", "institution"})
+"""Catalogue kinds whose operator runs the service itself, not only its servers."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+VENDOR_ATTRIBUTES = ("vendor", "vendor_parent", "vendor_jurisdictions", "vendor_basis")
+"""The endpoint attributes the SaaS probe writes from a [[saas]] vendor declaration."""
+
+
+def service_operators(kb: KnowledgeBase) -> Mapping[str, str]:
+    """Operator -> catalogue kind, for the operators that run services (VENDOR_KINDS)."""
+    return {p.operator: p.kind for p in kb.providers.values() if p.kind in VENDOR_KINDS}
+
+
+def endpoint_control(
+    asset: Asset, host: Control, kb: KnowledgeBase, services: Mapping[str, str]
+) -> Control:
+    """The control of a `saas.endpoint` whose address, names and headers gave `host`."""
+    declared = _declared_vendor(asset, host, kb)
+    if declared is not None:
+        return declared
+    if host.operator is None or host.method is Method.DECLARED or host.operator in services:
+        return host
+    detail = (
+        f"{host.operator} serves the endpoint ({host.method.value}): who hosts it, not "
+        "necessarily who holds the data. The vendor is not identified, and its own laws may "
+        "reach the data wherever it is hosted: declare it ([[saas]] vendor, "
+        "vendor_jurisdictions, vendor_basis)"
+    )
+    note = Evidence("resolve:saas-vendor", bounded(detail), _when(asset, host), Confidence.LOW)
+    return replace(host, confidence=Confidence.LOW, evidence=(*host.evidence, note))
+
+
+def _declared_vendor(asset: Asset, host: Control, kb: KnowledgeBase) -> Control | None:
+    attributes = asset.attributes
+    vendor, basis = attributes.get("vendor"), attributes.get("vendor_basis")
+    homes = attributes.get("vendor_jurisdictions")
+    if not isinstance(vendor, str) or not isinstance(basis, str) or not isinstance(homes, tuple):
+        return None
+    parent = attributes.get("vendor_parent")
+    parent = parent if isinstance(parent, str) else None
+    hosted = host.jurisdictions is not None
+    jurisdictions = tuple(dict.fromkeys((*homes, *(host.jurisdictions or ()))))
+    laws = tuple(dict.fromkeys((*kb.default_laws(homes), *(host.laws or ()))))
+    when = _when(asset, host)
+    detail = (
+        f"the institution declares the vendor {vendor} (parent {parent or 'unknown'}), "
+        f"jurisdictions {', '.join(homes)}: {basis}"
+    )
+    evidence = [Evidence("inventory:vendor", bounded(detail), when, Confidence.MEDIUM)]
+    if host.operator is not None and host.operator != vendor:
+        served = (
+            f"served by {host.operator} ({host.method.value}, jurisdictions "
+            f"{', '.join(host.jurisdictions or ('?',))}): its laws reach the data it hosts too"
+        )
+        evidence.append(Evidence("resolve:saas-host", bounded(served), when, host.confidence))
+    if not hosted:
+        # The vendor's own reach is known; whose servers hold the data is not, and a foreign
+        # host would add its laws: no rule may say ok on the vendor alone.
+        unknown = "who hosts the endpoint is not known: its jurisdictions may add to the vendor's"
+        evidence.append(Evidence("resolve:saas-host", unknown, when, Confidence.LOW))
+    return Control(
+        vendor,
+        parent,
+        jurisdictions,
+        laws,
+        Method.DECLARED,
+        Confidence.MEDIUM if hosted else Confidence.LOW,
+        (*evidence, *host.evidence),
+    )
+
+
+def _when(asset: Asset, host: Control) -> datetime:
+    """When the endpoint was observed: the time its own evidence carries."""
+    first = asset.evidence[0] if asset.evidence else (host.evidence[0] if host.evidence else None)
+    return first.observed_at if first is not None else _EPOCH
