@@ -253,6 +253,9 @@ class ScanDiff:
     # What the older scan's scope covered and the newer one's does not ("AWS account
     # 123456789012: us-east-1", "domain old.example"); empty when either scope is unknown.
     dropped_scope: tuple[str, ...] = ()
+    # The settings that judged the two scans, where they differ ("profile: eu-gdpr ->
+    # secnumcloud"): a change there changes findings without anything in the estate changing.
+    settings_changed: tuple[str, ...] = ()
 
     @property
     def new_risks(self) -> tuple[FindingChange, ...]:
@@ -694,7 +697,49 @@ def diff_scans(
         passed_over = () if old_id else _partial_between(connection, old, new)
         old_scope, new_scope = pair.scopes.of(old.id), pair.scopes.of(new.id)
         lost = () if old_scope is None or new_scope is None else dropped(old_scope, new_scope)
-    return ScanDiff(old, new, findings, assets, passed_over, not old_id and baseline is None, lost)
+        settings = _settings_changed(connection, old.id, new.id)
+    return ScanDiff(
+        old, new, findings, assets, passed_over, not old_id and baseline is None, lost, settings
+    )
+
+
+# What judged a scan, as its stored document records it: (label, JSON path).
+_SETTINGS = (
+    ("profile", "$.profile"),
+    ("allowed locations", "$.institution.allowed_locations"),
+    ("home jurisdictions", "$.institution.home_jurisdictions"),
+    ("default classification", "$.institution.default_classification"),
+    ("frameworks", "$.institution.frameworks"),
+    ("sector", "$.institution.sector"),
+    ("rules (digest)", "$.digests.rules"),
+    ("offline data (digest)", "$.digests.data"),
+)
+
+
+def _settings_changed(
+    connection: sqlite3.Connection, old_id: str, new_id: str
+) -> tuple[str, ...]:
+    """The settings of `_SETTINGS` that differ between two stored scans, as "label: old ->
+    new" (a list as its items joined by ", ", a digest cut to 12 characters, none as "none")."""
+    paths = ", ".join(f"json_extract(document, '{path}')" for _, path in _SETTINGS)
+    query = f"SELECT {paths} FROM scans WHERE id = ?"  # noqa: S608 - constant fragments only
+    old = connection.execute(query, (old_id,)).fetchone()
+    new = connection.execute(query, (new_id,)).fetchone()
+    return tuple(
+        f"{label}: {_setting(before, label)} -> {_setting(after, label)}"
+        for (label, _), before, after in zip(_SETTINGS, old, new, strict=True)
+        if before != after
+    )
+
+
+def _setting(value: object, label: str) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str) and value.startswith("["):
+        items = json.loads(value)
+        return ", ".join(str(item) for item in items) if items else "none"
+    text = str(value)
+    return text[:12] if label.endswith("(digest)") else text
 
 
 def scope_dropped_since(path: Path, scan_id: str) -> tuple[StoredScan | None, tuple[str, ...]]:

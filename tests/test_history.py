@@ -290,6 +290,38 @@ def test_diff_rows_read_by_asset_then_rule(store: Path) -> None:
     assert rows == sorted((a, r) for a in assets for r in ("z", "m"))
 
 
+def test_a_diff_names_the_settings_that_judged_the_scans_differently(store: Path) -> None:
+    # A change of profile turned 23 findings over with nothing changed in the estate, and the
+    # diff did not say so.
+    first = scan_at(0, (ok("a"),), "scan-1")
+    save_scan(store, first)
+    policy = replace(first.policy, allowed_locations=("EU",), frameworks=("secnumcloud",))
+    second = replace(
+        scan_at(10, (risk("a"),), "scan-2"),
+        policy=policy,
+        profile="secnumcloud",
+        rules_digest="f" * 64,
+    )
+    save_scan(store, second)
+    diff = diff_scans(store)
+    old_places = ", ".join(first.policy.allowed_locations)
+    old_frameworks = ", ".join(first.policy.frameworks or ()) or "none"
+    assert diff.settings_changed == (
+        "profile: none -> secnumcloud",
+        f"allowed locations: {old_places} -> EU",
+        f"frameworks: {old_frameworks} -> secnumcloud",
+        f"rules (digest): {first.rules_digest[:12]} -> ffffffffffff",
+    )
+    assert json.loads(render_json(diff))["settings_changed"] == list(diff.settings_changed)
+    for text in (render_table(diff), render_markdown(diff)):
+        assert "The two scans were judged with other settings: profile: none " in text
+        assert "secnumcloud; allowed locations:" in text
+    # The same settings: nothing said.
+    save_scan(store, replace(second, id="scan-3", started_at=second.started_at + timedelta(1)))
+    assert diff_scans(store).settings_changed == ()
+    assert "judged with other settings" not in render_table(diff_scans(store))
+
+
 def test_markdown_diff_has_headed_sections_even_when_nothing_changed(store: Path) -> None:
     save_scan(store, scan_at(0, (risk("a"),), "scan-1"))
     save_scan(store, scan_at(10, (risk("a"),), "scan-2"))

@@ -35,6 +35,7 @@ def render_json(diff: ScanDiff) -> str:
         "new": asdict(diff.new),
         "passed_over": [asdict(scan) for scan in diff.passed_over],
         "dropped_scope": list(diff.dropped_scope),
+        "settings_changed": list(diff.settings_changed),
         "findings": [asdict(change) for change in diff.findings],
         "assets": [asdict(change) for change in diff.assets],
     }
@@ -113,6 +114,12 @@ def _partial_note(diff: ScanDiff) -> str:
         notes.append(
             "Some risks or assets lie out of the newer scan's scope (the older scan's own scope "
             "was not recorded): they are listed as unseen, not as resolved or removed."
+        )
+    if diff.settings_changed:
+        notes.append(
+            f"The two scans were judged with other settings: {'; '.join(diff.settings_changed)}. "
+            "A finding that changed with them may reflect no change in the estate, and "
+            "--fail-on-new counts a risk they made as new."
         )
     return " ".join(notes)
 
