@@ -310,10 +310,13 @@ def _from_cloud_api(asset: Asset, sig: _Signals) -> None:
         return
     region = _text_attr(asset, "region")
     partition = _text_attr(asset, "partition")
+    # Every asset of a partition or region another entry operates (the European Sovereign
+    # Cloud's aws-eusc, AWS China's operators...) names that offer as its provider, not the
+    # licensor: rules about offers read location.provider, and a bucket is in its account's offer.
+    provider = _operator_of(kb, provider_id, partition, region)
+    offer = provider.id
     if region is None and asset.kind == "aws.account" and partition is not None:
-        # An account has no place, but its partition says which offer it is in (the European
-        # Sovereign Cloud's aws-eusc, AWS China's operators...), which rules about offers read.
-        offer = _operator_of(kb, provider_id, partition, None).id
+        # An account has no place, but its partition says which offer it is in.
         detail = f"{provider_id} account in partition {partition}: an account has no region"
         sig.where(
             offer, None, None, Method.CLOUD_API, Confidence.HIGH, "asset", detail, "providers"
@@ -325,7 +328,7 @@ def _from_cloud_api(asset: Asset, sig: _Signals) -> None:
         if place is not None and (place.country or place.kind == "edge"):
             detail = f"cloud API region {region}: {_where(place)}"
             sig.where(
-                provider_id,
+                offer,
                 region,
                 place,
                 Method.CLOUD_API,
@@ -339,7 +342,7 @@ def _from_cloud_api(asset: Asset, sig: _Signals) -> None:
             why = "has no published place" if place else "is not in the region table"
             detail = f"cloud API region {region} {why}"
             sig.where(
-                provider_id,
+                offer,
                 region,
                 None,
                 Method.CLOUD_API,
@@ -348,7 +351,6 @@ def _from_cloud_api(asset: Asset, sig: _Signals) -> None:
                 detail,
                 "regions",
             )
-    provider = _operator_of(kb, provider_id, partition, region)
     where = f"{provider_id} region {region}" if region else provider_id
     sig.who(
         _provider_control(kb, provider, Method.CLOUD_API, Confidence.HIGH, f"cloud API: {where}")
@@ -371,10 +373,13 @@ def _from_address(match: IpMatch, sig: _Signals) -> None:
         label += f", border group {cloud.border_group})" if cloud.border_group else ")"
         source = f"published-ranges:{cloud.feed}"
         method = Method.PUBLISHED_RANGES
+        # The range's region says which offer runs it (an aws-eusc range is the sovereign cloud's).
+        provider = _operator_of(kb, cloud.provider, None, cloud.region or None)
+        offer = provider.id
         if cloud.edge or (place is not None and place.kind == "edge"):
             detail = label + ": global edge, no country"
             sig.edge(
-                cloud.provider,
+                offer,
                 method,
                 Confidence.HIGH,
                 source,
@@ -383,15 +388,10 @@ def _from_address(match: IpMatch, sig: _Signals) -> None:
             )
         elif place is not None and place.country:
             detail = f"{label}: {_where(place)}"
-            sig.where(
-                cloud.provider, region, place, method, Confidence.HIGH, source, detail, cloud.feed
-            )
+            sig.where(offer, region, place, method, Confidence.HIGH, source, detail, cloud.feed)
         else:
             detail = label + ": place of this region unknown"
-            sig.where(
-                cloud.provider, region, None, method, Confidence.LOW, source, detail, cloud.feed
-            )
-        provider = _operator_of(kb, cloud.provider, None, cloud.region or None)
+            sig.where(offer, region, None, method, Confidence.LOW, source, detail, cloud.feed)
         sig.who(_provider_control(kb, provider, method, Confidence.HIGH, label))
     if match.asn is not None:
         _from_asn(address, match.asn, match.as_org, sig, in_cloud=cloud is not None)
@@ -685,10 +685,16 @@ def _from_text(text: str, sig: _Signals) -> None:
 def _operator_of(
     kb: KnowledgeBase, provider_id: str, partition: str | None, region: str | None
 ) -> Provider:
-    """The catalogue entry operating `provider_id` in that partition or region (AWS China...)."""
+    """The catalogue entry operating `provider_id` in that partition or region (AWS China...).
+
+    Without a partition, the region table's partition of the region stands in for it, so a
+    region added to a partition's rows is operated by that partition's entry."""
     provider = kb.providers[provider_id]
     if region is not None and region in provider.regions:
         return kb.providers[provider.regions[region]]
+    if partition is None and region is not None:
+        place = kb.regions.get((provider_id, region))
+        partition = place.partition if place is not None else None
     if partition is not None and partition in provider.partitions:
         return kb.providers[provider.partitions[partition]]
     return provider

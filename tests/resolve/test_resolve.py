@@ -246,6 +246,29 @@ def test_an_account_has_its_partitions_offer_and_no_place(
     assert r.control.operator == kb.providers[offer].operator
 
 
+@pytest.mark.parametrize(
+    ("attributes", "offer"),
+    [
+        ({"partition": "aws-eusc", "region": "eusc-de-east-1"}, "aws-eusc"),
+        # CloudFront and other edge services carry the pseudo-region GLOBAL: the partition decides.
+        ({"partition": "aws-eusc", "region": "GLOBAL"}, "aws-eusc"),
+        # No partition: the region table's row for the region names it.
+        ({"region": "eusc-de-east-1"}, "aws-eusc"),
+        ({"partition": "aws-cn", "region": "cn-north-1"}, "aws-cn-sinnet"),
+        ({"partition": "aws", "region": "eu-central-1"}, "aws"),
+    ],
+)
+def test_every_asset_of_an_offer_names_the_offer_as_its_provider(
+    kb: KnowledgeBase, attributes: dict[str, str], offer: str
+) -> None:
+    """Only the account named aws-eusc, so a sovereign-cloud bucket passed the rule about
+    sovereign offers (it reads location.provider) as plain AWS."""
+    bucket = Asset("a", "aws.s3.bucket", "a", {"provider": "aws", **attributes})
+    r = resolve(bucket, kb)
+    assert r.location.provider == offer
+    assert r.control.operator == kb.providers[offer].operator
+
+
 def test_an_asset_with_nothing_to_resolve(kb: KnowledgeBase) -> None:
     r = resolve(Asset("x", "saas.endpoint", "x", {}), kb)
     assert r.location.method is Method.UNKNOWN and r.control.method is Method.UNKNOWN
@@ -505,6 +528,23 @@ def test_aws_china_address_is_operated_in_china(kb: KnowledgeBase) -> None:
     assert "cn-nil" in r.control.laws and "Sinnet" in (r.control.operator or "")
 
 
+_OFFERS = {
+    "cn-north-1": "aws-cn-sinnet",
+    "cn-northwest-1": "aws-cn-nwcd",
+    "eusc-de-east-1": "aws-eusc",
+}
+
+
+@pytest.mark.parametrize("address", ["51.0.31.128", "2001:3fc7:1880::"])
+def test_a_sovereign_cloud_address_names_the_sovereign_cloud(
+    kb: KnowledgeBase, address: str
+) -> None:
+    """AWS publishes the European Sovereign Cloud's ranges with its own: the region says whose."""
+    r = resolve(_ip(address), kb)
+    assert (r.location.provider, r.location.region) == ("aws-eusc", "eusc-de-east-1")
+    assert r.control.operator == kb.providers["aws-eusc"].operator
+
+
 def test_every_published_region_resolves_to_its_place(kb: KnowledgeBase) -> None:
     # One address per AWS border group, Azure region and GCP region (tests/resolve/data).
     samples = json.loads((Path(__file__).parent / "data" / "samples.json").read_text("utf-8"))
@@ -513,7 +553,8 @@ def test_every_published_region_resolves_to_its_place(kb: KnowledgeBase) -> None
     for sample, r in zip(samples, results, strict=True):
         loc = r.location
         assert loc.method is Method.PUBLISHED_RANGES, sample
-        assert loc.provider == sample["provider"]
+        # A region another catalogue entry operates names that offer, not the range's publisher.
+        assert loc.provider == _OFFERS.get(sample["region"], sample["provider"])
         if sample["edge"]:
             assert loc.edge and loc.country is None
             continue
