@@ -61,6 +61,18 @@ def test_required_providers_are_catalogued_with_sources(kb: KnowledgeBase, pid: 
     assert all(law in kb.laws for law in provider.laws)
 
 
+@pytest.mark.parametrize("offer", ["aws-eusc"])
+def test_a_sovereign_offer_has_its_us_parents_us_laws(kb: KnowledgeBase, offer: str) -> None:
+    """The European Sovereign Cloud had the CLOUD Act and FISA 702 but not NSLs: each reaches it
+    the same way, through its US parent, so it answers to all of its licensor's US laws."""
+    provider = kb.providers[offer]
+    assert provider.licensor is not None
+    us_laws = {
+        law for law in kb.providers[provider.licensor].laws if kb.laws[law].jurisdiction == "US"
+    }
+    assert us_laws and us_laws <= set(provider.laws)
+
+
 def test_laws_have_citations(kb: KnowledgeBase) -> None:
     assert {"us-cloud-act", "us-fisa-702", "cn-nil"} <= set(kb.laws)
     for law in kb.laws.values():
