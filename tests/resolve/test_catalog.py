@@ -50,6 +50,8 @@ REQUIRED_PROVIDERS = [
     "bleu",
     "delos",
     "s3ns",
+    "renater",
+    "outscale",
 ]
 
 

@@ -187,6 +187,25 @@ def test_leaseweb_canada_is_told_apart_by_its_own_as(
     assert set(r.control.jurisdictions or ()) == jurisdictions
 
 
+@pytest.mark.parametrize(
+    ("address", "operator", "parent"),
+    [
+        # AS2200 read "Renater: operator's parent and home unknown"; AS50624 control-unknown.
+        ("81.194.0.1", "GIP RENATER", "GIP RENATER"),
+        ("5.104.96.1", "3DS OUTSCALE", "Dassault Systèmes SE"),
+        # A French OVH address read "OVH SAS (OVH Hosting Inc. in Canada)".
+        ("2.26.132.1", "OVH SAS", "OVH Groupe SA"),
+    ],
+)
+def test_french_operators_answer_to_france_and_the_eu(
+    kb: KnowledgeBase, address: str, operator: str, parent: str
+) -> None:
+    control = resolve(_ip(address), kb).control
+    assert (control.operator, control.parent) == (operator, parent)
+    assert control.jurisdictions == ("FR", "EU")
+    assert control.laws is not None and "eu-e-evidence" in control.laws
+
+
 @pytest.mark.parametrize("address", ["10.0.0.1", "192.0.2.1", "2001:db8::1", "not-an-ip"])
 def test_unknown_addresses_stay_unknown(kb: KnowledgeBase, address: str) -> None:
     r = resolve(_ip(address), kb)
