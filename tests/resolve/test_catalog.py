@@ -75,6 +75,22 @@ def test_a_sovereign_offer_has_its_us_parents_us_laws(kb: KnowledgeBase, offer: 
     assert us_laws and us_laws <= set(provider.laws)
 
 
+@pytest.mark.parametrize("pid", ["aws", "microsoft", "google", "zoom", "mimecast", "proton"])
+def test_e_evidence_reaches_non_eu_providers_offering_services_in_the_eu(
+    kb: KnowledgeBase, pid: str
+) -> None:
+    """Regulation (EU) 2023/1543 reaches a provider offering services in the Union whatever its
+    place of establishment; only EU providers listed it."""
+    assert "EU" not in kb.providers[pid].jurisdictions
+    assert "eu-e-evidence" in kb.providers[pid].laws
+
+
+def test_e_evidence_summary_names_notification_and_refusal(kb: KnowledgeBase) -> None:
+    summary = kb.laws["eu-e-evidence"].summary
+    assert "notified (art. 8)" in summary and "grounds for refusal (art. 12)" in summary
+    assert "18 August 2026" in summary
+
+
 def test_laws_have_citations(kb: KnowledgeBase) -> None:
     assert {"us-cloud-act", "us-fisa-702", "cn-nil"} <= set(kb.laws)
     for law in kb.laws.values():
@@ -132,7 +148,7 @@ def test_digest_changes_when_data_changes(tmp_path: Path, kb: KnowledgeBase) -> 
     [
         (
             "providers.yaml",
-            "laws: [us-cloud-act, us-fisa-702, us-nsl]",
+            "laws: [us-cloud-act, us-fisa-702, us-nsl, eu-e-evidence]",
             "laws: [us-nope]",
             "unknown law id 'us-nope'",
         ),

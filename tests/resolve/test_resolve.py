@@ -362,7 +362,7 @@ def test_mimecast_grid_prefix(kb: KnowledgeBase) -> None:
     host = "ca-smtp-inbound-1.mimecast.com"
     r = resolve(Asset("h", "dns.mx", host, {"hostname": host}), kb)
     assert r.location.country == "CA" and r.location.method is Method.HOSTNAME_REGION
-    assert r.control.jurisdictions == ("GB",) and r.control.laws == ("uk-ipa",)
+    assert r.control.jurisdictions == ("GB",) and r.control.laws == ("uk-ipa", "eu-e-evidence")
 
 
 @pytest.mark.parametrize(
