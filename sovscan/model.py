@@ -365,6 +365,9 @@ class CitedControl:
     framework_title: str  # "Quebec Law 25 (S.Q. 2021, c. 25): personal information leaving ..."
     citation: str  # "CQLR c. A-2.1, s. 70.1"
     title: str  # "Public bodies: before releasing personal information outside Québec, ..."
+    # When a finding cites it only by its place ("cited only where location.place is outside
+    # EEA, or not known"); "" when every finding of the rule cites it.
+    condition: str = ""
 
 
 @dataclass(frozen=True, slots=True)

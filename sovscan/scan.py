@@ -27,6 +27,7 @@ from sovscan.engine import (
     load_profiles,
     other_sector_controls,
     score,
+    transfer_condition,
 )
 from sovscan.errors import ConfigError, ProbeError
 from sovscan.model import (
@@ -646,7 +647,14 @@ def rule_info(
         framework = frameworks[reference.framework]
         control = framework.controls[reference.control]
         cited.append(
-            CitedControl(framework.id, control.id, framework.title, control.citation, control.title)
+            CitedControl(
+                framework.id,
+                control.id,
+                framework.title,
+                control.citation,
+                control.title,
+                transfer_condition(rule, control),
+            )
         )
     return RuleInfo(
         rule.id,

@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from sovscan.engine import RuleSet, default_rules_dir, load_profiles, load_rules
 from sovscan.engine.cases import check_folder
+from sovscan.engine.loader import transfer_condition
 from sovscan.engine.profiles import check_profiles
 from sovscan.engine.rule import Rule
 from sovscan.errors import RuleError
@@ -59,6 +60,10 @@ def framework_view(ruleset: RuleSet, framework_id: str) -> str:
             if any(r.framework == framework.id and r.control == control.id for r in rule.references)
         ]
         rows.append((control.id, control.citation, ", ".join(citing) or "(no rule)"))
+        if control.transfers_outside:
+            rows.append(
+                ("", f"(only for places outside {', '.join(control.transfers_outside)})", "")
+            )
     header = f"{framework.title} ({framework.version})\n{framework.url}\n"
     return header + "\n" + _table(rows, ("control", "citation", "rules"))
 
@@ -96,6 +101,8 @@ def describe(ruleset: RuleSet, rule: Rule) -> str:
         framework = ruleset.frameworks[reference.framework]
         control = framework.controls[reference.control]
         lines.append(f"  {framework.id} {control.id}: {control.citation} - {control.url}")
+        if condition := transfer_condition(rule, control):
+            lines.append(f"    {condition}")
     if not rule.references:
         lines.append("  (none)")
     return "\n".join(terminal_safe(line) for line in lines)

@@ -12,6 +12,7 @@ from sovscan.engine.loader import (
     frameworks_in_force,
     load_rules,
     other_sector_controls,
+    transfer_condition,
 )
 from sovscan.engine.profiles import Profile, apply_profile, load_profiles
 from sovscan.engine.rule import Rule
@@ -48,4 +49,5 @@ __all__ = [
     "parse_waivers",
     "score",
     "score_detail",
+    "transfer_condition",
 ]

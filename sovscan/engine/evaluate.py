@@ -17,7 +17,13 @@ from sovscan.engine.facts import (
     fact_words,
     location_facts,
 )
-from sovscan.engine.loader import RuleSet, other_sector_controls
+from sovscan.engine.loader import (
+    DEFAULT_PLACE,
+    RuleSet,
+    cites_transfer,
+    other_sector_controls,
+    transfer_controls,
+)
 from sovscan.engine.rule import (
     Explainer,
     Predicate,
@@ -59,6 +65,9 @@ class CompiledRule:
     message: tuple[MessagePart, ...]
     ok_prefix: str  # "<title>: not the case for ", built once rather than per OK finding
     references: tuple[Reference, ...]  # the rule's, to the frameworks in force
+    # For each of `references`, the areas whose outside it is about (`transfers_outside`), or
+    # () when it is cited whatever the place; empty when none depends on the place.
+    transfer_areas: tuple[tuple[str, ...], ...]
     reads_sensitive: bool  # an OK may then be the asset's public label, which the message says
     reads_location: bool
     reads_control: bool
@@ -106,10 +115,12 @@ def compile_rule(
     config: Mapping[str, AttrValue],
     cited: Collection[str] | None = None,
     other_sector: Collection[tuple[str, str]] = (),
+    transfers: Mapping[tuple[str, str], tuple[str, ...]] = MappingProxyType({}),
 ) -> CompiledRule:
     """Bind `rule` to the policy's values once, so evaluation does no parsing or dispatch.
     `cited`: the frameworks whose references findings carry (None: all); `other_sector`: the
-    (framework, control) pairs of another sector than the institution's, never carried."""
+    (framework, control) pairs of another sector than the institution's, never carried;
+    `transfers`: the controls cited only for a place outside some areas (`transfer_controls`)."""
     fields = rule.fields
     references = rule.references
     if cited is not None or other_sector:
@@ -126,6 +137,11 @@ def compile_rule(
         message=split_message(rule.message),
         ok_prefix=f"{rule.title}: not the case for ",
         references=references,
+        transfer_areas=(
+            areas
+            if any(areas := tuple(transfers.get((r.framework, r.control), ()) for r in references))
+            else ()
+        ),
         reads_sensitive="asset.sensitive" in fields,
         reads_location=any(field.startswith("location.") for field in fields),
         reads_control=any(field.startswith("control.") for field in fields),
@@ -180,7 +196,10 @@ def evaluate(
     config = policy.config_values()
     cited = None if policy.frameworks is None else frozenset(policy.frameworks)
     other_sector = other_sector_controls(ruleset.frameworks, policy.sector)
-    compiled = tuple(compile_rule(rule, config, cited, other_sector) for rule in ruleset.rules)
+    transfers = transfer_controls(ruleset.frameworks)
+    compiled = tuple(
+        compile_rule(rule, config, cited, other_sector, transfers) for rule in ruleset.rules
+    )
     # Verdicts are decided for the whole batch at once; the per-asset loop below only writes the
     # findings, and builds an asset's facts only when a message needs them.
     rows = verdicts(ruleset.rules, assets, policy, config)
@@ -201,7 +220,8 @@ def evaluate(
         evidence = _EvidenceFor(resolved)
         for rule, row in in_scope:
             verdict = row[position]
-            if verdict != FALSE:
+            # An OK finding needs the facts too when what it cites depends on its place.
+            if verdict != FALSE or rule.transfer_areas:
                 if facts is _NO_FACTS:
                     facts = facts_for(resolved)
             elif rule.reads_sensitive:
@@ -242,7 +262,8 @@ def decide(
     exemption: _LabelExemption | None = None,
 ) -> Finding:
     """The finding for a rule's `outcome` on one asset; `facts` may be empty when it is False,
-    unless the rule reads ``asset.sensitive`` and the asset's label is public."""
+    unless the rule reads ``asset.sensitive`` and the asset's label is public, or cites a control
+    by the finding's place (`transfer_areas`)."""
     rule = compiled.rule
     missing: tuple[str, ...] = ()
     if outcome is True:
@@ -276,8 +297,22 @@ def decide(
         message,
         missing,
         cited,
-        compiled.references,
+        _references_for(compiled, outcome, facts),
         rule.source,
+    )
+
+
+def _references_for(compiled: CompiledRule, outcome: Truth, facts: Facts) -> tuple[Reference, ...]:
+    """The rule's references, less those about a transfer outside areas that the finding's place
+    is inside: GDPR art. 44 is no citation for data in Frankfurt. An unknown finding keeps them:
+    the place that decides may be another than the one seen (a SaaS vendor's storage)."""
+    if not compiled.transfer_areas or outcome is None:
+        return compiled.references
+    place = facts.get(compiled.rule.place or DEFAULT_PLACE)
+    return tuple(
+        reference
+        for reference, areas in zip(compiled.references, compiled.transfer_areas, strict=True)
+        if not areas or cites_transfer(place, areas)
     )
 
 

@@ -50,8 +50,12 @@ RULE_KEYS = (
     "remediation",
     "references",
     "tags",
+    "place",
 )
-_OPTIONAL_KEYS = frozenset({"tags"})
+_OPTIONAL_KEYS = frozenset({"tags", "place"})
+# Where a finding's place can be read: a place code, or a list of them in an attribute.
+DEFAULT_PLACE = "location.place"  # where the asset is: a rule about another place names it
+_PLACE_FIELDS = ("location.place", "location.country", "location.subdivision", "location.declared")
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _KIND_GLOB_RE = re.compile(r"^[a-z0-9*?.\-\[\]]{1,64}$")
 _TAG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -71,6 +75,10 @@ class FrameworkControl:
     # "public" or "private": the control binds only institutions of that sector (Quebec's
     # public bodies answer to A-2.1, its private sector to P-39.1). None: every institution.
     sector: str | None = None
+    # Areas (ISO codes, EU, EEA) whose outside the control is about: it is cited on a finding
+    # only when the rule's `place` is outside them, or unknown, or the finding is unknown. GDPR
+    # Chapter V governs transfers to third countries, never storage inside the EEA (art. 1(3)).
+    transfers_outside: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +310,8 @@ def parse_rule(doc: Any, label: str, stem: str, frameworks: Mapping[str, Framewo
     match = parse_node(doc["match"], label, "match", 0)
     message = _text(doc["message"], label, "message")
     _check_placeholders(message, label)
+    references = _references(doc["references"], label, frameworks)
+    place = _place(doc.get("place"), label)
     return Rule(
         id=rule_id,
         title=_text(doc["title"], label, "title", 200),
@@ -311,10 +321,26 @@ def parse_rule(doc: Any, label: str, stem: str, frameworks: Mapping[str, Framewo
         message=" ".join(message.split()),
         rationale=_text(doc["rationale"], label, "rationale"),
         remediation=_text(doc["remediation"], label, "remediation"),
-        references=_references(doc["references"], label, frameworks),
+        references=references,
         tags=_tags(doc.get("tags", []), label),
         source=label,
+        place=place,
     )
+
+
+def _place(value: Any, label: str) -> str | None:
+    """The rule's `place` field, if it names one (without it, `location.place`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not (
+        value in _PLACE_FIELDS or (value.startswith("asset.attr.") and is_fact_field(value))
+    ):
+        fail(
+            label,
+            "place",
+            f"expected one of {', '.join(_PLACE_FIELDS)} or asset.attr.<key>; got {_shown(value)}",
+        )
+    return value
 
 
 def _applies_to(value: Any, label: str) -> tuple[str, ...]:
@@ -524,16 +550,31 @@ def parse_frameworks(doc: Any, label: str) -> Mapping[str, Framework]:
         ).items():
             cpath = f"{path}.controls.{control_id}"
             control = _mapping(control, label, cpath)
-            _keys(control, ("title", "citation", "url", "sector"), label, cpath)
+            _keys(
+                control, ("title", "citation", "url", "sector", "transfers_outside"), label, cpath
+            )
             sector = control.get("sector")
             if sector is not None and sector not in SECTORS:
                 fail(label, f"{cpath}.sector", f"expected public or private; got {_shown(sector)}")
+            outside = control.get("transfers_outside", [])
+            if (
+                not isinstance(outside, list)
+                or not all(isinstance(place, str) and is_place(place) for place in outside)
+                or ("transfers_outside" in control and not outside)
+            ):
+                fail(
+                    label,
+                    f"{cpath}.transfers_outside",
+                    "expected a non-empty list of ISO 3166 codes, EU or EEA; "
+                    f"got {_shown(outside)}",
+                )
             controls[str(control_id)] = FrameworkControl(
                 str(control_id),
                 _text(control.get("title"), label, f"{cpath}.title", 1000),
                 _text(control.get("citation"), label, f"{cpath}.citation", 300),
                 _text(control.get("url"), label, f"{cpath}.url", 300),
                 sector,
+                tuple(outside),
             )
         if not controls:
             fail(label, f"{path}.controls", "expected at least one control")
@@ -561,6 +602,37 @@ def other_sector_controls(
         for cid, control in framework.controls.items()
         if control.sector is not None and control.sector != sector
     )
+
+
+def transfer_controls(
+    frameworks: Mapping[str, Framework],
+) -> Mapping[tuple[str, str], tuple[str, ...]]:
+    """(framework, control) -> the areas whose outside it is about, for controls that say so."""
+    return MappingProxyType(
+        {
+            (fid, cid): control.transfers_outside
+            for fid, framework in frameworks.items()
+            for cid, control in framework.controls.items()
+            if control.transfers_outside
+        }
+    )
+
+
+def cites_transfer(place: Any, areas: Sequence[str]) -> bool:
+    """Whether a finding whose place is `place` (a code, a list of codes, or None: unknown) may
+    be about a transfer outside `areas`: some place is outside them, or cannot be told inside."""
+    if place is None:
+        return True
+    places = place if isinstance(place, tuple | list) else (place,)
+    return any(not isinstance(p, str) or within(p, areas) is not True for p in places)
+
+
+def transfer_condition(rule: Rule, control: FrameworkControl) -> str:
+    """How a rule's findings cite a `transfers_outside` control, in words; "" if always."""
+    if not control.transfers_outside:
+        return ""
+    areas = ", ".join(control.transfers_outside)
+    return f"cited only where {rule.place or DEFAULT_PLACE} is outside {areas}, or not known"
 
 
 def frameworks_in_force(frameworks: Mapping[str, Framework], policy: Policy) -> tuple[str, ...]:

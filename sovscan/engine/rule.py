@@ -85,6 +85,10 @@ class Rule:
     references: tuple[Reference, ...]
     tags: tuple[str, ...]
     source: str  # the rule file, e.g. "rules/control/foreign-law-reach.yaml"
+    # The fact field holding the place a finding is about (location.place, location.declared,
+    # asset.attr.replica_places): controls with `transfers_outside` are cited by its value.
+    # None: location.place, where the asset is.
+    place: str | None = None
 
     def applies(self, kind: str) -> bool:
         """Whether the rule evaluates assets of `kind`."""

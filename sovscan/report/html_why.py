@@ -14,6 +14,7 @@ from sovscan.report.why import (
     by_framework,
     control_label,
     counts_text,
+    when,
 )
 
 STYLE = (
@@ -50,7 +51,7 @@ def _rule(rule: RuleFound) -> str:
         return f'<section class="why">{head}<p>{_NO_INFO}</p></section>'
     groups = "".join(
         f"<li>{_e(framework)}<ul>"
-        + "".join(f"<li>{_e(control_label(c))}: {_e(c.title)}</li>" for c in controls)
+        + "".join(f"<li>{_e(control_label(c))}: {_e(c.title)}{_e(when(c))}</li>" for c in controls)
         + "</ul></li>"
         for framework, controls in by_framework(info.references)
     )

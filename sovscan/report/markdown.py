@@ -19,6 +19,7 @@ from sovscan.report.why import (
     laws_named,
     references_text,
     rules_found,
+    when,
 )
 
 # Only what Markdown would read as markup is escaped, so that ordinary text (apostrophes,
@@ -129,7 +130,7 @@ def _why(rules: Sequence[RuleFound]) -> list[str]:
             lines.append("")
         for framework, controls in by_framework(info.references):
             lines.append(f"- {md(framework)}")
-            lines += [f"  - {md(control_label(c))}: {md(c.title)}" for c in controls]
+            lines += [f"  - {md(control_label(c))}: {md(c.title)}{md(when(c))}" for c in controls]
     return lines
 
 

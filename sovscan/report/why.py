@@ -105,6 +105,11 @@ def control_label(control: CitedControl) -> str:
     return f"{control.citation} ({control.control})"
 
 
+def when(control: CitedControl) -> str:
+    """ " (cited only where ...)" after a control that findings cite by their place."""
+    return f" ({control.condition})" if control.condition else ""
+
+
 def references_text(references: Sequence[Reference]) -> str:
     """A finding's references in one short line: 'qc-law25 p39.1-s17, a2.1-s70.1; gdpr art-48'."""
     groups: dict[str, list[str]] = {}

@@ -9,9 +9,9 @@ import pytest
 
 from sovscan.engine import evaluate, frameworks_in_force, load_profiles, load_rules
 from sovscan.engine.profiles import apply_profile
-from sovscan.model import Policy
+from sovscan.model import Control, Policy, ResolvedAsset
 from sovscan.scan import apply_profile_name
-from tests.factories import POLICY, resolved_bucket
+from tests.factories import AWS_CONTROL, POLICY, resolved_bucket
 
 
 @pytest.mark.parametrize(
@@ -187,3 +187,166 @@ def test_a_bad_sector_is_one_line(tmp_path: Path) -> None:
         RuleError, match=r"frameworks\.x\.controls\.c\.sector: expected public or private"
     ):
         parse_frameworks(doc, "frameworks.yaml")
+
+
+# A French university: GDPR binds it, and it allows only France.
+FRENCH = Policy(
+    "Université de Paris-Exemple", "FR", ("FR",), ("FR", "EU"), "personal", frameworks=("gdpr",)
+)
+
+
+def _placed(
+    kind: str,
+    country: str | None,
+    subdivision: str | None = None,
+    *,
+    declared: str | None = None,
+    attributes: dict[str, object] | None = None,
+    control: Control = AWS_CONTROL,
+) -> ResolvedAsset:
+    from sovscan.model import Asset, Confidence, Location, Method
+
+    asset = Asset(
+        f"x:{kind}:{country}", kind, "data", {"classification": "personal", **(attributes or {})}
+    )
+    located = country is not None
+    location = Location(
+        "aws" if located else None,
+        None,
+        country,
+        subdivision,
+        False,
+        # Only a cloud API says where data rests; a SaaS front end is found another way.
+        (Method.CLOUD_API if kind.startswith("aws.") else Method.CATALOGUE)
+        if located
+        else Method.UNKNOWN,
+        Confidence.HIGH if located else Confidence.NONE,
+        declared=declared,
+    )
+    return ResolvedAsset(asset, location, control)
+
+
+def _cited(asset: ResolvedAsset, rule_id: str, policy: Policy = FRENCH) -> tuple[str, set[str]]:
+    finding = next(f for f in evaluate(load_rules(), [asset], policy) if f.rule_id == rule_id)
+    return finding.status.value, {f"{r.framework} {r.control}" for r in finding.references}
+
+
+@pytest.mark.parametrize(
+    ("country", "subdivision", "status", "art44"),
+    [
+        # Frankfurt: outside the institution's own allowed places, but no transfer (art. 1(3)).
+        ("DE", "DE-HE", "risk", False),
+        ("US", "US-VA", "risk", True),
+        ("NO", None, "risk", False),  # the EEA, not only the EU
+        (None, None, "unknown", True),  # nobody knows where: it may be a transfer
+        ("FR", "FR-IDF", "ok", False),
+    ],
+)
+def test_gdpr_art44_is_cited_only_for_a_place_outside_the_eea(
+    country: str | None, subdivision: str | None, status: str, art44: bool
+) -> None:
+    found, cited = _cited(
+        _placed("aws.s3.bucket", country, subdivision), "data-outside-allowed-locations"
+    )
+    assert found == status
+    assert ("gdpr art-44" in cited) is art44
+
+
+def test_declared_storage_is_judged_by_the_declared_place() -> None:
+    # Seen answering in the US, kept in Germany as declared: the declared place decides.
+    assert _cited(
+        _placed("saas.endpoint", "US", declared="DE"), "declared-storage-outside-allowed-locations"
+    ) == ("risk", set())
+    assert _cited(
+        _placed("saas.endpoint", "DE", declared="US"), "declared-storage-outside-allowed-locations"
+    ) == ("risk", {"gdpr art-44"})
+    # A front end in the EEA says nothing of where the vendor keeps the data: still cited.
+    assert _cited(_placed("saas.endpoint", "FR"), "data-outside-allowed-locations") == (
+        "unknown",
+        {"gdpr art-44"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("replicas", "complete", "status", "art44"),
+    [
+        (["DE"], True, "risk", False),
+        (["DE", "US"], True, "risk", True),
+        (["FR"], None, "unknown", True),  # and a replica region nobody placed
+        ([], True, "ok", False),
+    ],
+)
+def test_replicas_are_judged_by_the_replica_places(
+    replicas: list[str], complete: bool | None, status: str, art44: bool
+) -> None:
+    attributes: dict[str, object] = {"replica_places": tuple(replicas)}
+    if complete is not None:
+        attributes["replica_places_complete"] = complete
+    # The primary copy is in France: it must not decide what the replicas cite.
+    found, cited = _cited(
+        _placed("aws.s3.bucket", "FR", attributes=attributes), "replica-outside-allowed-locations"
+    )
+    assert found == status
+    assert ("gdpr art-44" in cited) is art44
+
+
+def test_dmarc_reports_under_foreign_control_in_the_eea_cite_art48_not_art44() -> None:
+    in_ireland = _placed("dns.dmarc", "IE")
+    assert _cited(in_ireland, "dmarc-reports-abroad") == ("risk", {"gdpr art-48"})
+    assert _cited(_placed("dns.dmarc", "US"), "dmarc-reports-abroad") == (
+        "risk",
+        {"gdpr art-44", "gdpr art-48"},
+    )
+
+
+def test_a_quebec_institution_still_cites_law25_whatever_the_place() -> None:
+    quebec = replace(POLICY, frameworks=("qc-law25",), sector="public")
+    assert _cited(_placed("aws.s3.bucket", "FR"), "data-outside-allowed-locations", quebec) == (
+        "risk",
+        {"qc-law25 a2.1-s70.1"},
+    )
+
+
+def test_bad_transfers_outside_and_a_bad_place_are_one_line(tmp_path: Path) -> None:
+    from sovscan.engine.loader import parse_frameworks
+    from sovscan.errors import RuleError
+
+    control = {"title": "C", "citation": "s. 1", "url": "u", "transfers_outside": ["EUROPE"]}
+    doc = {
+        "frameworks": {"x": {"title": "X", "version": "1", "url": "u", "controls": {"c": control}}}
+    }
+    with pytest.raises(
+        RuleError,
+        match=r"^frameworks\.yaml: frameworks\.x\.controls\.c\.transfers_outside: expected a "
+        r"non-empty list of ISO 3166 codes, EU or EEA; got \['EUROPE'\]$",
+    ):
+        parse_frameworks(doc, "frameworks.yaml")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    text = Path("rules/location/declared-storage-outside-allowed-locations.yaml").read_text()
+    (rules / "declared-storage-outside-allowed-locations.yaml").write_text(
+        text.replace("place: location.declared", "place: control.operator")
+    )
+    with pytest.raises(
+        RuleError, match=r"place: expected one of location\.place, .*got 'control\.operator'$"
+    ):
+        load_rules(rules)
+
+
+def test_rule_info_and_rules_show_say_when_a_transfer_control_is_cited() -> None:
+    from sovscan.commands.rules import describe
+    from sovscan.scan import rule_infos
+
+    ruleset = load_rules()
+    info = rule_infos(ruleset, FRENCH)["replica-outside-allowed-locations"]
+    (art44,) = info.references
+    assert art44.condition == (
+        "cited only where asset.attr.replica_places is outside EEA, or not known"
+    )
+    assert rule_infos(ruleset, FRENCH)["foreign-law-reach"].references[0].condition == ""
+    replica = ruleset.get("replica-outside-allowed-locations")
+    assert replica is not None
+    assert "  gdpr art-44: Regulation (EU) 2016/679, art. 44 - " in describe(ruleset, replica)
+    assert "\n    cited only where asset.attr.replica_places is outside EEA" in describe(
+        ruleset, replica
+    )

@@ -181,7 +181,7 @@ def test_an_unknown_key_is_an_error(tmp_path: Path) -> None:
     message = load_error(tmp_path, doc)
     assert message.endswith(
         "own-rule.yaml: languages: unknown key; expected one of id, title, severity, "
-        "applies_to, match, message, rationale, remediation, references, tags"
+        "applies_to, match, message, rationale, remediation, references, tags, place"
     )
 
 
