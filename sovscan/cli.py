@@ -390,6 +390,7 @@ def scan(
         run_scan,
         sector_notices,
         system_resolver,
+        union_law_notices,
     )
 
     if no_store and fail_on_new:
@@ -435,6 +436,7 @@ def scan(
         *label_notices(config, policy),
         *network_notices(config.networks, knowledge),
         *sector_notices(ruleset, policy),
+        *union_law_notices(config, profile),
     )
     check_something_to_scan(config)
     if store_path is not None:

@@ -64,6 +64,15 @@ def within(place: str, allowed: Iterable[str]) -> bool | None:
     return None if maybe else False
 
 
+def with_union_law(home: str, jurisdictions: tuple[str, ...]) -> tuple[str, ...]:
+    """`jurisdictions`, with the EU added for an institution in a member state when they do not
+    already cover it: EU law is part of every member state's legal order, so an operator under
+    FR and EU law is not foreign to a French institution."""
+    if country_of(home) not in GROUPS["EU"] or within("EU", jurisdictions) is True:
+        return jurisdictions
+    return (*jurisdictions, "EU")
+
+
 def home_jurisdictions(home: str) -> tuple[str, ...]:
     """The jurisdictions that are not foreign to an institution at `home`: itself and its country,
     plus the EU for a member state (EU law binds it)."""

@@ -46,6 +46,7 @@ from sovscan.model import (
     ScanScope,
     WaiverMark,
 )
+from sovscan.places import country_of, with_union_law
 from sovscan.probes import Clock, Probe, utc_now
 from sovscan.probes.aws import AwsOrganizationProbe, AwsProbe, client_config, session_for
 from sovscan.probes.dns import DnsProbe
@@ -374,7 +375,28 @@ def settle_frameworks(ruleset: RuleSet, policy: Policy, source: str) -> Policy:
                 f"{source}: institution.frameworks[{index}]: expected one of {known}; "
                 f"got {framework!r}"
             )
-    return dataclasses.replace(policy, frameworks=frameworks_in_force(ruleset.frameworks, policy))
+    return dataclasses.replace(
+        policy,
+        frameworks=frameworks_in_force(ruleset.frameworks, policy),
+        home_jurisdictions=with_union_law(policy.home, policy.home_jurisdictions),
+    )
+
+
+def union_law_notices(config: ScanConfig, override: str | None) -> tuple[str, ...]:
+    """A notice when `settle_frameworks` added the EU to home_jurisdictions that omitted it."""
+    given = config.policy.home_jurisdictions
+    name = override or config.profile
+    if name is not None and "home_jurisdictions" not in config.policy_overrides:
+        given = tuple(load_profiles()[name].policy.get("home_jurisdictions", given))
+    home = config.policy.home
+    if with_union_law(home, given) == given:
+        return ()
+    notice = (
+        f"institution.home_jurisdictions ({', '.join(given)}) omits EU: EU law is part of the "
+        f"legal order of {country_of(home)}, a member state, so EU counts as home too; add "
+        "EU to home_jurisdictions to say so yourself"
+    )
+    return (notice,)
 
 
 def profile_notices(

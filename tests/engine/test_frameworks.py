@@ -350,3 +350,51 @@ def test_rule_info_and_rules_show_say_when_a_transfer_control_is_cited() -> None
     assert "\n    cited only where asset.attr.replica_places is outside EEA" in describe(
         ruleset, replica
     )
+
+
+@pytest.mark.parametrize(
+    ("own", "profile", "jurisdictions", "noticed"),
+    [
+        ('home_jurisdictions = ["FR"]\n', None, ("FR", "EU"), True),
+        ("", None, ("FR", "EU"), False),  # the default has it
+        ('home_jurisdictions = ["FR", "EEA"]\n', None, ("FR", "EEA"), False),
+        ("", "eu-gdpr", ("EEA",), False),
+        ('home_jurisdictions = ["FR"]\n', "eu-gdpr", ("FR", "EU"), True),  # the file wins
+    ],
+)
+def test_eu_law_is_home_law_for_an_institution_in_a_member_state(
+    tmp_path: Path,
+    own: str,
+    profile: str | None,
+    jurisdictions: tuple[str, ...],
+    noticed: bool,
+) -> None:
+    from sovscan.config import load_config
+    from sovscan.model import Asset, Confidence, Location, Method
+    from sovscan.scan import union_law_notices
+
+    path = tmp_path / "sovscan.toml"
+    path.write_text(
+        f'[institution]\nname = "X"\nhome = "FR"\n{own}[dns]\ndomains = ["u.example"]\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    _, policy = apply_profile_name(config, load_rules(), profile)
+    assert policy.home_jurisdictions == jurisdictions
+    notices = union_law_notices(config, profile)
+    assert bool(notices) is noticed
+    if noticed:
+        assert notices[0].startswith(
+            "institution.home_jurisdictions (FR) omits EU: EU law is part of the legal order of "
+            "FR, a member state, so EU counts as home too"
+        )
+    ovh = Control("OVH SAS", "OVH Groupe SA", ("FR", "EU"), (), Method.CATALOGUE, Confidence.HIGH)
+    server = ResolvedAsset(
+        Asset("x:ovh", "aws.s3.bucket", "data", {"classification": "personal"}),
+        Location("ovh", None, "FR", None, False, Method.CATALOGUE, Confidence.HIGH),
+        ovh,
+    )
+    (finding,) = (
+        f for f in evaluate(load_rules(), [server], policy) if f.rule_id == "foreign-law-reach"
+    )
+    assert finding.status.value == "ok"
