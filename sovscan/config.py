@@ -15,7 +15,7 @@ from sovscan.bounds import bounded
 from sovscan.engine.waivers import Waiver, parse_waivers
 from sovscan.errors import ConfigError
 from sovscan.model import MAX_DECLARED_PREFIXES, SECTORS, DeclaredNetwork, Policy
-from sovscan.places import GROUPS, home_jurisdictions, is_place
+from sovscan.places import GROUP_ALIASES, GROUPS, PLACE_EXAMPLES, home_jurisdictions, is_place
 from sovscan.shown import shown
 from sovscan.suggest import closest, either
 from sovscan.urls import without_secrets
@@ -553,7 +553,7 @@ def _iso_code(reader: _Reader, raw: object, key: str) -> str:
         or raw.strip().upper() in GROUPS
         or not is_place(raw.strip().upper())
     ):
-        reader.fail(key, "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'", raw)
+        reader.fail(key, f"an ISO 3166-1 or 3166-2 code such as {PLACE_EXAMPLES}", raw)
     return raw.strip().upper()
 
 
@@ -793,8 +793,9 @@ class _Reader:
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def fail(self, key: str, expected: str, got: object) -> NoReturn:
-        raise ConfigError(f"{self.label}: {key}: expected {expected}; got {shown(got)}")
+    def fail(self, key: str, expected: str, got: object, hint: str = "") -> NoReturn:
+        tail = f": {hint}" if hint else ""
+        raise ConfigError(f"{self.label}: {key}: expected {expected}; got {shown(got)}{tail}")
 
     def missing(self, key: str, expected: str) -> NoReturn:
         """A required key the file does not set (not `got nothing`: nothing was written)."""
@@ -842,13 +843,17 @@ class _Reader:
     def place(self, table: Mapping[str, Any], key: str) -> str:
         value = table.get(key.rsplit(".", 1)[-1])
         if value is None:
-            self.missing(key, "an ISO 3166-2 code such as CA-QC, or an ISO 3166-1 code such as CA")
+            self.missing(key, f"an ISO 3166-1 or 3166-2 code such as {PLACE_EXAMPLES}")
         return self.place_value(value, key)
 
     def place_value(self, value: object, key: str) -> str:
         if not isinstance(value, str) or not is_place(value.strip().upper()):
+            alias = GROUP_ALIASES.get(value.strip().upper()) if isinstance(value, str) else None
             self.fail(
-                key, "an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC' (or EU, EEA)", value
+                key,
+                f"an ISO 3166-1 or 3166-2 code such as {PLACE_EXAMPLES} (or EU, EEA)",
+                value,
+                f"did you mean '{alias}'?" if alias else "",
             )
         return value.strip().upper()
 

@@ -18,6 +18,13 @@ GROUPS: dict[str, frozenset[str]] = {
 }
 """Named groups of countries that policies may list like a place."""
 
+PLACE_EXAMPLES = "'CA', 'FR', 'CA-QC' or 'DE-BY'"
+"""Examples for error messages: countries and subdivisions of more than one country."""
+
+# The groups as French, Spanish, Italian and Portuguese (UE) or German (EWR) inventories write
+# them: suggested, never accepted, so that a code means one thing.
+GROUP_ALIASES = {"UE": "EU", "EEE": "EEA", "EWR": "EEA"}
+
 _PLACE_RE = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
 
 

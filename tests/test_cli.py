@@ -59,7 +59,7 @@ def test_bad_config_names_file_and_key(runner: CliRunner, tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"sovscan: error: {config}: institution.home: expected an ISO 3166-1 or 3166-2 code "
-        "such as 'CA' or 'CA-QC' (or EU, EEA); got 'Quebec'"
+        "such as 'CA', 'FR', 'CA-QC' or 'DE-BY' (or EU, EEA); got 'Quebec'"
     )
     assert not output.exists()
 

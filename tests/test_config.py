@@ -130,8 +130,8 @@ def test_bad_values_fail_with_one_line_naming_file_and_key(
         (
             '[institution]\nname = "X"\n',
             (
-                "institution.home: missing; it is required: an ISO 3166-2 code such as CA-QC, "
-                "or an ISO 3166-1 code such as CA"
+                "institution.home: missing; it is required: an ISO 3166-1 or 3166-2 code such "
+                "as 'CA', 'FR', 'CA-QC' or 'DE-BY'"
             ),
         ),
         (
@@ -517,15 +517,15 @@ def test_a_saas_data_location_is_read_with_its_basis(tmp_path: Path) -> None:
         (
             'data_location = "EU"\ndata_location_basis = "contract"',
             (
-                "saas[0].data_location: expected an ISO 3166-1 or 3166-2 code such as 'CA' or "
-                "'CA-QC'; got 'EU'"
+                "saas[0].data_location: expected an ISO 3166-1 or 3166-2 code such as 'CA', 'FR', "
+                "'CA-QC' or 'DE-BY'; got 'EU'"
             ),
         ),
         (
             'data_location = "Quebec"\ndata_location_basis = "contract"',
             (
-                "saas[0].data_location: expected an ISO 3166-1 or 3166-2 code such as 'CA' or "
-                "'CA-QC'; got 'Quebec'"
+                "saas[0].data_location: expected an ISO 3166-1 or 3166-2 code such as 'CA', 'FR', "
+                "'CA-QC' or 'DE-BY'; got 'Quebec'"
             ),
         ),
     ],
@@ -862,15 +862,15 @@ ENTRY = (
         (
             'prefixes = ["203.0.113.0/24"]\nplace = "Quebec"',
             (
-                "networks[1].place: expected an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'; "
-                "got 'Quebec'"
+                "networks[1].place: expected an ISO 3166-1 or 3166-2 code such as 'CA', 'FR', "
+                "'CA-QC' or 'DE-BY'; got 'Quebec'"
             ),
         ),
         (
             'prefixes = ["203.0.113.0/24"]\nplace = "EU"',
             (
-                "networks[1].place: expected an ISO 3166-1 or 3166-2 code such as 'CA' or 'CA-QC'; "
-                "got 'EU'"
+                "networks[1].place: expected an ISO 3166-1 or 3166-2 code such as 'CA', 'FR', "
+                "'CA-QC' or 'DE-BY'; got 'EU'"
             ),
         ),
     ],
@@ -903,8 +903,8 @@ def test_a_bad_declared_network_is_one_line(tmp_path: Path, lines: str, problem:
                 'jurisdictions = ["CA", "Canada"]'
             ),
             (
-                "networks[1].jurisdictions[1]: expected an ISO 3166-1 or 3166-2 code such as 'CA' "
-                "or 'CA-QC' (or EU, EEA); got 'Canada'"
+                "networks[1].jurisdictions[1]: expected an ISO 3166-1 or 3166-2 code such as 'CA', "
+                "'FR', 'CA-QC' or 'DE-BY' (or EU, EEA); got 'Canada'"
             ),
         ),
         (
@@ -929,3 +929,31 @@ def test_declared_prefixes_are_bounded(tmp_path: Path) -> None:
         f"{path}: networks[1].prefixes: more than {MAX_DECLARED_PREFIXES} prefixes in all "
         "[[networks]] entries; declare the institution's allocations, not each block"
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            'allowed_locations = ["FR", "UE"]',
+            (
+                "institution.allowed_locations[1]: expected an ISO 3166-1 or 3166-2 code such as "
+                "'CA', 'FR', 'CA-QC' or 'DE-BY' (or EU, EEA); got 'UE': did you mean 'EU'?"
+            ),
+        ),
+        (
+            'home_jurisdictions = ["FR", "EEE"]',
+            (
+                "institution.home_jurisdictions[1]: expected an ISO 3166-1 or 3166-2 code such as "
+                "'CA', 'FR', 'CA-QC' or 'DE-BY' (or EU, EEA); got 'EEE': did you mean 'EEA'?"
+            ),
+        ),
+    ],
+)
+def test_the_french_names_of_the_eu_and_eea_are_refused_with_a_suggestion(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = write(tmp_path, f'[institution]\nname = "X"\nhome = "FR"\n{line}\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == f"{path}: {message}"
