@@ -716,9 +716,7 @@ _SETTINGS = (
 )
 
 
-def _settings_changed(
-    connection: sqlite3.Connection, old_id: str, new_id: str
-) -> tuple[str, ...]:
+def _settings_changed(connection: sqlite3.Connection, old_id: str, new_id: str) -> tuple[str, ...]:
     """The settings of `_SETTINGS` that differ between two stored scans, as "label: old ->
     new" (a list as its items joined by ", ", a digest cut to 12 characters, none as "none")."""
     paths = ", ".join(f"json_extract(document, '{path}')" for _, path in _SETTINGS)
