@@ -186,8 +186,13 @@ def _say(level: str, text: str) -> None:
 def _text_line(level: str, text: str) -> str:
     """A line on stderr in text: the one form of a log record and of a line said outside the
     log (-q's reason for exit 1 or 3 is grepped for as the default's is), level in lowercase
-    as in the JSON lines."""
-    return f"sovscan: {level.lower()}: {text}"
+    as in the JSON lines.
+
+    Escaped here, where every line meets the terminal: messages quote gap reasons and errors
+    that carry what a hostile server sent (a redirect's URL, a bundle's file names)."""
+    from sovscan.report.safe import terminal_safe
+
+    return f"sovscan: {level.lower()}: {terminal_safe(text)}"
 
 
 @click.group(cls=SovscanGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -1230,8 +1235,12 @@ def verify(bundle: Path, expected: str | None) -> int:
     rewritten = None if expected is None else rewritten_manifest(digest, expected)
     if rewritten is not None:
         problems.append(rewritten)
+    from sovscan.report.safe import terminal_safe
+
     for problem in problems:
-        click.echo(f"{bundle}: {problem}")
+        # Escaped: the bundle's file names, written by whoever tampered with it, could otherwise
+        # print a line that reads "intact" over the real verdict.
+        click.echo(f"{bundle}: {terminal_safe(problem)}")
     if problems:
         return EXIT_RISK
     if expected is None:
@@ -1457,12 +1466,13 @@ def _verify_history(store: Path, head: str | None, output_format: str) -> int:
     from dataclasses import asdict
 
     from sovscan.history import verify_store
+    from sovscan.report.safe import terminal_safe
 
     check = verify_store(store, head)
     if output_format == "json":
         click.echo(json_module.dumps(asdict(check), indent=2))
     elif check.problem is not None:
-        click.echo(f"{store}: hash chain broken: {check.problem}")
+        click.echo(f"{store}: hash chain broken: {terminal_safe(check.problem)}")
     else:
         click.echo(
             f"{store}: hash chain intact; {check.scans} scans, head SHA-256 {check.head or '-'} "

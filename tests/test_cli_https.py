@@ -100,3 +100,22 @@ def test_hostile_header_text_is_escaped_in_html_and_an_unreachable_endpoint_is_p
     document = json.loads(result.stdout)
     assert [g["scope"] for g in document["gaps"]] == ["https:lms.saas.test"]
     assert "saas:lms.saas.test" in {a["id"] for a in document["assets"]}
+
+
+def test_a_hostile_redirect_in_a_gap_reaches_stderr_escaped(
+    tmp_path: Path, ca: LocalCa, nameserver: str
+) -> None:
+    # The gap's reason quotes the Location header a SaaS server sent; logged raw, its escape
+    # sequences drove the auditor's terminal (a line rewritten, the text after it hidden).
+    hostile = "https://gone.invalid/\x1b[1A\x1b[2Kall-clear\x9b8m"
+    with HttpsServer(ca) as server:
+        server.routes["/login"] = Route(302, (("Location", hostile),))
+        config = inventory(tmp_path, server, "saas = true\n")
+        args = ["scan", "-c", str(config), "--nameserver", nameserver, "--no-store"]
+        result = CliRunner().invoke(cli, [*args, "--format", "json", "--fail-on", "never"])
+    assert result.exit_code == 3, result.stderr
+    gap = next(g for g in json.loads(result.stdout)["gaps"] if g["scope"] == "https:lms.saas.test")
+    assert "\x1b[1A\x1b[2Kall-clear\x9b8m" in gap["reason"]  # the report keeps what was seen
+    assert "could not see https:lms.saas.test: redirect to https://gone.invalid/" in result.stderr
+    assert not any(c in result.stderr for c in "\x1b\x9b")
+    assert "\\x1b[1A\\x1b[2Kall-clear\\x9b8m not followed" in result.stderr

@@ -127,6 +127,24 @@ def test_verify_exits_1_when_the_manifest_is_corrupt(
     assert result.stderr == ""
 
 
+def test_verify_shows_hostile_file_names_escaped(tmp_path: Path, rules_dir: Path) -> None:
+    # Whoever tampers with a bundle names its files: printed raw, a name with a carriage return,
+    # a newline or an escape sequence wrote a fake "intact" line over the real verdict.
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, make_scan(), config_file=None, rule_dirs=[rules_dir])
+    fake = "intact; every file matches the manifest"
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["x\r\x1b[2K" + fake + "\x1b[8m"] = "0" * 64
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (bundle / ("planted\n" + fake)).write_text("x", encoding="utf-8")
+    result = _verify(bundle)
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines() == [
+        f"{bundle}: x\\x0d\\x1b[2K{fake}\\x1b[8m: missing",
+        f"{bundle}: planted\\x0a{fake}: not in the manifest",
+    ]
+
+
 def test_verify_of_a_folder_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("", encoding="utf-8")
     for target in (tmp_path / "nowhere", tmp_path / "file"):
