@@ -201,8 +201,17 @@ class IpwhoisRdapClient:
         if doc is None:
             return None
         network = parse_rdap(str(ip), doc)
-        if network is not None:
-            self._store(network)
+        span = None if network is None else _span(network.cidr)
+        if (
+            network is None
+            or span is None
+            or span[0] != ip.version
+            or not (span[1] <= int(ip) <= span[2])
+        ):
+            # An answer naming a network without the address is no answer for it; cached, it
+            # would be served unasked for every address of the network it names.
+            return None
+        self._store(network)
         return network
 
     def _cached(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> RdapNetwork | None:

@@ -211,3 +211,19 @@ def test_the_recorded_document_parses(tmp_path: Path, registry: Any) -> None:
     assert network is not None and network.registry == "apnic"
     assert json.loads(DOC.read_bytes())["handle"]
     client.close()
+
+
+def test_an_answer_about_another_network_is_neither_used_nor_cached(
+    tmp_path: Path, registry: Any
+) -> None:
+    # The cache is keyed by the network the registry names: an answer for 1.0.1.1 naming
+    # 1.1.1.0/24 was returned as 1.0.1.1's network and then served from the cache, unasked,
+    # for every address of 1.1.1.0/24.
+    server = registry(lambda h: send(h, 200, DOC.read_bytes()))
+    client = _client(tmp_path, server.url, FakeTime())
+    assert client.lookup(ADDRESS) is None
+    assert len(server.requests) == 1
+    network = client.lookup("1.1.1.1")
+    assert network is not None and network.cidr == "1.1.1.0/24"
+    assert len(server.requests) == 2  # asked, not read from a poisoned cache
+    client.close()

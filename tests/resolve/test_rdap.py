@@ -36,6 +36,17 @@ def _recorded() -> dict[str, dict[str, Any]]:
 
 RECORDED = _recorded()
 
+
+def _readdressed(doc: dict[str, Any], address: str) -> dict[str, Any]:
+    """`doc` as the registry's answer for the /24 holding `address`: an answer must hold the
+    address asked about, or it is no answer for it."""
+    import ipaddress
+
+    network = ipaddress.ip_network(f"{address}/24", strict=False)
+    first, last = str(network.network_address), str(network.broadcast_address)
+    return {**doc, "startAddress": first, "endAddress": last, "handle": f"{first} - {last}"}
+
+
 EXPECTED = {
     # address: (registry, cidr, name, organisation, country)
     "74.125.225.229": ("arin", "74.125.0.0/16", "GOOGLE", "Google Inc.", None),
@@ -202,7 +213,7 @@ def test_resolution_uses_rdap_for_the_residue_only(
     # A global address that no offline table knows (unrouted in the IP→ASN snapshot).
     candidates = ["1.0.1.1", "1.0.8.1", "1.0.17.1", "1.1.0.1", "1.1.2.1", "1.1.9.1"]
     residue = next(a for a in candidates if kb.index.lookup(a).asn is None)
-    server.fallback = RECORDED["200.57.141.161"]
+    server.fallback = _readdressed(RECORDED["200.57.141.161"], residue)
     client = _client(server, tmp_path, _Time())
     assets = [
         Asset("r", "dns.host", "r", {"addresses": (residue,)}),
@@ -227,8 +238,8 @@ def test_lookup_command_asks_rdap_only_when_told(
     from sovscan.commands.lookup import lookup
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    server.fallback = RECORDED["200.57.141.161"]
     residue = next(a for a in ["1.0.1.1", "1.0.8.1", "1.1.0.1"] if kb.index.lookup(a).asn is None)
+    server.fallback = _readdressed(RECORDED["200.57.141.161"], residue)
     offline = CliRunner().invoke(lookup, [residue, "--format", "json"])
     assert offline.exit_code == 0 and server.requests == []
     online = CliRunner().invoke(
