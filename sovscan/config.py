@@ -160,6 +160,8 @@ def load_config(path: Path) -> ScanConfig:
         raise ConfigError(f"{label}: expected UTF-8 TOML; the file is not valid UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise ConfigError(f"{label}: invalid TOML: arrays or tables nested too deeply") from None
     return parse_config(document, label)
 
 

@@ -239,8 +239,8 @@ def _checked(folder: Path) -> tuple[list[str], str | None, dict[str, Any]]:
     raw = _read_bytes(path)
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = _json(raw)
+    except ValueError as exc:
         return [f"{MANIFEST}: not valid JSON ({exc}); {unchecked}"], digest, {}
     if (
         not isinstance(manifest, dict)
@@ -632,12 +632,21 @@ def _read_bytes(path: Path) -> bytes:
 
 def _parsed(path: Path, raw: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = _json(raw)
+    except ValueError as exc:
         raise EvidenceError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(document, dict):
         raise EvidenceError(f"{path}: expected a JSON object")
     return document
+
+
+def _json(raw: bytes) -> Any:
+    """`raw` decoded; ValueError (UnicodeDecodeError and JSONDecodeError are ones) when it is
+    not UTF-8 JSON, deep nesting included, on which json.loads raises RecursionError."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _sha256(path: Path) -> str:

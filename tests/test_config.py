@@ -110,6 +110,9 @@ def test_defaults_when_optional_keys_are_missing(tmp_path: Path) -> None:
             "saas[0].classification: expected a classification label",
         ),
         ('[institution\nname = "X"\n', "invalid TOML"),
+        # tomllib recurses per level: a deep array was an internal error, exit 4.
+        ('[institution]\nname = "X"\nx = ' + "[" * 50_000 + "]" * 50_000, "nested too deeply"),
+        ('[institution]\nname = "X"\nx = ' + "{a=" * 50_000 + "1" + "}" * 50_000, "too deeply"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_file_and_key(

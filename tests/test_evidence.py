@@ -145,6 +145,32 @@ def test_verify_shows_hostile_file_names_escaped(tmp_path: Path, rules_dir: Path
     ]
 
 
+def test_deeply_nested_json_in_a_bundle_is_a_finding_not_an_internal_error(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    # json.loads raises RecursionError, not JSONDecodeError, on deep nesting: verify and replay
+    # of such a tampered bundle stopped with an internal error (exit 4).
+    import hashlib
+
+    deep = b"[" * 200_000 + b"]" * 200_000
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, make_scan(), config_file=None, rule_dirs=[rules_dir])
+    observations = b'{"assets": ' + deep + b"}"
+    (bundle / "observations.json").write_bytes(observations)
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["observations.json"] = hashlib.sha256(observations).hexdigest()
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(EvidenceError, match=r"observations.json: not valid JSON \(nested too"):
+        load_observations(bundle)
+    (bundle / "manifest.json").write_bytes(deep)
+    result = _verify(bundle)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == (
+        f"{bundle}: manifest.json: not valid JSON (nested too deeply); "
+        "no file of the bundle can be checked\n"
+    )
+
+
 def test_verify_of_a_folder_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("", encoding="utf-8")
     for target in (tmp_path / "nowhere", tmp_path / "file"):

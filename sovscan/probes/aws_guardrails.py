@@ -58,7 +58,7 @@ def region_guardrails(
     if isinstance(document, str):
         try:
             document = json.loads(document)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than it recurses
             return ()
     if not isinstance(document, Mapping):
         return ()

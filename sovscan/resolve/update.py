@@ -69,6 +69,8 @@ def _json(url: str, body: bytes) -> Any:
         return json.loads(body)
     except ValueError as exc:
         raise ResolveError(f"{url}: not JSON ({exc})") from None
+    except RecursionError:
+        raise ResolveError(f"{url}: not JSON (nested too deeply)") from None
 
 
 def _azure_link(page: str, page_url: str) -> str:

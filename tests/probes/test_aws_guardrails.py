@@ -85,7 +85,11 @@ def test_statement_as_a_single_object_and_parsed_documents() -> None:
     assert len(region_guardrails(json.dumps(document), "p")) == 1
 
 
-@pytest.mark.parametrize("document", ["{not json", "[]", json.dumps({"Statement": "x"})])
+@pytest.mark.parametrize(
+    "document",
+    # An SCP's 5,120 characters nest deeper than json.loads recurses (RecursionError).
+    ["{not json", "[]", json.dumps({"Statement": "x"}), "[" * 2_560 + "]" * 2_560],
+)
 def test_unreadable_documents_give_no_guardrail(document: str) -> None:
     assert region_guardrails(document, "p") == ()
 

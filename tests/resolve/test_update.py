@@ -169,9 +169,10 @@ def test_commands_use_the_updated_data(
 def test_a_broken_feed_leaves_the_previous_data(feeds: _FeedServer, tmp_path: Path) -> None:
     target = tmp_path / "data"
     first = update_mod.update_data(target, sources=feeds.sources)
-    feeds.files["/gcp.json"] = b"{not json"
-    with pytest.raises(ResolveError, match="not JSON"):
-        update_mod.update_data(target, sources=feeds.sources)
+    for broken in (b"{not json", b"[" * 100_000 + b"]" * 100_000):  # too deep: RecursionError
+        feeds.files["/gcp.json"] = broken
+        with pytest.raises(ResolveError, match="not JSON"):
+            update_mod.update_data(target, sources=feeds.sources)
     feeds.files["/gcp.json"] = json.dumps({"prefixes": []}).encode()
     with pytest.raises(ResolveError, match="gcp feed has 0 prefixes"):
         update_mod.update_data(target, sources=feeds.sources)
