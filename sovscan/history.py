@@ -517,7 +517,7 @@ def _incomplete_of(complete: object, text: object) -> tuple[str, ...] | None:
         return ()
     try:
         units = None if text is None else json.loads(str(text))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json recurses
         return None
     if not isinstance(units, list) or not units or not all(isinstance(u, str) for u in units):
         return None  # a partial scan's gaps touch at least one unit
@@ -544,7 +544,7 @@ class _Scopes:
             text, complete, incomplete = (None, 0, None) if row is None else row
             try:
                 parsed = None if text is None else scope_from_document(json.loads(text))
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = None
             units = _incomplete_of(complete, incomplete)
             self._read[scan_id] = (parsed, None if units is None else UnitGaps(units))

@@ -1650,3 +1650,20 @@ def test_help_says_what_fail_on_new_and_diff_count() -> None:
     assert "back (a risk again in view after the older scan's scope left it out: not new)" in (
         diff_help
     )
+
+
+def test_a_hand_edited_store_too_deep_to_read_reads_as_unknown(tmp_path: Path) -> None:
+    # json.loads raises RecursionError, not ValueError, on deep nesting: a store whose scope
+    # and units were edited so stopped `history` and `diff` with an internal error.
+    store = tmp_path / "store.sqlite"
+    save_scan(store, scan_at(0, (risk("a"),), "scan-1"))
+    save_scan(store, partial(scan_at(10, (risk("a"),), "scan-2")))
+    deep = "[" * 100_000 + "]" * 100_000
+    with sqlite3.connect(store) as connection:
+        connection.execute("UPDATE scans SET scope = ?, incomplete = ?", (deep, deep))
+    listed = CliRunner().invoke(cli, ["history", "--store", str(store), "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    units = [s["incomplete_units"] for s in json.loads(listed.stdout)]
+    assert sorted(units, key=str) == [None, []]  # partial: every unit; complete: none
+    shown = diff_scans(store)
+    assert (shown.old.id, shown.new.id, shown.new.incomplete_units) == ("scan-1", "scan-2", None)
