@@ -34,17 +34,24 @@ _MAX_LINKS = 40  # as the kernel's own limit on a path's symbolic links
 _MAGIC = ("/proc/", "/dev/fd/")  # links there name an open file, not a place to replace
 
 
-def output_target(path: Path) -> tuple[Path, bool]:
+def output_target(path: Path, uid: int | None = None) -> tuple[Path, bool]:
     """Where a report for `path` goes: the regular file (existing or not) to replace, its
     symbolic links followed, and False; or `path` itself and True when it must be written into
-    as it is (a device, a FIFO, a link through /proc or /dev/fd). ReportError for a folder or
-    a link loop."""
+    as it is (a device, a FIFO, a link through /proc or /dev/fd). ReportError for a folder, a
+    link loop, or a link that `uid` (this process's user by default) did not make in a folder
+    anyone may write to (`_planted`)."""
     current = path
     if os.path.realpath(path.parent).startswith("/proc/"):  # /dev/fd/1, /proc/self/fd/1
         return path, True
     for _ in range(_MAX_LINKS):
         if not current.is_symlink():
             break
+        if _planted(current, os.geteuid() if uid is None else uid):
+            raise ReportError(
+                f"{path}: a symbolic link another user made in {current.parent}, a folder anyone "
+                "can write to; not followed (it may point at any of your files): remove it, or "
+                "write the report elsewhere"
+            )
         target = os.readlink(current)
         current = Path(target) if os.path.isabs(target) else current.parent / target
         if str(current).startswith(_MAGIC):
@@ -60,6 +67,20 @@ def output_target(path: Path) -> tuple[Path, bool]:
     if stat.S_ISDIR(mode):
         raise ReportError(f"{path}: is a folder; expected a file name")
     return (current, False) if stat.S_ISREG(mode) else (path, True)
+
+
+def _planted(link: Path, uid: int) -> bool:
+    """Whether `link` sits in a sticky folder anyone may write to (/tmp) and `uid` did not make
+    it. Links are followed here by reading them, which the kernel's protected_symlinks does not
+    guard: another user's link `/tmp/report.html -> ~/.bashrc` would have the report replace
+    the file it names."""
+    try:
+        folder = os.stat(link.parent)
+        owner = os.lstat(link).st_uid
+    except OSError:
+        return False  # gone: following it fails as it would have
+    shared = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
+    return bool(shared) and owner != uid
 
 
 def write_atomic_pieces(path: Path, pieces: Iterable[str]) -> None:

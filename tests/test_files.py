@@ -136,3 +136,29 @@ def test_an_open_file_named_by_its_descriptor_is_written_into(tmp_path: Path, fo
     finally:
         os.close(descriptor)
     assert log.read_text(encoding="utf-8") == "earlier run\nreport\n"
+
+
+def test_a_link_another_user_planted_in_a_shared_folder_is_not_followed(tmp_path: Path) -> None:
+    # `--output /tmp/report.html` where someone else left `/tmp/report.html -> ~/.bashrc`:
+    # the link was read and followed, and the report replaced the file it named.
+    import os
+
+    from sovscan.files import output_target
+
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)  # as /tmp: sticky, anyone may write
+    victim = tmp_path / "home" / ".bashrc"
+    victim.parent.mkdir()
+    victim.write_text("mine\n", encoding="utf-8")
+    link = shared / "report.html"
+    link.symlink_to(victim)
+    maker = link.lstat().st_uid
+    with pytest.raises(ReportError, match=r"a symbolic link another user made in .*not followed"):
+        output_target(link, uid=maker + 1)
+    assert victim.read_text(encoding="utf-8") == "mine\n"
+    # The link's own maker follows it; so does anyone in a folder that only its owner writes.
+    assert output_target(link, uid=maker) == (victim, False)
+    shared.chmod(0o755)
+    assert output_target(link, uid=maker + 1) == (victim, False)
+    assert os.geteuid() == maker  # write_atomic and the CLI judge as the user running them
