@@ -6,14 +6,17 @@ import contextlib
 import glob
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
 import shutil
 import time
+import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -534,11 +537,76 @@ _SECRET_KEY_RE = re.compile(
 _URL_RE = re.compile(r"""^(\s*url\s*=\s*)(["'])(.*?)\2""", re.MULTILINE)
 
 
+_REDACTED = "<redacted>"
+_SECRET_KEYS = frozenset({"external_id", "member_external_id"})
+_REWRITTEN = (
+    "# The inventory as sovscan read it, its secrets redacted: it writes one of them in a form\n"
+    "# (a quoted key, a multi-line string, an inline table) that its lines could not be\n"
+    "# redacted in, so comments and layout are not kept.\n"
+)
+
+
 def redact_inventory(text: str) -> str:
     """The inventory file with the values that act as shared secrets hidden: STS external ids,
-    and what a SaaS URL may carry (user information, query, fragment, path parameters)."""
-    text = _SECRET_KEY_RE.sub(r'\1"<redacted>"', text)
-    return _URL_RE.sub(lambda m: f"{m[1]}{m[2]}{without_secrets(m[3])}{m[2]}", text)
+    and what a SaaS URL may carry (user information, query, fragment, path parameters).
+
+    The file as written, line by line, when that hides them all (checked on the parsed
+    result); else the parsed inventory written again, redacted, since TOML can write a key
+    or a string in forms no pattern over lines follows."""
+    lines = _SECRET_KEY_RE.sub(rf'\1"{_REDACTED}"', text)
+    lines = _URL_RE.sub(lambda m: f"{m[1]}{m[2]}{without_secrets(m[3])}{m[2]}", lines)
+    try:
+        parsed = tomllib.loads(lines)
+        if _redacted(parsed) == parsed:
+            return lines
+    except (tomllib.TOMLDecodeError, RecursionError):
+        pass  # the patterns cut into a form they do not follow (`external_id = """...`)
+    try:
+        document = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return _REWRITTEN  # not an inventory sovscan could have read: nothing of it is kept
+    redacted = _redacted(document)
+    return _REWRITTEN + "".join(f"{_toml_key(k)} = {_toml(v)}\n" for k, v in redacted.items())
+
+
+def _redacted(value: Any, key: str | None = None) -> Any:
+    """`value` (parsed TOML) with every secret in it replaced."""
+    if isinstance(value, dict):
+        return {k: _redacted(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, key) for v in value]
+    if key in _SECRET_KEYS:
+        return _REDACTED
+    if key == "url" and isinstance(value, str):
+        return without_secrets(value)
+    return value
+
+
+def _toml(value: Any) -> str:
+    """`value` (parsed TOML) as a TOML value on one line: tables become inline tables."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime | date | dt_time):
+        return value.isoformat()
+    return _toml_key(str(value))
+
+
+def _toml_key(text: str) -> str:
+    """`text` as a TOML basic string (also a quoted key)."""
+    escaped = re.sub(
+        r'[\\"\x00-\x1f\x7f]',
+        lambda m: {"\\": "\\\\", '"': '\\"'}.get(m[0], f"\\u{ord(m[0]):04x}"),
+        text,
+    )
+    return f'"{escaped}"'
 
 
 def _policy_document(

@@ -364,6 +364,35 @@ def test_tokens_in_saas_urls_never_reach_the_bundle() -> None:
         assert secret not in redacted
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Valid TOML that the inventory reads as it reads the usual form, but that a pattern
+        # over lines missed: the secret reached the bundle's config.toml.
+        '[[aws]]\nrole_arn = "arn:aws:iam::123456789012:role/a"\nexternal_id = """Zx9-s3cr3t"""\n',
+        '[[aws]]\nrole_arn = "r"\nexternal_id = """\nZx9-s3cr3t"""\n',
+        '[[aws]]\nrole_arn = "arn:aws:iam::123456789012:role/a"\n"external_id" = "Zx9-s3cr3t"\n',
+        "[[aws]]\nrole_arn = \"r\"\nmember_role = \"m\"\nmember_external_id = '''Zx9-s3cr3t'''\n",
+        'aws = [{ role_arn = "r", external_id = "Zx9-s3cr3t" }]\n',
+        'saas = [{ name = "LMS", url = "https://lms.example/p?token=Zx9-s3cr3t" }]\n',
+        '[[saas]]\nname = "LMS"\nurl = """https://lms.example/p?token=Zx9-s3cr3t"""\n',
+        '[[saas]]\nname = "LMS"\n"url" = "https://admin:Zx9-s3cr3t@lms.example/p"\n',
+    ],
+)
+def test_secrets_written_in_any_toml_form_never_reach_the_bundle(text: str) -> None:
+    import tomllib
+
+    redacted = redact_inventory(text)
+    assert "Zx9-s3cr3t" not in redacted
+    document = tomllib.loads(redacted)  # still the inventory, secrets hidden
+    for source in document.get("aws", []):
+        for key in ("external_id", "member_external_id"):
+            assert source.get(key, "<redacted>") == "<redacted>"
+    for endpoint in document.get("saas", []):
+        assert endpoint["url"] == "https://lms.example/p"
+    assert len(document.get("aws", document.get("saas", []))) == 1
+
+
 def test_a_replay_names_rule_files_as_the_scan_did(
     bundle: tuple[Path, dict[str, Any]],
 ) -> None:
@@ -536,3 +565,19 @@ def test_replay_checks_the_recorded_manifest_digest(
     bad = runner.invoke(cli, ["replay", str(folder), "--manifest-sha256", "xyz"])
     assert bad.exit_code == 2 and bad.stdout == ""
     assert "expected 64 hexadecimal digits" in bad.stderr
+
+
+def test_an_inventory_written_again_to_redact_it_reads_as_the_original() -> None:
+    import tomllib
+
+    example = (Path(__file__).parents[1] / "sovscan.example.toml").read_text(encoding="utf-8")
+    text = (
+        example.replace("[[aws]]\n", '[[aws]]\n"external_id" = "Zx9-s3cr3t"\n', 1)
+        + '\n[[waivers]]\nfinding = "f"\nreason = "tab\\t, quote \\" and \\\\ é"\n'
+        'owner = "o"\nexpires = 2027-06-30\n'
+    )
+    redacted = redact_inventory(text)
+    assert "Zx9-s3cr3t" not in redacted
+    expected = tomllib.loads(text)
+    expected["aws"][0]["external_id"] = "<redacted>"
+    assert tomllib.loads(redacted) == expected
