@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -380,7 +380,7 @@ def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSou
         reader.fail(
             f"{where}.role_arn", "an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)", role_arn
         )
-    external_id = reader.text(table, f"{where}.external_id")
+    external_id = reader.text(table, f"{where}.external_id", hide=_secret_shown)
     regions_value = table.get("regions", ALL_REGIONS)
     regions: tuple[str, ...] | None
     if regions_value == ALL_REGIONS:
@@ -406,7 +406,7 @@ def _aws_source(reader: _Reader, table: Mapping[str, Any], where: str) -> AwsSou
         regions,
         reader.text(table, f"{where}.name"),
         member_role,
-        reader.text(table, f"{where}.member_external_id"),
+        reader.text(table, f"{where}.member_external_id", hide=_secret_shown),
         reader.text(table, f"{where}.classification_tag") or "DataClassification",
     )
 
@@ -469,7 +469,7 @@ def _saas(reader: _Reader, table: Mapping[str, Any], where: str, default: str) -
         },
     )
     name = reader.text(table, f"{where}.name", required=True)
-    url = reader.text(table, f"{where}.url", required=True)
+    url = reader.text(table, f"{where}.url", required=True, hide=_url_shown)
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
@@ -789,6 +789,19 @@ def _dedupe(values: Any) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
+def _secret_shown(value: object) -> str:
+    """A bad secret (an STS external id) as an error may describe it: its kind, never itself."""
+    if isinstance(value, str):
+        return f"a text of {len(value)} characters (not shown: it is a secret)"
+    kind = {list: "list", dict: "table", bool: "boolean", int: "number", float: "number"}
+    return f"a {kind.get(type(value), 'value')} (not shown: it is a secret)"
+
+
+def _url_shown(value: object) -> str:
+    """A bad URL as an error may show it: without what can carry a token."""
+    return shown(without_secrets(value) if isinstance(value, str) else value)
+
+
 class _Reader:
     """Typed access to a TOML document that fails with 'file: key: expected ...; got ...'."""
 
@@ -826,14 +839,25 @@ class _Reader:
             self.fail(key, f"an array of tables written [[{key}]]", value)
         return value
 
-    def text(self, table: Mapping[str, Any], key: str, *, required: bool = False) -> Any:
+    def text(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        *,
+        required: bool = False,
+        hide: Callable[[object], str] | None = None,
+    ) -> Any:
+        """A key's string; a bad value is shown through `hide` when given (`_secret_shown`,
+        `_url_shown`), for stderr ends up in CI logs."""
         value = table.get(key.rsplit(".", 1)[-1])
         if value is None:
             if required:
                 self.missing(key, "a non-empty string")
             return None
         if not isinstance(value, str) or not value.strip() or len(value) > 512:
-            self.fail(key, "a non-empty string of at most 512 characters", value)
+            expected = "a non-empty string of at most 512 characters"
+            got = shown(value) if hide is None else hide(value)
+            raise ConfigError(f"{self.label}: {key}: expected {expected}; got {got}")
         return value.strip()
 
     def str_list(self, table: Mapping[str, Any], key: str) -> list[Any]:

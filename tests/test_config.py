@@ -36,6 +36,9 @@ classification = "personal"
 """
 
 
+INSTITUTION = '[institution]\nname = "X"\nhome = "CA"\n'
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "sovscan.toml"
     path.write_text(text, encoding="utf-8")
@@ -110,6 +113,25 @@ def test_defaults_when_optional_keys_are_missing(tmp_path: Path) -> None:
             "saas[0].classification: expected a classification label",
         ),
         ('[institution\nname = "X"\n', "invalid TOML"),
+        # The value of a bad secret was quoted back on stderr, which CI logs keep.
+        (
+            f'{INSTITUTION}[[aws]]\nexternal_id = "Zx9-s3cr3t{"b" * 600}"\n',
+            "aws[0].external_id: expected a non-empty string of at most 512 characters; "
+            + "got a text of 610 characters (not shown: it is a secret)",
+        ),
+        (
+            f'{INSTITUTION}[[aws]]\nexternal_id = ["Zx9-s3cr3t"]\n',
+            "got a list (not shown: it is a secret)",
+        ),
+        (
+            f'{INSTITUTION}[[aws]]\nmember_external_id = {{ a = "Zx9-s3cr3t" }}\n',
+            "member_external_id: expected a non-empty string",
+        ),
+        (
+            f'{INSTITUTION}[[saas]]\nname="L"\nurl = "https://l.example/?t=Zx9-s3cr3t{"a" * 600}"',
+            "saas[0].url: expected a non-empty string of at most 512 characters; "
+            + "got 'https://l.example/'",
+        ),
         # tomllib recurses per level: a deep array was an internal error, exit 4.
         ('[institution]\nname = "X"\nx = ' + "[" * 50_000 + "]" * 50_000, "nested too deeply"),
         ('[institution]\nname = "X"\nx = ' + "{a=" * 50_000 + "1" + "}" * 50_000, "too deeply"),
@@ -125,6 +147,7 @@ def test_bad_values_fail_with_one_line_naming_file_and_key(
     assert message.startswith(f"{path}: ")
     assert expected in message
     assert "\n" not in message
+    assert "Zx9-s3cr3t" not in message  # a secret is named, never shown
 
 
 @pytest.mark.parametrize(
