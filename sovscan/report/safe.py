@@ -78,3 +78,17 @@ def utf8_safe(text: str) -> str:
 def html_text(text: object) -> str:
     """`text` as HTML text or a quoted attribute value: markup escaped, controls replaced."""
     return escape(strip_controls(str(text)), quote=True)
+
+
+_SARIF_BRACKET_RE = re.compile(r"(\\*)([\[\]])")
+
+
+def sarif_text(text: str) -> str:
+    """`text` as a SARIF plain-text message that shows it as is: no embedded link.
+
+    SARIF reads `[text](target)` in a plain-text message as a link (2.1.0, section 3.11.6)
+    and code-scanning viewers render it, so each literal bracket is escaped (`\\[`); the
+    backslashes before one are doubled first, so that the bracket stays escaped whether a
+    viewer reads `\\\\` as one backslash or as two.
+    """
+    return _SARIF_BRACKET_RE.sub(lambda m: m[1] * 2 + "\\" + m[2], text)

@@ -17,6 +17,7 @@ from typing import Any
 from sovscan.inventory_lines import Inventory, Span
 from sovscan.model import Asset, Finding, Scan, ScanScope, Severity, Status
 from sovscan.report.json import dumps_indented
+from sovscan.report.safe import sarif_text
 from sovscan.scope import scope_unit
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -85,7 +86,9 @@ def render(scan: Scan, inventory: Inventory | None = None) -> str:
                         "toolExecutionNotifications": [
                             {
                                 "level": "warning",
-                                "message": {"text": f"not seen: {gap.scope}: {gap.reason}"},
+                                "message": {
+                                    "text": sarif_text(f"not seen: {gap.scope}: {gap.reason}")
+                                },
                             }
                             for gap in scan.gaps
                         ],
@@ -186,8 +189,8 @@ def _location(
         return {
             "physicalLocation": {"artifactLocation": artifact},
             "message": {
-                "text": f"The inventory declares nothing that brings {finding.asset_id} into "
-                "the scan on a line of its own (a domain of the --domains file, say): the "
+                "text": f"The inventory declares nothing that brings {sarif_text(finding.asset_id)}"
+                " into the scan on a line of its own (a domain of the --domains file, say): the "
                 "location is the whole inventory."
             },
             "logicalLocations": logical,
@@ -195,7 +198,7 @@ def _location(
     what, span = declared
     return {
         "physicalLocation": {"artifactLocation": artifact, "region": _region(span)},
-        "message": {"text": f"{what}: brings {finding.asset_id} into the scan."},
+        "message": {"text": f"{what}: brings {sarif_text(finding.asset_id)} into the scan."},
         "logicalLocations": logical,
     }
 
@@ -257,7 +260,7 @@ def _result(
         # SARIF 2.1.0 §3.27.9: a result whose kind is not "fail" has level "none".
         "level": _LEVEL[finding.severity] if finding.status is Status.RISK else "none",
         "kind": "fail" if finding.status is Status.RISK else "review",
-        "message": {"text": text},
+        "message": {"text": sarif_text(text)},
         "locations": [location],
         "partialFingerprints": {
             "sovscanFindingKey/v1": finding.key,

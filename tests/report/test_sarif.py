@@ -144,3 +144,30 @@ def test_an_asset_the_inventory_does_not_declare_points_at_the_whole_file() -> N
         "artifactLocation": {"uri": "audit/sovscan.toml", "uriBaseId": "%SRCROOT%"}
     }
     assert "dns:other.example:txt:acme" in location["message"]["text"]
+
+
+def test_hostile_brackets_never_become_embedded_links() -> None:
+    # SARIF plain text reads `[text](target)` as a link (§3.11.6), and code-scanning viewers
+    # render it: an Organizations account name or a redirect a SaaS server sent became a link
+    # to a page of the attacker's choosing. Literal brackets are escaped, backslashes before
+    # them too, so no reading of `\\` leaves a bracket bare.
+    import re
+
+    hostile = r"[approved](https://evil.example/) \[x\](https://evil.example/)"
+    base = make_scan()
+    finding = replace(base.findings[0], message=f"Account {hostile} has no policy")
+    scan = replace(
+        base,
+        findings=(finding, *base.findings[1:]),
+        gaps=(Gap("https:lms.example", f"redirect to {hostile} not followed"),),
+    )
+    log = json.loads(render(scan))
+    run = log["runs"][0]
+    texts = [r["message"]["text"] for r in run["results"]]
+    texts += [n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]]
+    escaped = r"\[approved\](https://evil.example/) \\\[x\\\](https://evil.example/)"
+    assert f"Account {escaped} has no policy" in texts
+    assert f"not seen: https:lms.example: redirect to {escaped} not followed" in texts
+    for text in texts:
+        # A bracket is bare when an even number of backslashes (none included) precedes it.
+        assert not re.search(r"(?<!\\)(?:\\\\)*[\[\]]", text), text
