@@ -236,6 +236,15 @@ class _DomainScan:
         mailbox = self.mailbox(seen)
         if mailbox is not None:
             yield mailbox
+        for result in self.memo.values():
+            if result.unread:
+                # A foreign mail host or the SPF record may be among the records not read.
+                held = len(result.records) + result.unread
+                yield Gap(
+                    f"dns:{bounded(result.qname, 255)}:{result.rdtype}",
+                    f"the answer holds {held} records; only the first {MAX_RECORDS} were read: "
+                    "the others were not judged",
+                )
 
     def mailbox(self, seen: Sequence[Asset]) -> Asset | None:
         """The domain's mailbox: the mail signals already observed, gathered for attribution.

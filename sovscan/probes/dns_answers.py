@@ -101,7 +101,10 @@ def plain_lookup(
     # Without the authority section a NODATA after a chain looks open, as dnspython reads the
     # same bytes; `dns_prefetch.lookup_from_result` reads the whole response for those.
     is_open = outcome == "nodata" and bool(chain)
-    return Lookup(name, rdtype, outcome, found, chain, detail, observed, chain_open=is_open)
+    unread = len(records) - len(found)
+    return Lookup(
+        name, rdtype, outcome, found, chain, detail, observed, chain_open=is_open, unread=unread
+    )
 
 
 Group = tuple[int, list[Made]]  # the RRset's TTL and its rdata

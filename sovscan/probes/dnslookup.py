@@ -51,6 +51,9 @@ class Lookup:
     # stopped short of the end (it does not hold that zone), so the end's own records are not
     # known to be absent; `follow` asks the end.
     chain_open: bool = False
+    # Records of the answer past MAX_RECORDS, not read: what they hold was not judged, so the
+    # probe reports a gap rather than a domain seen whole.
+    unread: int = 0
 
     @property
     def failed(self) -> bool:
@@ -195,7 +198,11 @@ def lookup_from_response(
     chain_text = tuple(host_text(n) for n in chain)
     found = records[:MAX_RECORDS]
     is_open = outcome == "nodata" and bool(chain) and not _end_has_soa(response, chain[-1])
-    return Lookup(name, rdtype, outcome, found, chain_text, detail, observed, chain_open=is_open)
+    unread = len(records) - len(found)
+    return Lookup(
+        name, rdtype, outcome, found, chain_text, detail, observed,
+        chain_open=is_open, unread=unread,
+    )  # fmt: skip
 
 
 AuthorityRecord = tuple[str, int, str]

@@ -197,9 +197,12 @@ def test_an_oversized_spf_record_is_read_bounded() -> None:
 def test_a_flood_of_mx_records_is_capped() -> None:
     z = zone()
     z.add(DOMAIN, "MX", *[f"{i} mx{i}.{DOMAIN}." for i in range(300)])
-    assets, _gaps, elapsed, _ = probe(z)
+    assets, gaps, elapsed, _ = probe(z)
     assert len([a for a in assets if a.kind == "dns.mx"]) <= MAX_RECORDS
     assert elapsed < 30
+    # The records past the cap were never judged (a foreign mail host among them): the
+    # domain is partial, not complete.
+    assert Gap(f"dns:{DOMAIN}:MX", UNREAD.format(n=301)) in gaps
 
 
 def test_a_cname_loop_is_a_gap_naming_the_loop() -> None:
@@ -313,8 +316,16 @@ def dns_time():  # type: ignore[no-untyped-def]
 def test_a_flood_of_txt_tokens_is_capped() -> None:
     z = zone()
     z.add(DOMAIN, "TXT", *[f'"vendor{i}-verification=token{i:06d}"' for i in range(400)])
-    assets, _gaps, _elapsed, _ = probe(z)
+    assets, gaps, _elapsed, _ = probe(z)
     assert len([a for a in assets if a.kind == "dns.txt"]) <= MAX_RECORDS
+    # The SPF record may be among the records not read: "no SPF record" would be a guess.
+    (gap,) = [g for g in gaps if g.scope == f"dns:{DOMAIN}:TXT"]
+    assert gap.reason.endswith(
+        f"only the first {MAX_RECORDS} were read: the others were not judged"
+    )
+
+
+UNREAD = "the answer holds {n} records; only the first 64 were read: the others were not judged"
 
 
 def test_truncation_then_garbage_over_tcp_is_a_bounded_gap() -> None:
