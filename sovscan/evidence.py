@@ -171,9 +171,7 @@ def write_bundle_pieces(
             )
         for index, folder in enumerate(rule_dirs):
             shutil.copytree(
-                folder,
-                staging / RULES_DIR / f"{index}-{folder.name}",
-                ignore=shutil.ignore_patterns("__pycache__", ".*"),
+                folder, staging / RULES_DIR / f"{index}-{folder.name}", ignore=_not_rules
             )
         files = {
             path.relative_to(staging).as_posix(): _sha256(path)
@@ -196,6 +194,24 @@ def write_bundle_pieces(
         if isinstance(exc, OSError):
             raise EvidenceError(f"--evidence: {target}: cannot write ({exc.strerror})") from None
         raise
+
+
+def _not_rules(folder: str, names: list[str]) -> set[str]:
+    """What a rules folder holds besides rule files (`.yaml`, all the loader reads) and the
+    folders holding them (not through a link: the loader does not follow one): left out of the
+    bundle, for a folder from elsewhere may link to any file of the user's (`notes.txt ->
+    ~/.aws/credentials`), which copying would follow."""
+
+    def kept(path: str) -> bool:
+        if os.path.islink(path) and os.path.isdir(path):
+            return False
+        return path.endswith(".yaml") or os.path.isdir(path)
+
+    return {
+        name
+        for name in names
+        if name.startswith(".") or name == "__pycache__" or not kept(os.path.join(folder, name))
+    }
 
 
 def _remove_stale_staging(parent: Path, name: str) -> None:

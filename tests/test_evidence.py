@@ -55,6 +55,30 @@ def test_bundle_round_trip(tmp_path: Path, rules_dir: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_only_rule_files_are_bundled_never_what_a_link_in_a_rules_folder_names(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    # A rules folder from elsewhere (a shared repository) may hold a link to the scanning
+    # user's credentials: the bundle, handed to auditors, copied the file it named.
+    secret = tmp_path / "home" / ".aws" / "credentials"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("aws_secret_access_key = Zx9-s3cr3t\n", encoding="utf-8")
+    (rules_dir / "storage" / "notes.txt").symlink_to(secret)
+    (secret.parent / "keys.yaml").write_text("key: Zx9-s3cr3t\n", encoding="utf-8")
+    (rules_dir / "aws").symlink_to(secret.parent)  # the loader reads no rule through it
+    (rules_dir / "README.md").write_text("# our rules\n", encoding="utf-8")
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, make_scan(), config_file=None, rule_dirs=[rules_dir])
+    assert sorted(p.relative_to(bundle).as_posix() for p in (bundle / "rules").rglob("*")) == [
+        "rules/0-rules",
+        "rules/0-rules/frameworks.yaml",
+        "rules/0-rules/storage",
+        "rules/0-rules/storage/x.yaml",
+    ]
+    assert not any(b"Zx9-s3cr3t" in p.read_bytes() for p in bundle.rglob("*") if p.is_file())
+    assert verify_bundle(bundle) == []
+
+
 def test_tampering_is_detected(tmp_path: Path, rules_dir: Path) -> None:
     bundle = tmp_path / "bundle"
     write_bundle(bundle, make_scan(), config_file=None, rule_dirs=[rules_dir])
