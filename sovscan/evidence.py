@@ -359,14 +359,15 @@ def load_observations(folder: Path, *, manifest_sha256: str | None = None) -> Ob
                 )
                 for w in policy.get("waivers", [])
             ),
-            profile=policy.get("profile"),
+            profile=_profile(policy.get("profile")),
             networks=_networks(folder, policy.get("networks", [])),
             scan_id=original,
             rules_digest=digests["rules"],
             data_digest=digests["data"],
             dns_resolver=_dns_resolver(document.get("dns_resolver")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # AttributeError: a list or a number where an object belongs (`attributes: [1]`).
         raise EvidenceError(f"{folder / OBSERVATIONS}: malformed observations ({exc!r})") from None
 
 
@@ -673,6 +674,12 @@ def _networks(folder: Path, value: Any) -> tuple[DeclaredNetwork, ...]:
         return parse_networks(value, str(folder / POLICY))
     except ConfigError as exc:
         raise EvidenceError(f"malformed declared networks: {exc}") from None
+
+
+def _profile(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"profile: expected a profile name; got {shown(value)}")
 
 
 def _frameworks(value: Any) -> tuple[str, ...] | None:

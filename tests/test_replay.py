@@ -581,3 +581,26 @@ def test_an_inventory_written_again_to_redact_it_reads_as_the_original() -> None
     expected = tomllib.loads(text)
     expected["aws"][0]["external_id"] = "<redacted>"
     assert tomllib.loads(redacted) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("observations.json", lambda d: {**d, "assets": [{**d["assets"][0], "attributes": [1]}]}),
+        ("policy.json", lambda d: {**d, "profile": ["eu-gdpr"]}),
+        ("policy.json", lambda d: {**d, "profile": {"a": 1}}),
+    ],
+)
+def test_a_malformed_bundle_that_verifies_is_one_line_not_an_internal_error(
+    bundle: tuple[Path, dict[str, Any]], name: str, change: Any
+) -> None:
+    # Rewritten with its manifest, so it verifies: the replay stopped with an internal error
+    # (exit 4) instead of saying what is malformed.
+    folder, _ = bundle
+    _rewrite(folder, name, change)
+    replayed = CliRunner().invoke(cli, ["replay", str(folder), "--format", "json"])
+    assert replayed.exit_code == 2, replayed.stderr
+    (line,) = replayed.stderr.splitlines()
+    assert line.startswith(
+        f"sovscan: error: {folder / 'observations.json'}: malformed observations"
+    )
