@@ -636,7 +636,7 @@ def read_domains_file(path: Path) -> DomainsFile:
     )
     # French Excel writes ';' between cells, as ',' is its decimal mark.
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    cells = next(csv.reader([first], delimiter=delimiter), [])
+    cells = next((row for _n, row in _read_csv(path, [first], delimiter, number)), [])
     header = [cell.strip().lower() for cell in cells]
     column = next((header.index(c) for c in DOMAIN_COLUMNS if c in header), None)
     rows: Iterable[tuple[int, str, str]]
@@ -674,14 +674,29 @@ def read_domains_file(path: Path) -> DomainsFile:
     )
 
 
+def _read_csv(
+    path: Path, lines: Sequence[str], delimiter: str, first: int = 1
+) -> Iterator[tuple[int, list[str]]]:
+    """Each CSV row with the line it ends on (from `first`); a row the csv module refuses (a
+    cell over its 131,072 characters) is a ConfigError naming the line, not an internal error."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = first + reader.line_num - 1
+            raise ConfigError(f"{path}:{line}: not a CSV row sovscan can read ({exc})") from None
+        yield first + reader.line_num - 1, row
+
+
 def _csv_rows(
     path: Path, lines: Sequence[str], delimiter: str, column: int, name: int | None
 ) -> Iterator[tuple[int, str, str]]:
     """Each row's line number, domain cell and name cell ("" without a name column)."""
-    reader = csv.reader(lines, delimiter=delimiter)
     seen_header = False
-    for row in reader:
-        number = reader.line_num
+    for number, row in _read_csv(path, lines, delimiter):
         if not row or (len(row) == 1 and not row[0].strip()) or row[0].startswith("#"):
             continue
         if not seen_header:

@@ -126,6 +126,16 @@ def test_a_csv_row_with_an_empty_domain_cell_is_an_error(tmp_path: Path) -> None
     )
 
 
+def test_a_csv_cell_past_the_csv_modules_limit_is_one_line(tmp_path: Path) -> None:
+    # csv.Error (a field over 131,072 characters, as a pasted blob makes) was an internal error.
+    path = write(tmp_path, f'domain,name\na.example,A\nb.example,"{"x" * 200_000}"\n')
+    with pytest.raises(ConfigError) as caught:
+        read_domains_file(path)
+    assert str(caught.value) == (
+        f"{path}:3: not a CSV row sovscan can read (field larger than field limit (131072))"
+    )
+
+
 def test_an_unreadable_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read the domains file"):
         read_domains_file(tmp_path / "missing.txt")
