@@ -55,6 +55,11 @@ def txt_text(rdata: dns.rdata.Rdata) -> str:
     return raw[:MAX_TXT_BYTES].decode("utf-8", "replace")
 
 
+def _txt_bytes(rdata: dns.rdata.Rdata) -> int:
+    """A TXT record's length in bytes, its strings joined (0 for any other record)."""
+    return sum(len(s) for s in getattr(rdata, "strings", ()))
+
+
 _TOKEN_PAIR = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\s*[=:]\s*(\S+)$")
 _TOKEN_PREFIX = re.compile(
     r"^([A-Za-z][A-Za-z0-9]*(?:[_-](?:verify|verification|site|domain|code))*)[_-]([A-Za-z0-9][\w.-]{5,})$"
@@ -237,13 +242,22 @@ class _DomainScan:
         if mailbox is not None:
             yield mailbox
         for result in self.memo.values():
+            scope = f"dns:{bounded(result.qname, 255)}:{result.rdtype}"
             if result.unread:
                 # A foreign mail host or the SPF record may be among the records not read.
                 held = len(result.records) + result.unread
                 yield Gap(
-                    f"dns:{bounded(result.qname, 255)}:{result.rdtype}",
+                    scope,
                     f"the answer holds {held} records; only the first {MAX_RECORDS} were read: "
                     "the others were not judged",
+                )
+            longest = max((_txt_bytes(r) for r in result.records), default=0)
+            if longest > MAX_TXT_BYTES:
+                # An SPF include of a foreign sender may lie past the cut (`txt_text`).
+                yield Gap(
+                    scope,
+                    f"a TXT record of {longest} bytes; only the first {MAX_TXT_BYTES} were read: "
+                    "the rest was not judged",
                 )
 
     def mailbox(self, seen: Sequence[Asset]) -> Asset | None:
