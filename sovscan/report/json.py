@@ -22,6 +22,7 @@ from sovscan.model import (
     Scan,
     Score,
 )
+from sovscan.report.safe import json_text_safe
 from sovscan.scope import scope_document
 
 SCHEMA = "sovscan.scan/1"
@@ -150,7 +151,14 @@ def spliced_json(
     document: Mapping[str, Any], lists: Mapping[str, Callable[[], Iterable[str]]]
 ) -> Iterator[str]:
     """`render`'s text of `document`, where each top-level list named in `lists` comes as its
-    elements already encoded by `item_json` (read back from disk by a streamed scan)."""
+    elements already encoded by `item_json` (read back from disk by a streamed scan); the
+    characters JSON leaves raw that a terminal acts on escaped (`safe.json_text_safe`)."""
+    return (json_text_safe(piece) for piece in _spliced(document, lists))
+
+
+def _spliced(
+    document: Mapping[str, Any], lists: Mapping[str, Callable[[], Iterable[str]]]
+) -> Iterator[str]:
     yield "{"
     for index, (key, value) in enumerate(document.items()):
         yield f"{',' if index else ''}\n  {json.dumps(key, ensure_ascii=False)}: "

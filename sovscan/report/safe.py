@@ -92,3 +92,14 @@ def sarif_text(text: str) -> str:
     viewer reads `\\\\` as one backslash or as two.
     """
     return _SARIF_BRACKET_RE.sub(lambda m: m[1] * 2 + "\\" + m[2], text)
+
+
+_JSON_INVISIBLE_RE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def json_text_safe(text: str) -> str:
+    """JSON text with the characters JSON leaves raw but a terminal or a viewer acts on (C1
+    controls such as the CSI U+009B, bidirectional overrides, line and paragraph separators)
+    written as `\\uXXXX` escapes: the same JSON value, shown inert. They occur only inside
+    strings, so any piece of a document may be passed."""
+    return _JSON_INVISIBLE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

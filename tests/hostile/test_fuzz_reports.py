@@ -107,6 +107,16 @@ def test_json_round_trips_exactly(scan: Scan) -> None:
 
 @FUZZ
 @given(hostile_scans())
+def test_json_holds_no_raw_c1_or_bidi_controls(scan: Scan) -> None:
+    # JSON escapes only C0: a C1 CSI (U+009B) or a bidi override reached a terminal (`scan
+    # --format json` on stdout) or a reviewer's diff raw. Escaped, the text reads back the same
+    # (test_json_round_trips_exactly).
+    text = REPORTERS["json"](scan)
+    assert re.search("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]", text) is None
+
+
+@FUZZ
+@given(hostile_scans())
 def test_sarif_is_json(scan: Scan) -> None:
     log = json.loads(REPORTERS["sarif"](scan))
     assert log["version"] == "2.1.0"
