@@ -25,8 +25,8 @@ CHAIN_FORMAT = "sovscan.chain/1"
 # the scans recorded before it keep theirs (only when not NULL, say), or old links would break.
 _SCAN_COLUMNS = "id, institution, started_at, finished_at, score, complete, scope"
 # Added later, each hashed on its own line only when not NULL (`_LATER_SCAN_COLUMNS`): the units
-# a scan's gaps left incomplete (history migration 7).
-_LATER_SCAN_COLUMNS = ("incomplete",)
+# a scan's gaps left incomplete (history migration 7), the rules it judged by (migration 8).
+_LATER_SCAN_COLUMNS = ("incomplete", "rules")
 _FINDING_COLUMNS = (
     "key, rule_id, asset_id, status, severity, message, waived, waiver_owner, waiver_expires"
 )

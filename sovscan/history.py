@@ -105,6 +105,11 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # incomplete when the scan was partial, none when it was complete, as they recorded. The
     # hash chain covers it when not NULL, so older links keep their digests.
     "ALTER TABLE scans ADD COLUMN incomplete TEXT",
+    # The ids of the rules each scan judged by (a JSON list): a profile or a rules folder can
+    # leave a rule out, and a scan that did not judge a rule tells nothing of its findings (gone
+    # from it, a risk is not resolved). NULL in scans recorded before: every rule, as judged.
+    # The hash chain covers it when not NULL.
+    "ALTER TABLE scans ADD COLUMN rules TEXT",
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -146,6 +151,9 @@ class StoredWaiver:
 # Why a change reads "unseen" (or an asset "new" that was there before the older scan's scope
 # left it out, or a risk "unaccepted"): the `reason` of a FindingChange or AssetChange.
 OUT_OF_SCOPE = "out of the newer scan's scope"
+NOT_JUDGED = (
+    "not judged by the newer scan: its rules (a profile, or rules folders) leave the rule out"
+)
 NOT_SEEN = "not seen by the newer scan, which is partial"
 # NOT_SEEN where the newer scan kept which units its gaps touched: "...: a gap in domain a.example"
 NOT_SEEN_IN = NOT_SEEN + ": {gap}"
@@ -442,8 +450,8 @@ def record_scan(
             connection.execute("DELETE FROM scans WHERE id = ?", (scan.id,))
             cursor = connection.execute(
                 "INSERT INTO scans (id, institution, started_at, finished_at, score, complete,"
-                " document, scope, incomplete)"
-                " VALUES (?, ?, ?, ?, ?, ?, CAST(zeroblob(?) AS TEXT), ?, ?)",
+                " document, scope, incomplete, rules)"
+                " VALUES (?, ?, ?, ?, ?, ?, CAST(zeroblob(?) AS TEXT), ?, ?, ?)",
                 (
                     scan.id,
                     scan.policy.institution,
@@ -454,6 +462,7 @@ def record_scan(
                     size,
                     _scope_text(scan.scope),
                     _incomplete_text(scan),
+                    _rules_text(scan),
                 ),
             )
             _write_document(connection, cursor.lastrowid, document())
@@ -509,6 +518,26 @@ def _incomplete_text(scan: Scan) -> str:
     return utf8_safe(json.dumps(list(units), ensure_ascii=False))
 
 
+def _rules_text(scan: Scan) -> str | None:
+    """The `rules` column: the ids of the rules the scan judged by, as a JSON list; None when
+    the scan names none (a scan made without its rules' words: every rule, as before)."""
+    if not scan.rules:
+        return None
+    return utf8_safe(json.dumps(sorted(scan.rules), ensure_ascii=False))
+
+
+def _rules_of(text: object) -> frozenset[str] | None:
+    """The rules a scan judged by, from its `rules` column; None (every rule) when it did not
+    keep them, or kept something that is not a list of ids (edited by hand)."""
+    try:
+        ids = None if text is None else json.loads(str(text))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        return None
+    return frozenset(ids)
+
+
 def _incomplete_of(complete: object, text: object) -> tuple[str, ...] | None:
     """A scan's incomplete units from its `complete` and `incomplete` columns: none for a
     complete scan, None (every unit) for a partial one that did not keep them, or whose list
@@ -532,23 +561,31 @@ class _Scopes:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
-        self._read: dict[str, tuple[ScanScope | None, UnitGaps | None]] = {}
+        self._read: dict[str, tuple[ScanScope | None, UnitGaps | None, frozenset[str] | None]] = {}
         connection.create_function("sovscan_covers", 3, self._sql_covers)
         connection.create_function("sovscan_saw", 3, self._sql_saw)
+        connection.create_function("sovscan_judged", 2, self._sql_judged)
 
-    def _of(self, scan_id: str) -> tuple[ScanScope | None, UnitGaps | None]:
+    def _of(self, scan_id: str) -> tuple[ScanScope | None, UnitGaps | None, frozenset[str] | None]:
         if scan_id not in self._read:
             row = self._connection.execute(
-                "SELECT scope, complete, incomplete FROM scans WHERE id = ?", (scan_id,)
+                "SELECT scope, complete, incomplete, rules FROM scans WHERE id = ?", (scan_id,)
             ).fetchone()
-            text, complete, incomplete = (None, 0, None) if row is None else row
+            text, complete, incomplete, rules = (None, 0, None, None) if row is None else row
             try:
                 parsed = None if text is None else scope_from_document(json.loads(text))
             except (ValueError, RecursionError):
                 parsed = None
             units = _incomplete_of(complete, incomplete)
-            self._read[scan_id] = (parsed, None if units is None else UnitGaps(units))
+            gaps = None if units is None else UnitGaps(units)
+            self._read[scan_id] = (parsed, gaps, _rules_of(rules))
         return self._read[scan_id]
+
+    def judged(self, scan_id: str, rule_id: str) -> bool:
+        """Whether scan `scan_id` judged by rule `rule_id` (always, for a scan recorded before
+        sovscan kept its rules): one that did not tells nothing of its findings."""
+        rules = self._of(scan_id)[2]
+        return rules is None or rule_id in rules
 
     def of(self, scan_id: str) -> ScanScope | None:
         """A scan's scope; None when unknown (a scan recorded before scopes were kept)."""
@@ -575,6 +612,9 @@ class _Scopes:
 
     def _sql_covers(self, scan_id: object, unit: object, asset_id: object) -> int:
         return int(self.covers(str(scan_id), None if unit is None else str(unit), str(asset_id)))
+
+    def _sql_judged(self, scan_id: object, rule_id: object) -> int:
+        return int(self.judged(str(scan_id), str(rule_id)))
 
     def _sql_saw(self, scan_id: object, unit: object, asset_id: object) -> int:
         return int(self.saw(str(scan_id), None if unit is None else str(unit), str(asset_id)))
@@ -737,7 +777,11 @@ def _setting(value: object, label: str) -> str:
         items = json.loads(value)
         return ", ".join(str(item) for item in items) if items else "none"
     text = str(value)
-    return text[:12] if label.endswith("(digest)") else text
+    if not label.endswith("(digest)"):
+        return text
+    # A profile's rules are "<digest>+<profile>": the digest cut, the profile kept.
+    digest, plus, rest = text.partition("+")
+    return f"{digest[:12]}{plus}{rest}"
 
 
 def scope_dropped_since(path: Path, scan_id: str) -> tuple[StoredScan | None, tuple[str, ...]]:
@@ -882,15 +926,16 @@ def relabelled_risks(path: Path, new_id: str) -> tuple[Relabel, ...]:
 # The latest scan before :scan_id (of :institution, started :started_at) that saw the unit of
 # finding `n` (whose asset's row in :scan_id is `a`) whole and could tell it: no gap touched
 # the unit there (`s.complete = 1` answers without asking Python), and the finding was risk or
-# ok, or absent though that scan's scope covered its unit. Unknown findings tell nothing. NULL
-# when none. `_TOLD_ROW` asks the same for the Python diff.
+# ok, or absent though that scan's scope covered its unit and it judged by the finding's rule.
+# Unknown findings tell nothing. NULL when none. `_TOLD_ROW` asks the same for the Python diff.
 _LAST_TOLD_SCAN = (
     "(SELECT s.id FROM scans s LEFT JOIN findings t ON t.scan_id = s.id AND t.key = n.key"
     " WHERE s.institution = :institution"
     " AND (s.started_at, s.id) < (:started_at, :scan_id)"
     " AND (s.complete = 1 OR sovscan_saw(s.id, a.scope, n.asset_id))"
     " AND (t.status != 'unknown'"
-    "  OR (t.status IS NULL AND sovscan_covers(s.id, a.scope, n.asset_id)))"
+    "  OR (t.status IS NULL AND sovscan_covers(s.id, a.scope, n.asset_id)"
+    "   AND sovscan_judged(s.id, n.rule_id)))"
     " ORDER BY s.started_at DESC, s.id DESC LIMIT 1)"
 )
 
@@ -1042,23 +1087,24 @@ class _Pair:
         row = self.connection.execute(_ASSET_OF_SCAN, (scan_id, asset_id)).fetchone()
         return None if row is None else tuple(row)
 
-    def told_new(self, after: Sequence[Any] | None, asset_id: str) -> bool:
+    def told_new(self, after: Sequence[Any] | None, asset_id: str, rule_id: str) -> bool:
         """Whether the newer scan told this finding's status: risk or ok, or absent (gone)
-        though it covered the asset's unit and saw it whole. An unknown finding, or one it
-        lacks in a unit a gap touched or its scope left out, tells nothing."""
+        though it covered the asset's unit, saw it whole and judged by the finding's rule. An
+        unknown finding, or one it lacks in a unit a gap touched or its scope left out, or by
+        a rule it did not judge by, tells nothing."""
         if after is not None:
             return bool(after[3] != Status.UNKNOWN)
-        return self.whole(self.new, asset_id)
+        return self.whole(self.new, asset_id) and self.scopes.judged(self.new.id, rule_id)
 
-    def told_old(self, before: Sequence[Any] | None, asset_id: str) -> bool:
+    def told_old(self, before: Sequence[Any] | None, asset_id: str, rule_id: str) -> bool:
         """Whether the older scan told this finding's status as `--fail-on-new` reads a scan
         (`_LAST_TOLD_SCAN`): no gap touched its unit, and it was risk or ok there, or absent
-        though the scan's scope covered its unit."""
+        though the scan's scope covered its unit and it judged by the finding's rule."""
         if not self.saw(self.old, asset_id):
             return False
         if before is not None:
             return bool(before[3] != Status.UNKNOWN)
-        return self.covered(self.old, asset_id)
+        return self.covered(self.old, asset_id) and self.scopes.judged(self.old.id, rule_id)
 
     def older_gap(self, asset_id: str, told_in: str | None) -> str:
         """OLDER_GAP (or OLDER_GAP_NEVER) for an asset whose unit a gap of the older scan
@@ -1080,34 +1126,48 @@ _TOLD_ROW = (
     " LEFT JOIN findings t ON t.scan_id = s.id AND t.key = ?"
     " WHERE s.institution = ? AND (s.started_at, s.id) < (?, ?)"
     " AND (s.complete = 1 OR sovscan_saw(s.id, ?, ?))"
-    " AND (t.status != 'unknown' OR (t.status IS NULL AND sovscan_covers(s.id, ?, ?)))"
+    " AND (t.status != 'unknown'"
+    "  OR (t.status IS NULL AND sovscan_covers(s.id, ?, ?) AND sovscan_judged(s.id, ?)))"
     " ORDER BY s.started_at DESC, s.id DESC LIMIT 1"
 )
 
 
-def _told_before(pair: _Pair, key: str, asset_id: str) -> tuple[Sequence[Any] | None, str | None]:
+def _told_before(
+    pair: _Pair, key: str, asset_id: str, rule_id: str
+) -> tuple[Sequence[Any] | None, str | None]:
     """The finding as the latest scan before the older scan that saw its unit whole and could
     tell it had it (None when it was gone there), and that scan's id (None when no such scan
     exists)."""
     scan, unit = pair.old, pair.unit(asset_id)
     row = pair.connection.execute(
         _TOLD_ROW,
-        (key, scan.institution, scan.started_at, scan.id, unit, asset_id, unit, asset_id),
+        (
+            key,
+            scan.institution,
+            scan.started_at,
+            scan.id,
+            unit,
+            asset_id,
+            unit,
+            asset_id,
+            rule_id,
+        ),
     ).fetchone()
     if row is None:
         return None, None
     return (None if row[0] is None else tuple(row)), str(row[9])
 
 
-def _missed_in_gaps(pair: _Pair) -> dict[str, str]:
+def _missed_in_gaps(pair: _Pair) -> dict[str, tuple[str, str]]:
     """Findings the older scan lacks in a unit one of its gaps touched (its scope covered it),
     that the newer scan lacks too though it saw that unit whole, and that were risks in an
     earlier scan: perhaps resolved meanwhile (`_told_change` reads their last told status). By
-    key, their asset ids; their units go to `pair.units`."""
+    key, their asset and rule ids; their units go to `pair.units`."""
     if pair.old.complete:
         return {}
     rows = pair.connection.execute(
-        "SELECT f.key, f.asset_id, a.scope FROM findings f JOIN scans s ON s.id = f.scan_id"
+        "SELECT f.key, f.asset_id, a.scope, f.rule_id FROM findings f"
+        " JOIN scans s ON s.id = f.scan_id"
         " LEFT JOIN assets a ON a.scan_id = f.scan_id AND a.asset_id = f.asset_id"
         " WHERE s.institution = ? AND (s.started_at, s.id) < (?, ?) AND f.status = 'risk'"
         " AND NOT EXISTS (SELECT 1 FROM findings o WHERE o.scan_id = ? AND o.key = f.key)"
@@ -1115,9 +1175,9 @@ def _missed_in_gaps(pair: _Pair) -> dict[str, str]:
         " ORDER BY s.started_at DESC, s.id DESC",
         (pair.old.institution, pair.old.started_at, pair.old.id, pair.old.id, pair.new.id),
     )
-    missed: dict[str, str] = {}
+    missed: dict[str, tuple[str, str]] = {}
     looked: set[str] = set()
-    for key, asset_id, unit in rows:
+    for key, asset_id, unit, rule_id in rows:
         if key in looked:
             continue  # its latest earlier row decides
         looked.add(key)
@@ -1125,7 +1185,7 @@ def _missed_in_gaps(pair: _Pair) -> dict[str, str]:
             pair.units.setdefault(str(asset_id), str(unit))
         old_missed = pair.covered(pair.old, asset_id) and not pair.saw(pair.old, asset_id)
         if old_missed and pair.whole(pair.new, asset_id):
-            missed[str(key)] = str(asset_id)
+            missed[str(key)] = (str(asset_id), str(rule_id))
     return missed
 
 
@@ -1141,12 +1201,14 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
     old = _rows(connection, _FINDINGS_OF_SCAN, old_scan.id)
     new = _rows(connection, _FINDINGS_OF_SCAN, new_scan.id)
     asset_ids = {key: str(row[2]) for rows in (old, new) for key, row in rows.items()}
-    for key, asset_id in _missed_in_gaps(pair).items():
+    rule_ids = {key: str(row[1]) for rows in (old, new) for key, row in rows.items()}
+    for key, (asset_id, rule_id) in _missed_in_gaps(pair).items():
         asset_ids.setdefault(key, asset_id)
+        rule_ids.setdefault(key, rule_id)
     changes = []
     for key in sorted(asset_ids):
         before, after = old.get(key), new.get(key)
-        asset_id = asset_ids[key]
+        asset_id, rule_id = asset_ids[key], rule_ids[key]
         passed = None
         if before is not None and not pair.saw(old_scan, asset_id):
             # A gap touched its unit in the older scan: its row there is not its told status
@@ -1157,20 +1219,22 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
         in_new_scope = after is not None or pair.covered(new_scan, asset_id)
         reason = None
         relabel: Aspect | None = None
-        if not pair.told_new(after, asset_id):
+        if not pair.told_new(after, asset_id, rule_id):
             shown = before if before is not None else passed
             if shown is not None and shown[3] == Status.RISK:
                 change = "unseen"  # the newer scan could not see, look or tell: not resolved
                 reason = NOT_TOLD if after is not None else _not_seen(pair, asset_id)
                 if not in_new_scope:
                     reason = OUT_OF_SCOPE
+                elif after is None and pair.whole(new_scan, asset_id):
+                    reason = NOT_JUDGED
             elif differs:
                 change = "changed"
             else:
                 continue
             earlier = shown
         else:
-            told = _told_change(pair, key, asset_id, before, after, differs, passed)
+            told = _told_change(pair, key, (asset_id, rule_id), before, after, differs, passed)
             if told is None:
                 continue
             change, reason, earlier, relabel = told
@@ -1216,7 +1280,7 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
 def _told_change(
     pair: _Pair,
     key: str,
-    asset_id: str,
+    ids: tuple[str, str],
     before: Sequence[Any] | None,
     after: Sequence[Any] | None,
     differs: bool,
@@ -1231,13 +1295,14 @@ def _told_change(
     told, gone or ok in a newer scan that told it, is resolved (changed, when its asset was
     relabelled meanwhile: never a fix it cannot show)."""
     old_scan = pair.old
+    asset_id, rule_id = ids  # the finding's asset and rule
     in_old_scope = before is not None or pair.covered(old_scan, asset_id)
     back_from = None
     gap_from: tuple[str | None] | None = None  # (the scan it was last told in,) after a gap
-    if pair.told_old(before, asset_id):
+    if pair.told_old(before, asset_id, rule_id):
         earlier = before
     else:
-        earlier, told_in = _told_before(pair, key, asset_id)
+        earlier, told_in = _told_before(pair, key, asset_id, rule_id)
         if not in_old_scope:
             back_from = told_in  # the older scan did not look there; this one did before
         elif not pair.saw(old_scan, asset_id):

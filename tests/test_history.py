@@ -31,6 +31,7 @@ from sovscan.model import (
     Finding,
     Gap,
     ResolvedAsset,
+    RuleInfo,
     Scan,
     ScanScope,
     Severity,
@@ -320,6 +321,39 @@ def test_a_diff_names_the_settings_that_judged_the_scans_differently(store: Path
     save_scan(store, replace(second, id="scan-3", started_at=second.started_at + timedelta(1)))
     assert diff_scans(store).settings_changed == ()
     assert "judged with other settings" not in render_table(diff_scans(store))
+    # A profile's rules digest differs by its suffix: shown, not cut away.
+    later = second.started_at + timedelta(2)
+    save_scan(store, replace(second, id="scan-4", started_at=later, rules_digest="f" * 64 + "+p"))
+    assert diff_scans(store).settings_changed == ("rules (digest): ffffffffffff -> ffffffffffff+p",)
+
+
+def judged_by(scan: Scan, *rules: str) -> Scan:
+    """`scan` as if its rules were `rules` (a profile, or rule folders, selected them)."""
+    info = {r: RuleInfo(r, r, Severity.HIGH, f"rules/{r}.yaml", "", "") for r in rules}
+    return replace(scan, rules=info)
+
+
+def test_a_rule_the_newer_scan_did_not_judge_by_resolves_nothing(store: Path) -> None:
+    # A scan under a profile that leaves a rule out said each of its risks "resolved", and the
+    # next scan without the profile said them "new" (a DPO's trial, eu-gdpr then secnumcloud).
+    save_scan(store, judged_by(scan_at(0, (risk("a"), risk("b")), "scan-1"), "a", "b"))
+    save_scan(store, judged_by(scan_at(10, (risk("a"),), "scan-2"), "a"))
+    (change,) = diff_scans(store).findings
+    assert (change.change, change.rule_id, change.reason) == (
+        "unseen",
+        "b",
+        "not judged by the newer scan: its rules (a profile, or rules folders) leave the rule out",
+    )
+    save_scan(store, judged_by(scan_at(20, (risk("a"), risk("b")), "scan-3"), "a", "b"))
+    assert diff_scans(store).findings == ()  # as last told, in scan-1: not new
+    assert new_risk_keys(store, "scan-3") == set()
+    # A scan that judged by the rule and lacks its finding did resolve it.
+    save_scan(store, judged_by(scan_at(30, (risk("a"),), "scan-4"), "a", "b"))
+    (gone,) = diff_scans(store).findings
+    assert (gone.change, gone.rule_id) == ("resolved", "b")
+    # Scans that name no rules (recorded before sovscan kept them) judged by every rule.
+    save_scan(store, scan_at(40, (risk("a"),), "scan-5"))
+    assert diff_scans(store).findings == ()
 
 
 def test_markdown_diff_has_headed_sections_even_when_nothing_changed(store: Path) -> None:
@@ -425,14 +459,17 @@ def test_default_diff_and_fail_on_new_agree_on_random_histories(tmp_path: Path) 
         baseline_seen = False  # an earlier scan complete, or one that kept its units
         recorded_before_units = rng.randint(0, 3)  # the first scans, by an older sovscan
         for number in range(rng.randint(2, 6)):
+            # Some scans judge by fewer rules (a profile): they tell nothing of the others.
+            rules = "abcd" if rng.random() < 0.7 else "".join(rng.sample("abcd", 2))
             findings = tuple(
                 maybe_waived(makers[state](rule), rng)
-                for rule in "abcd"
+                for rule in rules
                 if (state := rng.choice(["risk", "ok", "unknown", "absent"])) != "absent"
             )
             # Labels come and go too: a risk gone under another label is relabelled in both.
             label = labelled(rng.choice(["personal", "public", "confidential"]))
             scan = replace(scan_at(10 * number, findings, f"scan-{number}"), assets=(label,))
+            scan = judged_by(scan, *rules)
             is_partial = rng.random() < 0.35
             if is_partial:
                 scan = rng.choice([partial, partial_elsewhere])(scan)
