@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,8 @@ _rules_dirs_option = click.option(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="An extra folder of rules (the institution's own), on top of the shipped ones.",
 )
+
+logger = logging.getLogger("sovscan")
 
 
 @click.group("rules")
@@ -119,8 +122,11 @@ def validate(folder: Path) -> None:
     if is_shipped:
         failures.extend(check_profiles(load_profiles(), ruleset))
     if failures:
-        # Errors are one line (the CLI's contract); the count says whether to run again.
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        # Errors are one line (the CLI's contract); the count says there are others, and -v
+        # names them (a case that fails can leave a kind of case missing: both are needed).
+        for failure in failures[1:]:
+            logger.info("rules validate: also: %s", failure)
+        more = f" (and {len(failures) - 1} more; -v lists them)" if len(failures) > 1 else ""
         raise RuleError(failures[0] + more)
     own = sum(1 for rule in ruleset.rules if is_shipped or not rule.source.startswith("rules/"))
     rules_word = "rule" if own == 1 else "rules"

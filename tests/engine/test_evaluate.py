@@ -295,7 +295,7 @@ def test_messages_name_the_parent_only_when_it_is_another_company(
     bucket = replace(bucket, control=replace(bucket.control, operator=operator, parent=parent))
     reach = by_rule(evaluate(ruleset, [bucket], POLICY), bucket.asset.id)["foreign-law-reach"]
     assert reach.status is Status.RISK
-    assert reach.message.startswith(f"{bucket.asset.name} is run by {run_by}, which answers to US")
+    assert reach.message.startswith(f"{bucket.asset.name} is run by {run_by}, answerable in US")
     facts = facts_of(replace(bucket, control=replace(bucket.control, operator=None)), POLICY)
     assert facts["control.run_by"] is None  # unknown, whatever the parent
 

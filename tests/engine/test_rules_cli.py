@@ -209,3 +209,22 @@ def test_validate_refuses_a_folder_that_holds_no_rule(tmp_path: Path, suffix: st
     message = str(result.exception)
     assert "\n" not in message and str(folder) in message
     assert ("rename it to own-rule.yaml" if suffix else "no rule files") in message
+
+
+def test_validate_names_every_problem_with_v(tmp_path: Path) -> None:
+    # A case turned from ok to risk leaves no ok case: the error named only that, and the
+    # failing case itself was "1 more", even with -v.
+    from sovscan.cli import cli
+
+    changed = yaml.safe_load(yaml.safe_dump(CASES))
+    changed["cases"][1]["expect"] = "risk"
+    folder = str(own_folder(tmp_path, changed))
+    quiet = CliRunner().invoke(cli, ["rules", "validate", folder])
+    assert quiet.exit_code == 2
+    (line,) = quiet.stderr.splitlines()
+    assert line.endswith("(and 1 more; -v lists them)")
+    told = CliRunner().invoke(cli, ["-v", "rules", "validate", folder])
+    assert told.exit_code == 2
+    problems = "cases[1] (grant data in Montreal): expected risk; got ok", "cases: no ok case"
+    assert all(problem in told.stderr for problem in problems), told.stderr
+    assert "rules validate: also: " in told.stderr
