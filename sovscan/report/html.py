@@ -230,6 +230,17 @@ def _summary(scan: Scan) -> str:
         "scope(s) could not be seen. Nothing there was judged safe; see Gaps.</div>"
     )
     by_status = Counter(f.status for f in scan.findings)
+    waived = Counter(f.status for f in scan.findings if f.waiver is not None)
+
+    def counted(status: Status) -> str:
+        """A finding count, and how many of them a waiver accepts: the score and its bound
+        count only the others, and a board member adding up the page will ask."""
+        count = f'<span id="count-{status.value}">{by_status[status]}</span>'
+        if not waived[status]:
+            return count
+        note = f"{waived[status]} waived, not in the score"
+        return count + f'<div class="muted" id="waived-{status.value}">{note}</div>'
+
     cards = [
         (
             "exposure score" if scan.complete else "exposure score, part seen only",
@@ -239,8 +250,8 @@ def _summary(scan: Scan) -> str:
         ),
         ("assets", f'<span id="assets-total">{score.assets_total}</span>'),
         ("at risk", f'<span id="assets-at-risk">{score.assets_at_risk}</span>'),
-        ("risk findings", f'<span id="count-risk">{by_status[Status.RISK]}</span>'),
-        ("unknown findings", f'<span id="count-unknown">{by_status[Status.UNKNOWN]}</span>'),
+        ("risk findings", counted(Status.RISK)),
+        ("unknown findings", counted(Status.UNKNOWN)),
         ("gaps", f'<span id="count-gaps">{len(scan.gaps)}</span>'),
     ]
     severity = ", ".join(f"{_e(k)} {v}" for k, v in score.by_severity.items() if v) or "none"
@@ -248,8 +259,8 @@ def _summary(scan: Scan) -> str:
         banner
         + '<div class="cards">'
         + "".join(f'<div class="card"><div class="muted">{t}</div>{v}</div>' for t, v in cards)
-        + f'</div><p class="muted">Risk findings by severity: {severity}.</p>'
-        + _notices(scan)
+        + f'</div><p class="muted">{"Unwaived risk" if waived else "Risk"} findings by '
+        f"severity: {severity}.</p>" + _notices(scan)
     )
 
 

@@ -62,6 +62,25 @@ def test_counts_and_state_are_shown() -> None:
     assert page.ids["scan-state"].startswith("Complete scan")
 
 
+def test_waived_findings_are_told_apart_from_the_counts_the_score_uses() -> None:
+    # "Risk findings 22" beside "medium 7, high 13": the difference was waived, unsaid.
+    from dataclasses import replace
+
+    from sovscan.model import Status, WaiverMark
+
+    scan = make_scan()
+    waiver = WaiverMark("TIA-7", "dpo@example.ca", "2027-01-01")
+    findings = tuple(
+        replace(f, waiver=waiver) if f.status is Status.RISK else f for f in scan.findings
+    )
+    page = parse(render(replace(scan, findings=findings)))
+    assert page.ids["count-risk"] == "1"
+    assert page.ids["waived-risk"] == "1 waived, not in the score"
+    assert "waived-unknown" not in page.ids
+    assert "Unwaived risk findings by severity" in render(replace(scan, findings=findings))
+    assert "waived-risk" not in parse(render(scan)).ids
+
+
 def test_partial_scan_says_so() -> None:
     page = parse(render(make_scan(gaps=(Gap("aws:1:ca-central-1:s3", "AccessDenied"),))))
     assert page.ids["scan-state"].startswith("Partial scan: 1 scope")
