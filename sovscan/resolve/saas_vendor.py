@@ -61,7 +61,9 @@ def _declared_vendor(asset: Asset, host: Control, kb: KnowledgeBase) -> Control 
         return None
     parent = attributes.get("vendor_parent")
     parent = parent if isinstance(parent, str) else None
-    hosted = host.jurisdictions is not None
+    # The host's laws reach the data too: a host known only by inference (an AS name, a row
+    # marked low) leaves them a guess, and the answer no more than one.
+    hosted = host.jurisdictions is not None and host.confidence is not Confidence.LOW
     jurisdictions = tuple(dict.fromkeys((*homes, *(host.jurisdictions or ()))))
     laws = tuple(dict.fromkeys((*kb.default_laws(homes), *(host.laws or ()))))
     when = _when(asset, host)
@@ -80,6 +82,11 @@ def _declared_vendor(asset: Asset, host: Control, kb: KnowledgeBase) -> Control 
         # The vendor's own reach is known; whose servers hold the data is not, and a foreign
         # host would add its laws: no rule may say ok on the vendor alone.
         unknown = "who hosts the endpoint is not known: its jurisdictions may add to the vendor's"
+        if host.jurisdictions is not None:
+            unknown = (
+                "who hosts the endpoint is known only by inference: its jurisdictions may add "
+                "to the vendor's"
+            )
         evidence.append(Evidence("resolve:saas-host", unknown, when, Confidence.LOW))
     return Control(
         vendor,

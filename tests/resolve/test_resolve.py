@@ -668,3 +668,28 @@ def test_a_catalogued_saas_vendor_stays_confirmed(kb: KnowledgeBase) -> None:
     )
     control = resolve(asset, kb).control
     assert control.operator == "D2L Corporation" and control.confidence is not Confidence.LOW
+
+
+PLANETHOSTER_ADDRESS = "64.95.196.1"  # AS53589: an AS-table row marked low ("verify")
+
+
+def test_a_declared_vendor_does_not_confirm_a_host_known_only_by_inference(
+    kb: KnowledgeBase,
+) -> None:
+    # The host's laws reach the data it holds too; a host at home only by a low AS-table row
+    # (PlanetHoster: address space in FR, CA and CH) is an inference, which the vendor's
+    # declaration does not make confirmed: foreign-law-reach must say unknown, not ok.
+    declared = {
+        "vendor": "EdTech Québec inc.",
+        "vendor_jurisdictions": ("CA-QC", "CA"),
+        "vendor_basis": "contract s. 12",
+        "addresses": (PLANETHOSTER_ADDRESS,),
+    }
+    host = resolve(Asset("h", "dns.host", "h", {"addresses": (PLANETHOSTER_ADDRESS,)}), kb)
+    assert host.control.jurisdictions == ("CA",) and host.control.confidence is Confidence.LOW
+    control = resolve(_endpoint(**declared), kb).control
+    assert control.operator == "EdTech Québec inc." and control.jurisdictions == ("CA-QC", "CA")
+    assert control.confidence is Confidence.LOW
+    assert any(
+        e.source == "resolve:saas-host" and "inference" in e.detail for e in control.evidence
+    )
