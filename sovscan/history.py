@@ -528,13 +528,16 @@ def _rules_text(scan: Scan) -> str | None:
 
 def _rules_of(text: object) -> frozenset[str] | None:
     """The rules a scan judged by, from its `rules` column; None (every rule) when it did not
-    keep them, or kept something that is not a list of ids (edited by hand)."""
+    keep them. A list that cannot be read (edited by hand) names none: unknown, as an
+    unreadable scope or unit list is, so a risk gone from that scan is not resolved."""
+    if text is None:
+        return None
     try:
-        ids = None if text is None else json.loads(str(text))
+        ids = json.loads(str(text))
     except (ValueError, RecursionError):
-        return None
+        return frozenset()
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        return None
+        return frozenset()
     return frozenset(ids)
 
 

@@ -1704,3 +1704,15 @@ def test_a_hand_edited_store_too_deep_to_read_reads_as_unknown(tmp_path: Path) -
     assert sorted(units, key=str) == [None, []]  # partial: every unit; complete: none
     shown = diff_scans(store)
     assert (shown.old.id, shown.new.id, shown.new.incomplete_units) == ("scan-1", "scan-2", None)
+
+
+def test_a_hand_edited_rules_list_reads_as_judging_nothing(store: Path) -> None:
+    # NULL (a scan recorded before sovscan kept its rules) is every rule; a list that cannot
+    # be read tells nothing either: a risk gone from such a scan is not resolved.
+    save_scan(store, judged_by(scan_at(0, (risk("a"), risk("b")), "scan-1"), "a", "b"))
+    save_scan(store, judged_by(scan_at(10, (risk("a"),), "scan-2"), "a"))
+    for edited in ("[" * 100_000 + "]" * 100_000, "not json", '{"a": 1}', "[1]"):
+        with sqlite3.connect(store) as connection:
+            connection.execute("UPDATE scans SET rules = ? WHERE id = 'scan-2'", (edited,))
+        (change,) = diff_scans(store).findings
+        assert (change.change, change.rule_id) == ("unseen", "b"), edited
