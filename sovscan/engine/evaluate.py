@@ -19,6 +19,7 @@ from sovscan.engine.facts import (
 )
 from sovscan.engine.loader import (
     DEFAULT_PLACE,
+    PLACE_COMPLETE,
     RuleSet,
     cites_transfer,
     other_sector_controls,
@@ -308,7 +309,11 @@ def _references_for(compiled: CompiledRule, outcome: Truth, facts: Facts) -> tup
     the place that decides may be another than the one seen (a SaaS vendor's storage)."""
     if not compiled.transfer_areas or outcome is None:
         return compiled.references
-    place = facts.get(compiled.rule.place or DEFAULT_PLACE)
+    field = compiled.rule.place or DEFAULT_PLACE
+    place = facts.get(field)
+    complete = PLACE_COMPLETE.get(field)
+    if complete is not None and facts.get(complete) is not True:
+        place = None  # some place is not known (a replica region nobody placed)
     return tuple(
         reference
         for reference, areas in zip(compiled.references, compiled.transfer_areas, strict=True)

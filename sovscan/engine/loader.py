@@ -56,6 +56,11 @@ _OPTIONAL_KEYS = frozenset({"tags", "place"})
 # Where a finding's place can be read: a place code, or a list of them in an attribute.
 DEFAULT_PLACE = "location.place"  # where the asset is: a rule about another place names it
 _PLACE_FIELDS = ("location.place", "location.country", "location.subdivision", "location.declared")
+# A list place that may leave out places nobody could name, and the fact set (True) only when
+# it names every one: without it, the places left out are unknown, and may lie outside.
+PLACE_COMPLETE = MappingProxyType(
+    {"asset.attr.replica_places": "asset.attr.replica_places_complete"}
+)
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _KIND_GLOB_RE = re.compile(r"^[a-z0-9*?.\-\[\]]{1,64}$")
 _TAG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

@@ -273,6 +273,8 @@ def test_declared_storage_is_judged_by_the_declared_place() -> None:
         (["DE"], True, "risk", False),
         (["DE", "US"], True, "risk", True),
         (["FR"], None, "unknown", True),  # and a replica region nobody placed
+        # A risk by the German copy, and a region nobody placed: it may be outside the EEA.
+        (["DE"], None, "risk", True),
         ([], True, "ok", False),
     ],
 )
