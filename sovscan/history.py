@@ -761,11 +761,12 @@ _SETTINGS = (
 
 def _settings_changed(connection: sqlite3.Connection, old_id: str, new_id: str) -> tuple[str, ...]:
     """The settings of `_SETTINGS` that differ between two stored scans, as "label: old ->
-    new" (a list as its items joined by ", ", a digest cut to 12 characters, none as "none")."""
-    paths = ", ".join(f"json_extract(document, '{path}')" for _, path in _SETTINGS)
-    query = f"SELECT {paths} FROM scans WHERE id = ?"  # noqa: S608 - constant fragments only
-    old = connection.execute(query, (old_id,)).fetchone()
-    new = connection.execute(query, (new_id,)).fetchone()
+    new" (a list as its items joined by ", ", a digest cut to 12 characters, none as "none");
+    one line saying so when a scan's document cannot be read."""
+    old, new = _settings_of(connection, old_id), _settings_of(connection, new_id)
+    if old is None or new is None:
+        unread = old_id if old is None else new_id
+        return (f"settings: not known (the stored document of scan {unread} cannot be read)",)
     return tuple(
         f"{label}: {_setting(before, label)} -> {_setting(after, label)}"
         for (label, _), before, after in zip(_SETTINGS, old, new, strict=True)
@@ -773,12 +774,27 @@ def _settings_changed(connection: sqlite3.Connection, old_id: str, new_id: str) 
     )
 
 
+def _settings_of(connection: sqlite3.Connection, scan_id: str) -> list[Any] | None:
+    """A stored scan's `_SETTINGS` values (None for one it lacks); None when its document cannot
+    be read. One json_extract of every path: the document is parsed once, not once a path (a
+    national scan's is hundreds of MB), and its answer, a JSON array, tells a list from a string."""
+    paths = ", ".join(f"'{path}'" for _, path in _SETTINGS)
+    query = f"SELECT json_extract(document, {paths}) FROM scans WHERE id = ?"  # noqa: S608 - constant fragments only
+    try:
+        row = connection.execute(query, (scan_id,)).fetchone()
+        values = None if row is None or row[0] is None else json.loads(row[0])
+    except (sqlite3.Error, ValueError, RecursionError):
+        return None
+    if not isinstance(values, list) or len(values) != len(_SETTINGS):
+        return None
+    return values
+
+
 def _setting(value: object, label: str) -> str:
     if value is None:
         return "none"
-    if isinstance(value, str) and value.startswith("["):
-        items = json.loads(value)
-        return ", ".join(str(item) for item in items) if items else "none"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) if value else "none"
     text = str(value)
     if not label.endswith("(digest)"):
         return text

@@ -1716,3 +1716,21 @@ def test_a_hand_edited_rules_list_reads_as_judging_nothing(store: Path) -> None:
             connection.execute("UPDATE scans SET rules = ? WHERE id = 'scan-2'", (edited,))
         (change,) = diff_scans(store).findings
         assert (change.change, change.rule_id) == ("unseen", "b"), edited
+
+
+def test_settings_a_hand_edited_document_holds_are_shown_as_they_are(store: Path) -> None:
+    # A stored string that starts with "[" is not a list: `diff` stopped with an internal error
+    # (json_extract gives a list as its JSON text and a string as itself: not told apart).
+    save_scan(store, scan_at(0, (ok("a"),), "scan-1"))
+    save_scan(store, scan_at(10, (ok("a"),), "scan-2"))
+    with sqlite3.connect(store) as connection:
+        connection.execute(
+            "UPDATE scans SET document = json_set(document, '$.profile', '[{x') WHERE id = ?",
+            ("scan-2",),
+        )
+    assert diff_scans(store).settings_changed == ("profile: none -> [{x",)
+    with sqlite3.connect(store) as connection:
+        connection.execute("UPDATE scans SET document = '{' WHERE id = 'scan-2'")
+    assert diff_scans(store).settings_changed == (
+        "settings: not known (the stored document of scan scan-2 cannot be read)",
+    )
