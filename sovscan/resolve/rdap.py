@@ -83,7 +83,7 @@ def parse_rdap(address: str, doc: Mapping[str, Any]) -> RdapNetwork | None:
     except (BaseIpwhoisException, ValueError, KeyError, TypeError, AttributeError):
         return None
     network = parsed.get("network") or {}
-    cidr = str(network.get("cidr") or "").split(",")[0].strip()
+    cidr = _block_of(address, str(network.get("cidr") or ""))
     if not cidr:
         return None
     org = ""
@@ -104,6 +104,20 @@ def parse_rdap(address: str, doc: Mapping[str, Any]) -> RdapNetwork | None:
         None,
         _REGISTRIES.get(port43, port43.removeprefix("whois.").split(".")[0] or "unknown"),
     )
+
+
+def _block_of(address: str, cidrs: str) -> str:
+    """Of ipwhois's comma-separated CIDRs (a range that is no single block), the one holding
+    `address`; the first when none does (an answer about another network, which `lookup`
+    refuses), "" when there is none."""
+    blocks = [c.strip() for c in cidrs.split(",") if c.strip()]
+    for block in blocks:
+        try:
+            if ipaddress.ip_address(address) in ipaddress.ip_network(block, strict=False):
+                return block
+        except (ValueError, TypeError):
+            continue
+    return blocks[0] if blocks else ""
 
 
 def _span(cidrs: str) -> tuple[int, int, int] | None:

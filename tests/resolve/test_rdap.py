@@ -60,7 +60,7 @@ EXPECTED = {
         "Triara.com, S.A. de C.V.",
         "MX",
     ),
-    "196.11.240.215": ("afrinic", "196.11.239.0/24", "ORG-VSA1-AFRINIC", "", "ZA"),
+    "196.11.240.215": ("afrinic", "196.11.240.0/22", "ORG-VSA1-AFRINIC", "", "ZA"),
     "130.59.31.80": ("ripencc", "130.59.0.0/16", "SWITCH-LAN", "", "CH"),
     "1.1.1.1": ("apnic", "1.1.1.0/24", "APNIC-LABS", "", "AU"),
 }
@@ -249,3 +249,23 @@ def test_lookup_command_asks_rdap_only_when_told(
     control = json.loads(online.output)["results"][0]["control"]
     assert control["method"] == "rdap" and control["operator"] == "Triara.com, S.A. de C.V."
     assert (tmp_path / "cache" / "sovscan" / "rdap.sqlite").is_file()
+
+
+@pytest.mark.parametrize(
+    ("address", "cidr", "neighbour"),
+    [
+        # A range that is no single CIDR block (ipwhois names it by several): the address lies
+        # in one after the first. The answer was refused as about another network.
+        ("196.11.240.215", "196.11.240.0/22", "196.11.243.1"),
+        ("13.107.6.152", "13.104.0.0/14", "13.105.0.1"),
+    ],
+)
+def test_a_range_of_several_blocks_answers_for_the_block_holding_the_address(
+    server: _Server, tmp_path: Path, address: str, cidr: str, neighbour: str
+) -> None:
+    client = _client(server, tmp_path, _Time())
+    network = client.lookup(address)
+    assert network is not None and network.cidr == cidr
+    assert client.lookup(neighbour) == network  # cached for that block
+    assert len(server.requests) == 1
+    client.close()
