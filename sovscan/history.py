@@ -565,6 +565,7 @@ class _Scopes:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
         self._read: dict[str, tuple[ScanScope | None, UnitGaps | None, frozenset[str] | None]] = {}
+        self._documented: dict[str, frozenset[str] | None] = {}  # `judged`, for older scans
         connection.create_function("sovscan_covers", 3, self._sql_covers)
         connection.create_function("sovscan_saw", 3, self._sql_saw)
         connection.create_function("sovscan_judged", 2, self._sql_judged)
@@ -585,10 +586,30 @@ class _Scopes:
         return self._read[scan_id]
 
     def judged(self, scan_id: str, rule_id: str) -> bool:
-        """Whether scan `scan_id` judged by rule `rule_id` (always, for a scan recorded before
-        sovscan kept its rules): one that did not tells nothing of its findings."""
+        """Whether scan `scan_id` judged by rule `rule_id`: one that did not tells nothing of its
+        findings. A scan recorded before the `rules` column has them in its stored document (the
+        report's `rules`); always, for one whose document names none."""
         rules = self._of(scan_id)[2]
+        if rules is None:
+            if scan_id not in self._documented:
+                self._documented[scan_id] = self._rules_in_document(scan_id)
+            rules = self._documented[scan_id]
         return rules is None or rule_id in rules
+
+    def _rules_in_document(self, scan_id: str) -> frozenset[str] | None:
+        """The rule ids of a scan's stored document (read only for a scan whose `rules` column
+        is NULL, once); None when it names none, frozenset() when it cannot be read."""
+        try:
+            row = self._connection.execute(
+                # One parse of the document (it can be hundreds of MB); no `rules`: no rows.
+                "SELECT json_group_array(r.key) FROM scans s, json_each(s.document, '$.rules') r"
+                " WHERE s.id = ?",
+                (scan_id,),
+            ).fetchone()
+        except sqlite3.Error:
+            return frozenset()  # a document edited into something else: it tells nothing
+        rules = None if row is None else _rules_of(row[0])
+        return rules or None  # none named: a scan made without its rules' words
 
     def of(self, scan_id: str) -> ScanScope | None:
         """A scan's scope; None when unknown (a scan recorded before scopes were kept)."""

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from sovscan.cli import cli, exit_code
 from sovscan.history import (
+    NOT_JUDGED,
     SCHEMA_VERSION,
     Aspect,
     HistoryError,
@@ -1734,3 +1735,19 @@ def test_settings_a_hand_edited_document_holds_are_shown_as_they_are(store: Path
     assert diff_scans(store).settings_changed == (
         "settings: not known (the stored document of scan scan-2 cannot be read)",
     )
+
+
+def test_a_scan_recorded_before_the_rules_column_is_judged_by_its_document_s_rules(
+    store: Path,
+) -> None:
+    # A store from before version 8: the scans' documents name their rules, the column is
+    # NULL. After the upgrade, a risk of a rule the older scan's profile left out read as new.
+    save_scan(store, judged_by(scan_at(0, (risk("a"), risk("b")), "scan-1"), "a", "b"))
+    save_scan(store, judged_by(scan_at(10, (risk("a"),), "scan-2"), "a"))
+    with sqlite3.connect(store) as connection:
+        connection.execute("UPDATE scans SET rules = NULL")
+    save_scan(store, judged_by(scan_at(20, (risk("a"), risk("b")), "scan-3"), "a", "b"))
+    assert new_risk_keys(store, "scan-3") == set()
+    assert diff_scans(store).findings == ()
+    (change,) = diff_scans(store, "scan-1", "scan-2").findings
+    assert (change.change, change.rule_id, change.reason) == ("unseen", "b", NOT_JUDGED)
