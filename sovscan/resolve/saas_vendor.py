@@ -5,7 +5,9 @@ behind it holds the data and answers to its own laws: a US company renting serve
 host is reached by the CLOUD Act all the same. So an operator found only as the endpoint's host
 is an inference about who controls the data (confidence low: `control.confirmed` is unknown,
 and no rule says ok on it), unless the catalogue knows it as a vendor of services (kind saas,
-email-security, or an institution) or the institution declares the network as its own. The
+email-security, or an institution), a name or header names a vendor's product (a CNAME into
+`*.omnivox.ca`, not into a cloud's or a CDN's zone), or the institution declares the network
+as its own. The
 institution can declare the vendor ([[saas]] vendor): the host's jurisdictions and laws are
 then added to the vendor's, as both can be compelled.
 """
@@ -29,19 +31,37 @@ VENDOR_ATTRIBUTES = ("vendor", "vendor_parent", "vendor_jurisdictions", "vendor_
 """The endpoint attributes the SaaS probe writes from a [[saas]] vendor declaration."""
 
 
+_NAMED = frozenset({Method.CATALOGUE, Method.HOSTNAME_REGION})
+"""Methods of a control found from the endpoint's names or headers, not its address."""
+
+
 def service_operators(kb: KnowledgeBase) -> Mapping[str, str]:
-    """Operator -> catalogue kind, for the operators that run services (VENDOR_KINDS)."""
-    return {p.operator: p.kind for p in kb.providers.values() if p.kind in VENDOR_KINDS}
+    """Operator -> catalogue kind, for every provider of the catalogue: those of VENDOR_KINDS
+    run services; the others (clouds, CDNs, hosting companies, networks) run servers."""
+    return {p.operator: p.kind for p in kb.providers.values()}
+
+
+def _names_the_vendor(host: Control, kinds: Mapping[str, str]) -> bool:
+    """Whether `host` names the service's vendor: a declared network (the institution's own
+    servers), a catalogue provider that runs services, or a host pattern or header naming a
+    product whose operator runs no servers for others (hostnames.csv rows without a provider)."""
+    if host.method is Method.DECLARED:
+        return True
+    kind = kinds.get(host.operator or "")
+    if kind is not None:
+        return kind in VENDOR_KINDS
+    return host.method in _NAMED
 
 
 def endpoint_control(
-    asset: Asset, host: Control, kb: KnowledgeBase, services: Mapping[str, str]
+    asset: Asset, host: Control, kb: KnowledgeBase, kinds: Mapping[str, str]
 ) -> Control:
-    """The control of a `saas.endpoint` whose address, names and headers gave `host`."""
+    """The control of a `saas.endpoint` whose address, names and headers gave `host`;
+    `kinds` is `service_operators(kb)`."""
     declared = _declared_vendor(asset, host, kb)
     if declared is not None:
         return declared
-    if host.operator is None or host.method is Method.DECLARED or host.operator in services:
+    if host.operator is None or _names_the_vendor(host, kinds):
         return host
     detail = (
         f"{host.operator} serves the endpoint ({host.method.value}): who hosts it, not "

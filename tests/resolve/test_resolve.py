@@ -693,3 +693,20 @@ def test_a_declared_vendor_does_not_confirm_a_host_known_only_by_inference(
     assert any(
         e.source == "resolve:saas-host" and "inference" in e.detail for e in control.evidence
     )
+
+
+@pytest.mark.parametrize(
+    ("target", "operator", "named"),
+    [
+        ("docs.gitbook.io", "GitBook", True),  # a product's own zone names its vendor
+        ("d1.cloudfront.net", "Amazon Web Services, Inc.", False),  # a CDN's zone does not
+    ],
+)
+def test_a_name_into_a_product_s_zone_names_the_vendor(
+    kb: KnowledgeBase, target: str, operator: str, named: bool
+) -> None:
+    seen = {"hostname": "x.u.example", "cname_chain": (target,)}
+    control = resolve(Asset("saas:x.u.example", "saas.endpoint", "x", seen), kb).control
+    assert control.operator is not None and control.operator.startswith(operator)
+    assert (control.confidence is not Confidence.LOW) == named
+    assert any(e.source == "resolve:saas-vendor" for e in control.evidence) != named
