@@ -145,9 +145,15 @@ def _header(scan: Scan, safe: _Shortener) -> str:
         f"exposure score {_score_text(scan)}; {score.assets_total} asset"
         f"{'' if score.assets_total == 1 else 's'}, "
         f"{score.assets_at_risk} at risk, {score.assets_unknown} with unknowns"
-        + (f"; risk findings: {by_severity}" if by_severity else ""),
+        + (f"; {_risk_label(scan)}: {by_severity}" if by_severity else ""),
     ]
     return "\n".join(lines)
+
+
+def _risk_label(scan: Scan) -> str:
+    """What the severity counts count: the score leaves waived risks out, and says so."""
+    waived = sum(1 for f in scan.findings if f.waiver is not None and f.status is Status.RISK)
+    return f"unwaived risk findings ({waived} waived)" if waived else "risk findings"
 
 
 def _replay_of(scan: Scan, safe: _Shortener) -> list[str]:

@@ -168,3 +168,16 @@ def test_a_declared_storage_place_is_shown_beside_the_place_seen() -> None:
     edge = replace(bucket.location, edge=True, provider="cloudflare", declared="CA-QC")
     text = render(make_scan(assets=(replace(bucket, location=edge),)), 200)
     assert "cloudflare global edge" in text and "kept in CA-QC (declared)" in text
+
+
+def test_the_header_says_its_severity_counts_leave_waived_risks_out() -> None:
+    scan = make_scan()
+    assert "; risk findings: high 1" in render(scan)
+    waiver = WaiverMark("TIA-7", "dpo@example.ca", "2027-01-01")
+    findings = tuple(
+        replace(f, waiver=waiver) if f.status is Status.RISK else f for f in scan.findings
+    )
+    extra = Finding("other-rule", scan.findings[0].asset_id, Status.RISK, Severity.LOW, "m")
+    scan = replace(scan, findings=(*findings, extra))
+    header = render(replace(scan, score=replace(scan.score, by_severity={"low": 1})))
+    assert "; unwaived risk findings (1 waived): low 1" in header
