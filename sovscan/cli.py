@@ -22,7 +22,7 @@ from sovscan import __version__
 from sovscan.config import check_aws_regions, check_dns_names, load_config
 from sovscan.errors import ConfigError, RuleError, SovscanError
 from sovscan.history import check_store, default_store_path
-from sovscan.model import Gap, Scan, Severity, Status
+from sovscan.model import Asset, Gap, Scan, Severity, Status
 from sovscan.report import REPORTERS
 
 logger = logging.getLogger("sovscan")
@@ -30,6 +30,7 @@ logger = logging.getLogger("sovscan")
 if TYPE_CHECKING:
     from sovscan.config import ScanConfig
     from sovscan.engine import RuleSet
+    from sovscan.evidence import Observations
     from sovscan.history import Relabel
     from sovscan.inventory_lines import Inventory
     from sovscan.resolve import KnowledgeBase
@@ -882,6 +883,8 @@ def _emit_streamed(
     fail_on: str,
     store: Path | None,
     fail_on_new: bool,
+    *,
+    replayed: bool = False,
 ) -> int:
     """`_emit` for a scan kept on disk: the report and the history are written piece by piece."""
     from sovscan.history import record_scan
@@ -901,7 +904,7 @@ def _emit_streamed(
     code = _exit_of(summary, failing + compared.relabelled)
     new_only = new_keys is not None
     outcome = _Outcome(code, streamed.risks, failing, fail_on, new_only, compared.relabelled)
-    _log_outcome(summary, outcome)
+    _log_outcome(summary, outcome, replayed=replayed)
     return code
 
 
@@ -1331,6 +1334,9 @@ def replay(
     if observations.profile is not None:
         # The stored policy already is the profile's; the profile still selects the rules.
         ruleset = replay_profile(ruleset, observations.policy, observations.profile)
+    if output_format in STREAMED_FORMATS:
+        # A national audit's bundle: evaluated in batches, as its scan was, not held whole.
+        return _replay_streamed(observations, ruleset, rule_dirs, output_format, output, fail_on)
     result = assess(
         observations.policy,
         observations.assets,
@@ -1346,11 +1352,71 @@ def replay(
         # The servers that answered the observations: a replay asks none itself.
         dns_resolver=observations.dns_resolver,
     )
-    # Its own id and times, and replay_of in the provenance; the notice says it in words too,
-    # at the top of every format, since what the estate is like now was not observed.
+    result = _with_replay_notice(result, observations, bool(rule_dirs))
+    # Not stored: a replay observed nothing, so in the history it would pass for the latest
+    # scan of the estate in `diff` and --fail-on-new.
+    return _emit(result, output_format, output, fail_on, None, False, replayed=True)
+
+
+def _replay_streamed(
+    observations: Observations,
+    ruleset: RuleSet,
+    rule_dirs: Sequence[Path],
+    output_format: str,
+    output: Path | None,
+    fail_on: str,
+) -> int:
+    """`replay` for --format json or csv: the bundle's observations go through the streamed
+    scan, as a probe's would, so memory holds a batch, not the replayed scan."""
+    from sovscan.model import ReplayOf
+    from sovscan.resolve import load_knowledge
+    from sovscan.stream import streamed_scan
+
+    with (
+        _progress() as progress,
+        streamed_scan(
+            observations.policy,
+            [_StoredObservations(observations.assets)],
+            load_knowledge(),
+            ruleset,
+            extra_gaps=observations.gaps,
+            waivers=observations.waivers,
+            profile=observations.profile,
+            progress=progress,
+            formats=frozenset({output_format}),
+            work_dir=_work_dir(output),
+            networks=observations.networks,
+            dns_resolver=observations.dns_resolver,
+            replay_of=ReplayOf(
+                observations.scan_id, observations.started_at, observations.finished_at
+            ),
+        ) as streamed,
+    ):
+        progress("")
+        summary = _with_replay_notice(streamed.summary, observations, bool(rule_dirs))
+        streamed = replace(streamed, summary=summary)
+        return _emit_streamed(streamed, output_format, output, fail_on, None, False, replayed=True)
+
+
+class _StoredObservations:
+    """A bundle's stored assets, handed to the streamed scan as a probe hands over its own."""
+
+    name = "replay"
+
+    def __init__(self, assets: Sequence[Asset]) -> None:
+        self.assets = assets
+
+    def collect(self) -> Iterator[Asset | Gap]:
+        yield from self.assets
+
+
+def _with_replay_notice(result: Scan, observations: Observations, given_rules: bool) -> Scan:
+    """`result` with the notice every format puts at its top: its own id and times, and
+    replay_of in the provenance, say it too, but what the estate is like now was not observed.
+    Warns when the rules or the data differ from the scan's."""
     rules_used = (
         "the rule folders given with --rules (instead of the bundle's)"
-        if rule_dirs
+        if given_rules
         else "the bundle's rules"
     )
     rules_said, rules_problem = _same_digest(
@@ -1370,10 +1436,7 @@ def replay(
             observations.scan_id,
             " and ".join(problems),
         )
-    result = replace(result, notices=(*result.notices, notice))
-    # Not stored: a replay observed nothing, so in the history it would pass for the latest
-    # scan of the estate in `diff` and --fail-on-new.
-    return _emit(result, output_format, output, fail_on, None, False, replayed=True)
+    return replace(result, notices=(*result.notices, notice))
 
 
 def _same_digest(what: str, used: str, recorded: str | None) -> tuple[str, str | None]:

@@ -7,6 +7,7 @@ import glob
 import hashlib
 import json
 import math
+import mmap
 import os
 import re
 import secrets
@@ -394,7 +395,7 @@ def with_original_rule_sources(ruleset: RuleSet, folder: Path) -> RuleSet:
     these names. A folder the report names no rule of is the shipped rules (`rules/`) when it is
     the first, which a scan always copies first, else named inside the bundle (`rules/1-own/`).
     """
-    report = _read_json(folder / REPORT).get("rules")
+    report = _report_rules(folder / REPORT)
     named = report if isinstance(report, dict) else {}
     roots = [f"{root.as_posix().rstrip('/')}/" for root in bundled_rule_dirs(folder)]
     bundle = f"{folder.as_posix().rstrip('/')}/"
@@ -419,6 +420,31 @@ def with_original_rule_sources(ruleset: RuleSet, folder: Path) -> RuleSet:
         for rule, root, inside in placed
     }
     return replace(ruleset, rules=tuple(renamed.get(rule.id, rule) for rule in ruleset.rules))
+
+
+_RULES_KEY = b'\n  "rules": '  # the report's top-level key, as `report.json.render` writes it
+
+
+def _report_rules(path: Path) -> Any:
+    """The `rules` of a bundle's report.json. A national audit's report is hundreds of MB and
+    its rules a few KB at its end: read from where the key stands at the top level (a newline
+    and two spaces: inside a string, a newline is escaped), else, for a report written
+    otherwise, from the whole file."""
+    try:
+        with (
+            path.open("rb") as stream,
+            mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view,
+        ):
+            at = view.rfind(_RULES_KEY)
+            tail = bytes(view[at + len(_RULES_KEY) :]) if at >= 0 else None
+    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+        tail = None
+    if tail is not None:
+        try:
+            return json.JSONDecoder().raw_decode(tail.decode("utf-8"))[0]
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            pass
+    return _read_json(path).get("rules")
 
 
 def bundled_rule_dirs(folder: Path) -> list[Path]:

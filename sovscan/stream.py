@@ -33,6 +33,7 @@ from sovscan.model import (
     Finding,
     Gap,
     Policy,
+    ReplayOf,
     ResolvedAsset,
     Scan,
     ScanScope,
@@ -178,6 +179,7 @@ def streamed_scan(
     scope: ScanScope | None = None,
     networks: Sequence[DeclaredNetwork] = (),
     dns_resolver: DnsResolver | None = None,
+    replay_of: ReplayOf | None = None,
 ) -> Iterator[StreamedScan]:
     """Probe, resolve, evaluate and score as `run_scan` does, one batch at a time.
 
@@ -186,12 +188,15 @@ def streamed_scan(
     `scope`: what the inventory asks to look at (`scan.configured_scope`), None when unknown.
     `networks`: the address space the inventory declares ([[networks]]).
     `dns_resolver`: the DNS servers the probes ask (`scan.resolver_record`), when any.
+    `replay_of`: for a replayed bundle (its observations come as a probe's), the scan that
+    observed them: waivers and declarations are judged on its day, as `scan.assess` judges them.
     The scan's files live in a work folder inside `work_dir` (the temporary folder when None),
     removed when the context ends.
     """
     started = clock()
+    observed = replay_of.started_at if replay_of is not None else started
     with work_folder(work_dir) as folder:
-        declared = declared_table(networks, started)
+        declared = declared_table(networks, observed)
         batches = _Batches(
             folder,
             policy,
@@ -199,7 +204,7 @@ def streamed_scan(
             ruleset,
             rdap,
             waivers,
-            started,
+            observed,
             formats,
             declared,
             csv_report.Units.of(scope),
@@ -216,7 +221,7 @@ def streamed_scan(
         progress("merging the batches")
         with disk_errors(folder):
             tally, risks = _merge(batches.runs, merged, open_runs)
-        today = started.date()
+        today = observed.date()
         active = [w for w in waivers if w.active(today)]
         unused = [w for w in active if id(w) not in batches.used_waivers]
         notices = waiver_notices(
@@ -227,7 +232,13 @@ def streamed_scan(
             beyond_review(waivers, today),
         )
         summary = Scan(
-            id=scan_id(policy, started.isoformat(), ruleset.digest, knowledge.digest),
+            id=scan_id(
+                policy,
+                started.isoformat(),
+                ruleset.digest,
+                knowledge.digest,
+                replay_of=None if replay_of is None else replay_of.scan_id,
+            ),
             started_at=started,
             finished_at=finished,
             tool_version=__version__,
@@ -244,6 +255,7 @@ def streamed_scan(
             notices=notices,
             scope=None if scope is None else seen.scope(scope),
             dns_resolver=dns_resolver,
+            replay_of=replay_of,
         )
         yield StreamedScan(summary, merged, risks)
 

@@ -24,11 +24,11 @@ from sovscan.dnsserver import ZoneServer, make_resolver
 from sovscan.engine import RuleSet, Waiver, default_rules_dir, load_rules
 from sovscan.evidence import load_observations, verify_bundle, write_bundle, write_bundle_pieces
 from sovscan.history import load_document, record_scan, save_scan
-from sovscan.model import Asset, Confidence, Evidence, Gap, Scan, Severity, Status
+from sovscan.model import Asset, Confidence, Evidence, Gap, ReplayOf, Scan, Severity, Status
 from sovscan.probes.dns import DnsProbe
 from sovscan.report import REPORTERS
 from sovscan.resolve import KnowledgeBase, load_knowledge
-from sovscan.scan import configured_scope, run_scan
+from sovscan.scan import assess, configured_scope, run_scan
 from sovscan.stream import StreamedScan, _batched, read_record, record_line, streamed_scan
 from tests.conftest import StepClock
 from tests.probes.dns_fixtures import FAULTS, all_zones
@@ -286,6 +286,51 @@ def test_a_streamed_scan_s_evidence_bundle_is_the_held_one_s(
     assert [a.id for a in replayed.assets] == [item.asset.id for item in expected.assets]
     assert replayed.assets == tuple(item.asset for item in expected.assets)
     assert replayed.gaps == expected.gaps
+
+
+def test_a_streamed_replay_is_the_held_replay(
+    tmp_path: Path,
+    observations: list[Asset | Gap],
+    knowledge: KnowledgeBase,
+    ruleset: RuleSet,
+) -> None:
+    # `replay --format json|csv` streams a bundle's observations: its report must be the held
+    # replay's, waivers judged on the day the estate was observed, not the replay's.
+    cfg = config(tmp_path, waivers_for(held(config(tmp_path), observations, knowledge, ruleset)))
+    observed_on = OBSERVED.replace(year=2019)  # before "long expired" lapsed
+    replay_of = ReplayOf("a" * 16, observed_on, observed_on)
+    assets = sorted(
+        {a.id: a for a in reversed(observations) if isinstance(a, Asset)}.values(),
+        key=lambda a: a.id,
+    )
+    gaps = [g for g in observations if isinstance(g, Gap)]
+    expected = assess(
+        cfg.policy,
+        assets,
+        gaps,
+        knowledge,
+        ruleset,
+        started=START,
+        finished=START.replace(second=1),
+        waivers=cfg.waivers,
+        replay_of=replay_of,
+    )
+    assert expected.notices != held(cfg, observations, knowledge, ruleset).notices
+    with streamed_scan(
+        cfg.policy,
+        [Replay(list(assets))],
+        knowledge,
+        ruleset,
+        clock=StepClock(START),
+        extra_gaps=gaps,
+        waivers=cfg.waivers,
+        replay_of=replay_of,
+        batch_assets=7,
+    ) as streamed:
+        assert streamed.summary.replay_of == replay_of
+        assert streamed.summary.id == expected.id
+        assert "".join(streamed.json_pieces()) == REPORTERS["json"](expected)
+        assert "".join(streamed.csv_pieces()) == REPORTERS["csv"](expected)
 
 
 QUERIES = (
