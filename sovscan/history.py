@@ -1240,15 +1240,14 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
     institution = old_scan.institution
     old = _rows(connection, _FINDINGS_OF_SCAN, old_scan.id)
     new = _rows(connection, _FINDINGS_OF_SCAN, new_scan.id)
-    asset_ids = {key: str(row[2]) for rows in (old, new) for key, row in rows.items()}
-    rule_ids = {key: str(row[1]) for rows in (old, new) for key, row in rows.items()}
-    for key, (asset_id, rule_id) in _missed_in_gaps(pair).items():
-        asset_ids.setdefault(key, asset_id)
-        rule_ids.setdefault(key, rule_id)
+    # Each finding's asset and rule ids, by key.
+    ids = {key: (str(row[2]), str(row[1])) for rows in (old, new) for key, row in rows.items()}
+    for key, missed in _missed_in_gaps(pair).items():
+        ids.setdefault(key, missed)
     changes = []
-    for key in sorted(asset_ids):
+    for key in sorted(ids):
         before, after = old.get(key), new.get(key)
-        asset_id, rule_id = asset_ids[key], rule_ids[key]
+        asset_id, rule_id = ids[key]
         passed = None
         if before is not None and not pair.saw(old_scan, asset_id):
             # A gap touched its unit in the older scan: its row there is not its told status
@@ -1274,7 +1273,7 @@ def _finding_changes(pair: _Pair) -> tuple[FindingChange, ...]:
                 continue
             earlier = shown
         else:
-            told = _told_change(pair, key, (asset_id, rule_id), before, after, differs, passed)
+            told = _told_change(pair, key, ids[key], before, after, differs, passed)
             if told is None:
                 continue
             change, reason, earlier, relabel = told

@@ -64,7 +64,7 @@ from sovscan.resolve.ipindex import IpMatch
 from sovscan.resolve.knowledge import KnowledgeBase
 from sovscan.resolve.mail import MailAttribution, MailSignal, attribute_mailbox
 from sovscan.resolve.rdap import RdapClient, RdapNetwork
-from sovscan.resolve.saas_vendor import VENDOR_ATTRIBUTES, endpoint_control, service_operators
+from sovscan.resolve.saas_vendor import VENDOR_ATTRIBUTES, endpoint_control, operator_kinds
 from sovscan.resolve.special_addresses import special_use
 
 MAX_ADDRESSES = 16
@@ -186,7 +186,7 @@ class _Run:
         self.answers: dict[tuple[object, ...], tuple[Location, Control]] = {}
         self.mailboxes: dict[str, ResolvedAsset] = {}
         self.runs_on = _runs_on(kb)
-        self.services = service_operators(kb)
+        self.operator_kinds = operator_kinds(kb)
 
     def resolve(self, asset: Asset) -> ResolvedAsset:
         # Answers depend only on the attributes resolution reads, and scans share many (the same
@@ -293,7 +293,7 @@ def _resolve(asset: Asset, run: _Run) -> ResolvedAsset:
         location = replace(location, evidence=(*location.evidence, *told))
         control = replace(control, evidence=(*control.evidence, *told))
     if asset.kind == "saas.endpoint":
-        control = endpoint_control(asset, control, kb, run.services)
+        control = endpoint_control(asset, control, kb, run.operator_kinds)
     return ResolvedAsset(asset, location, control)
 
 

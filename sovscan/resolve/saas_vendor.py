@@ -35,7 +35,7 @@ _NAMED = frozenset({Method.CATALOGUE, Method.HOSTNAME_REGION})
 """Methods of a control found from the endpoint's names or headers, not its address."""
 
 
-def service_operators(kb: KnowledgeBase) -> Mapping[str, str]:
+def operator_kinds(kb: KnowledgeBase) -> Mapping[str, str]:
     """Operator -> catalogue kind, for every provider of the catalogue: those of VENDOR_KINDS
     run services; the others (clouds, CDNs, hosting companies, networks) run servers."""
     return {p.operator: p.kind for p in kb.providers.values()}
@@ -57,7 +57,7 @@ def endpoint_control(
     asset: Asset, host: Control, kb: KnowledgeBase, kinds: Mapping[str, str]
 ) -> Control:
     """The control of a `saas.endpoint` whose address, names and headers gave `host`;
-    `kinds` is `service_operators(kb)`."""
+    `kinds` is `operator_kinds(kb)`."""
     declared = _declared_vendor(asset, host, kb)
     if declared is not None:
         return declared
